@@ -1,0 +1,61 @@
+"""Vietnamese phone numbers as they come out of spreadsheets.
+
+A mobile number typed into Excel as a number loses its leading 0 (0905123456 becomes
+905123456, sometimes 905123456.0): it is restored and the caller warns. Numbers are
+stored as digits only, with the national leading 0 (+84 / 84 prefixes folded).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SEPARATORS = re.compile(r"[\s.\-()/]+")
+
+
+@dataclass(frozen=True)
+class Phone:
+    number: str  # digits, national form ("0905123456"), or "" when empty
+    restored_zero: bool = False  # the leading 0 was missing and has been put back
+
+
+class BadPhone(ValueError):
+    pass
+
+
+def parse_phone(value: object) -> Phone:
+    """Read a phone cell (str, int or float) as a Vietnamese number.
+
+    Raises BadPhone with a human reason for anything that is not a plausible number.
+    """
+    if value is None:
+        return Phone("")
+    if isinstance(value, bool):
+        raise BadPhone("not a phone number")
+    if isinstance(value, float):
+        if value != value or value < 0 or value != int(value):
+            raise BadPhone("not a phone number")
+        value = int(value)
+    text = str(value).strip()
+    if text == "":
+        return Phone("")
+    if text.endswith(".0") and text[:-2].isdigit():  # a number that went through float
+        text = text[:-2]
+    text = _SEPARATORS.sub("", text)
+    if text.startswith("+84"):
+        text = "0" + text[3:]
+    elif text.startswith("0084"):
+        text = "0" + text[4:]
+    if not text.isdigit() or not text.isascii():
+        raise BadPhone(f"{str(value)[:40]!r} is not a phone number")
+    restored = False
+    if text.startswith("84") and len(text) == 11:
+        text = "0" + text[2:]
+    elif not text.startswith("0") and len(text) in (9, 10):
+        # 9 digits: a mobile (9xx…/3xx…/7xx…/8xx…/5xx…) or a landline (236…) that lost its 0;
+        # 10 digits without 0: an 11-digit landline (0236 xxx xxxx) that lost its 0.
+        text = "0" + text
+        restored = True
+    if not 10 <= len(text) <= 11:
+        raise BadPhone(f"{str(value)[:40]!r} has {len(text)} digits; a Vietnamese number has 10 or 11")
+    return Phone(text, restored)

@@ -1,0 +1,164 @@
+"""One error hierarchy with one exit code per error (DESIGN §4).
+
+Exit codes, for cron:
+  0 all done; 1 a failure that changed nothing; 2 bad usage or bad input;
+  3 a batch that finished with some items failed; 4 the database or the directory
+  could not be reached.
+
+Every message is meant for the operator: it says what is wrong and, where it can,
+where (file, sheet, row, column, server). No message ever carries a password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExitCode:
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    PARTIAL = 3
+    UNAVAILABLE = 4
+
+
+class DnmailError(Exception):
+    """Base of every error dnmail raises on purpose."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- bad usage or bad input (exit 2) -------------------------------------------------
+
+
+class BadInput(DnmailError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class ConfigError(BadInput):
+    """The configuration file is missing, unreadable or has a bad key."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in an input file, with where it is."""
+
+    message: str
+    file: str | None = None
+    sheet: str | None = None
+    page: int | None = None
+    row: int | None = None
+    column: str | None = None
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if self.sheet:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.page is not None:
+            parts.append(f"page {self.page}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class InvalidFile(BadInput):
+    """An input file (roster, slip) is refused; carries every problem found."""
+
+    def __init__(self, file: str, problems: list[Problem] | None = None, message: str | None = None):
+        self.file = file
+        self.problems = list(problems or [])
+        if message is None:
+            if len(self.problems) == 1:
+                message = str(self.problems[0])
+            else:
+                message = f"{file}: {len(self.problems)} problems"
+                shown = self.problems[:20]
+                message += "".join(f"\n  - {p}" for p in shown)
+                if len(self.problems) > len(shown):
+                    message += f"\n  … and {len(self.problems) - len(shown)} more"
+        super().__init__(message)
+
+
+class UnsafeFile(InvalidFile):
+    """A file refused before parsing: zip bomb, XML with a DOCTYPE, not the format it claims."""
+
+
+class InvalidName(BadInput):
+    """A name or requested address that cannot become a mailbox address."""
+
+
+class NotFound(BadInput):
+    """A unit, staff member, request or mailbox named on the command line does not exist."""
+
+
+# --- a failure that changed nothing (exit 1) ----------------------------------------
+
+
+class Refused(DnmailError):
+    """The operation is not allowed in the current state (e.g. a second pending request)."""
+
+
+class PermissionDenied(Refused):
+    """The operator lacks the right for this action."""
+
+
+class SafetyBrake(Refused):
+    """A batch would lock or cancel too many mailboxes at once; nothing was changed."""
+
+
+class SignatureInvalid(BadInput):
+    """A signed PDF slip whose signature does not count (DESIGN §5)."""
+
+
+# --- directory and database ---------------------------------------------------------
+
+
+class Unavailable(DnmailError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class DirectoryUnavailable(Unavailable):
+    """The LDAP server could not be reached or refused our bind."""
+
+
+class DatabaseUnavailable(Unavailable):
+    """The SQL database could not be reached."""
+
+
+class DirectoryError(DnmailError):
+    """The directory answered an operation with an error."""
+
+
+class EntryExists(DirectoryError):
+    pass
+
+
+class NoSuchEntry(DirectoryError):
+    pass
+
+
+class InsufficientAccess(DirectoryError, PermissionDenied):
+    pass
+
+
+class AuditChainBroken(DnmailError):
+    exit_code = ExitCode.PARTIAL
