@@ -1,0 +1,101 @@
+"""The `dnmail` command: global options, command groups, and the one error exit point.
+
+Only typer is imported at start-up; every command imports its service (SQLAlchemy,
+ldap3, openpyxl, pyHanko) inside its body, so `dnmail --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from dnmail import __version__
+from dnmail.cli import setup, staff, units
+from dnmail.cli.common import Format, State, state
+from dnmail.cli.render import Output
+from dnmail.errors import DnmailError, ExitCode
+
+app = typer.Typer(
+    name="dnmail",
+    help="Lifecycle of the official @danang.gov.vn mailboxes: HR roster, request slips, "
+    "provisioning, password resets, moves and locks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dnmail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Configuration file (default: $DNMAIL_CONFIG, then the user config dir).",
+        dir_okay=False,
+    ),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output: table (people), json or csv (scripts)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Details of errors (a traceback for bugs)."),
+    as_: str | None = typer.Option(
+        None, "--as", help="Operator running the command: an IID administrator or a unit's official account."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    st = state(ctx)
+    st.config_path = config
+    st.output = Output(format=fmt.value, quiet=quiet, verbose=verbose)
+    st.actor = as_
+
+
+setup.register(app)
+app.add_typer(units.app, name="unit")
+app.add_typer(staff.app, name="staff")
+
+
+def invoke(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (DESIGN §4). Errors end here, once."""
+    cmd = typer.main.get_command(app)
+    ctx_state = State()
+    try:
+        cmd.main(
+            args=argv if argv is not None else sys.argv[1:],
+            prog_name="dnmail",
+            standalone_mode=True,
+            obj=ctx_state,
+        )
+        return ExitCode.OK
+    except SystemExit as e:  # usage errors (2), --help (0), typer.Exit(n)
+        if e.code is None:
+            return ExitCode.OK
+        return e.code if isinstance(e.code, int) else ExitCode.FAILED
+    except DnmailError as e:
+        ctx_state.output.error(e.message)
+        if e.hint:
+            ctx_state.output.err.print(f"hint: {e.hint}", markup=False)
+        return e.exit_code
+    except KeyboardInterrupt:
+        ctx_state.output.error("interrupted")
+        return 130
+    except Exception as e:  # a bug: short message, traceback only with --verbose
+        if ctx_state.output.verbose:
+            import traceback
+
+            traceback.print_exc()
+        ctx_state.output.error(
+            f"internal error ({type(e).__name__}); run again with --verbose for details"
+        )
+        return ExitCode.FAILED
+    finally:
+        ctx_state.close()
+
+
+def run() -> None:
+    sys.exit(invoke())

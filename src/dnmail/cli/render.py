@@ -1,0 +1,112 @@
+"""Output: rich tables on a terminal, JSON or CSV for scripts (DESIGN §4).
+
+`--format json` prints exactly one JSON document on stdout; every message and progress
+bar goes to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Output:
+    format: str = "table"
+    quiet: bool = False
+    verbose: bool = False
+
+    # -- stderr -------------------------------------------------------------------
+    @property
+    def err(self):
+        from rich.console import Console
+
+        if not hasattr(self, "_err"):
+            self._err = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._err
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(message, markup=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"warning: {message}", style="yellow", markup=False)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"error: {message}", style="bold red", markup=False)
+
+    # -- stdout -------------------------------------------------------------------
+    def data(
+        self,
+        payload: Any,
+        *,
+        columns: Sequence[tuple[str, str]] = (),
+        rows: Sequence[dict] | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+    ) -> None:
+        """Render a result: `payload` for JSON, `rows` × `columns` (key, header) for
+        table and CSV. `summary` is a line for people (stderr in table mode)."""
+        if self.format == "json":
+            sys.stdout.write(dumps(payload) + "\n")
+            return
+        if self.format == "csv":
+            w = csv.writer(sys.stdout, lineterminator="\n")
+            w.writerow([h for _, h in columns])
+            for r in rows or []:
+                w.writerow([_cell(r.get(k)) for k, _ in columns])
+            return
+        if rows is not None and columns:
+            if rows:
+                from rich.console import Console
+                from rich.table import Table
+
+                t = Table(title=title, show_lines=False, header_style="bold")
+                for _, h in columns:
+                    t.add_column(h, overflow="fold")
+                for r in rows:
+                    t.add_row(*[_cell(r.get(k)) for k, _ in columns])
+                Console(highlight=False).print(t)
+            elif not self.quiet:
+                self.info(f"{title or 'list'}: nothing to show")
+        if summary and not self.quiet:
+            self.err.print(summary, markup=False)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    if isinstance(v, Enum):
+        return str(v.value)
+    if isinstance(v, list | tuple):
+        return ", ".join(_cell(x) for x in v)
+    return str(v)
+
+
+def _default(o: Any):
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if isinstance(o, Enum):
+        return o.value
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, set | frozenset | tuple):
+        return list(o)
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, default=_default, indent=2)

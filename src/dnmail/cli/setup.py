@@ -1,0 +1,50 @@
+"""`dnmail init`."""
+
+from __future__ import annotations
+
+import typer
+
+from dnmail.cli.common import state
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+
+
+def init(
+    ctx: typer.Context,
+    skip_directory: bool = typer.Option(
+        False, "--skip-directory", help="Only the database schema; do not touch the directory."
+    ),
+) -> None:
+    """Create or upgrade the database schema and the directory's base branches.
+
+    Running it twice changes nothing.
+    """
+    from dnmail.services.setup import initialise
+
+    st = state(ctx)
+    result = initialise(st.runtime(), directory=not skip_directory)
+    out = st.output
+    if result.revision_before == result.revision_after:
+        schema = f"schema already at revision {result.revision_after}"
+    else:
+        schema = f"schema upgraded {result.revision_before or '(empty)'} → {result.revision_after}"
+    if not result.directory_checked:
+        branches = "directory skipped"
+    elif result.branches_created:
+        branches = f"created {len(result.branches_created)} directory branches"
+    else:
+        branches = "directory branches already present"
+    out.data(
+        result.to_dict(),
+        columns=[("item", "item"), ("value", "value")],
+        rows=[
+            {"item": "database", "value": result.database},
+            {"item": "schema", "value": schema},
+            {"item": "directory", "value": branches},
+            *({"item": "created", "value": b} for b in result.branches_created),
+        ],
+        title="dnmail init",
+        summary="nothing to do: already initialised" if not result.changed else "initialised",
+    )

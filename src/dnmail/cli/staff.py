@@ -1,0 +1,107 @@
+"""`dnmail staff …`: HR records (step 1 of the process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dnmail.cli.common import state
+
+app = typer.Typer(help="Staff: import the HR roster, list staff with or without email.", no_args_is_help=True)
+
+FIELD_LABELS = {
+    "full_name": "Họ và tên",
+    "unit_code": "Mã đơn vị",
+    "department": "Phòng ban",
+    "position": "Chức vụ",
+    "phone": "Số điện thoại",
+    "hr_status": "Trạng thái",
+}
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    roster: Path = typer.Argument(..., help="HR roster export (.xlsx or .csv, UTF-8).", dir_okay=False),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; store nothing."),
+) -> None:
+    """Upsert HR records by HR id (Mã hồ sơ) and report what changed.
+
+    The file is imported whole or not at all: a missing column, an unknown unit code or a
+    duplicate HR id refuses it with the file, row and column, and nothing is stored.
+    """
+    from dnmail.services.staff import import_roster
+
+    st = state(ctx)
+    rt = st.runtime()
+    with rt.session() as s:
+        result = import_roster(
+            s, roster, actor=rt.actor, now=rt.now(),
+            max_uncompressed_mb=rt.config.limits.max_uncompressed_mb, dry_run=dry_run,
+        )
+    out = st.output
+    for w in result.warnings:
+        out.warn(str(w))
+    rows = [
+        {
+            "hr_id": c.hr_id,
+            "full_name": c.full_name,
+            "change": "; ".join(f"{FIELD_LABELS.get(k, k)}: {o or '∅'} → {n or '∅'}" for k, (o, n) in c.changes.items()),
+        }
+        for c in result.changed
+    ]
+    if result.nothing_changed:
+        summary = f"{roster}: no change ({result.unchanged} records already up to date)"
+    else:
+        verb = "would add" if dry_run else "added"
+        summary = (
+            f"{roster}: {verb} {result.added}, {'would change' if dry_run else 'changed'} "
+            f"{len(result.changed)}, unchanged {result.unchanged}"
+        )
+    if result.missing:
+        summary += f"; {len(result.missing)} active staff of these units are not in the file (left as they are)"
+    out.data(
+        result.to_dict(),
+        columns=[("hr_id", "Mã hồ sơ"), ("full_name", "Họ và tên"), ("change", "Thay đổi")],
+        rows=rows,
+        title="Thay đổi hồ sơ",
+        summary=summary,
+    )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    unit: str | None = typer.Option(None, "--unit", help="Only this unit."),
+    without_email: bool = typer.Option(
+        False, "--without-email", help="Only active staff with no mailbox and no open request."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many rows."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows (paging)."),
+) -> None:
+    """List staff with their mailbox, if any."""
+    from dnmail.services.staff import list_staff
+    from dnmail.services.units import get_unit
+
+    st = state(ctx)
+    with st.runtime().session() as s:
+        code = get_unit(s, unit).code if unit else None
+        rows = list_staff(s, unit=code, without_email=without_email, limit=limit, offset=offset)
+    dicts = [r.to_dict() for r in rows]
+    st.output.data(
+        dicts,
+        columns=[
+            ("hr_id", "Mã hồ sơ"),
+            ("full_name", "Họ và tên"),
+            ("unit", "Mã đơn vị"),
+            ("department", "Phòng ban"),
+            ("position", "Chức vụ"),
+            ("phone", "Số điện thoại"),
+            ("hr_status", "Trạng thái"),
+            ("address", "Hộp thư"),
+        ],
+        rows=dicts,
+        title="Chưa cấp email" if without_email else "Nhân sự",
+        summary=f"{len(rows)} staff",
+    )

@@ -1,0 +1,333 @@
+"""Loading and validating the TOML configuration (DESIGN §4).
+
+Where the file comes from: ``--config``, else ``$DNMAIL_CONFIG``, else
+``<user config dir>/dnmail/config.toml``; with none of them, the embedded defaults
+(SQLite in the user's data dir, a directory on ldap://127.0.0.1:389).
+
+Every key is checked: an unknown key or a value of the wrong type is refused with a
+message naming the key, so a typo never silently falls back to a default. Secrets
+(the bind password) are never in this file: it names an environment variable or a
+file that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dnmail.errors import ConfigError
+
+ENV_CONFIG = "DNMAIL_CONFIG"
+ENV_DATA_DIR = "DNMAIL_DATA_DIR"
+ENV_CONFIG_DIR = "DNMAIL_CONFIG_DIR"
+
+
+def user_config_dir() -> Path:
+    if os.environ.get(ENV_CONFIG_DIR):
+        return Path(os.environ[ENV_CONFIG_DIR])
+    from platformdirs import user_config_dir as _ucd
+
+    return Path(_ucd("dnmail", appauthor=False))
+
+
+def user_data_dir() -> Path:
+    if os.environ.get(ENV_DATA_DIR):
+        return Path(os.environ[ENV_DATA_DIR])
+    from platformdirs import user_data_dir as _udd
+
+    return Path(_udd("dnmail", appauthor=False))
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # resolved in load_config: sqlite file in the data dir by default
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    url: str = "ldap://127.0.0.1:389"
+    base_dn: str = "dc=danang,dc=gov,dc=vn"
+    bind_dn: str = "cn=admin,dc=danang,dc=gov,dc=vn"
+    bind_password_env: str = "DNMAIL_BIND_PASSWORD"
+    bind_password_file: str = ""
+    mail_domain: str = "danang.gov.vn"
+    timeout: float = 10.0
+    start_tls: bool = False
+    ca_file: str = ""
+    allow_insecure: bool = False
+    page_size: int = 1000
+
+    @property
+    def people_dn(self) -> str:
+        return f"ou=people,{self.base_dn}"
+
+
+@dataclass(frozen=True)
+class AddressSettings:
+    pattern: str = "{given}{initials}"
+    reserved: tuple[str, ...] = ()  # added to the built-in reserved names
+
+
+@dataclass(frozen=True)
+class PasswordSettings:
+    length: int = 14
+    alphabet: str = ""  # empty: the built-in alphabet without look-alikes
+    min_classes: int = 3
+
+
+@dataclass(frozen=True)
+class ProvisionSettings:
+    chunk_size: int = 50
+    workers: int = 1
+    handout_dir: str = ""  # empty: <data dir>/handouts
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    max_lock_share: float = 0.25  # of a unit's active mailboxes in one run
+    max_lock_count: int = 100  # in total in one run
+    min_unit_size: int = 8  # below this many mailboxes the share rule does not apply
+
+
+@dataclass(frozen=True)
+class SignatureSettings:
+    trust_roots: tuple[str, ...] = ()
+    crls: tuple[str, ...] = ()
+    revocation: str = "soft-fail"
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_uncompressed_mb: int = 200
+    max_rows: int = 200_000
+
+
+@dataclass(frozen=True)
+class UnitSettings:
+    signers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+    addresses: AddressSettings = field(default_factory=AddressSettings)
+    passwords: PasswordSettings = field(default_factory=PasswordSettings)
+    provision: ProvisionSettings = field(default_factory=ProvisionSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+    signatures: SignatureSettings = field(default_factory=SignatureSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    units: Mapping[str, UnitSettings] = field(default_factory=dict)
+    operator: str = ""
+    data_dir: Path = field(default_factory=user_data_dir)
+
+    # -- derived values -------------------------------------------------------------
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config: relative paths are relative to the config file."""
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            base = self.path.parent if self.path else Path.cwd()
+            p = base / p
+        return p
+
+    @property
+    def handout_dir(self) -> Path:
+        if self.provision.handout_dir:
+            return self.resolve_path(self.provision.handout_dir)
+        return self.data_dir / "handouts"
+
+    def bind_password(self) -> str:
+        """The directory bind secret, from the environment or a file (never the CLI)."""
+        d = self.directory
+        if d.bind_password_file:
+            p = self.resolve_path(d.bind_password_file)
+            try:
+                check_private_file(p, what="bind password file")
+                return p.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as e:
+                raise ConfigError(
+                    f"directory.bind_password_file: cannot read {p}: {e.strerror}"
+                ) from None
+        if d.bind_password_env:
+            value = os.environ.get(d.bind_password_env)
+            if value:
+                return value
+        raise ConfigError(
+            "no directory bind password: set the environment variable "
+            f"{d.bind_password_env or 'named by directory.bind_password_env'} "
+            "or directory.bind_password_file"
+        )
+
+
+def check_private_file(path: Path, *, what: str) -> None:
+    """Refuse a secret file that other users can read (a stolen-laptop / shared-host guard)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{what} {path} is readable by other users (mode {stat.S_IMODE(mode):o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+# --- parsing ----------------------------------------------------------------------
+
+_SECTIONS: dict[str, type] = {
+    "database": DatabaseSettings,
+    "directory": DirectorySettings,
+    "addresses": AddressSettings,
+    "passwords": PasswordSettings,
+    "provision": ProvisionSettings,
+    "safety": SafetySettings,
+    "signatures": SignatureSettings,
+    "limits": LimitSettings,
+}
+
+
+def _typename(t: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        t, "a list of strings"
+    )
+
+
+def _coerce_section(name: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    defaults = cls()
+    values = {}
+    fields = cls.__dataclass_fields__
+    for key, value in table.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown key {name}.{key} (known keys: {known})")
+        default = getattr(defaults, key)
+        full = f"{name}.{key}"
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif isinstance(default, tuple):
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            value = tuple(value) if ok else value
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ConfigError(f"{full} must be {_typename(type(default))}, not {value!r:.60}")
+        values[key] = value
+    return replace(defaults, **values)
+
+
+def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
+    kwargs: dict[str, Any] = {"path": path}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            kwargs[key] = _coerce_section(key, _SECTIONS[key], value)
+        elif key == "units":
+            if not isinstance(value, dict):
+                raise ConfigError("[units] must hold tables like [units.snv]")
+            units = {}
+            for code, table in value.items():
+                units[code.lower()] = _coerce_section(f"units.{code}", UnitSettings, table)
+            kwargs["units"] = units
+        elif key == "operator":
+            if not isinstance(value, dict) or set(value) - {"account"}:
+                raise ConfigError("[operator] takes one key: account")
+            acct = value.get("account", "")
+            if not isinstance(acct, str):
+                raise ConfigError("operator.account must be a string")
+            kwargs["operator"] = acct
+        elif key == "data_dir":
+            if not isinstance(value, str):
+                raise ConfigError("data_dir must be a string")
+            kwargs["data_dir"] = value
+        else:
+            raise ConfigError(
+                f"unknown section or key {key!r} (known: {', '.join([*_SECTIONS, 'units', 'operator', 'data_dir'])})"
+            )
+    cfg = Config(**{k: v for k, v in kwargs.items() if k != "data_dir"})
+    if "data_dir" in kwargs:
+        cfg = replace(cfg, data_dir=cfg.resolve_path(kwargs["data_dir"]))
+    return _validate(cfg)
+
+
+def _validate(cfg: Config) -> Config:
+    d = cfg.directory
+    if not d.url.startswith(("ldap://", "ldaps://")):
+        raise ConfigError(f"directory.url must start with ldap:// or ldaps://, not {d.url!r:.80}")
+    if "=" not in d.base_dn:
+        raise ConfigError(f"directory.base_dn {d.base_dn!r:.80} is not a DN")
+    if d.timeout <= 0:
+        raise ConfigError("directory.timeout must be positive")
+    if not 1 <= d.page_size <= 100_000:
+        raise ConfigError("directory.page_size must be between 1 and 100000")
+    if cfg.signatures.revocation not in ("soft-fail", "require"):
+        raise ConfigError('signatures.revocation must be "soft-fail" or "require"')
+    p = cfg.provision
+    if not 1 <= p.chunk_size <= 10_000:
+        raise ConfigError("provision.chunk_size must be between 1 and 10000")
+    if not 1 <= p.workers <= 64:
+        raise ConfigError("provision.workers must be between 1 and 64")
+    if p.max_attempts < 1:
+        raise ConfigError("provision.max_attempts must be at least 1")
+    s = cfg.safety
+    if not 0 < s.max_lock_share <= 1:
+        raise ConfigError("safety.max_lock_share must be in (0, 1]")
+    if s.max_lock_count < 0:
+        raise ConfigError("safety.max_lock_count must be ≥ 0")
+    if cfg.limits.max_uncompressed_mb < 1:
+        raise ConfigError("limits.max_uncompressed_mb must be at least 1")
+    if not cfg.database.url:
+        cfg = replace(cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.data_dir / 'dnmail.db'}"))
+    elif cfg.database.url.startswith("sqlite:///") and not cfg.database.url.startswith("sqlite:////"):
+        rel = cfg.database.url[len("sqlite:///") :]
+        if rel and rel != ":memory:":
+            cfg = replace(
+                cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.resolve_path(rel)}")
+            )
+    return cfg
+
+
+def find_config_file(explicit: str | os.PathLike | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    candidate = user_config_dir() / "config.toml"
+    return candidate if candidate.exists() else None
+
+
+def load_config(explicit: str | os.PathLike | None = None) -> Config:
+    """Load the configuration; see the module docstring for where it is looked for."""
+    path = find_config_file(explicit)
+    if path is None:
+        return parse_config({})
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration file {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        return parse_config(data, path=path.resolve())
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e.message}") from None

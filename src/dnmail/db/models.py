@@ -1,0 +1,183 @@
+"""SQLAlchemy 2 models: units, staff, mailboxes, slips, requests, audit events (DESIGN §2).
+
+Timestamps are stored as naive UTC and handed back as aware UTC on every backend.
+No column ever holds a password.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"))
+    account: Mapped[str | None] = mapped_column(String(255), unique=True)
+    branch_dn: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    hr_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    department: Mapped[str] = mapped_column(String(255), default="")
+    position: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    hr_status: Mapped[str] = mapped_column(String(16), default="active")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_staff_unit_name", "unit_code", "name_key"),)
+
+
+class Mailbox(Base):
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The local part; an address is never given to another person (DESIGN §2), so rows
+    # are never deleted and the unique constraint holds for locked mailboxes too.
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    # The address without its numeric suffix: allocation looks up every address of a
+    # base in one indexed query instead of probing candidates one by one.
+    base: Mapped[str] = mapped_column(String(64), index=True)
+    staff_hr_id: Mapped[str] = mapped_column(ForeignKey("staff.hr_id"), unique=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    dn: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    lock_reason: Mapped[str | None] = mapped_column(String(16))
+    lock_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Slip(Base):
+    __tablename__ = "slips"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    file_name: Mapped[str] = mapped_column(String(512))
+    format: Mapped[str] = mapped_column(String(8))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    verdict: Mapped[str] = mapped_column(String(32))
+    signer_subject: Mapped[str | None] = mapped_column(Text)
+    signer_issuer: Mapped[str | None] = mapped_column(Text)
+    signer_serial: Mapped[str | None] = mapped_column(String(80))
+    signer_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    requester_name: Mapped[str] = mapped_column(String(255), default="")
+    requester_position: Mapped[str] = mapped_column(String(255), default="")
+    requester_phone: Mapped[str] = mapped_column(String(32), default="")
+    content: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    imported_by: Mapped[str] = mapped_column(String(255))
+
+
+OPEN_STATES_SQL = "state IN ('pending', 'failed')"
+
+
+class Request(Base):
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    staff_hr_id: Mapped[str] = mapped_column(ForeignKey("staff.hr_id"), index=True)
+    requested_address: Mapped[str | None] = mapped_column(String(64))
+    lock_reason: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    slip_id: Mapped[int | None] = mapped_column(ForeignKey("slips.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    handled_by: Mapped[str | None] = mapped_column(String(255))
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # The queue, oldest first, per state.
+        Index("ix_requests_state_created", "state", "created_at", "id"),
+        # At most one open request per person: a second one is refused with the reason,
+        # and two admins (or cron and an admin) racing cannot both queue one.
+        Index(
+            "uq_requests_open_per_staff",
+            "staff_hr_id",
+            unique=True,
+            sqlite_where=text(OPEN_STATES_SQL),
+            postgresql_where=text(OPEN_STATES_SQL),
+        ),
+    )
+
+
+class AuditEvent(Base):
+    """Append-only; each event's hash covers the previous one's (DESIGN §2)."""
+
+    __tablename__ = "audit_events"
+
+    # Assigned as previous id + 1 under a lock, never by a sequence: a gap means a
+    # deleted event, and the chain order is the id order.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512), index=True)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

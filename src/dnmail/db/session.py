@@ -1,0 +1,74 @@
+"""Engines and sessions; driver errors become DatabaseUnavailable here and nowhere else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dnmail.errors import DatabaseUnavailable
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, echo=echo, connect_args={"timeout": 60, "isolation_level": None}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        # SQLite serialises writers: take the write lock when the transaction starts
+        # (BEGIN IMMEDIATE) so that two processes never both read "pending" and then
+        # race to write; the second waits for the first's commit (busy_timeout).
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # pragma: no cover - trivial
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def translate_db_errors(url: str) -> Iterator[None]:
+    """Turn connection-level driver errors into DatabaseUnavailable (exit 4)."""
+    try:
+        yield
+    except OperationalError as e:
+        msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        if "locked" in msg and "database" in msg:
+            raise DatabaseUnavailable(f"database {redact_url(url)} is locked: {msg}") from None
+        raise DatabaseUnavailable(
+            f"cannot reach the database {redact_url(url)}: {msg}"
+        ) from None
+    except DBAPIError as e:
+        if e.connection_invalidated:
+            raise DatabaseUnavailable(
+                f"lost the connection to the database {redact_url(url)}"
+            ) from None
+        raise

@@ -1,0 +1,377 @@
+"""The one place that talks LDAP (ldap3). Driver errors become dnmail errors here.
+
+Everything above this module speaks in DNs built by ``dn.Layout`` and in plain dicts;
+nothing else imports ldap3.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from dnmail.config import DirectorySettings
+from dnmail.directory import dn as dnlib
+from dnmail.errors import (
+    ConfigError,
+    DirectoryError,
+    DirectoryUnavailable,
+    EntryExists,
+    InsufficientAccess,
+    NoSuchEntry,
+)
+
+#: ppolicy's "locked by an administrator" value: every bind fails until it is removed
+#: (draft-behera-ldap-password-policy §5.3.3; needs pwdLockout: TRUE in the policy).
+LOCKED_FOREVER = "000001010000Z"
+
+MAILBOX_ATTRS = (
+    "uid",
+    "cn",
+    "sn",
+    "givenName",
+    "mail",
+    "employeeNumber",
+    "telephoneNumber",
+    "title",
+    "ou",
+    "pwdAccountLockedTime",
+    "pwdReset",
+)
+MAILBOX_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson")
+
+
+@dataclass(frozen=True)
+class Entry:
+    dn: str
+    attrs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # keys lower-case
+
+    def first(self, name: str) -> str:
+        values = self.attrs.get(name.lower(), ())
+        return values[0] if values else ""
+
+    @property
+    def uid(self) -> str:
+        return self.first("uid")
+
+    @property
+    def employee_number(self) -> str:
+        return self.first("employeeNumber")
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.attrs.get("pwdaccountlockedtime"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Directory:
+    """A bound connection to the directory."""
+
+    def __init__(self, settings: DirectorySettings, conn, *, bind_dn: str):
+        self.settings = settings
+        self.layout = dnlib.Layout(settings.base_dn)
+        self._conn = conn
+        self.bind_dn = bind_dn
+
+    # -- connection ------------------------------------------------------------------
+    @classmethod
+    def connect(
+        cls, settings: DirectorySettings, password: str, *, bind_dn: str | None = None
+    ) -> Directory:
+        """Connect and bind; DirectoryUnavailable (exit 4) names the server on failure."""
+        import ssl
+
+        import ldap3
+        from ldap3.core import exceptions as lx
+
+        bind_dn = bind_dn or settings.bind_dn
+        url = settings.url
+        parsed = urlparse(url)
+        host = parsed.hostname or ""
+        secure = parsed.scheme == "ldaps" or settings.start_tls
+        if not secure and not _is_loopback(host) and not settings.allow_insecure:
+            raise ConfigError(
+                f"directory.url {url} is plain ldap:// to a host that is not this machine: "
+                "passwords would cross the network in clear. Use ldaps://, set "
+                "directory.start_tls = true, or (only on a trusted network) "
+                "directory.allow_insecure = true"
+            )
+        tls = None
+        if secure:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+                ca_certs_file=settings.ca_file or None,
+            )
+        server = ldap3.Server(
+            url,
+            get_info=ldap3.NONE,
+            connect_timeout=settings.timeout,
+            use_ssl=parsed.scheme == "ldaps",
+            tls=tls,
+        )
+        conn = ldap3.Connection(
+            server,
+            user=bind_dn,
+            password=password,
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=True,
+            receive_timeout=settings.timeout,
+            auto_referrals=False,
+            return_empty_attributes=False,
+        )
+        try:
+            conn.open()
+            if settings.start_tls and parsed.scheme != "ldaps":
+                conn.start_tls()
+            conn.bind()
+        except lx.LDAPInvalidCredentialsResult:
+            raise DirectoryUnavailable(
+                f"directory {url}: bind as {bind_dn} refused (invalid credentials)",
+                hint="check the bind password source named by directory.bind_password_env/file",
+            ) from None
+        except (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, socket.timeout) as e:
+            raise DirectoryUnavailable(
+                f"directory {url} cannot be reached: {_short(e)}"
+            ) from None
+        except lx.LDAPStartTLSError as e:
+            raise DirectoryUnavailable(f"directory {url}: StartTLS failed: {_short(e)}") from None
+        except (lx.LDAPSSLConfigurationError, ssl.SSLError) as e:
+            raise DirectoryUnavailable(
+                f"directory {url}: TLS certificate check failed: {_short(e)}"
+            ) from None
+        except lx.LDAPException as e:
+            raise DirectoryUnavailable(f"directory {url}: {_short(e)}") from None
+        return cls(settings, conn, bind_dn=bind_dn)
+
+    def close(self) -> None:
+        try:
+            self._conn.unbind()
+        except Exception:  # noqa: S110 - closing a dead socket is not an error
+            pass
+
+    def __enter__(self) -> Directory:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- error translation -----------------------------------------------------------
+    @contextmanager
+    def _op(self, what: str, dn: str = "") -> Iterator[None]:
+        from ldap3.core import exceptions as lx
+
+        try:
+            yield
+        except lx.LDAPEntryAlreadyExistsResult:
+            raise EntryExists(f"{what}: {dn} already exists in the directory") from None
+        except lx.LDAPNoSuchObjectResult:
+            raise NoSuchEntry(f"{what}: {dn} does not exist in the directory") from None
+        except lx.LDAPInsufficientAccessRightsResult:
+            raise InsufficientAccess(
+                f"{what}: the directory refused {self.bind_dn} the right to change {dn}"
+            ) from None
+        except (
+            lx.LDAPSocketOpenError,
+            lx.LDAPSocketReceiveError,
+            lx.LDAPSocketSendError,
+            lx.LDAPSessionTerminatedByServerError,
+            lx.LDAPCommunicationError,
+            lx.LDAPResponseTimeoutError,
+            lx.LDAPUnavailableResult,
+            lx.LDAPBusyResult,
+            lx.LDAPServerDownResult if hasattr(lx, "LDAPServerDownResult") else lx.LDAPBusyResult,
+        ) as e:
+            raise DirectoryUnavailable(
+                f"directory {self.settings.url} stopped answering during {what}: {_short(e)}"
+            ) from None
+        except lx.LDAPOperationResult as e:
+            raise DirectoryError(f"{what} {dn}: {e.description}: {e.message}".strip()) from None
+        except lx.LDAPException as e:
+            raise DirectoryUnavailable(
+                f"directory {self.settings.url}: {what} failed: {_short(e)}"
+            ) from None
+
+    # -- reads -----------------------------------------------------------------------
+    def search(
+        self,
+        base: str,
+        filt: str,
+        attributes: Iterable[str] = MAILBOX_ATTRS,
+        *,
+        subtree: bool = True,
+    ) -> Iterator[Entry]:
+        """Paged search; yields entries (absent base → nothing)."""
+        import ldap3
+
+        attrs = list(attributes)
+        with self._op("search", base):
+            try:
+                results = self._conn.extend.standard.paged_search(
+                    base,
+                    filt,
+                    search_scope=ldap3.SUBTREE if subtree else ldap3.LEVEL,
+                    attributes=attrs,
+                    paged_size=self.settings.page_size,
+                    generator=True,
+                )
+                for item in results:
+                    if item.get("type") != "searchResEntry":
+                        continue
+                    yield _entry(item)
+            except NoSuchEntry:
+                return
+
+    def get(self, dn: str, attributes: Iterable[str] = MAILBOX_ATTRS) -> Entry | None:
+        import ldap3
+        from ldap3.core import exceptions as lx
+
+        try:
+            with self._op("read", dn):
+                self._conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes))
+        except NoSuchEntry:
+            return None
+        except lx.LDAPNoSuchObjectResult:  # pragma: no cover - translated above
+            return None
+        if not self._conn.response:
+            return None
+        return _entry(self._conn.response[0])
+
+    def exists(self, dn: str) -> bool:
+        return self.get(dn, ("objectClass",)) is not None
+
+    def find_by_hr_ids(self, hr_ids: Iterable[str]) -> dict[str, list[Entry]]:
+        """Mailbox entries under ou=people by employeeNumber: one search per 200 ids."""
+        found: dict[str, list[Entry]] = {}
+        ids = list(dict.fromkeys(hr_ids))
+        for i in range(0, len(ids), 200):
+            chunk = ids[i : i + 200]
+            filt = f"(&(objectClass=inetOrgPerson){dnlib.any_of('employeeNumber', chunk)})"
+            for entry in self.search(self.layout.people, filt):
+                found.setdefault(entry.employee_number, []).append(entry)
+        return found
+
+    def find_uid(self, uid: str) -> list[Entry]:
+        return list(self.search(self.settings.base_dn, dnlib.eq("uid", uid)))
+
+    def uids_with_prefixes(self, bases: Iterable[str]) -> dict[str, str]:
+        """Every uid in the directory starting with one of ``bases``, with its employeeNumber.
+
+        One search per 100 bases (uid has a substring index): allocation never probes the
+        directory candidate by candidate.
+        """
+        taken: dict[str, str] = {}
+        bases = sorted(set(bases))
+        for i in range(0, len(bases), 100):
+            chunk = bases[i : i + 100]
+            parts = "".join(dnlib.prefix("uid", b) for b in chunk)
+            filt = parts if len(chunk) == 1 else f"(|{parts})"
+            for entry in self.search(self.settings.base_dn, filt, ("uid", "employeeNumber")):
+                for uid in entry.attrs.get("uid", ()):
+                    taken[uid.lower()] = entry.employee_number
+        return taken
+
+    def iter_people(self, base: str | None = None) -> Iterator[Entry]:
+        return self.search(base or self.layout.people, "(objectClass=inetOrgPerson)")
+
+    # -- writes ----------------------------------------------------------------------
+    def ensure_ou(self, dn: str, ou: str) -> bool:
+        """Create an organizationalUnit unless it exists. Returns True when created."""
+        if self.exists(dn):
+            return False
+        try:
+            with self._op("add branch", dn):
+                self._conn.add(dn, ["top", "organizationalUnit"], {"ou": ou})
+        except EntryExists:
+            return False
+        return True
+
+    def add(self, dn: str, object_classes: Iterable[str], attrs: Mapping[str, object]) -> None:
+        clean = {k: v for k, v in attrs.items() if v not in (None, "", [], ())}
+        with self._op("add", dn):
+            self._conn.add(dn, list(object_classes), clean)
+
+    def add_mailbox(self, dn: str, attrs: Mapping[str, object], password: str) -> None:
+        """One operation per account: the add carries the cleartext password for the
+        ppolicy overlay to hash (olcPPolicyHashCleartext) and pwdReset for must-change."""
+        full = dict(attrs)
+        full["userPassword"] = password
+        full["pwdReset"] = "TRUE"
+        self.add(dn, MAILBOX_CLASSES, full)
+
+    def replace(self, dn: str, changes: Mapping[str, object]) -> None:
+        """Replace attributes; an empty value removes the attribute."""
+        import ldap3
+
+        mods = {}
+        for k, v in changes.items():
+            if v in (None, "", [], ()):
+                mods[k] = [(ldap3.MODIFY_REPLACE, [])]
+            else:
+                mods[k] = [(ldap3.MODIFY_REPLACE, v if isinstance(v, list) else [v])]
+        if not mods:
+            return
+        with self._op("modify", dn):
+            self._conn.modify(dn, mods)
+
+    def move(self, dn: str, new_parent: str) -> str:
+        """Move an entry under another branch keeping its RDN (modify DN). Returns the new DN."""
+        from ldap3.utils.dn import safe_rdn
+
+        rdn = safe_rdn(dn)[0]
+        with self._op("move", dn):
+            self._conn.modify_dn(dn, rdn, new_superior=new_parent)
+        return f"{rdn},{new_parent}"
+
+    def delete(self, dn: str) -> None:
+        with self._op("delete", dn):
+            self._conn.delete(dn)
+
+    def lock(self, dn: str) -> None:
+        self.replace(dn, {"pwdAccountLockedTime": LOCKED_FOREVER})
+
+    def unlock(self, dn: str) -> None:
+        self.replace(dn, {"pwdAccountLockedTime": None})
+
+    def set_password(self, dn: str, password: str) -> None:
+        """Password Modify extended operation (RFC 3062); the server hashes it. The entry
+        is then marked must-change (pwdReset). Never pass hash_algorithm (see notes)."""
+        with self._op("password reset", dn):
+            self._conn.extend.standard.modify_password(dn, new_password=password)
+        self.replace(dn, {"pwdReset": "TRUE"})
+
+
+def _entry(item) -> Entry:
+    attrs = {}
+    for k, v in (item.get("attributes") or {}).items():
+        if isinstance(v, list | tuple):
+            vals = tuple(_s(x) for x in v)
+        else:
+            vals = (_s(v),)
+        if vals:
+            attrs[k.lower()] = vals
+    return Entry(item["dn"], attrs)
+
+
+def _s(x) -> str:
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    if hasattr(x, "strftime"):
+        return x.strftime("%Y%m%d%H%M%SZ")
+    return str(x)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e) or e.__class__.__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,61 @@
+"""`dnmail init`: schema to head (Alembic), and the directory branches dnmail needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from dnmail.services.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class InitResult:
+    database: str
+    revision_before: str | None
+    revision_after: str | None
+    branches_created: list[str] = field(default_factory=list)
+    directory_checked: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.revision_before != self.revision_after or bool(self.branches_created)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def ensure_branches(rt: Runtime, unit_codes: list[str]) -> list[str]:
+    """Create ou=people, ou=units, ou=system, ou=admins and one branch per unit when missing."""
+    d = rt.directory
+    lay = d.layout
+    created = []
+    for dn, ou in (
+        (lay.people, "people"),
+        (lay.units, "units"),
+        (lay.system, "system"),
+        (lay.admins, "admins"),
+    ):
+        if d.ensure_ou(dn, ou):
+            created.append(dn)
+    for code in unit_codes:
+        branch = lay.unit_branch(code)
+        if d.ensure_ou(branch, code):
+            created.append(branch)
+    return created
+
+
+def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
+    from dnmail.db import migrate
+    from dnmail.db.models import Unit
+    from dnmail.db.session import redact_url, translate_db_errors
+
+    url = rt.config.database.url
+    with translate_db_errors(url):
+        before, after = migrate.upgrade(rt.engine)
+    created: list[str] = []
+    if directory:
+        with rt.session() as s:
+            codes = list(s.scalars(select(Unit.code)))
+        created = ensure_branches(rt, codes)
+    return InitResult(redact_url(url), before, after, created, directory)

@@ -1,0 +1,341 @@
+"""HR records: the roster import (DESIGN §1 step 1, §2 "The HR roster") and staff lists."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import exists, insert, select, update
+from sqlalchemy.orm import Session
+
+from dnmail.db.models import Mailbox, Request, Staff, Unit
+from dnmail.domain.states import OPEN_REQUEST_STATES, HrStatus
+from dnmail.domain.text import name_key
+from dnmail.errors import InvalidFile, Problem
+from dnmail.services import audit
+
+if TYPE_CHECKING:
+    from dnmail.slips.roster import Roster, RosterRow
+
+#: Fields compared between the roster and the database, with their Vietnamese labels.
+TRACKED = {
+    "full_name": "Họ và tên",
+    "unit_code": "Mã đơn vị",
+    "department": "Phòng ban",
+    "position": "Chức vụ",
+    "phone": "Số điện thoại",
+    "hr_status": "Trạng thái",
+}
+
+
+@dataclass(frozen=True)
+class StaffChange:
+    hr_id: str
+    full_name: str
+    row: int
+    changes: dict[str, tuple[str, str]]  # field → (old, new)
+
+    def to_dict(self) -> dict:
+        return {
+            "hr_id": self.hr_id,
+            "full_name": self.full_name,
+            "row": self.row,
+            "changes": {k: {"old": o, "new": n} for k, (o, n) in self.changes.items()},
+        }
+
+
+@dataclass(frozen=True)
+class RosterDiff:
+    file_name: str
+    sha256: str
+    added: list[RosterRow]
+    changed: list[tuple[RosterRow, StaffChange]]
+    unchanged: int
+    missing: list[str]  # HR ids of the roster's units absent from the roster
+    warnings: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RosterImportResult:
+    file: str
+    sha256: str
+    added: int
+    changed: list[StaffChange]
+    unchanged: int
+    missing: list[str]
+    warnings: list[Problem]
+    dry_run: bool = False
+
+    @property
+    def nothing_changed(self) -> bool:
+        return self.added == 0 and not self.changed
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "dry_run": self.dry_run,
+            "added": self.added,
+            "changed": [c.to_dict() for c in self.changed],
+            "unchanged": self.unchanged,
+            "missing": self.missing,
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_roster_file(path: Path, *, max_uncompressed_mb: int) -> Roster:
+    from dnmail.slips.roster import read_roster
+
+    return read_roster(path, max_uncompressed=max_uncompressed_mb * 1024 * 1024)
+
+
+def _existing(session: Session, hr_ids: list[str]) -> dict[str, tuple]:
+    cols = (
+        Staff.hr_id,
+        Staff.full_name,
+        Staff.unit_code,
+        Staff.department,
+        Staff.position,
+        Staff.phone,
+        Staff.hr_status,
+    )
+    if len(hr_ids) > 5000:  # one scan beats many IN lists for a city-wide roster
+        return {r[0]: r for r in session.execute(select(*cols))}
+    out = {}
+    for i in range(0, len(hr_ids), 900):
+        chunk = hr_ids[i : i + 900]
+        out.update({r[0]: r for r in session.execute(select(*cols).where(Staff.hr_id.in_(chunk)))})
+    return out
+
+
+def diff_roster(session: Session, roster: Roster, *, sha256: str) -> RosterDiff:
+    """Compare a parsed roster with the database. Unknown unit codes refuse the file."""
+    known_units = set(session.scalars(select(Unit.code)))
+    problems = [
+        Problem(
+            f"unknown unit code {r.unit_code!r} (add it with `dnmail unit add`)",
+            file=roster.file_name,
+            row=r.row,
+            column="Mã đơn vị",
+        )
+        for r in roster.rows
+        if r.unit_code not in known_units
+    ]
+    if problems:
+        raise InvalidFile(roster.file_name, problems)
+    existing = _existing(session, [r.hr_id for r in roster.rows])
+    added: list = []
+    changed: list = []
+    unchanged = 0
+    for r in roster.rows:
+        old = existing.get(r.hr_id)
+        if old is None:
+            added.append(r)
+            continue
+        new_values = (r.full_name, r.unit_code, r.department, r.position, r.phone, r.status.value)
+        if old[1:] == new_values:
+            unchanged += 1
+            continue
+        changes = {
+            f: (o or "", n or "")
+            for f, o, n in zip(TRACKED, old[1:], new_values, strict=True)
+            if (o or "") != (n or "")
+        }
+        changed.append((r, StaffChange(r.hr_id, r.full_name, r.row, changes)))
+    units_in_roster = {r.unit_code for r in roster.rows}
+    seen = {r.hr_id for r in roster.rows}
+    missing = sorted(
+        hr
+        for hr, unit in session.execute(
+            select(Staff.hr_id, Staff.unit_code).where(
+                Staff.unit_code.in_(units_in_roster), Staff.hr_status == HrStatus.ACTIVE.value
+            )
+        )
+        if hr not in seen
+    )
+    return RosterDiff(
+        roster.file_name, sha256, added, changed, unchanged, missing, list(roster.warnings)
+    )
+
+
+def apply_roster_diff(
+    session: Session, diff: RosterDiff, *, actor: str, now: datetime, action: str = "staff.import"
+) -> None:
+    """Write a diff: bulk inserts and updates, one audit event per changed person plus
+    one for the import as a whole (additions are counted there, not one event each)."""
+    if diff.added:
+        rows = [
+            {
+                "hr_id": r.hr_id,
+                "full_name": r.full_name,
+                "name_key": name_key(r.full_name),
+                "unit_code": r.unit_code,
+                "department": r.department,
+                "position": r.position,
+                "phone": r.phone,
+                "hr_status": r.status.value,
+                "status_changed_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in diff.added
+        ]
+        for i in range(0, len(rows), 5000):
+            session.execute(insert(Staff), rows[i : i + 5000])
+    if diff.changed:
+        updates = []
+        for r, ch in diff.changed:
+            values = {
+                "hr_id": r.hr_id,
+                "full_name": r.full_name,
+                "name_key": name_key(r.full_name),
+                "unit_code": r.unit_code,
+                "department": r.department,
+                "position": r.position,
+                "phone": r.phone,
+                "hr_status": r.status.value,
+                "updated_at": now,
+            }
+            if "hr_status" in ch.changes:
+                values["status_changed_at"] = now
+            updates.append(values)
+        for i in range(0, len(updates), 5000):
+            session.execute(update(Staff), updates[i : i + 5000])
+        for _r, ch in diff.changed:
+            audit.record(
+                session,
+                actor=actor,
+                action="staff.update",
+                target=f"staff:{ch.hr_id}",
+                at=now,
+                details={"changes": {k: [o, n] for k, (o, n) in ch.changes.items()}},
+            )
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target=f"file:{diff.file_name}",
+        at=now,
+        details={
+            "sha256": diff.sha256,
+            "added": len(diff.added),
+            "changed": len(diff.changed),
+            "unchanged": diff.unchanged,
+            "missing": len(diff.missing),
+        },
+    )
+
+
+def import_roster(
+    session: Session,
+    path: Path,
+    *,
+    actor: str,
+    now: datetime,
+    max_uncompressed_mb: int = 200,
+    dry_run: bool = False,
+) -> RosterImportResult:
+    """Upsert HR records by HR id. The whole file or nothing: any problem refuses it."""
+    roster = read_roster_file(path, max_uncompressed_mb=max_uncompressed_mb)
+    digest = sha256_file(path)
+    diff = diff_roster(session, roster, sha256=digest)
+    if not dry_run and (diff.added or diff.changed):
+        apply_roster_diff(session, diff, actor=actor, now=now)
+    return RosterImportResult(
+        file=str(path),
+        sha256=digest,
+        added=len(diff.added),
+        changed=[c for _, c in diff.changed],
+        unchanged=diff.unchanged,
+        missing=diff.missing,
+        warnings=diff.warnings,
+        dry_run=dry_run,
+    )
+
+
+# --- lists ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffView:
+    hr_id: str
+    full_name: str
+    unit: str
+    department: str
+    position: str
+    phone: str
+    hr_status: str
+    address: str | None
+    mailbox_state: str | None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def list_staff(
+    session: Session,
+    *,
+    unit: str | None = None,
+    without_email: bool = False,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[StaffView]:
+    """Staff, optionally of one unit; `without_email`: active staff with no mailbox and
+    no open request (the list a unit picks from before "Gửi cấp email", step 2)."""
+    q = (
+        select(Staff, Mailbox.address, Mailbox.state)
+        .outerjoin(Mailbox, Mailbox.staff_hr_id == Staff.hr_id)
+        .order_by(Staff.unit_code, Staff.full_name, Staff.hr_id)
+    )
+    if unit:
+        q = q.where(Staff.unit_code == unit)
+    if status:
+        q = q.where(Staff.hr_status == status)
+    if without_email:
+        q = q.where(
+            Mailbox.id.is_(None),
+            Staff.hr_status == HrStatus.ACTIVE.value,
+            ~exists().where(
+                Request.staff_hr_id == Staff.hr_id,
+                Request.state.in_([s.value for s in OPEN_REQUEST_STATES]),
+            ),
+        )
+    if limit:
+        q = q.limit(limit).offset(offset)
+    return [
+        StaffView(
+            s.hr_id,
+            s.full_name,
+            s.unit_code,
+            s.department,
+            s.position,
+            s.phone,
+            s.hr_status,
+            addr,
+            st,
+        )
+        for s, addr, st in session.execute(q)
+    ]
+
+
+def staff_by_ids(session: Session, hr_ids: Iterable[str]) -> dict[str, Staff]:
+    ids = list(hr_ids)
+    out = {}
+    for i in range(0, len(ids), 900):
+        out.update(
+            {s.hr_id: s for s in session.scalars(select(Staff).where(Staff.hr_id.in_(ids[i : i + 900])))}
+        )
+    return out

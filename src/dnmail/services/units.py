@@ -1,0 +1,137 @@
+"""Units (sở, ban, quận…): code, name, parent, official account, directory branch."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dnmail.config import Config
+from dnmail.db.models import Mailbox, Staff, Unit
+from dnmail.directory.dn import Layout
+from dnmail.domain.text import clean_text
+from dnmail.errors import BadInput, NotFound, Refused
+from dnmail.services import audit
+
+_CODE = re.compile(r"^[a-z][a-z0-9]{0,31}$")
+
+
+@dataclass(frozen=True)
+class UnitView:
+    code: str
+    name: str
+    parent: str | None
+    account: str | None
+    branch_dn: str
+    staff: int = 0
+    mailboxes: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class UnitAdded:
+    unit: UnitView
+    created: bool  # False: it existed already with the same values
+
+
+def normalise_code(code: str) -> str:
+    c = clean_text(code).lower()
+    if not _CODE.match(c):
+        raise BadInput(
+            f"unit code {code!r:.40} is not valid: use 1–32 lower-case letters and digits, "
+            "starting with a letter (e.g. snv, sgtvt)"
+        )
+    return c
+
+
+def add_unit(
+    session: Session,
+    *,
+    config: Config,
+    code: str,
+    name: str,
+    parent: str | None,
+    account: str | None,
+    actor: str,
+    now: datetime,
+) -> UnitAdded:
+    """Add a unit; adding the same unit again with the same values changes nothing."""
+    code = normalise_code(code)
+    name = clean_text(name)
+    if not name:
+        raise BadInput("a unit needs a name (--name)")
+    parent_code = normalise_code(parent) if parent else None
+    domain = config.directory.mail_domain
+    if account is None:
+        account = f"{code}@{domain}"
+    account = clean_text(account).lower()
+    if "@" not in account:
+        account = f"{account}@{domain}"
+    local, _, dom = account.partition("@")
+    if dom != domain or not re.fullmatch(r"[a-z0-9]{1,64}", local):
+        raise BadInput(f"unit account {account!r:.80} must be a plain address of {domain}")
+    if parent_code and session.get(Unit, parent_code) is None:
+        raise NotFound(f"parent unit {parent_code!r} does not exist (add it first)")
+    layout = Layout(config.directory.base_dn)
+    existing = session.get(Unit, code)
+    if existing is not None:
+        if (existing.name, existing.parent_code, existing.account) == (name, parent_code, account):
+            return UnitAdded(_view(existing), created=False)
+        raise Refused(
+            f"unit {code} exists already as {existing.name!r} ({existing.account}); "
+            "units are not renamed by `unit add`"
+        )
+    clash = session.scalar(select(Unit.code).where(Unit.account == account))
+    if clash:
+        raise Refused(f"account {account} already belongs to unit {clash}")
+    unit = Unit(
+        code=code,
+        name=name,
+        parent_code=parent_code,
+        account=account,
+        branch_dn=layout.unit_branch(code),
+        created_at=now,
+    )
+    session.add(unit)
+    audit.record(
+        session,
+        actor=actor,
+        action="unit.add",
+        target=f"unit:{code}",
+        at=now,
+        details={"name": name, "parent": parent_code, "account": account},
+    )
+    return UnitAdded(_view(unit), created=True)
+
+
+def list_units(session: Session) -> list[UnitView]:
+    staff_counts = dict(
+        session.execute(select(Staff.unit_code, func.count()).group_by(Staff.unit_code)).all()
+    )
+    mbx_counts = dict(
+        session.execute(
+            select(Mailbox.unit_code, func.count())
+            .where(Mailbox.state == "active")
+            .group_by(Mailbox.unit_code)
+        ).all()
+    )
+    units = session.scalars(select(Unit).order_by(Unit.code)).all()
+    return [
+        _view(u, staff_counts.get(u.code, 0), mbx_counts.get(u.code, 0)) for u in units
+    ]
+
+
+def get_unit(session: Session, code: str) -> Unit:
+    unit = session.get(Unit, normalise_code(code))
+    if unit is None:
+        raise NotFound(f"unit {code!r:.40} does not exist (see `dnmail unit list`)")
+    return unit
+
+
+def _view(u: Unit, staff: int = 0, mailboxes: int = 0) -> UnitView:
+    return UnitView(u.code, u.name, u.parent_code, u.account, u.branch_dn, staff, mailboxes)
