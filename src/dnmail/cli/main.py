@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from dnmail import __version__
-from dnmail.cli import setup, staff, units
+from dnmail.cli import accounts, requests, setup, staff, units
 from dnmail.cli.common import Format, State, state
 from dnmail.cli.render import Output
 from dnmail.errors import DnmailError, ExitCode
@@ -58,6 +58,9 @@ def main(
 setup.register(app)
 app.add_typer(units.app, name="unit")
 app.add_typer(staff.app, name="staff")
+app.add_typer(requests.app, name="request")
+app.add_typer(requests.queue_app, name="queue")
+accounts.register(app)
 
 
 def invoke(argv: list[str] | None = None) -> int:

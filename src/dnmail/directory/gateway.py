@@ -127,7 +127,7 @@ class Directory:
             password=password,
             client_strategy=ldap3.SYNC,
             raise_exceptions=True,
-            receive_timeout=settings.timeout,
+            receive_timeout=max(1, int(settings.timeout)),
             auto_referrals=False,
             return_empty_attributes=False,
         )

@@ -1,0 +1,137 @@
+"""`provision`, `reset-password`, `lock`, `unlock` (steps 3, 5, 6)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from dnmail.cli.common import state
+from dnmail.cli.requests import Reason
+from dnmail.errors import ExitCode
+
+
+def register(app: typer.Typer) -> None:
+    app.command("provision")(provision)
+    app.command("reset-password")(reset_password)
+    app.command("lock")(lock)
+    app.command("unlock")(unlock)
+
+
+def provision(
+    ctx: typer.Context,
+    request_ids: list[int] | None = typer.Argument(None, help="Only these requests (default: the whole queue)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many requests."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be done; change nothing."),
+    handout_dir: Path | None = typer.Option(
+        None, "--handout-dir", file_okay=False,
+        help="Write passwords to per-unit handout files (0600) here instead of showing them.",
+    ),
+) -> None:
+    """Carry out pending (and retryable failed) requests: create, change (move), cancel (lock).
+
+    Safe to run twice, to run from several hosts at once and to kill: a rerun finishes
+    what was left. Exit 3 when some requests failed (each with its reason).
+    """
+    from dnmail.services.provisioning import count_open, provision as run
+
+    st = state(ctx)
+    rt = st.runtime()
+    out = st.output
+    ids = list(request_ids or [])
+    progress = None
+    bar = None
+    if sys.stderr.isatty() and not out.quiet:
+        from rich.progress import Progress
+
+        total = count_open(rt, ids)
+        if limit:
+            total = min(total, limit)
+        bar = Progress(console=out.err, transient=True)
+        task = bar.add_task("provisioning", total=total)
+        bar.start()
+
+        def progress(n: int) -> None:
+            bar.advance(task, n)
+
+    try:
+        summary = run(rt, ids, limit=limit, dry_run=dry_run, handout_dir=handout_dir, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    show_pw = handout_dir is None
+    rows = [i.to_dict(with_password=show_pw) for i in summary.items]
+    columns = [
+        ("request_id", "Yêu cầu"),
+        ("kind", "Loại"),
+        ("unit", "Đơn vị"),
+        ("full_name", "Họ và tên"),
+        ("address", "Hộp thư"),
+        ("state", "Kết quả"),
+        ("detail", "Chi tiết"),
+    ]
+    if show_pw and any(i.password for i in summary.items):
+        columns.append(("password", "Mật khẩu"))
+    done, failed = len(summary.done), len(summary.failed)
+    text = f"{'dry run: ' if dry_run else ''}{done if not dry_run else len(summary.items) - failed} done, {failed} failed"
+    if not summary.items:
+        text = "the queue is empty: nothing to do"
+    for p in summary.handouts:
+        text += f"\nhandout written: {p}"
+    if show_pw and any(i.password for i in summary.items) and out.format == "table":
+        text += "\npasswords are shown once: hand them over now (or use --handout-dir)"
+    out.data(summary.to_dict(with_passwords=show_pw), columns=columns, rows=rows, title="Kết quả cấp email", summary=text)
+    if failed:
+        raise typer.Exit(ExitCode.PARTIAL)
+
+
+def reset_password(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
+    handout: Path | None = typer.Option(
+        None, "--handout", dir_okay=False, help="Write the new password to this file (0600) instead of showing it."
+    ),
+) -> None:
+    """Cấp lại mật khẩu: a new password, to be changed at the next login."""
+    from dnmail.services.accounts import reset_password as run
+
+    st = state(ctx)
+    r = run(st.runtime(), address, handout=handout)
+    d = r.to_dict(with_password=True)
+    cols = [("address", "Hộp thư"), ("full_name", "Họ và tên"), ("unit", "Đơn vị")]
+    if r.password:
+        cols.append(("password", "Mật khẩu"))
+    summary = f"password of {r.address} reset; it must be changed at the next login"
+    if r.handout:
+        summary += f"\nhandout written: {r.handout}"
+    st.output.data(d, columns=cols, rows=[d], summary=summary)
+
+
+def lock(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
+    reason: Reason = typer.Option(..., "--reason", help="retired (nghỉ hưu), resigned (thôi việc), transferred, other."),
+    note: str | None = typer.Option(None, "--note", help="Free text kept with the lock."),
+) -> None:
+    """Lock a mailbox: logins fail, mail is still delivered."""
+    from dnmail.domain.states import LockReason
+    from dnmail.services.accounts import lock_mailbox
+
+    st = state(ctx)
+    r = lock_mailbox(st.runtime(), address, reason=LockReason(reason.value), note=note)
+    d = r.to_dict()
+    st.output.data(d, columns=[("address", "Hộp thư"), ("full_name", "Họ và tên"), ("state", "Trạng thái"), ("detail", "Chi tiết")], rows=[d], summary=f"{r.address}: {r.detail}")
+
+
+def unlock(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
+) -> None:
+    """Unlock a mailbox: its password works again."""
+    from dnmail.services.accounts import unlock_mailbox
+
+    st = state(ctx)
+    r = unlock_mailbox(st.runtime(), address)
+    d = r.to_dict()
+    st.output.data(d, columns=[("address", "Hộp thư"), ("full_name", "Họ và tên"), ("state", "Trạng thái"), ("detail", "Chi tiết")], rows=[d], summary=f"{r.address}: {r.detail}")

@@ -1,0 +1,149 @@
+"""`dnmail request …` and `dnmail queue list` (steps 2–3)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from dnmail.cli.common import state
+
+app = typer.Typer(help="Requests: create, reject or withdraw mailbox requests.", no_args_is_help=True)
+queue_app = typer.Typer(help="The queue of requests waiting for IID.", no_args_is_help=True)
+
+
+class Kind(str, Enum):
+    create = "create"
+    change = "change"
+    cancel = "cancel"
+
+
+class Status(str, Enum):
+    open = "open"
+    pending = "pending"
+    failed = "failed"
+    done = "done"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    all = "all"
+
+
+class Reason(str, Enum):
+    retired = "retired"
+    resigned = "resigned"
+    transferred = "transferred"
+    other = "other"
+
+
+QUEUE_COLUMNS = [
+    ("id", "Mã yêu cầu"),
+    ("kind", "Loại"),
+    ("unit", "Đơn vị"),
+    ("hr_id", "Mã hồ sơ"),
+    ("full_name", "Họ và tên"),
+    ("requested_address", "Hộp thư đề nghị"),
+    ("state", "Trạng thái"),
+    ("attempts", "Lần thử"),
+    ("created_at", "Ngày gửi"),
+    ("last_error", "Lỗi gần nhất"),
+]
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    unit: str = typer.Option(..., "--unit", help="The unit asking (its code)."),
+    staff: list[str] = typer.Option(..., "--staff", help="HR id (Mã hồ sơ); repeat for several people."),
+    kind: Kind = typer.Option(Kind.create, "--kind", help="create (cấp mới), change (thay đổi) or cancel (hủy bỏ)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Requested mailbox name (one person only); refused if taken, never renamed."
+    ),
+    reason: Reason = typer.Option(Reason.other, "--reason", help="For cancel: why the mailbox is locked."),
+    note: str | None = typer.Option(None, "--note", help="Free text kept with the request."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the request; queue nothing."),
+) -> None:
+    """Queue requests for staff of one unit (all of them, or none with every reason)."""
+    from dnmail.domain.states import LockReason, RequestKind
+    from dnmail.errors import BadInput
+    from dnmail.services.requests import NewRequest, create_requests
+
+    if address and len(staff) > 1:
+        raise BadInput("--address names one mailbox: give it with a single --staff")
+    st = state(ctx)
+    rt = st.runtime()
+    items = [
+        NewRequest(hr.strip(), RequestKind(kind.value), address, LockReason(reason.value), note)
+        for hr in staff
+    ]
+    with rt.session() as s:
+        views = create_requests(s, config=rt.config, unit=unit, items=items, actor=rt.actor, now=rt.now())
+        if dry_run:
+            s.rollback()
+    rows = [v.to_dict() for v in views]
+    st.output.data(
+        {"dry_run": dry_run, "requests": rows},
+        columns=QUEUE_COLUMNS[:7],
+        rows=rows,
+        summary=f"{'would queue' if dry_run else 'queued'} {len(rows)} request(s)",
+    )
+
+
+@app.command("reject")
+def reject(
+    ctx: typer.Context,
+    request_id: int = typer.Argument(..., help="Request number."),
+    reason: str = typer.Option(..., "--reason", help="Why IID refuses it (shown to the unit)."),
+) -> None:
+    """IID refuses an open request."""
+    from dnmail.services.requests import reject_request
+
+    st = state(ctx)
+    rt = st.runtime()
+    with rt.session() as s:
+        v = reject_request(s, request_id, reason=reason, actor=rt.actor, now=rt.now())
+    st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} rejected")
+
+
+@app.command("withdraw")
+def withdraw(
+    ctx: typer.Context,
+    request_id: int = typer.Argument(..., help="Request number."),
+) -> None:
+    """The unit takes back its own open request."""
+    from dnmail.services.requests import withdraw_request
+
+    st = state(ctx)
+    rt = st.runtime()
+    with rt.session() as s:
+        v = withdraw_request(s, request_id, actor=rt.actor, now=rt.now())
+    st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} withdrawn")
+
+
+@queue_app.command("list")
+def queue_list(
+    ctx: typer.Context,
+    unit: str | None = typer.Option(None, "--unit", help="Only this unit."),
+    status: Status = typer.Option(Status.open, "--status", help="open (pending+failed, default), a state, or all."),
+    kind: Kind | None = typer.Option(None, "--kind", help="Only this kind."),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="Rows per page."),
+    page: int = typer.Option(1, "--page", min=1, help="Page number (oldest first)."),
+) -> None:
+    """Requests, oldest first, one page at a time."""
+    from dnmail.services.requests import list_queue
+
+    states = {"open": ["pending", "failed"], "all": None}.get(status.value, [status.value])
+    st = state(ctx)
+    with st.runtime().session() as s:
+        result = list_queue(
+            s, unit=unit.lower() if unit else None, states=states, kind=kind.value if kind else None,
+            limit=limit, offset=(page - 1) * limit,
+        )
+    rows = [i.to_dict() for i in result.items]
+    pages = max(1, -(-result.total // limit))
+    st.output.data(
+        result.to_dict(),
+        columns=QUEUE_COLUMNS,
+        rows=rows,
+        title="Danh sách chờ cấp email",
+        summary=f"page {page} of {pages}: {len(rows)} of {result.total} request(s)",
+    )

@@ -1,0 +1,161 @@
+"""Single-mailbox operations: password reset (step 5), lock and unlock (step 6).
+
+Order of writes: the directory first, then the database with its audit event in one
+transaction. If the directory refuses, nothing is recorded; if the database fails
+after the directory changed, `reconcile` reports the drift and mends it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dnmail.db.models import Mailbox, Staff
+from dnmail.domain.passwords import PasswordPolicy, generate_password
+from dnmail.domain.states import LockReason, MailboxState
+from dnmail.domain.text import clean_text
+from dnmail.errors import BadInput, NotFound, Refused
+from dnmail.services import audit
+from dnmail.services.handouts import HandoutRow, write_single
+from dnmail.services.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class AccountResult:
+    address: str
+    hr_id: str
+    full_name: str
+    unit: str
+    state: str
+    action: str
+    detail: str = ""
+    password: str | None = None
+    handout: Path | None = None
+
+    def to_dict(self, *, with_password: bool = False) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "password"}
+        if with_password and self.password:
+            d["password"] = self.password
+        return d
+
+
+def local_part(address: str, domain: str) -> str:
+    a = clean_text(address).lower()
+    if "@" in a:
+        local, _, dom = a.partition("@")
+        if dom != domain:
+            raise BadInput(f"{address!r:.80} is not an address of {domain}")
+        return local
+    return a
+
+
+def find_mailbox(session: Session, address: str, domain: str, *, lock: bool = True) -> Mailbox:
+    local = local_part(address, domain)
+    q = select(Mailbox).where(Mailbox.address == local)
+    if lock:
+        q = q.with_for_update()
+    m = session.scalar(q)
+    if m is None:
+        raise NotFound(f"no mailbox {local}@{domain} (see `dnmail export issued`)")
+    return m
+
+
+def policy_of(rt: Runtime) -> PasswordPolicy:
+    p = rt.config.passwords
+    table = {"length": p.length, "min_classes": p.min_classes}
+    if p.alphabet:
+        table["alphabet"] = p.alphabet
+    return PasswordPolicy.from_config(table)
+
+
+def reset_password(
+    rt: Runtime, address: str, *, handout: Path | None = None, unit: str | None = None
+) -> AccountResult:
+    """A new generated password through the Password Modify exop, must-change set.
+
+    The password is returned (to be shown once) or written to `handout` (0600); the
+    audit event records that a reset happened, never the password.
+    """
+    domain = rt.config.directory.mail_domain
+    policy = policy_of(rt)
+    with rt.session() as s:
+        m = find_mailbox(s, address, domain)
+        if unit is not None and m.unit_code != unit:
+            raise Refused(f"{m.address}@{domain} belongs to unit {m.unit_code}, not {unit}")
+        if m.state == MailboxState.LOCKED.value:
+            raise Refused(
+                f"{m.address}@{domain} is locked ({LockReason(m.lock_reason or 'other').label_vi}); "
+                "unlock it first"
+            )
+        staff = s.get(Staff, m.staff_hr_id)
+        password = generate_password(policy)
+        rt.directory.set_password(m.dn, password)
+        now = rt.now()
+        m.updated_at = now
+        audit.record(
+            s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
+            at=now, details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},
+        )
+        if handout is not None:
+            write_single(
+                handout,
+                HandoutRow(staff.full_name, staff.department, staff.phone, f"{m.address}@{domain}", password),
+            )
+        return AccountResult(
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, m.state,
+            "reset-password", "must change at next login",
+            password=None if handout else password, handout=handout,
+        )
+
+
+def lock_mailbox(
+    rt: Runtime, address: str, *, reason: LockReason, note: str | None = None
+) -> AccountResult:
+    """Lock: every bind fails (IMAP, SMTP submission, webmail) while mail is still delivered."""
+    domain = rt.config.directory.mail_domain
+    with rt.session() as s:
+        m = find_mailbox(s, address, domain)
+        staff = s.get(Staff, m.staff_hr_id)
+        already = m.state == MailboxState.LOCKED.value
+        rt.directory.lock(m.dn)  # idempotent: replaces the value
+        now = rt.now()
+        if not already:
+            m.locked_at = now
+        m.state = MailboxState.LOCKED.value
+        m.lock_reason = reason.value
+        m.lock_note = clean_text(note) if note else None
+        m.updated_at = now
+        audit.record(
+            s, actor=rt.actor, action="mailbox.lock", target=f"mailbox:{m.address}", at=now,
+            details={"reason": reason.value, "note": m.lock_note, "was_locked": already},
+        )
+        return AccountResult(
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, m.state, "lock",
+            f"{'already locked; reason updated to' if already else 'locked:'} {reason.label_vi}",
+        )
+
+
+def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
+    domain = rt.config.directory.mail_domain
+    with rt.session() as s:
+        m = find_mailbox(s, address, domain)
+        staff = s.get(Staff, m.staff_hr_id)
+        was = m.state
+        rt.directory.unlock(m.dn)
+        now = rt.now()
+        m.state = MailboxState.ACTIVE.value
+        m.lock_reason = None
+        m.lock_note = None
+        m.locked_at = None
+        m.updated_at = now
+        audit.record(
+            s, actor=rt.actor, action="mailbox.unlock", target=f"mailbox:{m.address}", at=now,
+            details={"was": was},
+        )
+        return AccountResult(
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, m.state, "unlock",
+            "unlocked" if was == MailboxState.LOCKED.value else "was not locked",
+        )

@@ -1,0 +1,646 @@
+"""`provision`: carry out the queue against the directory (DESIGN §1 steps 3 and 6, §5).
+
+Crash safety and exactly-once, the way it is achieved:
+
+* Requests are taken a chunk at a time inside one database transaction that holds
+  them: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (another worker skips them; a killed
+  worker's locks vanish with its connection), ``BEGIN IMMEDIATE`` on SQLite (writers
+  are serialised).
+* Addresses are reserved by inserting the mailbox rows and flushing *before* any
+  directory write: two workers that picked the same address collide on the unique
+  index here, while nothing has been written to the directory yet, and the chunk is
+  retried.
+* Directory writes are idempotent on a rerun: an entry that already carries the
+  person's HR id (employeeNumber) is adopted, not duplicated — it is moved to the
+  right branch, its attributes brought in line and a new password handed out (the
+  first one may never have reached anybody). A move or a lock already done is
+  recognised.
+* The chunk commits once, with every request's outcome and its audit event: a crash
+  before the commit leaves the requests open, and the rerun adopts what the directory
+  already has. A crash after it loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from dnmail.db.models import Mailbox, Request, Staff, Unit
+from dnmail.directory.gateway import Directory, Entry
+from dnmail.domain.addresses import address_base, allocate_many, split_name
+from dnmail.domain.passwords import PasswordPolicy, generate_password
+from dnmail.domain.states import (
+    HrStatus,
+    LockReason,
+    MailboxState,
+    RequestKind,
+    RequestState,
+)
+from dnmail.errors import (
+    DirectoryError,
+    DirectoryUnavailable,
+    DnmailError,
+    EntryExists,
+    NoSuchEntry,
+)
+from dnmail.services import audit
+from dnmail.services.handouts import HandoutRow, HandoutWriter
+from dnmail.services.requests import reserved_names
+from dnmail.services.runtime import Runtime
+
+_TRAILING_DIGITS = re.compile(r"\d+$")
+
+
+def base_of(address: str) -> str:
+    return _TRAILING_DIGITS.sub("", address) or address
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    request_id: int
+    kind: str
+    unit: str
+    hr_id: str
+    full_name: str
+    state: str  # done | failed | would-do (dry run)
+    address: str | None = None
+    dn: str | None = None
+    detail: str = ""  # what was done (created, adopted, moved, locked…) or why it failed
+    password: str | None = field(default=None, repr=False)  # shown once, never stored
+
+    def to_dict(self, *, with_password: bool = False) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "password"}
+        if with_password and self.password:
+            d["password"] = self.password
+        return d
+
+
+@dataclass(frozen=True)
+class ProvisionSummary:
+    items: list[ItemResult]
+    handouts: list[Path]
+    dry_run: bool = False
+
+    @property
+    def done(self) -> list[ItemResult]:
+        return [i for i in self.items if i.state == "done"]
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [i for i in self.items if i.state == "failed"]
+
+    def to_dict(self, *, with_passwords: bool = False) -> dict:
+        return {
+            "dry_run": self.dry_run,
+            "done": len(self.done),
+            "failed": len(self.failed),
+            "items": [i.to_dict(with_password=with_passwords) for i in self.items],
+            "handouts": [str(p) for p in self.handouts],
+        }
+
+
+@dataclass
+class _Work:
+    req: Request
+    staff: Staff
+    mailbox: Mailbox | None
+    result: ItemResult | None = None
+    password: str | None = None
+    new_mailbox: bool = False
+    adopted: Entry | None = None
+
+
+def mailbox_attributes(staff: Staff, address: str, domain: str) -> dict[str, object]:
+    """The directory attributes an HR record gives (inetOrgPerson)."""
+    try:
+        family_middle, given = split_name(staff.full_name)
+        sn = family_middle[0] if family_middle else given
+    except DnmailError:
+        sn, given = staff.full_name, staff.full_name
+    return {
+        "uid": address,
+        "mail": f"{address}@{domain}",
+        "cn": staff.full_name,
+        "sn": sn,
+        "givenName": given,
+        "employeeNumber": staff.hr_id,
+        "telephoneNumber": staff.phone or None,
+        "title": staff.position or None,
+        "ou": staff.department or None,
+    }
+
+
+_SYNCED = ("cn", "sn", "givenName", "telephoneNumber", "title", "ou", "mail")
+
+
+def _diff_attrs(entry: Entry, wanted: dict[str, object]) -> dict[str, object]:
+    changes = {}
+    for k in _SYNCED:
+        want = wanted.get(k)
+        have = entry.first(k)
+        if (want or "") != have:
+            changes[k] = want
+    return changes
+
+
+class Provisioner:
+    """One run of `provision` (or one worker of it)."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        handout_dir: Path | None,
+        progress: Callable[[int], None] | None = None,
+        dry_run: bool = False,
+    ):
+        self.rt = rt
+        self.cfg = rt.config
+        self.domain = rt.config.directory.mail_domain
+        self.policy = PasswordPolicy.from_config(
+            {
+                k: v
+                for k, v in {
+                    "length": rt.config.passwords.length,
+                    "alphabet": rt.config.passwords.alphabet or None,
+                    "min_classes": rt.config.passwords.min_classes,
+                }.items()
+                if v is not None
+            }
+        )
+        self.reserved = reserved_names(rt.config)
+        self.pattern = rt.config.addresses.pattern
+        self.handouts = HandoutWriter(handout_dir, stamp=rt.now()) if handout_dir else None
+        self.progress = progress or (lambda n: None)
+        self.dry_run = dry_run
+        self._branches: set[str] = set()
+        self._accounts: set[str] | None = None
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, request_ids: Sequence[int] = (), *, limit: int | None = None) -> ProvisionSummary:
+        results: list[ItemResult] = []
+        seen: set[int] = set()
+        remaining = limit
+        chunk = self.cfg.provision.chunk_size
+        while remaining is None or remaining > 0:
+            size = chunk if remaining is None else min(chunk, remaining)
+            batch = self._run_chunk(request_ids, size, seen)
+            if batch is None:
+                break
+            results.extend(batch)
+            seen.update(r.request_id for r in batch)
+            if remaining is not None:
+                remaining -= len(batch)
+            self.progress(len(batch))
+            if self.dry_run and not batch:
+                break
+        paths = sorted(self.handouts.paths.values()) if self.handouts else []
+        return ProvisionSummary(results, paths, self.dry_run)
+
+    def _run_chunk(
+        self, request_ids: Sequence[int], size: int, seen: set[int]
+    ) -> list[ItemResult] | None:
+        for attempt in range(5):
+            try:
+                return self._chunk_once(request_ids, size, seen)
+            except IntegrityError:
+                # Another worker reserved one of our addresses at the same moment; nothing
+                # was written to the directory (we flush before writing). Take again.
+                if attempt == 4:
+                    raise
+            except OperationalError as e:
+                if "deadlock" not in str(e).lower() or attempt == 4:
+                    raise
+        return None  # pragma: no cover
+
+    def _claim(self, s: Session, request_ids: Sequence[int], size: int, seen: set[int]):
+        q = select(Request).where(
+            or_(Request.state == RequestState.PENDING.value, Request.state == RequestState.FAILED.value)
+        )
+        if request_ids:
+            q = q.where(Request.id.in_(list(request_ids)))
+        else:
+            q = q.where(Request.attempts < self.cfg.provision.max_attempts)
+        if seen:
+            # In a dry run nothing changes state, and a failed item stays open: never
+            # take the same request twice in one run.
+            q = q.where(Request.id.not_in(list(seen)))
+        q = q.order_by(Request.created_at, Request.id).limit(size)
+        if not self.dry_run:
+            q = q.with_for_update(skip_locked=True)
+        return list(s.scalars(q))
+
+    def _chunk_once(self, request_ids, size, seen) -> list[ItemResult] | None:
+        from dnmail.db.session import translate_db_errors
+
+        now = self.rt.now()
+        with translate_db_errors(self.cfg.database.url):
+            with Session(self.rt.engine, expire_on_commit=False, autoflush=False) as s:
+                s.begin()
+                try:
+                    reqs = self._claim(s, request_ids, size, seen)
+                    if not reqs:
+                        s.rollback()
+                        return None
+                    works = self._load(s, reqs)
+                    self._handle_all(s, works, now)
+                    results = [w.result for w in works if w.result is not None]
+                    if self.dry_run:
+                        s.rollback()
+                        return results
+                    self._record(s, works, now)
+                    # Passwords reach disk before the commit that marks them issued.
+                    self._write_handouts(works)
+                    s.commit()
+                except BaseException:
+                    s.rollback()
+                    raise
+        return results
+
+    # -- loading ----------------------------------------------------------------------
+    def _load(self, s: Session, reqs: list[Request]) -> list[_Work]:
+        hr_ids = [r.staff_hr_id for r in reqs]
+        staff = {x.hr_id: x for x in s.scalars(select(Staff).where(Staff.hr_id.in_(hr_ids)))}
+        boxes = {
+            m.staff_hr_id: m for m in s.scalars(select(Mailbox).where(Mailbox.staff_hr_id.in_(hr_ids)))
+        }
+        return [_Work(r, staff[r.staff_hr_id], boxes.get(r.staff_hr_id)) for r in reqs]
+
+    def _unit_accounts(self, s: Session) -> set[str]:
+        if self._accounts is None:
+            self._accounts = {a.split("@")[0] for a in s.scalars(select(Unit.account)) if a}
+        return self._accounts
+
+    def _ensure_branch(self, unit: str) -> str:
+        d = self.rt.directory
+        branch = d.layout.unit_branch(unit)
+        if unit not in self._branches:
+            if not self.dry_run:
+                d.ensure_ou(branch, unit)
+            self._branches.add(unit)
+        return branch
+
+    # -- handling ---------------------------------------------------------------------
+    def _handle_all(self, s: Session, works: list[_Work], now: datetime) -> None:
+        creates = [w for w in works if w.req.kind == RequestKind.CREATE.value]
+        if creates:
+            self._prepare_creates(s, creates)
+        for w in works:
+            if w.result is not None:
+                continue
+            try:
+                if w.req.kind == RequestKind.CREATE.value:
+                    self._create(s, w)
+                elif w.req.kind == RequestKind.CHANGE.value:
+                    self._change(s, w)
+                else:
+                    self._cancel(s, w, now)
+            except DirectoryUnavailable:
+                raise
+            except DirectoryError as e:
+                self._fail(w, e.message)
+            except DnmailError as e:
+                self._fail(w, e.message)
+
+    def _fail(self, w: _Work, reason: str) -> None:
+        w.result = ItemResult(
+            w.req.id, w.req.kind, w.req.unit_code, w.staff.hr_id, w.staff.full_name, "failed",
+            w.mailbox.address if w.mailbox else None, None, reason,
+        )
+
+    def _done(self, w: _Work, detail: str, *, password: str | None = None) -> None:
+        m = w.mailbox
+        w.password = password
+        w.result = ItemResult(
+            w.req.id, w.req.kind, w.req.unit_code, w.staff.hr_id, w.staff.full_name,
+            "would-do" if self.dry_run else "done",
+            m.address if m else None, m.dn if m else None, detail, password,
+        )
+
+    def _prepare_creates(self, s: Session, creates: list[_Work]) -> None:
+        """Adoption lookups and address allocation for a chunk: one directory search per
+        200 HR ids and one per 100 address bases, one SQL query — never one per candidate."""
+        d = self.rt.directory
+        existing = d.find_by_hr_ids([w.staff.hr_id for w in creates])
+        need_address: list[_Work] = []
+        for w in creates:
+            st = w.staff
+            if w.mailbox is not None:
+                self._fail(w, f"already has the mailbox {w.mailbox.address}@{self.domain}")
+                continue
+            if st.hr_status != HrStatus.ACTIVE.value:
+                self._fail(w, f"HR status is {HrStatus(st.hr_status).label_vi}; no mailbox is created")
+                continue
+            entries = existing.get(st.hr_id, [])
+            if len(entries) > 1:
+                dns = "; ".join(e.dn for e in entries)
+                self._fail(w, f"HR id {st.hr_id} is on several directory entries ({dns}); run `dnmail reconcile`")
+                continue
+            if entries:
+                w.adopted = entries[0]
+                continue
+            need_address.append(w)
+        if not need_address:
+            return
+        wanted: dict[int, str] = {}
+        bases: dict[int, str] = {}
+        for w in need_address:
+            if w.req.requested_address:
+                wanted[w.req.id] = w.req.requested_address
+                bases[w.req.id] = base_of(w.req.requested_address)
+            else:
+                try:
+                    bases[w.req.id] = address_base(w.staff.full_name, self.pattern)
+                except DnmailError as e:
+                    self._fail(w, f"no address can be made from the name: {e.message}")
+        all_bases = set(bases.values())
+        if not all_bases:
+            return
+        taken_db = {
+            a for (a,) in s.execute(select(Mailbox.address).where(Mailbox.base.in_(all_bases)))
+        }
+        in_directory = d.uids_with_prefixes(all_bases)
+        taken = taken_db | set(in_directory) | self._unit_accounts(s)
+        auto = [w for w in need_address if w.result is None and w.req.id not in wanted]
+        # Requested addresses first: "used when valid and free; otherwise refused with
+        # the reason, not silently renamed" (DESIGN §2).
+        for w in need_address:
+            if w.result is not None or w.req.id not in wanted:
+                continue
+            local = wanted[w.req.id]
+            if local in self.reserved:
+                self._fail(w, f"requested address {local} is a reserved name")
+            elif local in taken_db or local in self._unit_accounts(s):
+                self._fail(w, f"requested address {local}@{self.domain} is already taken")
+            elif local in in_directory:
+                self._fail(
+                    w,
+                    f"requested address {local}@{self.domain} is taken in the directory by an "
+                    f"entry that is not this person's (employeeNumber {in_directory[local] or 'none'})",
+                )
+            else:
+                taken.add(local)
+                self._reserve(s, w, local)
+        if auto:
+            addresses = allocate_many([bases[w.req.id] for w in auto], taken, reserved=self.reserved)
+            for w, local in zip(auto, addresses, strict=True):
+                self._reserve(s, w, local)
+        if not self.dry_run:
+            s.flush()  # unique address collisions surface here, before any LDAP write
+
+    def _reserve(self, s: Session, w: _Work, local: str) -> None:
+        now = self.rt.now()
+        m = Mailbox(
+            address=local,
+            base=base_of(local),
+            staff_hr_id=w.staff.hr_id,
+            unit_code=w.staff.unit_code,
+            dn=self.rt.directory.layout.mailbox_dn(w.staff.unit_code, local),
+            state=MailboxState.ACTIVE.value,
+            created_at=now,
+            updated_at=now,
+        )
+        if not self.dry_run:
+            s.add(m)
+        w.mailbox = m
+        w.new_mailbox = True
+
+    def _unreserve(self, s: Session, m: Mailbox) -> None:
+        from sqlalchemy import inspect
+
+        state = inspect(m)
+        if state.persistent:
+            s.delete(m)
+            s.flush()
+        elif state.pending:
+            s.expunge(m)
+
+    def _create(self, s: Session, w: _Work) -> None:
+        d = self.rt.directory
+        st = w.staff
+        if w.adopted is not None:
+            self._adopt(s, w)
+            return
+        m = w.mailbox
+        assert m is not None
+        branch = self._ensure_branch(st.unit_code)
+        attrs = mailbox_attributes(st, m.address, self.domain)
+        password = generate_password(self.policy)
+        if self.dry_run:
+            self._done(w, f"would create {m.address}@{self.domain} under {branch}")
+            return
+        try:
+            d.add_mailbox(m.dn, attrs, password)
+        except (EntryExists, DirectoryError) as e:
+            self._unreserve(s, m)
+            w.mailbox = None
+            raise DirectoryError(f"cannot create {m.address}: {e.message}") from None
+        self._done(w, "created", password=password)
+
+    def _adopt(self, s: Session, w: _Work) -> None:
+        """An entry for this HR id exists already (a crash after the add, or made by
+        hand): take it over instead of creating a second one."""
+        d = self.rt.directory
+        st = w.staff
+        e = w.adopted
+        assert e is not None
+        local = e.uid.lower()
+        holder = s.scalar(select(Mailbox.staff_hr_id).where(Mailbox.address == local))
+        if holder and holder != st.hr_id:
+            raise DirectoryError(
+                f"directory entry {e.dn} carries HR id {st.hr_id} but its address {local} "
+                f"belongs to {holder} in the database; run `dnmail reconcile`"
+            )
+        branch = self._ensure_branch(st.unit_code)
+        want_dn = d.layout.mailbox_dn(st.unit_code, local)
+        if self.dry_run:
+            w.mailbox = Mailbox(address=local, dn=want_dn)
+            self._done(w, f"would adopt the existing entry {e.dn}")
+            return
+        dn = e.dn
+        if dn.lower() != want_dn.lower():
+            dn = d.move(dn, branch)
+        changes = _diff_attrs(e, mailbox_attributes(st, local, self.domain))
+        if e.locked:
+            changes["pwdAccountLockedTime"] = None
+        if changes:
+            d.replace(dn, changes)
+        password = generate_password(self.policy)
+        d.set_password(dn, password)
+        now = self.rt.now()
+        m = Mailbox(
+            address=local,
+            base=base_of(local),
+            staff_hr_id=st.hr_id,
+            unit_code=st.unit_code,
+            dn=dn,
+            state=MailboxState.ACTIVE.value,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(m)
+        s.flush()
+        w.mailbox = m
+        w.new_mailbox = True
+        self._done(w, "adopted the existing directory entry; new password", password=password)
+
+    def _locate(self, w: _Work) -> Entry:
+        """The entry of a mailbox: at its recorded DN, or (after a move that crashed
+        before the commit) wherever its HR id is."""
+        d = self.rt.directory
+        m = w.mailbox
+        assert m is not None
+        e = d.get(m.dn)
+        if e is not None:
+            return e
+        found = d.find_by_hr_ids([w.staff.hr_id]).get(w.staff.hr_id, [])
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise NoSuchEntry(
+                f"the entry of {m.address}@{self.domain} ({m.dn}) is missing from the "
+                "directory; run `dnmail reconcile --fix`"
+            )
+        raise DirectoryError(f"HR id {w.staff.hr_id} is on several entries; run `dnmail reconcile`")
+
+    def _change(self, s: Session, w: _Work) -> None:
+        d = self.rt.directory
+        m = w.mailbox
+        st = w.staff
+        if m is None:
+            raise DirectoryError(f"{st.full_name} ({st.hr_id}) has no mailbox to change")
+        e = self._locate(w)
+        done = []
+        branch = d.layout.unit_branch(st.unit_code)
+        want_dn = d.layout.mailbox_dn(st.unit_code, m.address)
+        if self.dry_run:
+            if e.dn.lower() != want_dn.lower():
+                done.append(f"would move to {branch}")
+            changes = _diff_attrs(e, mailbox_attributes(st, m.address, self.domain))
+            if changes:
+                done.append("would update " + ", ".join(sorted(changes)))
+            self._done(w, "; ".join(done) or "nothing to change")
+            return
+        dn = e.dn
+        if dn.lower() != want_dn.lower():
+            self._ensure_branch(st.unit_code)
+            dn = d.move(dn, branch)
+            done.append(f"moved from {m.unit_code} to {st.unit_code}")
+        changes = _diff_attrs(e, mailbox_attributes(st, m.address, self.domain))
+        if changes:
+            d.replace(dn, changes)
+            done.append("updated " + ", ".join(sorted(changes)))
+        m.dn = dn
+        m.unit_code = st.unit_code
+        m.updated_at = self.rt.now()
+        self._done(w, "; ".join(done) or "already up to date")
+
+    def _cancel(self, s: Session, w: _Work, now: datetime) -> None:
+        d = self.rt.directory
+        m = w.mailbox
+        if m is None:
+            self._done(w, "no mailbox; nothing to lock")
+            return
+        reason = LockReason(w.req.lock_reason or LockReason.OTHER.value)
+        if self.dry_run:
+            self._done(w, f"would lock ({reason.label_vi})")
+            return
+        e = self._locate(w)
+        if not e.locked:
+            d.lock(e.dn)
+        m.dn = e.dn
+        m.state = MailboxState.LOCKED.value
+        m.lock_reason = reason.value
+        m.lock_note = w.req.note
+        m.locked_at = now
+        m.updated_at = now
+        self._done(w, f"locked ({reason.label_vi})")
+
+    # -- recording ------------------------------------------------------------------
+    def _record(self, s: Session, works: list[_Work], now: datetime) -> None:
+        actor = self.rt.actor
+        for w in works:
+            r = w.req
+            res = w.result
+            assert res is not None
+            r.updated_at = now
+            if res.state == "done":
+                r.state = RequestState.DONE.value
+                r.handled_by = actor
+                r.handled_at = now
+                r.last_error = None
+                if w.mailbox is not None and w.mailbox.id is None:
+                    s.flush()
+                r.mailbox_id = w.mailbox.id if w.mailbox is not None else None
+            else:
+                r.state = RequestState.FAILED.value
+                r.attempts += 1
+                r.last_error = res.detail
+            audit.record(
+                s,
+                actor=actor,
+                action=f"provision.{r.kind}" if res.state == "done" else "provision.failed",
+                target=f"request:{r.id}",
+                at=now,
+                details={
+                    "hr_id": res.hr_id,
+                    "unit": res.unit,
+                    "address": res.address,
+                    "dn": res.dn,
+                    "result": res.detail,
+                    "attempt": r.attempts,
+                },
+            )
+
+    def _write_handouts(self, works: list[_Work]) -> None:
+        if self.handouts is None:
+            return
+        per_unit: dict[str, list[HandoutRow]] = {}
+        for w in works:
+            if w.password and w.mailbox is not None:
+                per_unit.setdefault(w.staff.unit_code, []).append(
+                    HandoutRow(
+                        w.staff.full_name,
+                        w.staff.department,
+                        w.staff.phone,
+                        f"{w.mailbox.address}@{self.domain}",
+                        w.password,
+                    )
+                )
+        for unit, rows in per_unit.items():
+            self.handouts.write(unit, rows)
+
+
+def provision(
+    rt: Runtime,
+    request_ids: Sequence[int] = (),
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    handout_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ProvisionSummary:
+    """Carry out open requests (all, or those named), a chunk per transaction."""
+    p = Provisioner(rt, handout_dir=handout_dir, progress=progress, dry_run=dry_run)
+    return p.run(request_ids, limit=limit)
+
+
+def count_open(rt: Runtime, request_ids: Sequence[int] = ()) -> int:
+    from sqlalchemy import func
+
+    with rt.session() as s:
+        q = select(func.count()).select_from(Request).where(
+            Request.state.in_([RequestState.PENDING.value, RequestState.FAILED.value])
+        )
+        if request_ids:
+            q = q.where(Request.id.in_(list(request_ids)))
+        else:
+            q = q.where(Request.attempts < rt.config.provision.max_attempts)
+        return s.scalar(q) or 0
