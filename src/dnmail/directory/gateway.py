@@ -299,6 +299,7 @@ class Directory:
 
     def add(self, dn: str, object_classes: Iterable[str], attrs: Mapping[str, object]) -> None:
         clean = {k: v for k, v in attrs.items() if v not in (None, "", [], ())}
+        _check_values(clean)
         with self._op("add", dn):
             self._conn.add(dn, list(object_classes), clean)
 
@@ -314,6 +315,7 @@ class Directory:
         """Replace attributes; an empty value removes the attribute."""
         import ldap3
 
+        _check_values(changes)
         mods = {}
         for k, v in changes.items():
             if v in (None, "", [], ()):
@@ -350,6 +352,14 @@ class Directory:
         with self._op("password reset", dn):
             self._conn.extend.standard.modify_password(dn, new_password=password)
         self.replace(dn, {"pwdReset": "TRUE"})
+
+
+def _check_values(attrs: Mapping[str, object]) -> None:
+    """No control character (NUL above all) reaches the directory in a value."""
+    for k, v in attrs.items():
+        for x in v if isinstance(v, list | tuple) else [v]:
+            if isinstance(x, str) and k.lower() != "userpassword":
+                dnlib.check_value(x, what=f"attribute {k}")
 
 
 def _entry(item) -> Entry:

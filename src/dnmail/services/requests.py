@@ -145,7 +145,12 @@ def check_requests(
                     problems.append(f"{who}: requested address {local} is a unit's official account")
                     continue
                 holder = session.scalar(select(Mailbox.staff_hr_id).where(Mailbox.address == local))
-                if holder or local in wanted:
+                asked = session.scalar(
+                    select(Request.id).where(
+                        Request.requested_address == local, Request.state.in_(OPEN)
+                    )
+                )
+                if holder or asked or local in wanted:
                     problems.append(
                         f"{who}: requested address {local}@{domain} is already taken"
                         " (an address is never given to another person)"

@@ -98,6 +98,7 @@ def add_unit(
         created_at=now,
     )
     session.add(unit)
+    session.flush()
     audit.record(
         session,
         actor=actor,

@@ -1,0 +1,352 @@
+"""The HR roster (DESIGN §2 "The HR roster"): the HR system's export, read whole.
+
+Headers are found by their text (case, diacritics, spacing, line breaks and column
+order do not matter; extra columns are ignored; a title row or a few rows above the
+header are allowed):
+
+    Mã hồ sơ | Họ và tên | Mã đơn vị | Phòng ban | Chức vụ | Số điện thoại | Trạng thái
+
+All seven are required: a roster that silently lacks, say, "Phòng ban" would blank
+every department on import. Every problem in the file is collected and reported at
+once (InvalidFile); nothing is returned unless the whole file is good. Whether the
+unit codes exist is the import service's business, not the reader's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dnmail.domain.phones import BadPhone, parse_phone
+from dnmail.domain.states import HrStatus
+from dnmail.domain.text import fold
+from dnmail.errors import Problem
+from dnmail.slips.safety import DEFAULT_MAX_UNCOMPRESSED
+from dnmail.slips.tabular import (
+    CellError,
+    Column,
+    HeaderRow,
+    ProblemList,
+    cell_text,
+    find_header,
+    is_blank,
+    open_table,
+)
+
+ROSTER_COLUMNS: tuple[Column, ...] = (
+    Column("hr_id", "Mã hồ sơ", aliases=("mahs", "mahosonhansu", "mahosocanbo")),
+    Column("full_name", "Họ và tên", aliases=("hoten",)),
+    Column("unit_code", "Mã đơn vị", aliases=("madv",)),
+    Column("department", "Phòng ban", aliases=("phongbanbophan", "bophan")),
+    Column("position", "Chức vụ"),
+    Column("phone", "Số điện thoại", aliases=("dienthoai", "sdt", "sodt")),
+    Column("status", "Trạng thái", aliases=("trangthaicongtac",)),
+)
+_HEADER = {column.field: column.header for column in ROSTER_COLUMNS}
+_STATUS_BY_KEY = {fold(status.label_vi): status for status in HrStatus}
+_ALLOWED_STATUS = ", ".join(repr(status.label_vi) for status in HrStatus)
+
+#: Rows above the header that may hold a title, a date, an export note.
+HEADER_SCAN_ROWS = 30
+MAX_HR_ID_CHARS = 64
+MAX_NAME_CHARS = 200
+#: Restored-phone warnings listed one by one; the rest are counted in one warning.
+MAX_PHONE_WARNINGS = 100
+_EXACT_FLOAT_LIMIT = 2**53
+_LETTER = re.compile(r"[^\W\d_]")  # any letter, in any script
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    row: int  # sheet row (CSV: line number)
+    hr_id: str
+    full_name: str
+    unit_code: str  # lower-case
+    department: str
+    position: str
+    phone: str  # digits, national form, or ""
+    phone_restored: bool
+    status: HrStatus
+
+
+@dataclass(frozen=True)
+class Roster:
+    file_name: str
+    rows: list[RosterRow]
+    warnings: list[Problem]
+
+
+def read_roster(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> Roster:
+    """Read an HR roster (.xlsx or .csv) whole, or raise InvalidFile with every problem.
+
+    UnsafeFile (a kind of InvalidFile) when the workbook is refused before parsing.
+    """
+    path = Path(path)
+    with open_table(path, max_uncompressed=max_uncompressed) as table:
+        sheet_name = sheet or table.sheet_names[0]
+        rows = table.rows(sheet_name)
+        header = find_header(
+            rows,
+            ROSTER_COLUMNS,
+            file_name=table.file_name,
+            sheet=sheet_name,
+            max_scan=HEADER_SCAN_ROWS,
+            what="roster",
+        )
+        reader = RosterRowReader(table.file_name, sheet_name, header)
+        for number, cells in rows:
+            reader.read(number, cells)
+    return reader.finish()
+
+
+class RosterRowReader:
+    """Turns the rows below the header into RosterRows, collecting problems.
+
+    Pure (no file access): `read()` one row at a time, then `finish()`.
+    """
+
+    def __init__(self, file_name: str, sheet: str | None, header: HeaderRow):
+        self.file_name = file_name
+        self.sheet = sheet
+        self.header = header
+        columns = header.columns
+        self._indexes = tuple(columns[column.field] for column in ROSTER_COLUMNS)
+        self._width = max(self._indexes) + 1
+        self.rows: list[RosterRow] = []
+        self.problems = ProblemList(file_name)
+        self.warnings: list[Problem] = []
+        self._restored = 0
+        self._first_row_of: dict[str, int] = {}
+        self._status_cache: dict[object, HrStatus] = {}
+
+    # -- per row ----------------------------------------------------------------------
+
+    def read(self, number: int, cells: Sequence[object]) -> RosterRow | None:
+        """Parse one row; None when it is empty or has a problem (then recorded)."""
+        if len(cells) < self._width:
+            cells = [*cells, *([None] * (self._width - len(cells)))]
+        i_hr, i_name, i_unit, i_dept, i_pos, i_phone, i_status = self._indexes
+        raw_hr, raw_name, raw_unit = cells[i_hr], cells[i_name], cells[i_unit]
+        raw_dept, raw_pos, raw_phone, raw_status = (
+            cells[i_dept],
+            cells[i_pos],
+            cells[i_phone],
+            cells[i_status],
+        )
+        values = (raw_hr, raw_name, raw_unit, raw_dept, raw_pos, raw_phone, raw_status)
+        if all(is_blank(v) for v in values):
+            return None
+
+        # Fast path: the common, valid row. Anything unusual goes to the careful path,
+        # which reads the row again and records every problem in it.
+        try:
+            hr_id = cell_text(raw_hr) if type(raw_hr) is str else None
+            full_name = cell_text(raw_name)
+            unit_code = cell_text(raw_unit).lower()
+            department = cell_text(raw_dept)
+            position = cell_text(raw_pos)
+        except CellError:
+            return self._read_checked(number, values)
+        if (
+            type(raw_phone) is str
+            and len(raw_phone) in (10, 11)
+            and raw_phone[0] == "0"
+            and raw_phone.isascii()
+            and raw_phone.isdigit()
+        ):
+            phone = raw_phone
+        else:
+            return self._read_checked(number, values)
+        status = self._status_cache.get(raw_status) if type(raw_status) is str else None
+        if (
+            not hr_id
+            or len(hr_id) > MAX_HR_ID_CHARS
+            or hr_id in self._first_row_of
+            or not full_name
+            or len(full_name) > MAX_NAME_CHARS
+            or _LETTER.search(full_name) is None
+            or not unit_code
+            or status is None
+        ):
+            return self._read_checked(number, values)
+        self._first_row_of[hr_id] = number
+        row = RosterRow(
+            number, hr_id, full_name, unit_code, department, position, phone, False, status
+        )
+        self.rows.append(row)
+        return row
+
+    def _read_checked(self, number: int, values: tuple[object, ...]) -> RosterRow | None:
+        raw_hr, raw_name, raw_unit, raw_dept, raw_pos, raw_phone, raw_status = values
+        ok = True
+        hr_id = self._hr_id(number, raw_hr)
+        if hr_id is None:
+            ok = False
+
+        full_name = self._text(number, "full_name", raw_name)
+        if full_name is None:
+            ok = False
+        elif not full_name:
+            self._problem(number, "full_name", "the name is empty")
+            ok = False
+        elif len(full_name) > MAX_NAME_CHARS:
+            self._problem(
+                number, "full_name", f"the name is {len(full_name)} characters long (limit {MAX_NAME_CHARS})"
+            )
+            ok = False
+        elif _LETTER.search(full_name) is None:
+            self._problem(number, "full_name", f"{full_name[:60]!r} is not a name (no letters)")
+            ok = False
+
+        unit_code = self._text(number, "unit_code", raw_unit)
+        if unit_code is None:
+            ok = False
+        elif not unit_code:
+            self._problem(number, "unit_code", "the unit code is empty")
+            ok = False
+        else:
+            unit_code = unit_code.lower()
+
+        department = self._text(number, "department", raw_dept)
+        position = self._text(number, "position", raw_pos)
+        if department is None or position is None:
+            ok = False
+
+        phone, restored = self._phone(number, raw_phone)
+        if phone is None:
+            ok = False
+
+        status = self._status(number, raw_status)
+        if status is None:
+            ok = False
+
+        if hr_id is not None:
+            first = self._first_row_of.get(hr_id)
+            if first is None:
+                self._first_row_of[hr_id] = number
+            else:
+                self._problem(
+                    number, "hr_id", f"Mã hồ sơ {hr_id!r} appears twice: rows {first} and {number}"
+                )
+                ok = False
+        if not ok:
+            return None
+        row = RosterRow(
+            number, hr_id, full_name, unit_code, department, position, phone, restored, status
+        )
+        self.rows.append(row)
+        return row
+
+    def finish(self) -> Roster:
+        self.problems.raise_if_any()
+        if self._restored > MAX_PHONE_WARNINGS:
+            self.warnings.append(
+                Problem(
+                    f"… and the leading 0 was restored on {self._restored - MAX_PHONE_WARNINGS:,} "
+                    "more phone numbers",
+                    file=self.file_name,
+                    sheet=self.sheet,
+                    column=self.header.ref("phone"),
+                )
+            )
+        return Roster(self.file_name, self.rows, self.warnings)
+
+    # -- fields -----------------------------------------------------------------------
+
+    def _problem(self, number: int, field: str, message: str) -> None:
+        self.problems.add(
+            Problem(
+                f"{_HEADER[field]}: {message}",
+                file=self.file_name,
+                sheet=self.sheet,
+                row=number,
+                column=self.header.ref(field),
+            )
+        )
+
+    def _text(self, number: int, field: str, value: object) -> str | None:
+        try:
+            return cell_text(value)
+        except CellError as exc:
+            self._problem(number, field, str(exc))
+            return None
+
+    def _hr_id(self, number: int, value: object) -> str | None:
+        kind = type(value)
+        if kind is int:
+            return str(value) if value >= 0 else self._bad_hr_id(number, value)
+        if kind is float:
+            if value.is_integer() and 0 <= value < _EXACT_FLOAT_LIMIT:
+                return str(int(value))
+            self._problem(
+                number,
+                "hr_id",
+                f"{value!r} is not a whole number Excel can hold exactly; format the column as Text",
+            )
+            return None
+        if kind is bool:
+            return self._bad_hr_id(number, value)
+        text = self._text(number, "hr_id", value)
+        if text is None:
+            return None
+        if not text:
+            self._problem(number, "hr_id", "the HR id is empty")
+            return None
+        if len(text) > MAX_HR_ID_CHARS:
+            self._problem(number, "hr_id", f"the HR id is {len(text)} characters long (limit {MAX_HR_ID_CHARS})")
+            return None
+        return text
+
+    def _bad_hr_id(self, number: int, value: object) -> None:
+        self._problem(number, "hr_id", f"{value!r} is not an HR id")
+        return None
+
+    def _phone(self, number: int, value: object) -> tuple[str | None, bool]:
+        if type(value) is str:
+            text = self._text(number, "phone", value)
+            if text is None:
+                return None, False
+            value = text
+        try:
+            phone = parse_phone(value)
+        except BadPhone as exc:
+            self._problem(number, "phone", str(exc))
+            return None, False
+        if phone.restored_zero:
+            self._restored += 1
+            if self._restored <= MAX_PHONE_WARNINGS:
+                self.warnings.append(
+                    Problem(
+                        f"{_HEADER['phone']}: leading 0 restored ({value!r} → {phone.number}); "
+                        "format the column as Text",
+                        file=self.file_name,
+                        sheet=self.sheet,
+                        row=number,
+                        column=self.header.ref("phone"),
+                    )
+                )
+        return phone.number, phone.restored_zero
+
+    def _status(self, number: int, value: object) -> HrStatus | None:
+        try:
+            text = cell_text(value)
+        except CellError as exc:
+            self._problem(number, "status", str(exc))
+            return None
+        if not text:
+            self._problem(number, "status", f"the status is empty; use one of {_ALLOWED_STATUS}")
+            return None
+        status = _STATUS_BY_KEY.get(fold(text))
+        if status is None:
+            self._problem(number, "status", f"{text[:60]!r} is not a status; use one of {_ALLOWED_STATUS}")
+            return None
+        if type(value) is str and len(self._status_cache) < 64:
+            self._status_cache[value] = status
+        return status

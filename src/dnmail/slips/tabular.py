@@ -1,0 +1,621 @@
+"""Rows out of an .xlsx or .csv file, and the tools both readers share.
+
+- `open_table` / `iter_sheet_rows`: stream the rows of a worksheet (openpyxl in
+  read-only mode, after `check_spreadsheet`) or of a UTF-8 CSV file, one at a time,
+  with the sheet's own row numbers. Cell values are handed over raw (str, int,
+  float, datetime, None) so that numbers keep their type for the HR id and phone
+  rules; a formula is never evaluated: openpyxl is opened with `data_only=False`, so
+  a formula cell comes back as its source text starting with "=".
+- `Column`, `match_header`, `find_header`: a header row found by its text, compared
+  with `fold()` (case, diacritics, spacing and line breaks ignored), in any column
+  order, extra columns ignored.
+- `cell_text`: a raw cell as clean text (NFC, single spaces, no control characters)
+  or a `CellError` saying why it cannot be used (a formula, an Excel error value, a
+  cell far too long).
+
+openpyxl is imported inside the functions that read workbooks.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import itertools
+import unicodedata
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+from dnmail.domain.text import clean_text, fold
+from dnmail.errors import DnmailError, InvalidFile, Problem, UnsafeFile
+from dnmail.slips.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet, old_excel_message
+
+#: A cell longer than this is refused: no name, department or address is that long,
+#: and a huge cell is more likely a paste accident than data.
+MAX_CELL_CHARS = 1000
+#: Cells right of this column are not read (bounds the work per row of a hostile sheet).
+MAX_COLUMNS = 128
+#: A CSV line longer than this is refused before it is decoded.
+MAX_CSV_LINE = 1024**2
+#: How many problems an InvalidFile keeps (the rest are counted) and how many its
+#: message lists.
+MAX_PROBLEMS_KEPT = 1000
+MAX_PROBLEMS_SHOWN = 100
+
+FORMULA_MESSAGE = "cell holds a formula; type the value"
+_EXCEL_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"}
+)
+_CSV_DELIMITERS = (",", ";", "\t")
+_SUFFIXES = {".xlsx": "xlsx", ".csv": "csv"}
+
+
+# --- cells ---------------------------------------------------------------------------
+
+
+class CellError(ValueError):
+    """A cell whose value cannot be used; the message is for the operator."""
+
+
+def cell_text(value: object) -> str:
+    """A raw cell value as clean text: NFC, single spaces, control characters dropped.
+
+    Numbers become their digits (12345.0 → "12345"), dates their ISO form. Raises
+    CellError for a formula, an Excel error value (#N/A…) or a cell longer than
+    MAX_CELL_CHARS characters.
+    """
+    if value is None:
+        return ""
+    kind = type(value)
+    if kind is str:
+        if not value:
+            return ""
+        first = value[0]
+        if first == "=":
+            raise CellError(FORMULA_MESSAGE)
+        if first == "#" and value.strip() in _EXCEL_ERRORS:
+            raise CellError(f"cell holds the Excel error {value.strip()}; type the value")
+        if len(value) > MAX_CELL_CHARS:
+            raise CellError(f"cell is {len(value):,} characters long (limit {MAX_CELL_CHARS:,})")
+        return _clean(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
+        if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124
+            raise CellError("cell holds no usable number")
+        return str(int(value)) if value.is_integer() else repr(value)
+    if kind is bool:
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return str(value)
+    if "formula" in kind.__name__.lower():  # openpyxl's ArrayFormula, DataTableFormula
+        raise CellError(FORMULA_MESSAGE)
+    if isinstance(value, str):  # a str subclass (openpyxl's CellRichText and the like)
+        return cell_text(str(value))
+    raise CellError(f"cell holds an unsupported value ({kind.__name__})")
+
+
+def _clean(text: str) -> str:
+    """clean_text() with a fast path for the common cell: printable, already NFC.
+
+    str.isprintable() is False for every character clean_text would drop (Cc, Cf,
+    Co, Cs) and for every whitespace but the plain space, so a printable string
+    only needs NFC and space collapsing.
+    """
+    if text.isprintable():
+        if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if "  " in text or text[0] == " " or text[-1] == " ":
+            text = " ".join(text.split())
+        return text
+    return clean_text(text)
+
+
+def is_blank(value: object) -> bool:
+    """True for an empty cell: None, "" or only whitespace / invisible characters."""
+    if value is None:
+        return True
+    if type(value) is str:
+        if not value or value.isspace():
+            return True
+        if value.isprintable():  # printable and not all spaces: something is written
+            return False
+        return not clean_text(value)
+    return False
+
+
+# --- columns and headers -------------------------------------------------------------
+
+
+def column_letter(index: int) -> str:
+    """0-based column index → spreadsheet letters: 0 → "A", 25 → "Z", 26 → "AA".
+
+    The same letters as openpyxl.utils.get_column_letter (1-based), without loading
+    openpyxl for a CSV file.
+    """
+    if index < 0:
+        raise ValueError("column index must be >= 0")
+    letters = ""
+    number = index + 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def column_ref(index: int, header: str = "") -> str:
+    """How a Problem names a column: its letter and, when known, its header text."""
+    letter = column_letter(index)
+    return f"{letter} ({header})" if header else letter
+
+
+@dataclass(frozen=True)
+class Column:
+    """One expected column: a field name, its Vietnamese header, the forms accepted.
+
+    `aliases` are folded forms compared for equality (the header's own folded form is
+    always accepted); `prefixes` are folded forms a header may start with (for long
+    headers written in many ways, like "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ").
+    """
+
+    field: str
+    header: str
+    aliases: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    required: bool = True
+    keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset({fold(self.header), *self.aliases}))
+
+    def matches(self, folded: str) -> bool:
+        return folded in self.keys or any(folded.startswith(p) for p in self.prefixes)
+
+
+def _matches(cells: Sequence[object], spec: Sequence[Column]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for index, value in enumerate(cells):
+        if value is None or (type(value) is not str):
+            continue
+        folded = fold(value)
+        if not folded:
+            continue
+        for column in spec:
+            if column.matches(folded):
+                found.setdefault(column.field, []).append(index)
+                break
+    return found
+
+
+def match_header(
+    cells: Sequence[object], spec: Sequence[Column], *, min_matches: int = 2
+) -> dict[str, int] | None:
+    """field → 0-based column index for a row that looks like the header row.
+
+    A row looks like the header when at least `min_matches` of the spec's columns are
+    found in it (so a title row, or a label such as "Họ và tên người yêu cầu:", is not
+    taken for it). Returns None otherwise. A required column may still be missing
+    from the result: see `header_problems`. When a header appears twice, the first
+    (leftmost) column is used.
+    """
+    found = _matches(cells, spec)
+    if len(found) < min(min_matches, len(spec)):
+        return None
+    return {name: indexes[0] for name, indexes in found.items()}
+
+
+def header_problems(
+    cells: Sequence[object],
+    spec: Sequence[Column],
+    *,
+    file_name: str,
+    sheet: str | None,
+    row: int,
+) -> list[Problem]:
+    """Missing required columns and headers that appear twice, in the header row."""
+    found = _matches(cells, spec)
+    problems = []
+    for column in spec:
+        indexes = found.get(column.field)
+        if not indexes:
+            if column.required:
+                problems.append(
+                    Problem(
+                        f"missing column {column.header!r} in the header row",
+                        file=file_name,
+                        sheet=sheet,
+                        row=row,
+                    )
+                )
+        elif len(indexes) > 1:
+            letters = ", ".join(column_letter(i) for i in indexes)
+            problems.append(
+                Problem(
+                    f"column {column.header!r} appears {len(indexes)} times ({letters}); keep one",
+                    file=file_name,
+                    sheet=sheet,
+                    row=row,
+                )
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class HeaderRow:
+    row: int  # sheet row number (CSV: line number)
+    columns: dict[str, int]  # field → 0-based index
+    headers: dict[str, str]  # field → header text as written in the file
+    above: list[tuple[int, Sequence[object]]]  # the rows above the header, in order
+
+    def ref(self, field_name: str) -> str:
+        """'B (Họ và tên)' for Problems."""
+        return column_ref(self.columns[field_name], self.headers.get(field_name, ""))
+
+
+def find_header(
+    rows: Iterator[tuple[int, Sequence[object]]],
+    spec: Sequence[Column],
+    *,
+    file_name: str,
+    sheet: str | None,
+    max_scan: int = 50,
+    min_matches: int = 2,
+    what: str = "table",
+) -> HeaderRow:
+    """Consume `rows` up to and including the header row; return where it is.
+
+    Raises InvalidFile when no row within the first `max_scan` rows looks like the
+    header, or when the header row lacks a required column (or names one twice).
+    """
+    above: list[tuple[int, Sequence[object]]] = []
+    for number, cells in rows:
+        columns = match_header(cells, spec, min_matches=min_matches)
+        if columns is None:
+            above.append((number, cells))
+            if len(above) >= max_scan:
+                break
+            continue
+        problems = header_problems(cells, spec, file_name=file_name, sheet=sheet, row=number)
+        if problems:
+            raise_problems(file_name, problems)
+        headers = {name: cell_text(cells[index]) for name, index in columns.items()}
+        return HeaderRow(number, columns, headers, above)
+    expected = ", ".join(repr(c.header) for c in spec if c.required)
+    where = f"in the first {max_scan} rows" if len(above) >= max_scan else "in the file"
+    raise_problems(
+        file_name,
+        [
+            Problem(
+                f"no {what} header row found {where}; expected the columns {expected}",
+                file=file_name,
+                sheet=sheet,
+            )
+        ],
+    )
+
+
+# --- problems ------------------------------------------------------------------------
+
+
+class ProblemList:
+    """Problems collected while reading a file; keeps the first MAX_PROBLEMS_KEPT."""
+
+    def __init__(self, file_name: str, *, limit: int = MAX_PROBLEMS_KEPT):
+        self.file_name = file_name
+        self.items: list[Problem] = []
+        self.dropped = 0
+        self.limit = limit
+
+    def add(self, problem: Problem) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(problem)
+        else:
+            self.dropped += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items) + self.dropped
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            problems = list(self.items)
+            if self.dropped:
+                problems.append(
+                    Problem(f"… and {self.dropped:,} more problems not listed", file=self.file_name)
+                )
+            raise_problems(self.file_name, problems)
+
+
+def raise_problems(
+    file_name: str, problems: list[Problem], *, unsafe: bool = False
+) -> NoReturn:
+    """Raise InvalidFile with every problem; the message lists the first 100."""
+    cls = UnsafeFile if unsafe else InvalidFile
+    if len(problems) == 1:
+        raise cls(file_name, problems)
+    message = f"{file_name}: {len(problems)} problems"
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    message += "".join(f"\n  - {p}" for p in shown)
+    if len(problems) > len(shown):
+        message += f"\n  … and {len(problems) - len(shown)} more"
+    raise cls(file_name, problems, message=message)
+
+
+# --- reading files -------------------------------------------------------------------
+
+
+def file_format(path: Path) -> str:
+    """'xlsx' or 'csv' from the file's suffix (any case); InvalidFile for anything else."""
+    name = Path(path).name
+    suffix = Path(path).suffix.lower()
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    if suffix == ".xls":
+        raise InvalidFile(name, [Problem(old_excel_message(name))], message=old_excel_message(name))
+    raise_problems(
+        name,
+        [
+            Problem(
+                f"unsupported file type {suffix or '(no suffix)'!r}; "
+                "expected an Excel workbook (.xlsx) or a CSV file (.csv)",
+                file=name,
+            )
+        ],
+    )
+
+
+class Table:
+    """An open .xlsx workbook or .csv file whose rows can be streamed.
+
+    Use as a context manager (the workbook is closed on exit). `rows()` yields
+    (row number, cells) lazily; CSV rows are lists of str, workbook rows tuples of
+    raw values padded to the same width.
+    """
+
+    def __init__(self, path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED):
+        self.path = Path(path)
+        self.file_name = self.path.name
+        self.format = file_format(self.path)
+        self.max_uncompressed = max_uncompressed
+        self._workbook = None
+        if self.format == "xlsx":
+            self._workbook = _open_workbook(self.path, max_uncompressed)
+            self.sheet_names = [ws.title for ws in self._workbook.worksheets]
+            if not self.sheet_names:
+                self.close()
+                raise_problems(
+                    self.file_name, [Problem("the workbook has no worksheet", file=self.file_name)]
+                )
+        else:
+            self.sheet_names = [None]
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._workbook is not None:
+            self._workbook.close()
+            self._workbook = None
+
+    def rows(self, sheet: str | None = None) -> Iterator[tuple[int, Sequence[object]]]:
+        if self.format == "csv":
+            return _csv_rows(self.path, self.max_uncompressed)
+        if self._workbook is None:
+            raise ValueError("the table is closed")
+        return _sheet_rows(self._workbook, self.file_name, sheet or self.sheet_names[0])
+
+
+def open_table(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> Table:
+    """Open an .xlsx (after the safety checks) or a .csv file for streaming."""
+    return Table(path, max_uncompressed=max_uncompressed)
+
+
+def iter_sheet_rows(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> Iterator[tuple[int, Sequence[object]]]:
+    """(row number, cells) for each row of the first (or the named) worksheet, lazily.
+
+    The workbook is closed when the iteration ends or the generator is closed.
+    """
+    with open_table(path, max_uncompressed=max_uncompressed) as table:
+        yield from table.rows(sheet)
+
+
+_DEFUSED_ERRORS: tuple[type[BaseException], ...] | None = None
+
+
+def _defused_errors() -> tuple[type[BaseException], ...]:
+    global _DEFUSED_ERRORS
+    if _DEFUSED_ERRORS is None:
+        try:
+            from defusedxml import DefusedXmlException
+
+            _DEFUSED_ERRORS = (DefusedXmlException,)
+        except ImportError:  # pragma: no cover - defusedxml is a dependency
+            _DEFUSED_ERRORS = ()
+    return _DEFUSED_ERRORS
+
+
+def _open_workbook(path: Path, max_uncompressed: int):  # -> openpyxl Workbook
+    check_spreadsheet(path, max_uncompressed=max_uncompressed)
+    import openpyxl
+
+    # openpyxl warns about features it drops (data validation extensions, etc.):
+    # nothing the operator can act on.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
+    name = path.name
+    try:
+        return openpyxl.load_workbook(
+            path, read_only=True, data_only=False, keep_links=False, keep_vba=False
+        )
+    except DnmailError:
+        raise
+    except _defused_errors() as exc:
+        raise_problems(
+            name, [Problem(f"XML refused by the parser ({exc})", file=name)], unsafe=True
+        )
+    except Exception as exc:  # openpyxl raises many kinds on a damaged file
+        raise_problems(
+            name,
+            [Problem(f"cannot be read as an Excel workbook (.xlsx): {_short(exc)}", file=name)],
+        )
+
+
+def _sheet_rows(workbook, file_name: str, sheet: str) -> Iterator[tuple[int, Sequence[object]]]:
+    try:
+        worksheet = workbook[sheet]
+    except KeyError:
+        raise_problems(file_name, [Problem(f"no sheet named {sheet!r}", file=file_name)])
+    # The <dimension> a producer writes may be wrong; trusting it could silently cut
+    # rows off, so it is ignored and every row present is read.
+    worksheet.reset_dimensions()
+    number = 0
+    try:
+        rows = worksheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True)
+        for number, cells in enumerate(rows, start=1):  # noqa: B007 - number used below
+            yield number, cells
+    except DnmailError:
+        raise
+    except _defused_errors() as exc:
+        raise_problems(
+            file_name,
+            [Problem(f"XML refused by the parser ({exc})", file=file_name, sheet=sheet)],
+            unsafe=True,
+        )
+    except Exception as exc:  # a damaged sheet: ParseError, KeyError, ValueError…
+        raise_problems(
+            file_name,
+            [
+                Problem(
+                    f"the sheet cannot be read after row {number}: {_short(exc)}",
+                    file=file_name,
+                    sheet=sheet,
+                )
+            ],
+        )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _csv_rows(path: Path, max_bytes: int) -> Iterator[tuple[int, list[str]]]:
+    name = path.name
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except OSError as exc:
+        raise_problems(name, [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)])
+    if size > max_bytes:
+        handle.close()
+        raise_problems(
+            name, [Problem(f"the file is {size:,} bytes (limit {max_bytes:,})", file=name)]
+        )
+    with handle:
+        head = handle.read(4)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 2 and b"\x00" in head[:2]):
+            raise_problems(
+                name,
+                [
+                    Problem(
+                        "the file is UTF-16 ('Unicode text'); save it as 'CSV UTF-8'",
+                        file=name,
+                    )
+                ],
+            )
+        handle.seek(0)
+        lines = _decoded_lines(handle, name)
+        sample = list(itertools.islice(lines, 50))
+        delimiter = sniff_delimiter(sample)
+        reader = csv.reader(itertools.chain(sample, lines), delimiter=delimiter)
+        last_line = 0
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise_problems(
+                    name,
+                    [Problem(f"line {reader.line_num}: bad CSV ({exc})", file=name, row=reader.line_num)],
+                )
+            start, last_line = last_line + 1, reader.line_num
+            yield start, record
+
+
+def _decoded_lines(handle, name: str) -> Iterator[str]:
+    number = 0
+    while True:
+        raw = handle.readline(MAX_CSV_LINE)
+        if not raw:
+            return
+        number += 1
+        if len(raw) >= MAX_CSV_LINE and not raw.endswith(b"\n"):
+            raise_problems(
+                name,
+                [
+                    Problem(
+                        f"line {number} is longer than {MAX_CSV_LINE:,} bytes",
+                        file=name,
+                        row=number,
+                    )
+                ],
+            )
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            column = len(raw[: exc.start].decode("utf-8", "replace")) + 1
+            raise_problems(
+                name,
+                [
+                    Problem(
+                        f"line {number}, character {column}: invalid UTF-8 byte "
+                        f"0x{raw[exc.start]:02X}; save the file as 'CSV UTF-8'",
+                        file=name,
+                        row=number,
+                    )
+                ],
+            )
+
+
+def sniff_delimiter(lines: Iterable[str]) -> str:
+    """The delimiter among , ; TAB that splits the sample into the most consistent rows.
+
+    For each candidate, the sample is parsed and the most common field count (above 1)
+    is taken with how many rows have it; the best (frequency, count) wins, ties going
+    to the comma.
+    """
+    sample = list(lines)
+    best, best_score = ",", (0, 0)
+    for delimiter in _CSV_DELIMITERS:
+        try:
+            widths = Counter(
+                len(row)
+                for row in csv.reader(sample, delimiter=delimiter)
+                if len(row) > 1 and any(cell.strip() for cell in row)
+            )
+        except csv.Error:
+            continue
+        if not widths:
+            continue
+        width, frequency = max(widths.items(), key=lambda item: (item[1], item[0]))
+        score = (frequency, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
