@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["conftest_slapd"]
+
 ON_CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("DNMAIL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -38,7 +40,7 @@ def pg_template():
     """A database migrated once; each test gets a copy (CREATE DATABASE … TEMPLATE)."""
     try:
         conn = _pg_connect()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         _unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
     name = f"dnmail_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     conn.execute(f'CREATE DATABASE "{name}"')

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import ldap3
 import pytest
-from conftest import seed_staff, seed_units
 from sqlalchemy import func, select
 
+from conftest import seed_staff, seed_units
 from dnmail.db.models import AuditEvent, Mailbox, Request
 from dnmail.domain.states import RequestKind
 from dnmail.services.requests import NewRequest, create_requests

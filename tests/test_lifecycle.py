@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import ldap3
 import pytest
-from conftest import seed_staff, seed_units
 from sqlalchemy import func, select
 
+from conftest import seed_staff, seed_units
 from dnmail.db.models import AuditEvent, Mailbox, Request, Staff
 from dnmail.domain.states import LockReason, RequestKind
 from dnmail.errors import NotFound, Refused
 from dnmail.services import accounts
 from dnmail.services.provisioning import provision
-from dnmail.services.requests import NewRequest, create_requests, list_queue, reject_request, withdraw_request
+from dnmail.services.requests import (
+    NewRequest,
+    create_requests,
+    list_queue,
+    reject_request,
+    withdraw_request,
+)
 
 PEOPLE = [
     ("HR001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "Chánh văn phòng", "0905123456"),

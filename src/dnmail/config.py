@@ -83,7 +83,7 @@ class PasswordSettings:
 
 @dataclass(frozen=True)
 class ProvisionSettings:
-    chunk_size: int = 50
+    chunk_size: int = 200
     workers: int = 1
     handout_dir: str = ""  # empty: <data dir>/handouts
     max_attempts: int = 5

@@ -44,7 +44,7 @@ def escape_filter_value(value: str) -> str:
     out = []
     for ch in value:
         if ch in "*()\\" or ch == "\x00":
-            out.append("\\%02x" % ord(ch))
+            out.append(f"\\{ord(ch):02x}")
         else:
             out.append(ch)
     return "".join(out)

@@ -7,7 +7,6 @@ nothing else imports ldap3.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,11 +77,13 @@ def _is_loopback(host: str) -> bool:
 class Directory:
     """A bound connection to the directory."""
 
-    def __init__(self, settings: DirectorySettings, conn, *, bind_dn: str):
+    def __init__(self, settings: DirectorySettings, conn, *, bind_dn: str, password: str = ""):
         self.settings = settings
         self.layout = dnlib.Layout(settings.base_dn)
         self._conn = conn
         self.bind_dn = bind_dn
+        self._password = password
+        self._writer = None
 
     # -- connection ------------------------------------------------------------------
     @classmethod
@@ -141,7 +142,7 @@ class Directory:
                 f"directory {url}: bind as {bind_dn} refused (invalid credentials)",
                 hint="check the bind password source named by directory.bind_password_env/file",
             ) from None
-        except (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, socket.timeout) as e:
+        except (TimeoutError, lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError) as e:
             raise DirectoryUnavailable(
                 f"directory {url} cannot be reached: {_short(e)}"
             ) from None
@@ -153,9 +154,12 @@ class Directory:
             ) from None
         except lx.LDAPException as e:
             raise DirectoryUnavailable(f"directory {url}: {_short(e)}") from None
-        return cls(settings, conn, bind_dn=bind_dn)
+        return cls(settings, conn, bind_dn=bind_dn, password=password)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         try:
             self._conn.unbind()
         except Exception:  # noqa: S110 - closing a dead socket is not an error
@@ -191,7 +195,6 @@ class Directory:
             lx.LDAPResponseTimeoutError,
             lx.LDAPUnavailableResult,
             lx.LDAPBusyResult,
-            lx.LDAPServerDownResult if hasattr(lx, "LDAPServerDownResult") else lx.LDAPBusyResult,
         ) as e:
             raise DirectoryUnavailable(
                 f"directory {self.settings.url} stopped answering during {what}: {_short(e)}"
@@ -282,6 +285,21 @@ class Directory:
                     taken[uid.lower()] = entry.employee_number
         return taken
 
+    def existing_uids(self, uids: Iterable[str]) -> dict[str, str]:
+        """Which of these uids exist anywhere in the directory, with their employeeNumber.
+
+        Equality filters only (uid has an equality index): the cost follows the number
+        of uids asked about, not the size of the directory.
+        """
+        found: dict[str, str] = {}
+        wanted = sorted(set(uids))
+        for i in range(0, len(wanted), 200):
+            filt = dnlib.any_of("uid", wanted[i : i + 200])
+            for entry in self.search(self.settings.base_dn, filt, ("uid", "employeeNumber")):
+                for uid in entry.attrs.get("uid", ()):
+                    found[uid.lower()] = entry.employee_number
+        return found
+
     def iter_people(self, base: str | None = None) -> Iterator[Entry]:
         return self.search(base or self.layout.people, "(objectClass=inetOrgPerson)")
 
@@ -310,6 +328,65 @@ class Directory:
         full["userPassword"] = password
         full["pwdReset"] = "TRUE"
         self.add(dn, MAILBOX_CLASSES, full)
+
+    def add_mailboxes(
+        self, items: list[tuple[str, Mapping[str, object], str]]
+    ) -> list[DirectoryError | None]:
+        """Add many mailbox entries at once through the pipelined writer (one operation
+        per account, up to 64 in flight). Returns, in order, None for each entry added or
+        the error that refused it. A broken connection raises DirectoryUnavailable: the
+        caller cannot know which adds landed and must not record any (a rerun adopts)."""
+        from dnmail.directory import pipeline
+
+        requests = []
+        for dn, attrs, password in items:
+            full = {k: v for k, v in attrs.items() if v not in (None, "", [], ())}
+            _check_values(full)
+            values = {k: [str(x) for x in v] if isinstance(v, list | tuple) else [str(v)] for k, v in full.items()}
+            values["objectClass"] = list(MAILBOX_CLASSES)
+            values["userPassword"] = [password]
+            values["pwdReset"] = ["TRUE"]
+            requests.append((dn, values))
+        try:
+            if self._writer is None:
+                self._writer = pipeline.PipelinedWriter(
+                    self.settings.url,
+                    bind_dn=self.bind_dn,
+                    password=self._password,
+                    timeout=self.settings.timeout,
+                    start_tls=self.settings.start_tls,
+                    ca_file=self.settings.ca_file or None,
+                )
+            results = self._writer.add_many(requests)
+        except pipeline.BindRefused:
+            raise DirectoryUnavailable(
+                f"directory {self.settings.url}: bind as {self.bind_dn} refused (invalid credentials)"
+            ) from None
+        except (pipeline.ProtocolError, OSError) as e:
+            if self._writer is not None:
+                try:
+                    self._writer._sock.close()
+                except OSError:
+                    pass
+            self._writer = None
+            raise DirectoryUnavailable(
+                f"directory {self.settings.url} stopped answering during bulk add: {_short(e)}"
+            ) from None
+        out: list[DirectoryError | None] = []
+        for (dn, _), r in zip(requests, results, strict=True):
+            if r.ok:
+                out.append(None)
+            elif r.code == pipeline.ENTRY_ALREADY_EXISTS:
+                out.append(EntryExists(f"add: {dn} already exists in the directory"))
+            elif r.code == pipeline.NO_SUCH_OBJECT:
+                out.append(NoSuchEntry(f"add: the branch of {dn} does not exist"))
+            elif r.code == pipeline.INSUFFICIENT_ACCESS:
+                out.append(
+                    InsufficientAccess(f"add: the directory refused {self.bind_dn} the right to add {dn}")
+                )
+            else:
+                out.append(DirectoryError(f"add {dn}: result {r.code}: {r.message}".strip()))
+        return out
 
     def replace(self, dn: str, changes: Mapping[str, object]) -> None:
         """Replace attributes; an empty value removes the attribute."""

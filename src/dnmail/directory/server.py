@@ -5,11 +5,13 @@ directory through :class:`ThrowawaySlapd`, so they run against exactly the
 configuration (schemas, ppolicy, indexes, limits, ACLs) that production renders
 from the same templates.
 
-How a server is built (everything offline, no network, ~0.1 s):
+How a server is built (everything offline, no network, ~0.1 s), by
+:func:`render_files` and :func:`load_offline`, the same steps production follows:
 
 1. ``config.ldif.in`` → ``slapadd -n0``: global settings, schemas, the mdb database;
-2. ``dnmail.ldif.in`` → ``slapmodify -n0`` in two passes (the ppolicy module must be
-   loaded by one run before the next can add the overlay that needs its schema);
+2. ``dnmail.ldif.in`` → ``slapmodify -n0`` twice: its module record alone first
+   (``ppolicy-module.ldif``), because slapmodify records a new module without
+   loading it, then the rest (``dnmail.ldif``: overlay, indexes, limits, ACLs);
 3. ``tls.ldif.in`` → ``slapmodify -n0`` when TLS files are given;
 4. ``base.ldif.in`` → ``slapadd -q -n1``: suffix, branches, service identities and
    the default password policy. slapadd bypasses overlays, so passwords are
@@ -21,6 +23,7 @@ PID, and it outlives the Python process when started from the module CLI::
     python -m dnmail.directory.server start --dir var/slapd   # prints export lines
     python -m dnmail.directory.server status --dir var/slapd
     python -m dnmail.directory.server stop --dir var/slapd
+    python -m dnmail.directory.server render --out DIR         # production LDIF files
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -233,9 +237,7 @@ def ere_escape(text: str) -> str:
 def template_values(
     *,
     suffix: str,
-    root_password_hash: str,
-    service_password_hash: str,
-    mailauth_password_hash: str,
+    password_hashes: Mapping[str, str],
     db_directory: Path,
     run_dir: Path,
     db_max_size: int = DEFAULT_DB_MAX_SIZE,
@@ -244,11 +246,14 @@ def template_values(
     config_admin_dn: str = ROOT_PEERCRED_DN,
     log_level: str = "stats",
     tls: TlsFiles | None = None,
+    module_dn: str = "cn=module{0},cn=config",
+    database_dn: str = "olcDatabase={1}mdb,cn=config",
 ) -> dict[str, str]:
     """The values of every placeholder in deploy/slapd/*.ldif.in.
 
-    Defaults are production's (fsync on, stats logging); the throw-away server
-    overrides them.
+    `password_hashes` maps ``root``, ``service`` and ``mailauth`` to hashes (see
+    :func:`ssha`). Defaults are production's (fsync on, stats logging, Debian's
+    module and database DNs); the throw-away server overrides some of them.
     """
     tools = toolchain or Toolchain()
     first_attr, _, first_value = suffix.split(",", 1)[0].partition("=")
@@ -260,9 +265,9 @@ def template_values(
         "DC": first_value.strip(),
         "ORGANIZATION_B64": base64.b64encode(ORGANIZATION.encode("utf-8")).decode("ascii"),
         "ROOT_DN": f"cn=admin,{suffix}",
-        "ROOT_PW_HASH": root_password_hash,
-        "SERVICE_PW_HASH": service_password_hash,
-        "MAILAUTH_PW_HASH": mailauth_password_hash,
+        "ROOT_PW_HASH": password_hashes["root"],
+        "SERVICE_PW_HASH": password_hashes["service"],
+        "MAILAUTH_PW_HASH": password_hashes["mailauth"],
         "DB_DIRECTORY": str(db_directory),
         "DB_MAX_SIZE": str(int(db_max_size)),
         "DB_NOSYNC": "TRUE" if nosync else "FALSE",
@@ -272,26 +277,94 @@ def template_values(
         "MODULE_DIR": str(tools.module_dir),
         "SCHEMA_DIR": str(tools.schema_dir),
         "CONFIG_ADMIN_DN": config_admin_dn,
-        "MODULE_DN": "cn=module{0},cn=config",
-        "DATABASE_DN": "olcDatabase={1}mdb,cn=config",
+        "MODULE_DN": module_dn,
+        "DATABASE_DN": database_dn,
     }
     if tls is not None:
-        values |= {
-            "TLS_CERT_FILE": str(Path(tls.cert).resolve()),
-            "TLS_KEY_FILE": str(Path(tls.key).resolve()),
-            "TLS_CA_FILE": str(Path(tls.ca).resolve()),
-        }
+        values |= tls_values(tls)
     return values
 
 
-def ldif_records(text: str) -> list[str]:
-    """Split LDIF text into records (blank-line separated), comments dropped."""
-    records = []
-    for chunk in re.split(r"\n\s*\n", text):
-        lines = [ln for ln in chunk.splitlines() if not ln.startswith("#")]
-        if any(ln.strip() for ln in lines):
-            records.append("\n".join(lines).strip("\n") + "\n")
-    return records
+def tls_values(tls: TlsFiles) -> dict[str, str]:
+    """The placeholders of tls.ldif.in (absolute paths: slapd does not run from here)."""
+    return {
+        "TLS_CERT_FILE": str(Path(tls.cert).resolve()),
+        "TLS_KEY_FILE": str(Path(tls.key).resolve()),
+        "TLS_CA_FILE": str(Path(tls.ca).resolve()),
+    }
+
+
+def _split_records(text: str) -> list[str]:
+    """LDIF text cut at blank lines; a comment-only chunk stays a chunk of its own."""
+    return [c.strip("\n") + "\n" for c in re.split(r"\n[ \t]*\n", text) if c.strip()]
+
+
+def _dn_of(chunk: str) -> str | None:
+    for line in chunk.splitlines():
+        if line.startswith("dn:"):
+            return line[3:].strip()
+    return None
+
+
+def _read_template(name: str) -> str:
+    path = templates_dir() / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DirectoryUnavailable(
+            f"slapd template not found: {path}",
+            hint="set DNMAIL_DEPLOY_DIR to the deploy/ directory of dnmail",
+        ) from None
+
+
+def render_files(values: Mapping[str, str], *, with_tls: bool = False) -> dict[str, str]:
+    """Render deploy/slapd/ into {file name: LDIF}, in the order they are applied.
+
+    ``config.ldif`` (slapadd -n0), ``ppolicy-module.ldif`` and ``dnmail.ldif``
+    (slapmodify -n0 offline, ldapmodify online), ``tls.ldif`` when `with_tls`, and
+    ``base.ldif`` (slapadd -n1). The module record of dnmail.ldif.in gets a file of
+    its own: slapmodify records a new olcModuleLoad without loading the module, so
+    the overlay, whose objectClass the module defines, must come in a later run.
+    """
+    dnmail = _split_records(render(_read_template("dnmail.ldif.in"), values))
+    module = [c for c in dnmail if _dn_of(c) == values["MODULE_DN"]]
+    files = {
+        "config.ldif": render(_read_template("config.ldif.in"), values),
+        "ppolicy-module.ldif": "\n".join(module),
+        "dnmail.ldif": "\n".join(c for c in dnmail if c not in module),
+    }
+    if with_tls:
+        files["tls.ldif"] = render(_read_template("tls.ldif.in"), values)
+    files["base.ldif"] = render(_read_template("base.ldif.in"), values)
+    return files
+
+
+def load_offline(
+    config_dir: Path, files: Mapping[str, str], build_dir: Path, toolchain: Toolchain
+) -> None:
+    """Apply rendered files to a stopped server's cn=config and database, in order.
+
+    Each is written to `build_dir` (mode 0600: base.ldif holds password hashes)
+    and given to slapadd or slapmodify. A failure raises DirectoryUnavailable
+    with the tool's message (it names entries, never password values).
+    """
+    build_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name, text in files.items():
+        path = build_dir / name
+        write_private(path, text)
+        if name == "config.ldif":
+            tool = ["slapadd", "-n0"]
+        elif name == "base.ldif":
+            tool = ["slapadd", "-q", "-n1"]  # -q: skips consistency checks, 3x faster
+        else:
+            tool = ["slapmodify", "-n0"]
+        argv = [str(toolchain.binary(tool[0])), *tool[1:], "-F", str(config_dir), "-l", str(path)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            message = (done.stderr.strip() or done.stdout.strip())[-2000:]
+            raise DirectoryUnavailable(
+                f"{tool[0]} failed on {name} (exit {done.returncode}): {message}"
+            )
 
 
 # --- processes ------------------------------------------------------------------------
@@ -497,17 +570,6 @@ class ThrowawaySlapd:
         self.stop()
 
     # -- internals
-    def _run_tool(self, *args: str) -> None:
-        cmd = [str(self.toolchain.binary(args[0])), *args[1:]]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            # Tool output names entries and attributes, never password values
-            # (those are hashes in files).
-            raise DirectoryUnavailable(
-                f"{args[0]} failed (exit {done.returncode}) building {self.workdir}: "
-                + (done.stderr.strip() or done.stdout.strip())[-2000:]
-            )
-
     def _secrets_file(self) -> Path:
         return self.workdir / "secrets.json"
 
@@ -521,94 +583,48 @@ class ThrowawaySlapd:
                     f"{self.workdir} holds a server for {creds.suffix}, not {self.suffix}"
                 )
             if self.tls is not None:
-                self._apply_tls()
+                self._check_tls_files()
+                tls = render(_read_template("tls.ldif.in"), tls_values(self.tls))
+                load_offline(
+                    self.config_dir, {"tls.ldif": tls}, self.workdir / "build", self.toolchain
+                )
             return creds
-        # A half-built directory from an interrupted build: start again cleanly.
+        # Nothing built, or a build that was interrupted: start from scratch.
         for d in (self.config_dir, self.data_dir):
-            if d.exists():
-                for p in sorted(d.rglob("*"), reverse=True):
-                    p.rmdir() if p.is_dir() else p.unlink()
-                d.rmdir()
-        self.config_dir.mkdir(mode=0o700)
-        self.data_dir.mkdir(mode=0o700)
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(mode=0o700)
+        if self.tls is not None:
+            self._check_tls_files()
         creds = _Secrets.generate(self.suffix, self.passwords)
         write_private(secrets_file, json.dumps(asdict(creds), indent=2) + "\n")
-        values = self._values(creds)
-        tdir = templates_dir()
-        try:
-            config = render((tdir / "config.ldif.in").read_text(encoding="utf-8"), values)
-            dnmail = render((tdir / "dnmail.ldif.in").read_text(encoding="utf-8"), values)
-            base = render((tdir / "base.ldif.in").read_text(encoding="utf-8"), values)
-        except FileNotFoundError as e:
-            raise DirectoryUnavailable(
-                f"slapd templates not found: {e.filename}",
-                hint="set DNMAIL_DEPLOY_DIR to the deploy/ directory of dnmail",
-            ) from None
-        build = self.workdir / "build"
-        build.mkdir(exist_ok=True, mode=0o700)
-        write_private(build / "config.ldif", config)
-        self._run_tool(
-            "slapadd", "-n0", "-F", str(self.config_dir), "-l", str(build / "config.ldif")
-        )
-        # slapmodify records a new olcModuleLoad but does not load the module in the
-        # same run, so the overlay (whose objectClass the module defines) goes second.
-        records = ldif_records(dnmail)
-        module_dn = f"dn: {values['MODULE_DN']}"
-        passes = [
-            [r for r in records if r.startswith(module_dn)],
-            [r for r in records if not r.startswith(module_dn)],
-        ]
-        for i, part in enumerate(passes):
-            path = build / f"dnmail-{i}.ldif"
-            write_private(path, "\n".join(part))
-            self._run_tool("slapmodify", "-n0", "-F", str(self.config_dir), "-l", str(path))
-        if self.tls is not None:
-            self._apply_tls()
-        write_private(build / "base.ldif", base)
-        self._run_tool(
-            "slapadd", "-q", "-n1", "-F", str(self.config_dir), "-l", str(build / "base.ldif")
-        )
-        return creds
-
-    def _values(self, creds: _Secrets) -> dict[str, str]:
-        return template_values(
+        values = template_values(
             suffix=self.suffix,
-            root_password_hash=ssha(creds.root_password),
-            service_password_hash=ssha(creds.service_password),
-            mailauth_password_hash=ssha(creds.mailauth_password),
+            password_hashes={
+                "root": ssha(creds.root_password),
+                "service": ssha(creds.service_password),
+                "mailauth": ssha(creds.mailauth_password),
+            },
             db_directory=self.data_dir,
             run_dir=self.workdir,
             db_max_size=self.db_max_size,
             nosync=self.nosync,
             toolchain=self.toolchain,
-            # The configuration administrator is whoever runs the tests (over
+            # The configuration administrator is whoever runs the server (over
             # ldapi:// with SASL EXTERNAL, were a socket configured).
             config_admin_dn=f"gidNumber={os.getgid()}+uidNumber={os.getuid()},"
             "cn=peercred,cn=external,cn=auth",
             log_level=self.log_level,
             tls=self.tls,
         )
+        files = render_files(values, with_tls=self.tls is not None)
+        load_offline(self.config_dir, files, self.workdir / "build", self.toolchain)
+        return creds
 
-    def _apply_tls(self) -> None:
+    def _check_tls_files(self) -> None:
         assert self.tls is not None
         for f in (self.tls.cert, self.tls.key, self.tls.ca):
             if not Path(f).is_file():
                 raise DirectoryUnavailable(f"TLS file not found: {f}")
-        values = template_values(
-            suffix=self.suffix,
-            root_password_hash="",
-            service_password_hash="",
-            mailauth_password_hash="",
-            db_directory=self.data_dir,
-            run_dir=self.workdir,
-            toolchain=self.toolchain,
-            tls=self.tls,
-        )
-        text = render((templates_dir() / "tls.ldif.in").read_text(encoding="utf-8"), values)
-        path = self.workdir / "build" / "tls.ldif"
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        write_private(path, text)
-        self._run_tool("slapmodify", "-n0", "-F", str(self.config_dir), "-l", str(path))
 
     def _launch(
         self, creds: _Secrets, port: int, tls_port: int | None, timeout: float
@@ -702,16 +718,6 @@ class _PortInUse(Exception):
     pass
 
 
-@contextlib.contextmanager
-def throwaway_slapd(workdir: Path, **kwargs: object) -> Iterator[SlapdInfo]:
-    """`with throwaway_slapd(tmp) as info:` — a started server, stopped on exit."""
-    server = ThrowawaySlapd(workdir, **kwargs)  # type: ignore[arg-type]
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
 # --- module CLI -------------------------------------------------------------------------
 
 
@@ -776,6 +782,47 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    """Render the templates for a production server (fsync on, Debian paths)."""
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tls_args = (args.tls_cert, args.tls_key, args.tls_ca)
+    if any(tls_args) and not all(tls_args):
+        print("--tls-cert, --tls-key and --tls-ca go together", file=sys.stderr)
+        return 2
+    tls = TlsFiles(*(Path(p) for p in tls_args)) if all(tls_args) else None
+    # Passwords from the environment (a secret never goes on a command line),
+    # else generated; either way kept in OUT/secrets.json (0600) for the operator
+    # to hand to dnmail (service) and to the mail servers (mailauth).
+    passwords = {}
+    for who in ("root", "service", "mailauth"):
+        given = os.environ.get(f"DNMAIL_{who.upper()}_PASSWORD")
+        passwords[who] = given or secrets.token_urlsafe(24)
+        print(f"{who} password: {'from the environment' if given else 'generated'}",
+              file=sys.stderr)  # fmt: skip
+    write_private(
+        out / "secrets.json",
+        json.dumps({"suffix": args.suffix, **passwords}, indent=2) + "\n",
+    )
+    values = template_values(
+        suffix=args.suffix,
+        password_hashes={who: ssha(pw) for who, pw in passwords.items()},
+        db_directory=Path(args.db_dir),
+        run_dir=Path(args.run_dir),
+        db_max_size=args.db_max_size,
+        nosync=False,
+        toolchain=Toolchain.from_env(),
+        log_level="stats",
+        tls=tls,
+        module_dn=args.module_dn,
+        database_dn=args.database_dn,
+    )
+    for name, text in render_files(values, with_tls=tls is not None).items():
+        write_private(out / name, text)
+        print(out / name)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dnmail.directory.server``."""
     parser = argparse.ArgumentParser(
@@ -795,6 +842,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sync", action="store_true", help="keep fsync on (production-like)")
     p.add_argument("--timeout", type=float, default=10)
     p.set_defaults(func=_cmd_start)
+    p = sub.add_parser(
+        "render",
+        help="render deploy/slapd for a production server (see deploy/slapd/README.md)",
+    )
+    p.add_argument("--out", required=True, help="directory for the rendered LDIF files")
+    p.add_argument("--suffix", default=DEFAULT_SUFFIX)
+    p.add_argument("--db-dir", default="/var/lib/ldap", help="olcDbDirectory")
+    p.add_argument("--run-dir", default="/var/run/slapd", help="where the pid/args files go")
+    p.add_argument("--db-max-size", type=int, default=DEFAULT_DB_MAX_SIZE)
+    p.add_argument("--module-dn", default="cn=module{0},cn=config")
+    p.add_argument("--database-dn", default="olcDatabase={1}mdb,cn=config")
+    p.add_argument("--tls-cert", help="server certificate (PEM) as slapd will read it")
+    p.add_argument("--tls-key", help="server private key (PEM)")
+    p.add_argument("--tls-ca", help="CA certificate(s) (PEM)")
+    p.set_defaults(func=_cmd_render)
     for name, func, text in (
         ("stop", _cmd_stop, "stop the server of DIR"),
         ("status", _cmd_status, "exit 0 if the server of DIR runs"),

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from dnmail.db.models import Mailbox, Request, Staff, Unit
-from dnmail.directory.gateway import Directory, Entry
+from dnmail.directory.gateway import Entry
 from dnmail.domain.addresses import address_base, allocate_many, split_name
 from dnmail.domain.passwords import PasswordPolicy, generate_password
 from dnmail.domain.states import (
@@ -47,7 +47,6 @@ from dnmail.errors import (
     DirectoryError,
     DirectoryUnavailable,
     DnmailError,
-    EntryExists,
     NoSuchEntry,
 )
 from dnmail.services import audit
@@ -292,12 +291,16 @@ class Provisioner:
         creates = [w for w in works if w.req.kind == RequestKind.CREATE.value]
         if creates:
             self._prepare_creates(s, creates)
+        fresh: list[_Work] = []
         for w in works:
             if w.result is not None:
                 continue
             try:
                 if w.req.kind == RequestKind.CREATE.value:
-                    self._create(s, w)
+                    if w.adopted is not None:
+                        self._adopt(s, w)
+                    else:
+                        fresh.append(w)
                 elif w.req.kind == RequestKind.CHANGE.value:
                     self._change(s, w)
                 else:
@@ -308,6 +311,8 @@ class Provisioner:
                 self._fail(w, e.message)
             except DnmailError as e:
                 self._fail(w, e.message)
+        if fresh:
+            self._add_fresh(s, fresh)
 
     def _fail(self, w: _Work, reason: str) -> None:
         w.result = ItemResult(
@@ -326,7 +331,8 @@ class Provisioner:
 
     def _prepare_creates(self, s: Session, creates: list[_Work]) -> None:
         """Adoption lookups and address allocation for a chunk: one directory search per
-        200 HR ids and one per 100 address bases, one SQL query — never one per candidate."""
+        200 HR ids, one per 200 chosen addresses and one SQL query, whatever the size of
+        the city — never one search per candidate."""
         d = self.rt.directory
         existing = d.find_by_hr_ids([w.staff.hr_id for w in creates])
         need_address: list[_Work] = []
@@ -363,35 +369,51 @@ class Provisioner:
         all_bases = set(bases.values())
         if not all_bases:
             return
+        accounts = self._unit_accounts(s)
         taken_db = {
             a for (a,) in s.execute(select(Mailbox.address).where(Mailbox.base.in_(all_bases)))
         }
-        in_directory = d.uids_with_prefixes(all_bases)
-        taken = taken_db | set(in_directory) | self._unit_accounts(s)
+        taken = taken_db | accounts
+        requested = [w for w in need_address if w.result is None and w.req.id in wanted]
         auto = [w for w in need_address if w.result is None and w.req.id not in wanted]
-        # Requested addresses first: "used when valid and free; otherwise refused with
-        # the reason, not silently renamed" (DESIGN §2).
-        for w in need_address:
-            if w.result is not None or w.req.id not in wanted:
-                continue
+        # Requested addresses: "used when valid and free; otherwise refused with the
+        # reason, not silently renamed" (DESIGN §2).
+        in_dir = d.existing_uids(wanted[w.req.id] for w in requested) if requested else {}
+        for w in requested:
             local = wanted[w.req.id]
             if local in self.reserved:
                 self._fail(w, f"requested address {local} is a reserved name")
-            elif local in taken_db or local in self._unit_accounts(s):
+            elif local in taken:
                 self._fail(w, f"requested address {local}@{self.domain} is already taken")
-            elif local in in_directory:
+            elif local in in_dir:
                 self._fail(
                     w,
                     f"requested address {local}@{self.domain} is taken in the directory by an "
-                    f"entry that is not this person's (employeeNumber {in_directory[local] or 'none'})",
+                    f"entry that is not this person's (employeeNumber {in_dir[local] or 'none'})",
                 )
             else:
                 taken.add(local)
                 self._reserve(s, w, local)
-        if auto:
-            addresses = allocate_many([bases[w.req.id] for w in auto], taken, reserved=self.reserved)
-            for w, local in zip(auto, addresses, strict=True):
-                self._reserve(s, w, local)
+        # Generated addresses: allocate against what the database knows, then check the
+        # chosen ones in the directory with equality filters; an address held there by an
+        # entry dnmail does not know is skipped and the person gets the next one.
+        todo = auto
+        for _ in range(20):
+            if not todo:
+                break
+            chosen = allocate_many([bases[w.req.id] for w in todo], set(taken), reserved=self.reserved)
+            clash = d.existing_uids(chosen)
+            retry = []
+            for w, local in zip(todo, chosen, strict=True):
+                if local in clash:
+                    taken.add(local)
+                    retry.append(w)
+                else:
+                    taken.add(local)
+                    self._reserve(s, w, local)
+            todo = retry
+        for w in todo:
+            self._fail(w, "no free address found after repeated clashes with directory entries")
         if not self.dry_run:
             s.flush()  # unique address collisions surface here, before any LDAP write
 
@@ -422,27 +444,32 @@ class Provisioner:
         elif state.pending:
             s.expunge(m)
 
-    def _create(self, s: Session, w: _Work) -> None:
-        d = self.rt.directory
-        st = w.staff
-        if w.adopted is not None:
-            self._adopt(s, w)
-            return
-        m = w.mailbox
-        assert m is not None
-        branch = self._ensure_branch(st.unit_code)
-        attrs = mailbox_attributes(st, m.address, self.domain)
-        password = generate_password(self.policy)
+    def _add_fresh(self, s: Session, works: list[_Work]) -> None:
+        """New entries of a chunk in one pipelined batch, one operation per account: the
+        add carries the cleartext password for ppolicy to hash, and pwdReset."""
+        items = []
+        for w in works:
+            m = w.mailbox
+            assert m is not None
+            branch = self._ensure_branch(w.staff.unit_code)
+            if self.dry_run:
+                self._done(w, f"would create {m.address}@{self.domain} under {branch}")
+                continue
+            w.password = generate_password(self.policy)
+            items.append((m.dn, mailbox_attributes(w.staff, m.address, self.domain), w.password))
         if self.dry_run:
-            self._done(w, f"would create {m.address}@{self.domain} under {branch}")
             return
-        try:
-            d.add_mailbox(m.dn, attrs, password)
-        except (EntryExists, DirectoryError) as e:
-            self._unreserve(s, m)
-            w.mailbox = None
-            raise DirectoryError(f"cannot create {m.address}: {e.message}") from None
-        self._done(w, "created", password=password)
+        errors = self.rt.directory.add_mailboxes(items)
+        for w, err in zip(works, errors, strict=True):
+            if err is None:
+                self._done(w, "created", password=w.password)
+            else:
+                assert w.mailbox is not None
+                address = w.mailbox.address
+                self._unreserve(s, w.mailbox)
+                w.mailbox = None
+                w.password = None
+                self._fail(w, f"cannot create {address}: {err.message}")
 
     def _adopt(self, s: Session, w: _Work) -> None:
         """An entry for this HR id exists already (a crash after the add, or made by
@@ -614,8 +641,7 @@ class Provisioner:
                         w.password,
                     )
                 )
-        for unit, rows in per_unit.items():
-            self.handouts.write(unit, rows)
+        self.handouts.write_many(per_unit)
 
 
 def provision(
@@ -626,10 +652,95 @@ def provision(
     dry_run: bool = False,
     handout_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> ProvisionSummary:
-    """Carry out open requests (all, or those named), a chunk per transaction."""
+    """Carry out open requests (all, or those named), a chunk per transaction.
+
+    With several workers (``provision.workers`` or ``workers=``), as many processes take
+    chunks from the same queue; the row claims keep them from ever taking the same
+    request (DESIGN §5), exactly as two hosts running `provision` at once.
+    """
+    n = workers if workers is not None else rt.config.provision.workers
+    if n > 1 and not dry_run and not request_ids and limit is None:
+        return _provision_parallel(rt, n, handout_dir=handout_dir, progress=progress)
     p = Provisioner(rt, handout_dir=handout_dir, progress=progress, dry_run=dry_run)
     return p.run(request_ids, limit=limit)
+
+
+class WorkerError(DnmailError):
+    """An error raised in a worker process, carried back with its exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _worker(config, actor: str, handout_dir: Path | None, tag: str, queue) -> None:
+    rt = Runtime(config, actor=actor)
+    try:
+        p = Provisioner(
+            rt,
+            handout_dir=handout_dir,
+            progress=lambda k: queue.put(("progress", k)),
+        )
+        if p.handouts is not None:
+            p.handouts.stamp += f"-{tag}"
+        queue.put(("done", p.run()))
+    except DnmailError as e:
+        queue.put(("error", e.message, e.exit_code))
+    except BaseException as e:  # a bug in a worker: report it, never hang the parent
+        queue.put(("error", f"worker {tag} failed: {type(e).__name__}: {e}", 1))
+    finally:
+        rt.close()
+
+
+def _provision_parallel(
+    rt: Runtime, n: int, *, handout_dir: Path | None, progress: Callable[[int], None] | None
+) -> ProvisionSummary:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    rt.close()  # never share a connection or a pool across fork
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(rt.config, rt.actor, handout_dir, f"w{i + 1}", queue))
+        for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    items: list[ItemResult] = []
+    handouts: list[Path] = []
+    errors: list[tuple[str, int]] = []
+    finished = 0
+    while finished < n:
+        try:
+            msg = queue.get(timeout=1.0)
+        except Exception:  # noqa: BLE001 - queue.Empty: check the workers are alive
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead and queue.empty():
+                errors.append((f"{len(dead)} worker(s) died (exit {dead[0].exitcode})", 1))
+                finished += len(dead)
+                for p in dead:
+                    procs.remove(p)
+                    p.exitcode  # noqa: B018
+            continue
+        if msg[0] == "progress":
+            if progress:
+                progress(msg[1])
+        elif msg[0] == "done":
+            items.extend(msg[1].items)
+            handouts.extend(msg[1].handouts)
+            finished += 1
+        else:
+            errors.append((msg[1], msg[2]))
+            finished += 1
+    for proc in procs:
+        proc.join()
+    if errors:
+        message, code = max(errors, key=lambda e: e[1])
+        raise WorkerError(message, code)
+    items.sort(key=lambda i: i.request_id)
+    return ProvisionSummary(items, sorted(handouts), False)
 
 
 def count_open(rt: Runtime, request_ids: Sequence[int] = ()) -> int:

@@ -30,7 +30,6 @@ pyHanko (~0.4 s to import) and pdfplumber are imported inside the functions.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import re
@@ -182,12 +181,15 @@ class SignerPin:
                 raise ConfigError(
                     f"signer pin {text!r}: expected 'issuer=<RFC 4514 DN>;serial=<number>'"
                 )
-            raw = m.group("serial").replace(":", "")
+            raw = m.group("serial")
+            hexa = raw.lower().startswith("0x") or ":" in raw  # openssl -text prints aa:bb:…
+            digits = raw[2:] if raw.lower().startswith("0x") else raw.replace(":", "")
             try:
-                serial = int(raw, 16) if raw.lower().startswith("0x") else int(raw, 10)
+                serial = int(digits, 16 if hexa else 10)
             except ValueError as exc:
                 raise ConfigError(
-                    f"signer pin {text!r}: serial {raw!r} is not a decimal or 0x-hex number"
+                    f"signer pin {text!r}: serial {raw!r} is not a decimal number; write a "
+                    f"hexadecimal serial (as `openssl x509 -serial` prints it) as 0x{digits}"
                 ) from exc
             return cls(issuer=m.group("dn").strip(), serial=serial)
         if not stripped.lower().startswith(("sha256:", "sha-256:", "sha256=")):
@@ -341,7 +343,7 @@ def load_certificates(paths: Iterable[str | Path]) -> list[bytes]:
     for p in paths:
         path = Path(p)
         data = _read(path, "certificate")
-        for der in _unarmor(data, path, ("CERTIFICATE", "TRUSTED CERTIFICATE"), "certificate"):
+        for der in _unarmor(data, path, ("CERTIFICATE",), "certificate"):
             out.append(_check_cert_der(der, f"certificate file {path}"))
     return out
 
@@ -396,6 +398,8 @@ def _fmt_dt(dt: datetime | None) -> str:
 
 def _run(coro: Any) -> Any:
     """asyncio.run, also from inside a running event loop (in a worker thread)."""
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -543,15 +547,55 @@ def _key_usages(x: Any) -> set[str] | None:
     return names
 
 
+def _listed_in_crl(cert: Any, issuer_key_der: bytes, crl_ders: Sequence[bytes],
+                   now: datetime) -> tuple[datetime, str] | None:
+    """Is `cert` listed as revoked (on or before `now`) by a configured CRL signed by its issuer?
+
+    Freshness is not asked: a revocation stays true after the CRL's next update, and
+    a stale CRL must not let a revoked certificate through.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    x = _as_x509(cert)
+    try:
+        issuer_key = load_der_public_key(issuer_key_der)
+    except ValueError:
+        return None
+    for der in crl_ders:
+        try:
+            crl = x509.load_der_x509_crl(der)
+            if _dn_key(crl.issuer) != _dn_key(x.issuer):
+                continue
+            if not crl.is_signature_valid(issuer_key):  # type: ignore[arg-type]
+                continue
+        except (ValueError, TypeError):
+            continue
+        entry = crl.get_revoked_certificate_by_serial_number(x.serial_number)
+        if entry is None or entry.revocation_date_utc > now:
+            continue
+        reason = "no reason given"
+        try:
+            flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+            if flag == x509.ReasonFlags.remove_from_crl:
+                continue
+            reason = flag.name.replace("_", " ")
+        except x509.ExtensionNotFound:
+            pass
+        return entry.revocation_date_utc, reason
+    return None
+
+
 async def _soft_fail_revocation(status: Any, settings: _Settings) -> tuple[bool | None, str | None]:
     """Check each certificate of the validated chain against the configured CRLs.
 
     pyhanko-certvalidator's "soft-fail" mode skips certificates that declare no CRL
-    distribution point, even when a configured CRL lists them as revoked. Here every
-    CRL that covers a certificate is consulted. Returns (revoked, reason): revoked is
-    None when no CRL covered the signer's certificate.
+    distribution point, even when a configured CRL lists them as revoked, and skips
+    stale CRLs. Here every configured CRL that covers a certificate is consulted
+    (certvalidator's `verify_crl`, then a direct look-up that ignores staleness).
+    Returns (revoked, reason): revoked is None when no CRL covered the signer.
     """
-    from pyhanko_certvalidator.errors import CRLNoMatchesError, RevokedError
+    from pyhanko_certvalidator.errors import RevokedError
     from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
 
     path = status.validation_path
@@ -562,21 +606,28 @@ async def _soft_fail_revocation(status: Any, settings: _Settings) -> tuple[bool 
     try:
         for cert in path.iter_certs(include_root=False):
             is_ee = cert.dump() == ee.dump()
+            listed: tuple[datetime, str] | None = None
             try:
                 await verify_crl(cert, path, vc)
                 if is_ee:
                     ee_covered = True
             except RevokedError as exc:
-                when = _fmt_dt(exc.revocation_dt)
                 reason = exc.reason.human_friendly if exc.reason is not None else "no reason given"
+                listed = (exc.revocation_dt, reason)
+            except Exception:  # noqa: S110 - no usable CRL: soft-fail, but see below
+                pass
+            if listed is None:
+                try:
+                    issuer_key = path.find_issuing_authority(cert).public_key.dump()
+                except (LookupError, AttributeError):
+                    issuer_key = b""
+                listed = _listed_in_crl(cert, issuer_key, settings.crls, settings.now)
+            if listed is not None:
+                when, reason = _fmt_dt(listed[0]), listed[1]
                 if is_ee:
                     return True, f"certificate revoked at {when} ({reason})"
                 ca = _dn_string(_as_x509(cert).subject)
                 return True, f"CA certificate {ca} of its chain revoked at {when} ({reason})"
-            except CRLNoMatchesError:
-                continue
-            except Exception:  # noqa: S112 - soft-fail: an unusable CRL counts as none
-                continue
     finally:
         await vc.aclose()
     return (False if ee_covered else None), None
@@ -734,6 +785,10 @@ def verify_pdf_slip(
     crl_ders = _crls_as_der(crls)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
+    unit_signers = {  # pins as text are accepted too
+        code: [p if isinstance(p, SignerPin) else SignerPin.parse(p) for p in pins]
+        for code, pins in unit_signers.items()
+    }
     _sniff_pdf(data, file_name)
     _quiet_library_logs()
 
@@ -801,12 +856,14 @@ def verify_pdf_slip(
                 others = units_of(report.signer)
                 who = report.signer.subject if report.signer else "unknown"
                 if chosen_unit:
+                    pin = report.signer.pin if report.signer else "?"
                     extra = (f"authorised for: {', '.join(others)}" if others
-                             else "not named in any unit's signers")
+                             else f"not named in any unit's signers; its pin is {pin}")
                     why = f"signer {who} is not an authorised signer of unit {chosen_unit} ({extra})"
                 else:
+                    pin = report.signer.pin if report.signer else "?"
                     why = (f"signer {who} is not an authorised signer of any unit "
-                           "(add its pin to [units.CODE] signers)")
+                           f"(its pin {pin} is in no [units.CODE] signers)")
                 report = replace(report, problems=(*report.problems, why))
         final.append(report)
 
@@ -1006,10 +1063,18 @@ def read_pdf_slip(signed_revision: bytes, *, file_name: str) -> SlipContent:
                 else:
                     finished = True  # another table: the slip's table is over
                     break
-                for data_row, trow in enumerate(table_rows[start:], start=1):
+                body = table_rows[start:]
+                for data_row, trow in enumerate(body, start=1):
                     result = _read_row(trow, mapping, file_name, pno, data_row)
                     if result is None:
                         finished = True
+                        later = [n for n, r in enumerate(body[data_row:], start=data_row + 1)
+                                 if _read_row(r, mapping, file_name, pno, n) is not None]
+                        if later:
+                            warnings.append(Problem(
+                                f"rows after the first empty row are ignored (rows "
+                                f"{', '.join(map(str, later))})",
+                                file=file_name, page=pno, row=data_row))
                         break
                     row, row_problems, row_warnings = result
                     problems += row_problems
@@ -1018,12 +1083,17 @@ def read_pdf_slip(signed_revision: bytes, *, file_name: str) -> SlipContent:
                         rows.append(row)
                 if finished:
                     break
-            if mapping is None:
-                prelude.extend(_text_runs(page))
-            elif header_page == pno:
-                top = table_top if table_top is not None else page.height
-                if top > 1:
-                    prelude.extend(_text_runs(page.crop((0, 0, page.width, top))))
+            try:
+                if mapping is None:
+                    prelude.extend(_text_runs(page))
+                elif header_page == pno:
+                    top = table_top if table_top is not None else page.height
+                    if top > 1:
+                        prelude.extend(_text_runs(page.crop((0, 0, page.width, top))))
+            except Exception as exc:
+                raise InvalidFile(file_name, [Problem(
+                    f"the page text cannot be read: {str(exc).strip() or type(exc).__name__}",
+                    file=file_name, page=pno)]) from exc
             if finished:
                 break
         fields = _header_block(prelude)
@@ -1035,7 +1105,7 @@ def read_pdf_slip(signed_revision: bytes, *, file_name: str) -> SlipContent:
             "'STT | Họ và tên | Phòng ban/Đơn vị trực thuộc | Số điện thoại | "
             "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ'",
             file=file_name, page=1 if len(pages) == 1 else None)])
-    missing = [COLUMN_LABELS[c] for c in _COLUMNS if c not in mapping]
+    missing = [COLUMN_LABELS[c] for c in _COLUMNS if c not in mapping and c != "seq"]
     if missing:
         problems.insert(0, Problem(f"the table lacks the column(s) {', '.join(missing)}",
                                    file=file_name, page=header_page))
