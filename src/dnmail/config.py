@@ -287,6 +287,14 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("safety.max_lock_share must be in (0, 1]")
     if s.max_lock_count < 0:
         raise ConfigError("safety.max_lock_count must be ≥ 0")
+    from dnmail.domain.addresses import check_pattern
+    from dnmail.domain.passwords import PasswordPolicy
+
+    check_pattern(cfg.addresses.pattern)
+    pw = {"length": cfg.passwords.length, "min_classes": cfg.passwords.min_classes}
+    if cfg.passwords.alphabet:
+        pw["alphabet"] = cfg.passwords.alphabet
+    PasswordPolicy.from_config(pw)
     if cfg.limits.max_uncompressed_mb < 1:
         raise ConfigError("limits.max_uncompressed_mb must be at least 1")
     if not cfg.database.url:
