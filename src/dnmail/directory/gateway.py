@@ -255,14 +255,14 @@ class Directory:
         return self.get(dn, ("objectClass",)) is not None
 
     def find_by_hr_ids(self, hr_ids: Iterable[str]) -> dict[str, list[Entry]]:
-        """Mailbox entries under ou=people by employeeNumber: one search per 200 ids."""
+        """Mailbox entries under ou=people by employeeNumber: one equality search per 500
+        ids on the pipelined connection (cost follows the ids, not the directory size)."""
         found: dict[str, list[Entry]] = {}
         ids = list(dict.fromkeys(hr_ids))
-        for i in range(0, len(ids), 200):
-            chunk = ids[i : i + 200]
-            filt = f"(&(objectClass=inetOrgPerson){dnlib.any_of('employeeNumber', chunk)})"
-            for entry in self.search(self.layout.people, filt):
-                found.setdefault(entry.employee_number, []).append(entry)
+        for entry in self._search_eq(
+            self.layout.people, "employeeNumber", ids, MAILBOX_ATTRS, object_class="inetOrgPerson"
+        ):
+            found.setdefault(entry.employee_number, []).append(entry)
         return found
 
     def find_uid(self, uid: str) -> list[Entry]:
@@ -293,11 +293,9 @@ class Directory:
         """
         found: dict[str, str] = {}
         wanted = sorted(set(uids))
-        for i in range(0, len(wanted), 200):
-            filt = dnlib.any_of("uid", wanted[i : i + 200])
-            for entry in self.search(self.settings.base_dn, filt, ("uid", "employeeNumber")):
-                for uid in entry.attrs.get("uid", ()):
-                    found[uid.lower()] = entry.employee_number
+        for entry in self._search_eq(self.settings.base_dn, "uid", wanted, ("uid", "employeeNumber")):
+            for uid in entry.attrs.get("uid", ()):
+                found[uid.lower()] = entry.employee_number
         return found
 
     def iter_people(self, base: str | None = None) -> Iterator[Entry]:
@@ -329,6 +327,51 @@ class Directory:
         full["pwdReset"] = "TRUE"
         self.add(dn, MAILBOX_CLASSES, full)
 
+    # -- the pipelined fast path (bulk adds, equality lookups) ----------------------
+    @contextmanager
+    def _fast(self, what: str) -> Iterator:
+        """The pipelined connection, opened on first use with the same settings and
+        identity as the ldap3 one; its failures are translated here."""
+        from dnmail.directory import pipeline
+
+        try:
+            if self._writer is None:
+                self._writer = pipeline.PipelinedWriter(
+                    self.settings.url,
+                    bind_dn=self.bind_dn,
+                    password=self._password,
+                    timeout=self.settings.timeout,
+                    start_tls=self.settings.start_tls,
+                    ca_file=self.settings.ca_file or None,
+                )
+            yield self._writer
+        except pipeline.BindRefused:
+            raise DirectoryUnavailable(
+                f"directory {self.settings.url}: bind as {self.bind_dn} refused (invalid credentials)"
+            ) from None
+        except pipeline.SearchFailed as e:
+            raise DirectoryError(f"{what}: {e}") from None
+        except (pipeline.ProtocolError, OSError) as e:
+            if self._writer is not None:
+                try:
+                    self._writer._sock.close()
+                except OSError:
+                    pass
+            self._writer = None
+            raise DirectoryUnavailable(
+                f"directory {self.settings.url} stopped answering during {what}: {_short(e)}"
+            ) from None
+
+    def _search_eq(
+        self, base: str, attribute: str, values: list[str], attributes: Iterable[str], object_class=None
+    ) -> list[Entry]:
+        out = []
+        for i in range(0, len(values), 500):
+            with self._fast("search") as w:
+                found = w.search_eq(base, attribute, values[i : i + 500], list(attributes), object_class=object_class)
+            out.extend(Entry(dn, {k: tuple(v) for k, v in attrs.items()}) for dn, attrs in found)
+        return out
+
     def add_mailboxes(
         self, items: list[tuple[str, Mapping[str, object], str]]
     ) -> list[DirectoryError | None]:
@@ -347,31 +390,8 @@ class Directory:
             values["userPassword"] = [password]
             values["pwdReset"] = ["TRUE"]
             requests.append((dn, values))
-        try:
-            if self._writer is None:
-                self._writer = pipeline.PipelinedWriter(
-                    self.settings.url,
-                    bind_dn=self.bind_dn,
-                    password=self._password,
-                    timeout=self.settings.timeout,
-                    start_tls=self.settings.start_tls,
-                    ca_file=self.settings.ca_file or None,
-                )
-            results = self._writer.add_many(requests)
-        except pipeline.BindRefused:
-            raise DirectoryUnavailable(
-                f"directory {self.settings.url}: bind as {self.bind_dn} refused (invalid credentials)"
-            ) from None
-        except (pipeline.ProtocolError, OSError) as e:
-            if self._writer is not None:
-                try:
-                    self._writer._sock.close()
-                except OSError:
-                    pass
-            self._writer = None
-            raise DirectoryUnavailable(
-                f"directory {self.settings.url} stopped answering during bulk add: {_short(e)}"
-            ) from None
+        with self._fast("bulk add") as w:
+            results = w.add_many(requests)
         out: list[DirectoryError | None] = []
         for (dn, _), r in zip(requests, results, strict=True):
             if r.ok:

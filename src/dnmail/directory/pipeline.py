@@ -35,6 +35,12 @@ class ProtocolError(Exception):
     """The connection broke or the server sent something we cannot read."""
 
 
+class SearchFailed(Exception):
+    def __init__(self, result: Result):
+        super().__init__(f"search failed: result {result.code}: {result.message}")
+        self.result = result
+
+
 class BindRefused(Exception):
     """The server refused the simple bind (wrong DN or password)."""
 
@@ -248,6 +254,78 @@ class PipelinedWriter:
                 raise ProtocolError(f"unexpected answer (message {mid}, operation 0x{tag:02x})")
             results[pending.pop(mid)] = res
         return [r for r in results if r is not None]
+
+    def search_eq(
+        self,
+        base: str,
+        attribute: str,
+        values: Sequence[str],
+        attributes: Sequence[str],
+        *,
+        object_class: str | None = None,
+    ) -> list[tuple[str, dict[str, list[str]]]]:
+        """Entries under `base` (subtree) whose `attribute` equals one of `values`:
+        ``(&(objectClass=X)(|(attribute=v1)(attribute=v2)…))``, built as BER, so no
+        value is ever parsed as filter syntax. Returns (dn, {attr lower: values})."""
+        if not values:
+            return []
+        terms = b"".join(_tlv(0xA3, _octets(attribute) + _octets(v)) for v in values)
+        filt = _tlv(0xA1, terms) if len(values) > 1 else _tlv(0xA3, _octets(attribute) + _octets(values[0]))
+        if object_class:
+            filt = _tlv(0xA0, _tlv(0xA3, _octets("objectClass") + _octets(object_class)) + filt)
+        op = _tlv(
+            0x63,
+            _octets(base)
+            + _tlv(0x0A, b"\x02")  # scope: wholeSubtree
+            + _tlv(0x0A, b"\x00")  # derefAliases: never
+            + _int(0)  # sizeLimit: none
+            + _int(0)  # timeLimit: none
+            + _tlv(0x01, b"\x00")  # typesOnly: FALSE
+            + filt
+            + _tlv(0x30, b"".join(_octets(a) for a in attributes)),
+        )
+        mid = self._id()
+        self._sock.sendall(_message(mid, op))
+        out: list[tuple[str, dict[str, list[str]]]] = []
+        while True:
+            message = self._read_message()
+            _, start, _e = _read_tlv(message, 0)
+            t, s, e = _read_tlv(message, start)
+            got = int.from_bytes(message[s:e], "big", signed=True)
+            op_tag, os_, oe = _read_tlv(message, e)
+            if got != mid:
+                raise ProtocolError(f"unexpected answer (message {got})")
+            if op_tag == 0x64:  # SearchResultEntry
+                t, ds, de = _read_tlv(message, os_)
+                dn = message[ds:de].decode("utf-8", "replace")
+                t, ls, le = _read_tlv(message, de)
+                attrs: dict[str, list[str]] = {}
+                pos = ls
+                while pos < le:
+                    t, ps, pe = _read_tlv(message, pos)
+                    t, ns, ne = _read_tlv(message, ps)
+                    name = message[ns:ne].decode("utf-8", "replace").lower()
+                    t, vs, ve = _read_tlv(message, ne)
+                    vals = []
+                    vpos = vs
+                    while vpos < ve:
+                        t, xs, xe = _read_tlv(message, vpos)
+                        vals.append(message[xs:xe].decode("utf-8", "replace"))
+                        vpos = xe
+                    attrs[name] = vals
+                    pos = pe
+                out.append((dn, attrs))
+            elif op_tag == 0x65:  # SearchResultDone
+                _, _, res = decode_response(message)
+                if res.code == NO_SUCH_OBJECT:
+                    return []
+                if not res.ok:
+                    raise SearchFailed(res)
+                return out
+            elif op_tag == 0x73:  # SearchResultReference: not followed
+                continue
+            else:
+                raise ProtocolError(f"unexpected operation 0x{op_tag:02x} in a search")
 
     def close(self) -> None:
         try:

@@ -89,6 +89,36 @@ def record(
     return ev
 
 
+def record_many(session: Session, events: list[dict], *, at: datetime) -> None:
+    """Append several events (dicts with actor, action, target, details) in one
+    INSERT: the chain is computed here, exactly as `record` would one by one."""
+    if not events:
+        return
+    from sqlalchemy import insert
+
+    last_id, last_hash = _head(session)
+    rows = []
+    for ev in events:
+        body = _canonical_details(ev.get("details"))
+        new_id = last_id + 1
+        h = event_hash(new_id, at, ev["actor"], ev["action"], ev["target"], body, last_hash)
+        rows.append(
+            {
+                "id": new_id,
+                "at": at,
+                "actor": ev["actor"],
+                "action": ev["action"],
+                "target": ev["target"],
+                "details": body,
+                "prev_hash": last_hash,
+                "hash": h,
+            }
+        )
+        last_id, last_hash = new_id, h
+    session.execute(insert(AuditEvent), rows)
+    session.info[_HEAD] = (last_id, last_hash)
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     event_id: int

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ from dnmail.services.requests import reserved_names
 from dnmail.services.runtime import Runtime
 
 _TRAILING_DIGITS = re.compile(r"\d+$")
+_MAILBOX_COLUMNS = ("address", "base", "staff_hr_id", "unit_code", "dn", "state", "created_at", "updated_at")
 
 
 def base_of(address: str) -> str:
@@ -414,8 +415,23 @@ class Provisioner:
             todo = retry
         for w in todo:
             self._fail(w, "no free address found after repeated clashes with directory entries")
-        if not self.dry_run:
-            s.flush()  # unique address collisions surface here, before any LDAP write
+        self._insert_reserved(s, [w for w in need_address if w.new_mailbox])
+
+    def _insert_reserved(self, s: Session, works: list[_Work]) -> None:
+        """Reserve the chunk's new addresses in one INSERT … RETURNING, before any LDAP
+        write: two workers that picked one address collide on the unique index here."""
+        if self.dry_run or not works:
+            return
+        from sqlalchemy import insert
+
+        rows = [
+            {c: getattr(w.mailbox, c) for c in _MAILBOX_COLUMNS} for w in works
+        ]
+        ids = s.execute(
+            insert(Mailbox).returning(Mailbox.id, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        for w, new_id in zip(works, ids, strict=True):
+            w.mailbox.id = new_id
 
     def _reserve(self, s: Session, w: _Work, local: str) -> None:
         now = self.rt.now()
@@ -429,20 +445,14 @@ class Provisioner:
             created_at=now,
             updated_at=now,
         )
-        if not self.dry_run:
-            s.add(m)
-        w.mailbox = m
+        w.mailbox = m  # transient: inserted in bulk by _insert_reserved
         w.new_mailbox = True
 
     def _unreserve(self, s: Session, m: Mailbox) -> None:
-        from sqlalchemy import inspect
+        from sqlalchemy import delete
 
-        state = inspect(m)
-        if state.persistent:
-            s.delete(m)
-            s.flush()
-        elif state.pending:
-            s.expunge(m)
+        if m.id is not None:
+            s.execute(delete(Mailbox).where(Mailbox.id == m.id))
 
     def _add_fresh(self, s: Session, works: list[_Work]) -> None:
         """New entries of a chunk in one pipelined batch, one operation per account: the
@@ -592,39 +602,55 @@ class Provisioner:
 
     # -- recording ------------------------------------------------------------------
     def _record(self, s: Session, works: list[_Work], now: datetime) -> None:
+        """Each request's outcome and its audit event: one bulk UPDATE, one INSERT."""
         actor = self.rt.actor
+        s.flush()  # mailboxes changed through the ORM (moves, locks, adoptions)
+        updates = []
+        events = []
         for w in works:
             r = w.req
             res = w.result
             assert res is not None
-            r.updated_at = now
             if res.state == "done":
-                r.state = RequestState.DONE.value
-                r.handled_by = actor
-                r.handled_at = now
-                r.last_error = None
-                if w.mailbox is not None and w.mailbox.id is None:
-                    s.flush()
-                r.mailbox_id = w.mailbox.id if w.mailbox is not None else None
+                values = {
+                    "id": r.id,
+                    "state": RequestState.DONE.value,
+                    "handled_by": actor,
+                    "handled_at": now,
+                    "last_error": None,
+                    "mailbox_id": w.mailbox.id if w.mailbox is not None else None,
+                    "updated_at": now,
+                }
+                attempt = r.attempts
             else:
-                r.state = RequestState.FAILED.value
-                r.attempts += 1
-                r.last_error = res.detail
-            audit.record(
-                s,
-                actor=actor,
-                action=f"provision.{r.kind}" if res.state == "done" else "provision.failed",
-                target=f"request:{r.id}",
-                at=now,
-                details={
-                    "hr_id": res.hr_id,
-                    "unit": res.unit,
-                    "address": res.address,
-                    "dn": res.dn,
-                    "result": res.detail,
-                    "attempt": r.attempts,
-                },
+                attempt = r.attempts + 1
+                values = {
+                    "id": r.id,
+                    "state": RequestState.FAILED.value,
+                    "attempts": attempt,
+                    "last_error": res.detail,
+                    "updated_at": now,
+                }
+            updates.append(values)
+            events.append(
+                {
+                    "actor": actor,
+                    "action": f"provision.{r.kind}" if res.state == "done" else "provision.failed",
+                    "target": f"request:{r.id}",
+                    "details": {
+                        "hr_id": res.hr_id,
+                        "unit": res.unit,
+                        "address": res.address,
+                        "dn": res.dn,
+                        "result": res.detail,
+                        "attempt": attempt,
+                    },
+                }
             )
+        for w in works:
+            s.expunge(w.req)  # updated in bulk below; the ORM copy would be stale
+        s.execute(update(Request), updates)
+        audit.record_many(s, events, at=now)
 
     def _write_handouts(self, works: list[_Work]) -> None:
         if self.handouts is None:
@@ -715,7 +741,7 @@ def _provision_parallel(
     while finished < n:
         try:
             msg = queue.get(timeout=1.0)
-        except Exception:  # noqa: BLE001 - queue.Empty: check the workers are alive
+        except Exception:  # queue.Empty: check the workers are alive
             dead = [p for p in procs if p.exitcode not in (None, 0)]
             if dead and queue.empty():
                 errors.append((f"{len(dead)} worker(s) died (exit {dead[0].exitcode})", 1))
