@@ -68,13 +68,15 @@ class Output:
                 from rich.console import Console
                 from rich.table import Table
 
+                # On a terminal, a column empty in every row only takes room.
+                shown = [(k, h) for k, h in columns if any(_cell(r.get(k)) for r in rows)]
                 t = Table(title=title, show_lines=False, header_style="bold")
-                for _, h in columns:
+                for _, h in shown:
                     t.add_column(h, overflow="fold")
                 for r in rows:
-                    t.add_row(*[_cell(r.get(k)) for k, _ in columns])
+                    t.add_row(*[_cell(r.get(k)) for k, _ in shown])
                 Console(highlight=False).print(t)
-            elif not self.quiet:
+            elif not self.quiet and not summary:
                 self.info(f"{title or 'list'}: nothing to show")
         if summary and not self.quiet:
             self.err.print(summary, markup=False)
