@@ -13,6 +13,10 @@ import typer
 
 from dnmail import __version__
 from dnmail.cli import accounts, requests, setup, staff, units
+from dnmail.cli import audit as audit_cli
+from dnmail.cli import exports as exports_cli
+from dnmail.cli import sync as sync_cli
+from dnmail.cli import template as template_cli
 from dnmail.cli.common import Format, State, state
 from dnmail.cli.render import Output
 from dnmail.errors import DnmailError, ExitCode
@@ -60,7 +64,11 @@ app.add_typer(units.app, name="unit")
 app.add_typer(staff.app, name="staff")
 app.add_typer(requests.app, name="request")
 app.add_typer(requests.queue_app, name="queue")
+app.add_typer(exports_cli.app, name="export")
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(template_cli.app, name="template")
 accounts.register(app)
+sync_cli.register(app)
 
 
 def invoke(argv: list[str] | None = None) -> int:

@@ -1,0 +1,97 @@
+"""`dnmail export issued|pending|locked|audit`: the lists units and IID work from (step 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dnmail.cli.common import state
+
+app = typer.Typer(
+    help="Export a list to .xlsx, .csv or .json (the format comes from the file name).",
+    no_args_is_help=True,
+)
+
+_OUTPUT_HELP = "File to write: .xlsx, .csv (UTF-8 with BOM) or .json. Replaced whole if it exists."
+_UNIT_HELP = "Only this unit (its code)."
+
+
+def _export(
+    ctx: typer.Context, kind: str, output: Path, unit: str | None, since: str | None
+) -> None:
+    from dnmail.services.exports import export_format, export_list, parse_day
+
+    export_format(output)  # a bad suffix is bad usage, before any connection
+    day = parse_day(since) if since else None
+    st = state(ctx)
+    rt = st.runtime()
+    with rt.session() as s:
+        result = export_list(
+            s,
+            kind=kind,
+            path=output,
+            mail_domain=rt.config.directory.mail_domain,
+            actor=rt.actor,
+            now=rt.now(),
+            unit=unit,
+            since=day,
+        )
+    out = st.output
+    payload = {"file": str(result.file), "rows": result.rows, "kind": result.kind}
+    summary = f"{result.file}: {result.rows} row(s) ({result.kind}, {result.format})"
+    if out.format == "csv":
+        out.data(payload, columns=[(k, k) for k in payload], rows=[payload])
+    else:
+        out.data(payload, summary=summary)
+
+
+@app.command("issued")
+def issued(
+    ctx: typer.Context,
+    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
+    unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
+    since: str | None = typer.Option(
+        None, "--since", help="Issued on or after this day (YYYY-MM-DD, Vietnam time)."
+    ),
+) -> None:
+    """ "Đã cấp email": active mailboxes with their owners (what a unit tells its staff)."""
+    _export(ctx, "issued", output, unit, since)
+
+
+@app.command("pending")
+def pending(
+    ctx: typer.Context,
+    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
+    unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
+    since: str | None = typer.Option(
+        None, "--since", help="Sent on or after this day (YYYY-MM-DD, Vietnam time)."
+    ),
+) -> None:
+    """ "Chờ cấp": open requests (pending, and failed ones waiting for a retry), queue order."""
+    _export(ctx, "pending", output, unit, since)
+
+
+@app.command("locked")
+def locked(
+    ctx: typer.Context,
+    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
+    unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
+    since: str | None = typer.Option(
+        None, "--since", help="Locked on or after this day (YYYY-MM-DD, Vietnam time)."
+    ),
+) -> None:
+    """ "Đã khóa": locked mailboxes with the reason and the date of the lock."""
+    _export(ctx, "locked", output, unit, since)
+
+
+@app.command("audit")
+def audit(
+    ctx: typer.Context,
+    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
+    since: str | None = typer.Option(
+        None, "--since", help="Events on or after this day (YYYY-MM-DD, Vietnam time)."
+    ),
+) -> None:
+    """The audit events in chain order, with their hashes."""
+    _export(ctx, "audit", output, None, since)

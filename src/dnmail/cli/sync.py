@@ -1,0 +1,134 @@
+"""`sync` (HR roster → requests) and `reconcile` (database against directory), step 6."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dnmail.cli.common import state
+from dnmail.errors import ExitCode
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync)
+    app.command("reconcile")(reconcile)
+
+
+SYNC_COLUMNS = [
+    ("kind_vi", "Loại"),
+    ("hr_id", "Mã hồ sơ"),
+    ("full_name", "Họ và tên"),
+    ("unit", "Mã đơn vị"),
+    ("address", "Hộp thư"),
+    ("detail", "Chi tiết"),
+    ("request_id", "Yêu cầu"),
+]
+
+
+def sync(
+    ctx: typer.Context,
+    roster: Path = typer.Argument(
+        ..., help="HR roster export (.xlsx or .csv, UTF-8).", dir_okay=False
+    ),
+    apply: bool = typer.Option(
+        False,
+        "--apply",
+        help="Record the staff changes and queue the requests (default: only report).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Go past the safety brake (a run that locks too many mailboxes at once).",
+    ),
+) -> None:
+    """Turn HR roster changes into change and cancel requests.
+
+    A new unit code moves the mailbox; Nghỉ hưu / Thôi việc / Chuyển công tác lock it;
+    a changed name, department, position or phone updates the directory entry.
+
+    Without --apply nothing is stored. With --apply the staff changes and every request
+    are stored in one transaction, all or nothing; `provision` carries them out. People
+    missing from the roster are listed, never locked. A run that would lock more than
+    safety.max_lock_share of a unit or safety.max_lock_count in all stops before
+    changing anything (exit 1) unless --force.
+    """
+    from dnmail.services.sync import ACTION_KINDS, brake_error, sync_roster
+
+    st = state(ctx)
+    rt = st.runtime()
+    out = st.output
+    with rt.session() as s:
+        result = sync_roster(
+            s, roster, config=rt.config, actor=rt.actor, now=rt.now(), apply=apply, force=force
+        )
+    for w in result.warnings:
+        out.warn(str(w))
+    rows = [{**a.to_dict(), "kind_vi": ACTION_KINDS[a.kind]} for a in result.actions]
+    counts = ", ".join(f"{k} {n}" for k, n in result.counts.items())
+    if result.applied:
+        summary = f"{roster}: queued {result.queued} request(s) ({counts})"
+    else:
+        summary = f"{roster}: dry run, nothing stored ({counts}); run with --apply to queue"
+    if result.brake and result.forced:
+        summary += "\nsafety brake overridden with --force:\n  - " + "\n  - ".join(result.brake)
+    out.data(
+        result.to_dict(), columns=SYNC_COLUMNS, rows=rows, title="Đồng bộ nhân sự", summary=summary
+    )
+    if result.brake and not result.forced:
+        # The dry run shows the plan, then says that --apply would stop (exit 1 either way).
+        raise brake_error(result.brake)
+
+
+RECONCILE_COLUMNS = [
+    ("kind_vi", "Loại"),
+    ("address", "Hộp thư"),
+    ("hr_id", "Mã hồ sơ"),
+    ("dn", "DN"),
+    ("detail", "Chi tiết"),
+    ("fix", "Xử lý"),
+]
+
+
+def reconcile(
+    ctx: typer.Context,
+    fix: bool = typer.Option(
+        False,
+        "--fix",
+        help="Mend each drift toward the database (entries dnmail does not own are only reported).",
+    ),
+    unit: str | None = typer.Option(None, "--unit", help="Only this unit's branch."),
+) -> None:
+    """Compare the mailboxes in the database with the entries in the directory.
+
+    Reports missing entries, entries with no mailbox record, lock mismatches, drifting
+    attributes, entries in the wrong unit's branch and HR ids on several entries.
+    Exit 0 when nothing drifted, 3 when drift was found (also with --fix, after mending).
+    """
+    from dnmail.services.reconcile import DRIFT_KINDS
+    from dnmail.services.reconcile import reconcile as run
+
+    st = state(ctx)
+    result = run(st.runtime(), fix=fix, unit=unit.lower() if unit else None)
+    rows = [{**i.to_dict(), "kind_vi": DRIFT_KINDS[i.kind]} for i in result.items]
+    scope = f"unit {result.unit}" if result.unit else "all units"
+    if not result.items:
+        summary = f"{scope}: {result.mailboxes} mailboxes and {result.entries} entries agree"
+    else:
+        counts = ", ".join(f"{k} {n}" for k, n in result.counts.items() if n)
+        summary = f"{scope}: drift found ({counts})"
+        if fix:
+            summary += f"; mended {result.fixed}, left {len(result.unfixed)} (see Xử lý)"
+        else:
+            summary += "; run with --fix to mend what dnmail owns"
+    if result.pending:
+        summary += f"\n{result.pending} mailbox(es) with an open request left to `provision`"
+    st.output.data(
+        result.to_dict(),
+        columns=RECONCILE_COLUMNS,
+        rows=rows,
+        title="Đối soát thư mục",
+        summary=summary,
+    )
+    if result.items:
+        raise typer.Exit(ExitCode.PARTIAL)

@@ -1,0 +1,319 @@
+"""Export writers: xlsx (openpyxl write-only), csv (UTF-8 with BOM) and json.
+
+Rows arrive as an iterator of tuples, one value per column, and are written as they
+come: nothing holds the whole export in memory. The file is built under a temporary
+name in the target's directory and renamed over the target only once it is complete
+(`atomic_output`), so a crash or an error never leaves half a file behind.
+
+Formula neutralisation (DESIGN §5): a spreadsheet runs a cell that starts with `=`,
+`+`, `-` or `@` (and Excel also one that starts with a tab or a carriage return
+before those) as a formula: a name like `=HYPERLINK(...)` in the HR roster would
+become a live link in the unit's spreadsheet. In xlsx and csv every text cell that
+starts with one of these characters gets a leading apostrophe `'`, and in xlsx such
+cells are written explicitly as strings. JSON is data, not a spreadsheet: it keeps
+the text as stored.
+
+Times are stored in UTC. Spreadsheets show them in Vietnam time (UTC+7, no daylight
+saving), which is what a unit reading "Ngày cấp" expects; JSON keeps ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from operator import call
+from pathlib import Path
+from typing import Any
+
+#: Vietnam time (Indochina Time): UTC+7 all year.
+LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV
+#: injection"): these text cells get a leading apostrophe.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+
+FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".json": "json"}
+
+# Day 0 of Excel's date numbers, in Vietnam time: (aware datetime - this) counts local days.
+_EXCEL_EPOCH = datetime(1899, 12, 30, tzinfo=LOCAL_TZ)
+_SECOND = timedelta(seconds=1)
+
+# Characters XML 1.0 cannot carry: openpyxl refuses them, and an xlsx cell with one
+# would make the whole workbook unreadable. They are replaced by U+FFFD.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Excel's error literals: a text cell equal to one would become an error cell.
+_XLSX_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
+_XLSX_SPECIAL = FORMULA_TRIGGERS | {"#"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its JSON key, its Vietnamese header, and how its values are shown.
+
+    type: "text", "int", "datetime" (an aware UTC datetime) or "json" (a JSON text:
+    spreadsheets show it as text, the JSON export embeds the object).
+    labels: code → Vietnamese label, used in spreadsheets (JSON keeps the code).
+    json_only: present in the JSON export only.
+    """
+
+    key: str
+    header: str
+    type: str = "text"
+    labels: Mapping[str, str] | None = None
+    width: float = 18
+    json_only: bool = False
+    number_format: str = "dd/mm/yyyy hh:mm"
+
+
+#: The running number the slip's table starts with (Phụ lục II); added by the writers.
+STT = Column("no", "STT", "int", width=6)
+
+
+def neutralise(text: str) -> str:
+    """`'` before a text a spreadsheet would run as a formula; other text unchanged."""
+    if text and text[0] in FORMULA_TRIGGERS:
+        return "'" + text
+    return text
+
+
+def output_format(path: Path) -> str | None:
+    """ "xlsx", "csv" or "json" from the file's suffix (any case); None otherwise."""
+    return FORMATS.get(path.suffix.lower())
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temporary path next to `path`; renamed over `path` when the block succeeds,
+    removed when it fails. Created 0600: exports carry names and phone numbers."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+# --- shared value conversion ----------------------------------------------------------
+
+
+def _label(labels: Mapping[str, str]) -> Callable[[Any], Any]:
+    def convert(v):
+        return labels.get(v, v) if v is not None else None
+
+    return convert
+
+
+def _sheet_columns(columns: Sequence[Column]) -> list[Column]:
+    return [STT, *(c for c in columns if not c.json_only)]
+
+
+def _sheet_indexes(columns: Sequence[Column]) -> list[int]:
+    return [i for i, c in enumerate(columns) if not c.json_only]
+
+
+# --- xlsx -------------------------------------------------------------------------------
+
+
+def write_xlsx(
+    path: Path, columns: Sequence[Column], rows: Iterable[Sequence], *, title: str
+) -> int:
+    """Stream rows into a one-sheet workbook (openpyxl write-only). Returns the row count."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=_sheet_title(title))
+    shown = _sheet_columns(columns)
+    for i, c in enumerate(shown, 1):
+        ws.column_dimensions[get_column_letter(i)].width = c.width
+    ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for c in shown:
+        cell = WriteOnlyCell(ws, value=c.header)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+
+    def text_cell(v: str):
+        # An explicit string cell: openpyxl would otherwise read "=…" as a formula and
+        # "#N/A" as an error value.
+        cell = WriteOnlyCell(ws)
+        cell.value = v
+        cell.data_type = "s"
+        return cell
+
+    illegal = _XML_ILLEGAL.search
+
+    def text(v):
+        if not v:
+            return None
+        if v[0] in _XLSX_SPECIAL:
+            if v[0] != "#":
+                return text_cell(_xml_safe("'" + v))
+            if v in _XLSX_ERROR_CODES:
+                return text_cell(v)
+        if illegal(v):
+            # XML cannot carry control characters (openpyxl would refuse the cell).
+            return _xml_safe(v)
+        return v
+
+    # A date in a workbook is a number (days since 1899-12-30, local time) with a date
+    # format. Written as that number, to the second, through one styled cell per column
+    # that every row reuses (openpyxl writes a cell the moment its row is appended):
+    # no per-date cell, style lookup or datetime conversion in openpyxl.
+    def datetime_converter(c: Column):
+        cell = WriteOnlyCell(ws)
+        cell.number_format = c.number_format
+
+        def convert(v):
+            if v is None:
+                return None
+            cell.value = ((v - _EXCEL_EPOCH) // _SECOND) / 86400
+            return cell
+
+        return convert
+
+    picks = _sheet_indexes(columns)
+    converters: list[Callable[[Any], Any]] = []
+    for i in picks:
+        c = columns[i]
+        if c.labels is not None:
+            converters.append(_label(c.labels))
+        elif c.type == "datetime":
+            converters.append(datetime_converter(c))
+        elif c.type in ("text", "json"):
+            converters.append(text)
+        else:
+            converters.append(_same)
+
+    n = 0
+    every = len(picks) == len(columns)
+    for row in rows:
+        n += 1
+        # operator.call: each converter applied to its value without a Python-level loop.
+        values = row if every else [row[i] for i in picks]
+        ws.append([n, *map(call, converters, values)])
+    if n:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(shown))}{n + 1}"
+    wb.save(path)
+    return n
+
+
+def _same(v):
+    return v
+
+
+def _xml_safe(v: str) -> str:
+    return _XML_ILLEGAL.sub("\ufffd", v)
+
+
+def _sheet_title(title: str) -> str:
+    # Excel: at most 31 characters, none of []:*?/\
+    return re.sub(r"[\[\]:*?/\\]", " ", title)[:31] or "Sheet1"
+
+
+# --- csv --------------------------------------------------------------------------------
+
+
+def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[Sequence]) -> int:
+    """UTF-8 with a BOM (so that Excel reads the diacritics), RFC 4180 quoting, CRLF."""
+    shown = _sheet_columns(columns)
+    picks = _sheet_indexes(columns)
+    convs: list[Callable[[Any], Any]] = []
+    for i in picks:
+        c = columns[i]
+        if c.labels is not None:
+            convs.append(_label(c.labels))
+        elif c.type == "datetime":
+            fmt = c.number_format
+            convs.append(
+                lambda v, fmt=fmt: (
+                    v.astimezone(LOCAL_TZ).strftime(_strftime(fmt)) if v is not None else None
+                )
+            )
+        elif c.type in ("text", "json"):
+            convs.append(lambda v: neutralise(v) if v else v)
+        else:
+            convs.append(lambda v: v)
+    n = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([c.header for c in shown])
+        for row in rows:
+            n += 1
+            w.writerow([n, *(conv(row[i]) for i, conv in zip(picks, convs, strict=True))])
+    return n
+
+
+def _strftime(number_format: str) -> str:
+    """The CSV text of a datetime column: ISO-like, local time, to the minute or second."""
+    return "%Y-%m-%d %H:%M:%S" if ":ss" in number_format else "%Y-%m-%d %H:%M"
+
+
+# --- json -------------------------------------------------------------------------------
+
+
+def write_json(
+    path: Path,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence],
+    *,
+    header: Mapping[str, Any],
+) -> int:
+    """One document `{**header, "rows": [...]}` with English keys, written row by row."""
+    keys = [STT.key, *(c.key for c in columns)]
+    convs: list[Callable[[Any], Any]] = []
+    for c in columns:
+        if c.type == "datetime":
+            convs.append(lambda v: v.astimezone(UTC).isoformat() if v is not None else None)
+        elif c.type == "json":
+            convs.append(lambda v: json.loads(v) if v else None)
+        else:
+            convs.append(lambda v: v)
+    n = 0
+    with path.open("w", encoding="utf-8") as f:
+        f.write("{")
+        for k, v in header.items():
+            f.write(f"\n {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},")
+        f.write('\n "rows": [')
+        for row in rows:
+            n += 1
+            values = [n, *(conv(v) for conv, v in zip(convs, row, strict=True))]
+            f.write(",\n  " if n > 1 else "\n  ")
+            f.write(json.dumps(dict(zip(keys, values, strict=True)), ensure_ascii=False))
+        f.write("\n ]\n}\n" if n else "]\n}\n")
+    return n
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What to write: columns, the stream of rows, and the file's descriptive header."""
+
+    columns: Sequence[Column]
+    rows: Iterable[Sequence]
+    title: str
+    header: Mapping[str, Any] = field(default_factory=dict)
+
+
+def write(path: Path, fmt: str, sheet: Sheet) -> int:
+    """Write `sheet` to `path` (already a temporary path) in `fmt`. Returns the row count."""
+    if fmt == "xlsx":
+        return write_xlsx(path, sheet.columns, sheet.rows, title=sheet.title)
+    if fmt == "csv":
+        return write_csv(path, sheet.columns, sheet.rows)
+    if fmt == "json":
+        return write_json(path, sheet.columns, sheet.rows, header=sheet.header)
+    raise ValueError(f"unknown export format {fmt!r}")

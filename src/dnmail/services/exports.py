@@ -1,0 +1,523 @@
+"""Exports (DESIGN §1 step 4) and the audit trail's list and check.
+
+The lists units and IID work from:
+
+- issued  "Đã cấp email": active mailboxes, what a unit tells its staff (step 4);
+- pending "Chờ cấp": open requests (pending, and failed ones waiting for a retry);
+- locked  "Đã khóa": locked mailboxes with the reason and the date;
+- audit: the audit events, in chain order.
+
+Columns use the headers of the request slip (Phụ lục II) so that a unit recognises
+its own table. Rows are read in batches (`yield_per`, a server-side cursor on
+PostgreSQL) and written as they arrive: an export of the whole city runs in bounded
+memory. No column ever holds a password: the database has none.
+
+An export is itself recorded in the audit trail (`export.<kind>`): the lists carry
+names and phone numbers, and who took them out is worth knowing.
+
+The audit trail's list and check live here too, next to its export: they read the
+chain that `dnmail.services.audit` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from dnmail.db.models import AuditEvent, Mailbox, Request, Staff
+from dnmail.domain.states import (
+    OPEN_REQUEST_STATES,
+    LockReason,
+    MailboxState,
+    RequestKind,
+    RequestState,
+)
+from dnmail.errors import BadInput
+from dnmail.exports.writers import LOCAL_TZ, Column, Sheet, atomic_output, output_format, write
+from dnmail.services import audit
+from dnmail.services.units import get_unit
+
+#: Rows fetched per round trip while streaming an export.
+BATCH = 2000
+
+
+class ExportKind(StrEnum):
+    ISSUED = "issued"
+    PENDING = "pending"
+    LOCKED = "locked"
+    AUDIT = "audit"
+
+    @property
+    def title_vi(self) -> str:
+        return {
+            "issued": "Đã cấp email",
+            "pending": "Chờ cấp",
+            "locked": "Đã khóa",
+            "audit": "Nhật ký",
+        }[self.value]
+
+
+# --- columns ----------------------------------------------------------------------------
+
+_MAILBOX_STATES = {s.value: s.label_vi for s in MailboxState}
+_REQUEST_STATES = {s.value: s.label_vi for s in RequestState}
+_KINDS = {k.value: k.label_vi for k in RequestKind}
+_REASONS = {r.value: r.label_vi for r in LockReason}
+
+# The slip's own columns (Phụ lục II), after STT.
+_PERSON = (
+    Column("full_name", "Họ và tên", width=28),
+    Column("department", "Phòng ban/Đơn vị trực thuộc", width=30),
+    Column("phone", "Số điện thoại", width=15),
+    Column("address", "Tên hộp thư", width=30),
+    Column("hr_id", "Mã hồ sơ", width=14),
+    Column("unit", "Mã đơn vị", width=11),
+)
+
+COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
+    ExportKind.ISSUED: (
+        *_PERSON,
+        Column("state", "Trạng thái", labels=_MAILBOX_STATES, width=15),
+        Column("issued_at", "Ngày cấp", "datetime", width=17),
+    ),
+    ExportKind.LOCKED: (
+        *_PERSON,
+        Column("state", "Trạng thái", labels=_MAILBOX_STATES, width=12),
+        Column("issued_at", "Ngày cấp", "datetime", width=17),
+        Column("locked_at", "Ngày khóa", "datetime", width=17),
+        Column("lock_reason", "Lý do", labels=_REASONS, width=16),
+        Column("lock_note", "Ghi chú", width=30),
+    ),
+    ExportKind.PENDING: (
+        *_PERSON,
+        Column("kind", "Loại yêu cầu", labels=_KINDS, width=13),
+        Column("state", "Trạng thái", labels=_REQUEST_STATES, width=17),
+        Column("requested_at", "Ngày gửi", "datetime", width=17),
+        Column("request_id", "Mã yêu cầu", "int", width=11),
+        Column("last_error", "Lỗi gần nhất", width=40),
+    ),
+    ExportKind.AUDIT: (
+        Column("id", "Mã sự kiện", "int", json_only=True),
+        Column("at", "Thời điểm", "datetime", width=20, number_format="dd/mm/yyyy hh:mm:ss"),
+        Column("actor", "Người thực hiện", width=24),
+        Column("action", "Hành động", width=22),
+        Column("target", "Đối tượng", width=30),
+        Column("details", "Chi tiết", "json", width=60),
+        Column("hash", "Hash", width=66),
+        Column("prev_hash", "Hash trước", json_only=True),
+    ),
+}
+
+
+# --- queries ----------------------------------------------------------------------------
+
+
+def _address(local, domain: str):
+    return local + "@" + domain
+
+
+def _issued_query(domain: str, unit: str | None, since: datetime | None) -> Select:
+    q = (
+        select(
+            Staff.full_name,
+            Staff.department,
+            Staff.phone,
+            _address(Mailbox.address, domain),
+            Staff.hr_id,
+            Mailbox.unit_code,
+            Mailbox.state,
+            Mailbox.created_at,
+        )
+        .join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
+        .where(Mailbox.state == MailboxState.ACTIVE.value)
+        .order_by(Mailbox.unit_code, Mailbox.address)
+    )
+    if unit:
+        q = q.where(Mailbox.unit_code == unit)
+    if since:
+        q = q.where(Mailbox.created_at >= since)
+    return q
+
+
+def _locked_query(domain: str, unit: str | None, since: datetime | None) -> Select:
+    q = (
+        select(
+            Staff.full_name,
+            Staff.department,
+            Staff.phone,
+            _address(Mailbox.address, domain),
+            Staff.hr_id,
+            Mailbox.unit_code,
+            Mailbox.state,
+            Mailbox.created_at,
+            Mailbox.locked_at,
+            Mailbox.lock_reason,
+            Mailbox.lock_note,
+        )
+        .join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
+        .where(Mailbox.state == MailboxState.LOCKED.value)
+        .order_by(Mailbox.unit_code, Mailbox.address)
+    )
+    if unit:
+        q = q.where(Mailbox.unit_code == unit)
+    if since:
+        q = q.where(Mailbox.locked_at >= since)
+    return q
+
+
+def _pending_query(domain: str, unit: str | None, since: datetime | None) -> Select:
+    # The mailbox name: the one the slip asks for, else (change, cancel) the person's
+    # existing mailbox; empty for a create without a wish (IID picks the name).
+    q = (
+        select(
+            Staff.full_name,
+            Staff.department,
+            Staff.phone,
+            _address(func.coalesce(Request.requested_address, Mailbox.address), domain),
+            Staff.hr_id,
+            Request.unit_code,
+            Request.kind,
+            Request.state,
+            Request.created_at,
+            Request.id,
+            Request.last_error,
+        )
+        .join(Staff, Staff.hr_id == Request.staff_hr_id)
+        .outerjoin(Mailbox, Mailbox.staff_hr_id == Request.staff_hr_id)
+        .where(Request.state.in_([s.value for s in OPEN_REQUEST_STATES]))
+        .order_by(Request.created_at, Request.id)  # the queue's order
+    )
+    if unit:
+        q = q.where(Request.unit_code == unit)
+    if since:
+        q = q.where(Request.created_at >= since)
+    return q
+
+
+def _audit_query(since: datetime | None) -> Select:
+    q = select(
+        AuditEvent.id,
+        AuditEvent.at,
+        AuditEvent.actor,
+        AuditEvent.action,
+        AuditEvent.target,
+        AuditEvent.details,
+        AuditEvent.hash,
+        AuditEvent.prev_hash,
+    ).order_by(AuditEvent.id)
+    if since:
+        q = q.where(AuditEvent.at >= since)
+    return q
+
+
+# --- dates ------------------------------------------------------------------------------
+
+
+def parse_day(text: str, *, option: str = "--since") -> date:
+    """A YYYY-MM-DD date from the command line; BadInput (exit 2) otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"{option} {text!r:.40}: expected a date as YYYY-MM-DD") from None
+
+
+def start_of_day(day: date) -> datetime:
+    """The UTC instant a day starts in Vietnam (UTC+7): dates typed by people are local."""
+    return datetime.combine(day, time(0, 0), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+# --- export -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    file: Path
+    kind: str
+    format: str
+    rows: int
+    unit: str | None = None
+    since: date | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "file": str(self.file),
+            "kind": self.kind,
+            "format": self.format,
+            "rows": self.rows,
+            "unit": self.unit,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+
+def export_format(path: Path) -> str:
+    """The format named by the file's suffix; BadInput for any other suffix."""
+    fmt = output_format(path)
+    if fmt is None:
+        raise BadInput(
+            f"{path}: cannot tell the format from {path.suffix or 'a name without suffix'!r}; "
+            "name the file .xlsx, .csv or .json"
+        )
+    return fmt
+
+
+def _stream(session: Session, query: Select, batch: int) -> Iterator[tuple]:
+    # yield_per: rows arrive `batch` at a time (a named, server-side cursor on
+    # PostgreSQL; SQLite steps its cursor), never the whole result at once. Plain rows
+    # through the session's connection (same transaction): the ORM's per-row layer
+    # would add a third to the whole export's time and nothing these columns need.
+    result = session.connection().execute(query.execution_options(yield_per=batch))
+    try:
+        for part in result.partitions():
+            yield from part
+    finally:
+        result.close()
+
+
+def export_list(
+    session: Session,
+    *,
+    kind: ExportKind | str,
+    path: Path,
+    mail_domain: str,
+    actor: str,
+    now: datetime,
+    unit: str | None = None,
+    since: date | None = None,
+    batch: int = BATCH,
+) -> ExportResult:
+    """Write one list to `path` (format from its suffix), streaming; returns what was written.
+
+    `unit` keeps one unit's rows; `since` keeps rows whose date (issued, locked, sent,
+    or the event's time) falls on that day (Vietnam time) or later. The file appears
+    whole or not at all; an existing file of that name is replaced.
+    """
+    kind = ExportKind(kind)
+    path = Path(path)
+    fmt = export_format(path)
+    if not path.parent.is_dir():
+        raise BadInput(f"{path}: the directory {path.parent} does not exist")
+    if os.path.isdir(path):
+        raise BadInput(f"{path} is a directory; give a file name")
+    if unit and kind == ExportKind.AUDIT:
+        raise BadInput(
+            "audit events are not kept per unit: drop --unit "
+            "(use `dnmail audit list --actor/--target` to look at one unit's events)"
+        )
+    unit_code = get_unit(session, unit).code if unit else None
+    after = start_of_day(since) if since else None
+    if kind == ExportKind.ISSUED:
+        query = _issued_query(mail_domain, unit_code, after)
+    elif kind == ExportKind.LOCKED:
+        query = _locked_query(mail_domain, unit_code, after)
+    elif kind == ExportKind.PENDING:
+        query = _pending_query(mail_domain, unit_code, after)
+    else:
+        query = _audit_query(after)
+    header = {
+        "kind": kind.value,
+        "title": kind.title_vi,
+        "generated_at": now.astimezone(UTC).isoformat(),
+        "unit": unit_code,
+        "since": since.isoformat() if since else None,
+    }
+    sheet = Sheet(COLUMNS[kind], _stream(session, query, batch), kind.title_vi, header)
+    with atomic_output(path) as tmp:
+        rows = write(tmp, fmt, sheet)
+        # Recorded before the file takes its name: if the record fails, no file.
+        audit.record(
+            session,
+            actor=actor,
+            action=f"export.{kind.value}",
+            target=f"file:{path.name}",
+            at=now,
+            details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
+        )
+        session.flush()
+    return ExportResult(path, kind.value, fmt, rows, unit_code, since)
+
+
+# --- the audit trail: list and verify --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict
+    hash: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEventView]
+    total: int
+    limit: int
+    offset: int
+
+    def to_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "order": "newest first",
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+def _match(column, value: str):
+    """Exact match, or a prefix match when the value ends with `*` (`request:*`)."""
+    if value.endswith("*"):
+        prefix = value[:-1]
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")
+    return column == value
+
+
+def list_audit_events(
+    session: Session,
+    *,
+    since: date | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    action: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> AuditPage:
+    """Audit events, newest first, one page at a time. `actor`, `target` and `action`
+    match exactly, or by prefix when they end with `*`."""
+    conds = []
+    if since:
+        conds.append(AuditEvent.at >= start_of_day(since))
+    if actor:
+        conds.append(_match(AuditEvent.actor, actor))
+    if target:
+        conds.append(_match(AuditEvent.target, target))
+    if action:
+        conds.append(_match(AuditEvent.action, action))
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conds)) or 0
+    q = select(AuditEvent).where(*conds).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    items = [
+        AuditEventView(e.id, e.at, e.actor, e.action, e.target, _details(e.details), e.hash)
+        for e in session.scalars(q)
+    ]
+    return AuditPage(items, total, limit, offset)
+
+
+def _details(text: str) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:  # an altered row; `audit verify` names it
+        return {"unparsable": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head as last seen by `audit verify --anchor FILE`, kept off the database."""
+
+    id: int
+    hash: str
+    verified_at: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    head: Anchor | None  # the last event of the chain (None: empty trail)
+    broken_at: int | None = None
+    problem: str | None = None
+    anchor: Anchor | None = None  # the anchor compared against, if any
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} event(s) checked"
+        return (
+            f"audit chain broken at event #{self.broken_at}: {self.problem} "
+            f"({self.checked} event(s) checked)"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "head": self.head.to_dict() if self.head else None,
+            "broken_at": self.broken_at,
+            "problem": self.problem,
+            "anchor": self.anchor.to_dict() if self.anchor else None,
+        }
+
+
+def read_anchor(path: Path) -> Anchor | None:
+    """The anchor file's head, or None when the file does not exist yet."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Anchor(int(data["id"]), str(data["hash"]), str(data.get("verified_at", "")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BadInput(f"{path}: not an audit anchor file ({e.__class__.__name__})") from None
+
+
+def write_anchor(path: Path, anchor: Anchor) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(anchor.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+
+def verify_audit_trail(
+    session: Session, *, anchor: Anchor | None = None, now: datetime | None = None
+) -> ChainReport:
+    """Walk the whole chain (`audit.verify_chain`) and, given the head saved by an
+    earlier run, check that it is still there: a chain alone cannot show that its
+    last events were deleted, the saved head can."""
+    checked, brk = audit.verify_chain(session)
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+    head = Anchor(last[0], last[1], stamp) if last else None
+    if brk is not None:
+        return ChainReport(checked, head, brk.event_id, brk.problem, anchor)
+    if anchor is not None:
+        kept = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == anchor.id))
+        if kept is None:
+            return ChainReport(
+                checked,
+                head,
+                anchor.id,
+                f"the chain ends at #{head.id if head else 0}, but event #{anchor.id} was its "
+                f"head when last verified ({anchor.verified_at or 'earlier'}): "
+                f"the last event(s) were deleted",
+                anchor,
+            )
+        if kept != anchor.hash:
+            return ChainReport(
+                checked,
+                head,
+                anchor.id,
+                "its hash differs from the one saved when last verified "
+                f"({anchor.verified_at or 'earlier'}): the chain was rewritten",
+                anchor,
+            )
+    return ChainReport(checked, head, anchor=anchor)

@@ -1,0 +1,449 @@
+"""`reconcile`: the mailboxes in the database against the entries in the directory.
+
+The database is the source of truth (DESIGN §2): every mailbox row should have one
+entry under its unit's branch, locked when the row is locked, carrying the HR record's
+attributes. One paged search reads the whole of ou=people (or one unit's branch); the
+comparison runs over dicts by DN, by employeeNumber and by uid, never one search per
+mailbox.
+
+Kinds of drift, and what ``--fix`` does (each mend with an audit event):
+
+* ``missing-entry``: a mailbox without an entry → recreated with a random password
+  nobody is told and must-change set; it cannot be logged into until
+  `reset-password` hands a password out.
+* ``lock-mismatch``: locked on one side only → locked or unlocked as the database says.
+* ``attribute-drift``: cn/sn/givenName/mail/telephoneNumber/title/ou (or a missing
+  employeeNumber) differ from the HR record → replaced.
+* ``wrong-branch``: the entry is not in the branch of the person's unit → moved there
+  (modify DN, the address is kept), and the database records the new DN.
+* ``unknown-entry`` and ``duplicate-hr-id``: entries no mailbox record owns, or one HR
+  id on several entries → reported only; a person decides (deleting an entry by hand,
+  or a create request, which `provision` answers by adopting the entry).
+
+People with an open request are only checked for a missing entry: `provision` is
+about to bring the rest in line, and mending it here would race with it. Locked
+mailboxes keep the attributes and branch they had when they were locked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from dnmail.db.models import Mailbox, Request, Staff
+from dnmail.directory.gateway import Entry
+from dnmail.domain.passwords import generate_password
+from dnmail.domain.states import OPEN_REQUEST_STATES, MailboxState
+from dnmail.errors import DirectoryError, DirectoryUnavailable
+from dnmail.services import audit
+from dnmail.services.accounts import policy_of
+from dnmail.services.provisioning import _diff_attrs, mailbox_attributes
+from dnmail.services.runtime import Runtime
+
+DRIFT_KINDS = {
+    "missing-entry": "Thiếu mục trong thư mục",
+    "unknown-entry": "Mục không có hộp thư",
+    "lock-mismatch": "Trạng thái khóa lệch",
+    "attribute-drift": "Thuộc tính lệch",
+    "wrong-branch": "Sai nhánh đơn vị",
+    "duplicate-hr-id": "Trùng mã hồ sơ",
+}
+#: Entries dnmail has no record of: reported, never changed by --fix.
+REPORT_ONLY = frozenset({"unknown-entry", "duplicate-hr-id"})
+_OPEN = [s.value for s in OPEN_REQUEST_STATES]
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str  # one of DRIFT_KINDS
+    dn: str | None
+    address: str | None
+    hr_id: str | None
+    detail: str
+    fixed: bool = False
+    fix: str = ""  # what --fix did, or why it could not
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    unit: str | None
+    fix: bool
+    mailboxes: int  # mailbox rows compared
+    entries: int  # directory entries read
+    pending: int  # mailboxes left to the open requests that will handle them
+    items: list[Drift] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(i.kind for i in self.items)
+        return {k: c.get(k, 0) for k in DRIFT_KINDS}
+
+    @property
+    def fixed(self) -> int:
+        return sum(1 for i in self.items if i.fixed)
+
+    @property
+    def unfixed(self) -> list[Drift]:
+        return [i for i in self.items if not i.fixed]
+
+    def to_dict(self) -> dict:
+        return {
+            "unit": self.unit,
+            "fix": self.fix,
+            "mailboxes": self.mailboxes,
+            "entries": self.entries,
+            "pending": self.pending,
+            "counts": self.counts,
+            "fixed": self.fixed,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+class _Box(NamedTuple):
+    """A mailbox row with its HR record; the HR fields carry Staff's names so that
+    `mailbox_attributes` takes it as it takes a Staff."""
+
+    id: int
+    address: str
+    dn: str
+    mailbox_unit: str
+    state: str
+    hr_id: str
+    full_name: str
+    unit_code: str
+    department: str
+    position: str
+    phone: str
+
+
+_BOX_COLUMNS = (
+    Mailbox.id,
+    Mailbox.address,
+    Mailbox.dn,
+    Mailbox.unit_code,
+    Mailbox.state,
+    Staff.hr_id,
+    Staff.full_name,
+    Staff.unit_code,
+    Staff.department,
+    Staff.position,
+    Staff.phone,
+)
+
+
+def _chunks(items: list, size: int = 900) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Index:
+    def __init__(self, entries: Iterable[Entry]):
+        self.by_dn: dict[str, Entry] = {}
+        self.by_hr: dict[str, list[Entry]] = defaultdict(list)
+        self.by_uid: dict[str, list[Entry]] = defaultdict(list)
+        self.add(entries)
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        for e in entries:
+            key = e.dn.lower()
+            if key in self.by_dn:
+                continue
+            self.by_dn[key] = e
+            if e.employee_number:
+                self.by_hr[e.employee_number].append(e)
+            if e.uid:
+                self.by_uid[e.uid.lower()].append(e)
+
+    def entry_of(self, b: _Box) -> Entry | None:
+        """The entry of a mailbox: at its recorded DN, else the one with its HR id, else
+        the one with its address as uid and no employeeNumber. None when absent or when
+        the HR id is on several entries (a duplicate, reported on its own)."""
+        e = self.by_dn.get(b.dn.lower())
+        if e is not None and e.employee_number in ("", b.hr_id):
+            return e
+        found = self.by_hr.get(b.hr_id, [])
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return None
+        bare = [x for x in self.by_uid.get(b.address, []) if not x.employee_number]
+        return bare[0] if len(bare) == 1 else None
+
+
+def _load_boxes(s: Session, unit: str | None, entries: list[Entry]) -> list[_Box]:
+    q = select(*_BOX_COLUMNS).join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
+    if unit is None:
+        return [_Box(*r) for r in s.execute(q)]
+    boxes = {
+        r[0]: _Box(*r)
+        for r in s.execute(q.where(or_(Mailbox.unit_code == unit, Staff.unit_code == unit)))
+    }
+    # Entries of this branch that belong to mailboxes of other units: compare those too,
+    # or they would look unknown.
+    hr_ids = sorted({e.employee_number for e in entries if e.employee_number})
+    uids = sorted({e.uid.lower() for e in entries if e.uid})
+    for chunk in _chunks(hr_ids):
+        boxes.update({r[0]: _Box(*r) for r in s.execute(q.where(Mailbox.staff_hr_id.in_(chunk)))})
+    for chunk in _chunks(uids):
+        boxes.update({r[0]: _Box(*r) for r in s.execute(q.where(Mailbox.address.in_(chunk)))})
+    return list(boxes.values())
+
+
+def _open_hr_ids(s: Session) -> set[str]:
+    return set(s.scalars(select(Request.staff_hr_id).where(Request.state.in_(_OPEN))))
+
+
+def _attr_text(entry: Entry, changes: dict[str, object]) -> str:
+    return "; ".join(
+        f"{k}: {entry.first(k) or '∅'!s} → {v or '∅'!s}" for k, v in sorted(changes.items())
+    )
+
+
+class Reconciler:
+    def __init__(self, rt: Runtime, *, fix: bool, unit: str | None):
+        self.rt = rt
+        self.fix = fix
+        self.unit = unit
+        self.d = rt.directory
+        self.layout = self.d.layout
+        self.domain = rt.config.directory.mail_domain
+        self.items: list[Drift] = []
+
+    # -- reading ------------------------------------------------------------------------
+    def run(self) -> ReconcileResult:
+        base = self.layout.unit_branch(self.unit) if self.unit else self.layout.people
+        entries = list(self.d.iter_people(base))
+        with self.rt.session() as s:
+            boxes = _load_boxes(s, self.unit, entries)
+            open_hr = _open_hr_ids(s)
+        index = _Index(entries)
+        if self.unit is not None:
+            # One branch shows part of the picture: a mailbox not at its recorded DN may
+            # have its entry (or a second one) in another branch. Look those up by HR id.
+            lost = [b.hr_id for b in boxes if b.dn.lower() not in index.by_dn]
+            if lost:
+                index.add(e for es in self.d.find_by_hr_ids(lost).values() for e in es)
+
+        claimed: set[str] = set()
+        for hr, found in sorted(index.by_hr.items()):
+            if len(found) > 1:
+                claimed.update(e.dn.lower() for e in found)
+                dns = "; ".join(sorted(e.dn for e in found))
+                self.items.append(
+                    Drift(
+                        "duplicate-hr-id",
+                        found[0].dn,
+                        None,
+                        hr,
+                        f"employeeNumber {hr} is on {len(found)} entries: {dns}",
+                        fix="reported only: decide which entry is the person's and delete the other",
+                    )
+                )
+        pending = 0
+        for b in sorted(boxes, key=lambda b: b.address):
+            e = index.entry_of(b)
+            if e is None:
+                if b.hr_id in index.by_hr:
+                    continue  # a duplicate: reported above, nothing to compare with
+                self._missing(b)
+                continue
+            claimed.add(e.dn.lower())
+            if b.hr_id in open_hr:
+                pending += 1
+                continue
+            self._compare(b, e)
+        self._unknown(
+            [e for key, e in index.by_dn.items() if key not in claimed and self._in_scope(e)]
+        )
+        order = list(DRIFT_KINDS)
+        self.items.sort(key=lambda i: (order.index(i.kind), i.address or "", i.dn or ""))
+        return ReconcileResult(self.unit, self.fix, len(boxes), len(entries), pending, self.items)
+
+    def _in_scope(self, e: Entry) -> bool:
+        return self.unit is None or self.layout.unit_of(e.dn) == self.unit
+
+    # -- comparing ----------------------------------------------------------------------
+    def _missing(self, b: _Box) -> None:
+        drift = Drift(
+            "missing-entry",
+            b.dn,
+            self._addr(b),
+            b.hr_id,
+            f"no entry at {b.dn} nor any with employeeNumber {b.hr_id}",
+        )
+        self._mend(drift, b, lambda: self._recreate(b))
+
+    def _compare(self, b: _Box, e: Entry) -> None:
+        dn = e.dn
+        locked = b.state == MailboxState.LOCKED.value
+        if not locked:
+            branch = self.layout.unit_of(dn)
+            if branch is None or branch.lower() != b.unit_code.lower():
+                drift = Drift(
+                    "wrong-branch",
+                    dn,
+                    self._addr(b),
+                    b.hr_id,
+                    f"the entry is in the branch of {branch or '(no unit)'}; "
+                    f"the HR unit is {b.unit_code} (database DN {b.dn})",
+                )
+                dn = self._mend(drift, b, lambda: self._move(b, dn), default=dn)
+            elif dn.lower() != b.dn.lower() or b.mailbox_unit != b.unit_code:
+                drift = Drift(
+                    "wrong-branch",
+                    dn,
+                    self._addr(b),
+                    b.hr_id,
+                    f"the entry is in the right branch but the database records {b.dn}",
+                )
+                self._mend(drift, b, lambda: (dn, "database record updated"))
+            changes = _diff_attrs(e, mailbox_attributes(b, b.address, self.domain))
+            if e.employee_number != b.hr_id:
+                changes["employeeNumber"] = b.hr_id
+            if changes:
+                drift = Drift("attribute-drift", dn, self._addr(b), b.hr_id, _attr_text(e, changes))
+                target = dn
+                self._mend(drift, b, lambda: self._replace(b, target, changes))
+        if locked != e.locked:
+            said = "locked" if locked else "active"
+            drift = Drift(
+                "lock-mismatch",
+                dn,
+                self._addr(b),
+                b.hr_id,
+                f"the database says {said}; the directory entry is "
+                f"{'locked' if e.locked else 'not locked'}",
+            )
+            target = dn
+            self._mend(drift, b, lambda: self._set_lock(b, target, locked))
+
+    def _unknown(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        hr_ids = sorted({e.employee_number for e in entries if e.employee_number})
+        people: dict[str, tuple[str, str]] = {}
+        with self.rt.session() as s:
+            for chunk in _chunks(hr_ids):
+                q = select(Staff.hr_id, Staff.full_name, Staff.unit_code).where(
+                    Staff.hr_id.in_(chunk)
+                )
+                people.update({hr: (name, unit) for hr, name, unit in s.execute(q)})
+        for e in entries:
+            who = people.get(e.employee_number)
+            if who:
+                detail = (
+                    f"no mailbox record; employeeNumber {e.employee_number} is {who[0]} ({who[1]}): "
+                    "a create request for this person makes `provision` adopt the entry"
+                )
+            else:
+                detail = (
+                    f"no mailbox record and no staff member with employeeNumber "
+                    f"{e.employee_number or '(none)'}"
+                )
+            self.items.append(
+                Drift(
+                    "unknown-entry",
+                    e.dn,
+                    f"{e.uid}@{self.domain}" if e.uid else None,
+                    e.employee_number or None,
+                    detail,
+                    fix="reported only",
+                )
+            )
+
+    # -- mending ------------------------------------------------------------------------
+    def _mend(self, drift: Drift, b: _Box, action, default=None):
+        """Record the drift; with --fix, carry out `action` (directory first, then the
+        database with its audit event) and note what happened. Returns the action's
+        value (a new DN for moves) or `default`."""
+        if not self.fix:
+            self.items.append(drift)
+            return default
+        try:
+            value, what = action()
+        except DirectoryUnavailable:
+            raise
+        except DirectoryError as e:
+            self.items.append(Drift(**{**drift.__dict__, "fix": f"not mended: {e.message}"}))
+            return default
+        self.items.append(Drift(**{**drift.__dict__, "fixed": True, "fix": what}))
+        with self.rt.session() as s:
+            m = s.get(Mailbox, b.id, with_for_update=True)
+            if isinstance(value, str) and m is not None:
+                m.dn = value
+                m.unit_code = self.layout.unit_of(value) or m.unit_code
+            if m is not None:
+                m.updated_at = self.rt.now()
+            audit.record(
+                s,
+                actor=self.rt.actor,
+                action="reconcile.fix",
+                target=f"mailbox:{b.address}",
+                at=self.rt.now(),
+                details={
+                    "kind": drift.kind,
+                    "dn": value if isinstance(value, str) else drift.dn,
+                    "drift": drift.detail,
+                    "fix": what,
+                },
+            )
+        return value if isinstance(value, str) else default
+
+    def _recreate(self, b: _Box):
+        locked = b.state == MailboxState.LOCKED.value
+        # A locked mailbox comes back where it was; an active one in its HR unit's branch.
+        unit = b.mailbox_unit if locked else b.unit_code
+        branch = self.layout.unit_branch(unit)
+        dn = self.layout.mailbox_dn(unit, b.address)
+        self.d.ensure_ou(branch, unit)
+        # The password is thrown away: nobody is told it (DESIGN §2, never stored).
+        self.d.add_mailbox(
+            dn, mailbox_attributes(b, b.address, self.domain), generate_password(policy_of(self.rt))
+        )
+        if locked:
+            self.d.lock(dn)
+        return dn, (
+            f"recreated at {dn}{' and locked' if locked else ''} with a random password "
+            f"nobody knows and must-change set: it cannot be logged into until "
+            f"`dnmail reset-password {b.address}` hands a password out"
+        )
+
+    def _move(self, b: _Box, dn: str):
+        branch = self.layout.unit_branch(b.unit_code)
+        self.d.ensure_ou(branch, b.unit_code)
+        new_dn = self.d.move(dn, branch)
+        return new_dn, f"moved to {branch}"
+
+    def _replace(self, b: _Box, dn: str, changes: dict[str, object]):
+        self.d.replace(dn, changes)
+        return None, "replaced " + ", ".join(sorted(changes))
+
+    def _set_lock(self, b: _Box, dn: str, locked: bool):
+        if locked:
+            self.d.lock(dn)
+            return None, "locked, as the database says"
+        self.d.unlock(dn)
+        return None, "unlocked, as the database says"
+
+    def _addr(self, b: _Box) -> str:
+        return f"{b.address}@{self.domain}"
+
+
+def reconcile(rt: Runtime, *, fix: bool = False, unit: str | None = None) -> ReconcileResult:
+    """Compare mailboxes with directory entries (all, or one unit's); with `fix`, mend
+    each drift dnmail owns toward the database. Each mend commits on its own, after its
+    directory write, so a run stopped half-way keeps what it mended."""
+    if unit is not None:
+        from dnmail.services.units import get_unit
+
+        with rt.session() as s:
+            unit = get_unit(s, unit).code
+    return Reconciler(rt, fix=fix, unit=unit).run()
