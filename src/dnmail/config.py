@@ -297,6 +297,8 @@ def _validate(cfg: Config) -> Config:
     PasswordPolicy.from_config(pw)
     if cfg.limits.max_uncompressed_mb < 1:
         raise ConfigError("limits.max_uncompressed_mb must be at least 1")
+    if d.ca_file and not Path(d.ca_file).expanduser().is_absolute():
+        cfg = replace(cfg, directory=replace(d, ca_file=str(cfg.resolve_path(d.ca_file))))
     if not cfg.database.url:
         cfg = replace(cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.data_dir / 'dnmail.db'}"))
     elif cfg.database.url.startswith("sqlite:///") and not cfg.database.url.startswith("sqlite:////"):

@@ -91,7 +91,6 @@ class Directory:
         cls, settings: DirectorySettings, password: str, *, bind_dn: str | None = None
     ) -> Directory:
         """Connect and bind; DirectoryUnavailable (exit 4) names the server on failure."""
-        import ssl
 
         import ldap3
         from ldap3.core import exceptions as lx
@@ -108,13 +107,7 @@ class Directory:
                 "directory.start_tls = true, or (only on a trusted network) "
                 "directory.allow_insecure = true"
             )
-        tls = None
-        if secure:
-            tls = ldap3.Tls(
-                validate=ssl.CERT_REQUIRED,
-                version=ssl.PROTOCOL_TLS_CLIENT,
-                ca_certs_file=settings.ca_file or None,
-            )
+        tls = _verifying_tls(_tls_context(settings), host) if secure else None
         server = ldap3.Server(
             url,
             get_info=ldap3.NONE,
@@ -135,7 +128,14 @@ class Directory:
         try:
             conn.open()
             if settings.start_tls and parsed.scheme != "ldaps":
-                conn.start_tls()
+                try:
+                    conn.start_tls()
+                except lx.LDAPOperationResult as e:  # the server said no (RFC 4511 §4.14.2)
+                    raise DirectoryUnavailable(
+                        f"directory {url}: the server refused StartTLS "
+                        f"({e.description}: {e.message})",
+                        hint="it may offer no TLS (olcTLSCertificateFile unset); see docs/tls.md",
+                    ) from None
             conn.bind()
         except lx.LDAPInvalidCredentialsResult:
             raise DirectoryUnavailable(
@@ -143,17 +143,19 @@ class Directory:
                 hint="check the bind password source named by directory.bind_password_env/file",
             ) from None
         except (TimeoutError, lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError) as e:
-            raise DirectoryUnavailable(
+            # ldap3 reports a failed ldaps:// handshake as a socket error, its text only.
+            raise _tls_failure(settings, tls and tls.failure) or DirectoryUnavailable(
                 f"directory {url} cannot be reached: {_short(e)}"
             ) from None
         except lx.LDAPStartTLSError as e:
-            raise DirectoryUnavailable(f"directory {url}: StartTLS failed: {_short(e)}") from None
-        except (lx.LDAPSSLConfigurationError, ssl.SSLError) as e:
-            raise DirectoryUnavailable(
-                f"directory {url}: TLS certificate check failed: {_short(e)}"
+            raise _tls_failure(settings, tls and tls.failure) or DirectoryUnavailable(
+                f"directory {url}: StartTLS failed: {_short(e)}",
+                hint="the server may offer no TLS (olcTLSCertificateFile unset); see docs/tls.md",
             ) from None
         except lx.LDAPException as e:
-            raise DirectoryUnavailable(f"directory {url}: {_short(e)}") from None
+            raise _tls_failure(settings, tls and tls.failure) or DirectoryUnavailable(
+                f"directory {url}: {_short(e)}"
+            ) from None
         return cls(settings, conn, bind_dn=bind_dn, password=password)
 
     def close(self) -> None:
@@ -358,7 +360,8 @@ class Directory:
                 except OSError:
                     pass
             self._writer = None
-            raise DirectoryUnavailable(
+            # A certificate refused on this connection reads as it does in connect().
+            raise _tls_failure(self.settings, e) or DirectoryUnavailable(
                 f"directory {self.settings.url} stopped answering during {what}: {_short(e)}"
             ) from None
 
@@ -449,6 +452,100 @@ class Directory:
         with self._op("password reset", dn):
             self._conn.extend.standard.modify_password(dn, new_password=password)
         self.replace(dn, {"pwdReset": "TRUE"})
+
+
+def _verifying_tls(context, host: str):
+    """An ldap3 Tls that wraps the socket with `context` and lets OpenSSL check the host
+    name during the handshake, as the pipelined connection does.
+
+    Why not ``ldap3.Tls(validate=CERT_REQUIRED)``: ldap3 2.9 turns the context's
+    check_hostname off and compares names itself afterwards with ssl.match_hostname,
+    deprecated and gone in Python 3.12, where ldap3 falls back to a copy that refuses
+    IP addresses in subjectAltName and accepts a bare CN; it also sends no SNI.
+    """
+    import ssl
+
+    import ldap3
+
+    class VerifyingTls(ldap3.Tls):
+        failure: ssl.SSLError | None = None  # kept: ldap3 re-raises it as text only
+
+        def wrap_socket(self, connection, do_handshake=False):
+            try:
+                connection.socket = context.wrap_socket(
+                    connection.socket,
+                    server_side=False,
+                    do_handshake_on_connect=do_handshake,
+                    server_hostname=host,
+                )
+            except ssl.SSLError as e:
+                self.failure = e
+                raise
+
+    return VerifyingTls(validate=ssl.CERT_REQUIRED)
+
+
+def _tls_context(settings: DirectorySettings):
+    """The client context both connections use; an unreadable CA file is a config error."""
+    import ssl
+
+    from dnmail.directory.pipeline import client_tls_context
+
+    try:
+        return client_tls_context(settings.ca_file or None)
+    except ssl.SSLError as e:
+        raise ConfigError(
+            f"directory.ca_file {settings.ca_file}: no usable PEM CA certificate in it "
+            f"({getattr(e, 'reason', None) or _short(e)})"
+        ) from None
+    except OSError as e:
+        raise ConfigError(
+            f"directory.ca_file: cannot read {settings.ca_file}: {e.strerror}"
+        ) from None
+
+
+def _tls_failure(
+    settings: DirectorySettings, found: BaseException | None
+) -> DirectoryUnavailable | None:
+    """A clear DirectoryUnavailable when `found` is a TLS failure (the certificate did not
+    verify, or the handshake failed), else None. Names the server, never a secret."""
+    import ssl
+
+    if not isinstance(found, ssl.SSLError):
+        return None
+    url = settings.url
+    host = urlparse(url).hostname or ""
+    trusted = (
+        f"directory.ca_file ({settings.ca_file})" if settings.ca_file else "the system CA store"
+    )
+    if isinstance(found, ssl.SSLCertVerificationError):
+        reason = getattr(found, "verify_message", "") or _short(found)
+        code = getattr(found, "verify_code", None)
+        if code in _NAME_MISMATCH:
+            return DirectoryUnavailable(
+                f"directory {url}: the server's TLS certificate could not be verified: "
+                f"it is not issued for {host} ({reason})",
+                hint=f"connect by a name listed in the certificate's subjectAltName, or have "
+                f"the certificate reissued with {host} in it; see docs/tls.md",
+            )
+        if code in _UNTRUSTED:
+            reason = f"it was not issued by a CA in {trusted}: {reason}"
+        return DirectoryUnavailable(
+            f"directory {url}: the server's TLS certificate could not be verified ({reason})",
+            hint=f"{trusted} must hold the CA that issued the certificate of {host}; "
+            "see docs/tls.md",
+        )
+    return DirectoryUnavailable(
+        f"directory {url}: TLS handshake failed ({getattr(found, 'reason', None) or _short(found)})",
+        hint="ldaps:// needs the server's ldaps port (636); StartTLS (directory.start_tls) "
+        "the plain one (389)",
+    )
+
+
+# OpenSSL verify codes (openssl/x509_vfy.h): the host name or IP address does not match;
+# the chain does not end at a trusted CA.
+_NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_UNTRUSTED = (2, 18, 19, 20, 21)  # …UNABLE_TO_GET_ISSUER_CERT, …SELF_SIGNED…, …LOCALLY, …LEAF…
 
 
 def _check_values(attrs: Mapping[str, object]) -> None:

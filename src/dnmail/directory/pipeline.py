@@ -148,6 +148,17 @@ def decode_response(message: bytes) -> tuple[int, int, Result]:
     return msg_id, op_tag, Result(code, matched, diag)
 
 
+def client_tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The TLS client context of both directory connections (this one and ldap3's).
+
+    The stdlib default: certificate required, TLS 1.2 or later, and the host name of the
+    URL checked by OpenSSL during the handshake against the subjectAltName DNS names or
+    IP addresses (RFC 6125; the CN only when there is no subjectAltName). `ca_file`, when
+    given, is the only trust anchor: the system's CA store is not loaded.
+    """
+    return ssl.create_default_context(cafile=ca_file or None)
+
+
 class PipelinedWriter:
     """One bound connection that adds entries with many requests in flight."""
 
@@ -189,8 +200,7 @@ class PipelinedWriter:
             raise BindRefused(res.code)
 
     def _tls(self, sock: socket.socket, ca_file: str | None) -> ssl.SSLSocket:
-        ctx = ssl.create_default_context(cafile=ca_file or None)
-        return ctx.wrap_socket(sock, server_hostname=self._host)
+        return client_tls_context(ca_file).wrap_socket(sock, server_hostname=self._host)
 
     def _id(self) -> int:
         i = self._next_id
