@@ -2,8 +2,9 @@
 
 - `write_xlsx` / `write_csv`: a sheet from a list of rows (values written as given:
   a str starting with "=" becomes a formula in the xlsx, NFD stays NFD).
-- `roster_rows` / `write_roster`: an HR roster (DESIGN §2 headers), any size, written
-  like Excel writes it (shared strings, a <dimension>).
+- `roster_rows` / `write_roster`: an HR roster (DESIGN §2 headers), any size.
+- `as_excel_writes_it`: openpyxl writes strings inline; Excel writes a shared-string
+  table. Converts the former into the latter (both are read, at different speeds).
 - `write_slip_xlsx`: a filled Phụ lục II slip laid out like the official form, with
   the header block and the table anywhere on the sheet (`top`, `left`), optional
   extra columns, shuffled column order and merged cells.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -47,8 +49,14 @@ _POSITIONS = ("Chuyên viên", "Trưởng phòng", "Phó Trưởng phòng", "Ch�
 _STATUSES = ("Đang công tác",) * 17 + ("Nghỉ hưu", "Thôi việc", "Chuyển công tác")
 
 
-def roster_rows(n: int, *, seed: int = 271, phone_as_number: bool = False) -> list[list[object]]:
-    """`n` roster data rows in ROSTER_HEADERS order, the same for the same seed."""
+def roster_rows(
+    n: int, *, seed: int = 271, phone_as_number: bool = False, id_as_number: bool = False
+) -> list[list[object]]:
+    """`n` roster data rows in ROSTER_HEADERS order, the same for the same seed.
+
+    `phone_as_number` / `id_as_number`: typed as numbers, as some HR exports do (the
+    phone then loses its leading 0).
+    """
     rng = random.Random(seed)
     rows: list[list[object]] = []
     for i in range(n):
@@ -57,7 +65,7 @@ def roster_rows(n: int, *, seed: int = 271, phone_as_number: bool = False) -> li
         phone: object = int(mobile) if phone_as_number else mobile
         rows.append(
             [
-                f"HS{i + 1:06d}",
+                100_000 + i if id_as_number else f"HS{i + 1:06d}",
                 name,
                 rng.choice(_UNITS),
                 rng.choice(_DEPARTMENTS),
@@ -106,6 +114,65 @@ def write_xlsx_fast(path: Path, rows: Iterable[Sequence[object]], *, title: str 
         ws.append(list(row))
     wb.save(path)
     return Path(path)
+
+
+_INLINE = re.compile(
+    rb'<c r="([A-Z]+[0-9]+)"((?: s="[0-9]+")?) t="inlineStr"><is><t(?: xml:space="preserve")?>'
+    rb"(.*?)</t></is></c>",
+    re.DOTALL,
+)
+_SST_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SST_REL = b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def as_excel_writes_it(path: Path) -> Path:
+    """Move the strings of an openpyxl-written workbook into a shared-string table.
+
+    openpyxl 3.1 writes every string inline in the sheet (t="inlineStr"); Excel (and
+    most HR systems) write each distinct string once in xl/sharedStrings.xml and refer
+    to it by index. Both are valid and read differently fast, so benchmarks measure
+    both. Rewrites `path` in place.
+    """
+    path = Path(path)
+    with zipfile.ZipFile(path) as src:
+        items = [(info.filename, src.read(info)) for info in src.infolist()]
+    index: dict[bytes, int] = {}
+    total = 0
+
+    def shared(match: re.Match) -> bytes:
+        nonlocal total
+        total += 1
+        number = index.setdefault(match.group(3), len(index))
+        return b'<c r="%s"%s t="s"><v>%d</v></c>' % (match.group(1), match.group(2), number)
+
+    out = []
+    for name, data in items:
+        if name.startswith("xl/worksheets/sheet"):
+            data = _INLINE.sub(shared, data)
+        out.append((name, data))
+    sst = b"".join(b'<si><t xml:space="preserve">%s</t></si>' % text for text in index)
+    sst = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        b'count="%d" uniqueCount="%d">%s</sst>' % (total, len(index), sst)
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in out:
+            if name == "[Content_Types].xml":
+                data = data.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="%s"/></Types>'
+                    % _SST_TYPE,
+                )
+            elif name == "xl/_rels/workbook.xml.rels":
+                data = data.replace(
+                    b"</Relationships>",
+                    b'<Relationship Type="%s" Target="sharedStrings.xml" Id="rIdSst"/>'
+                    b"</Relationships>" % _SST_REL,
+                )
+            dst.writestr(name, data)
+        dst.writestr("xl/sharedStrings.xml", sst)
+    return path
 
 
 def write_csv(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import typer
 
@@ -86,6 +87,96 @@ def create(
         rows=rows,
         summary=f"{'would queue' if dry_run else 'queued'} {len(rows)} request(s)",
     )
+
+
+IMPORT_COLUMNS = [
+    ("file", "Tệp"),
+    ("status_vi", "Kết quả"),
+    ("unit", "Đơn vị"),
+    ("kind_vi", "Loại"),
+    ("signer_text", "Người ký"),
+    ("request_text", "Yêu cầu"),
+    ("reasons", "Lý do"),
+]
+STATUS_LABELS = {"accepted": "Đã nhận", "refused": "Từ chối", "would-accept": "Sẽ nhận (thử)"}
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Slips (Phụ lục II): Excel workbooks (.xlsx) or signed PDFs."),
+    unit: str | None = typer.Option(
+        None, "--unit",
+        help="The unit the slips are for. Required for Excel slips; for a signed PDF, "
+        "default: the unit whose configured signers include the signer.",
+    ),
+    kind: Kind | None = typer.Option(
+        None, "--kind", help="Override the kind read from 'Nội dung yêu cầu' (create, change, cancel)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every file; store nothing."),
+) -> None:
+    """Import request slips: each file whole or not at all, never the same file twice.
+
+    A signed PDF counts only if its signature does (docs/signed-slips.md); an Excel
+    slip is unsigned and needs --unit. Each row is matched to one staff member of the
+    unit by name (department and phone break ties): a row matching nobody or several
+    people refuses the file, with every reason and where it is. Exit 0 when every file
+    was imported, 3 when some were refused, 2 when none could be.
+    """
+    import sys
+    from dataclasses import replace
+
+    from dnmail.domain.states import RequestKind
+    from dnmail.services.slips import import_slips
+
+    st = state(ctx)
+    rt = st.runtime()
+    out = st.output
+    progress = None
+    bar = None
+    if sys.stderr.isatty() and not out.quiet and len(files) > 1:
+        from rich.progress import Progress
+
+        bar = Progress(console=out.err, transient=True)
+        task = bar.add_task("importing slips", total=len(files))
+        bar.start()
+
+        def progress(_result) -> None:
+            bar.advance(task, 1)
+
+    try:
+        batch = import_slips(
+            rt, files, unit=unit, kind=RequestKind(kind.value) if kind else None,
+            dry_run=dry_run, progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    rows = []
+    for f in batch.files:
+        for w in f.warnings:
+            out.warn(str(w))
+        ids = [f"#{r.id}" if r.id is not None else r.hr_id for r in f.requests]
+        rows.append({
+            "file": f.file,
+            "status_vi": STATUS_LABELS[f.status],
+            "unit": f.unit,
+            "kind_vi": RequestKind(f.kind).label_vi if f.kind else None,
+            "signer_text": f.signer.subject if f.signer else ("unsigned (Excel)" if f.format == "xlsx" else None),
+            "request_text": ", ".join(ids[:20]) + (f" … ({len(ids)})" if len(ids) > 20 else ""),
+            "reasons": "\n".join(str(replace(p, file=None)) for p in f.problems),
+        })
+    verb = "would import" if dry_run else "imported"
+    made = sum(len(f.requests) for f in batch.accepted)
+    summary = (
+        f"{verb} {len(batch.accepted)} of {len(batch.files)} file(s), "
+        f"{made} request(s){' (nothing stored)' if dry_run else ''}"
+    )
+    if batch.refused:
+        summary += f"; refused {len(batch.refused)}: " + ", ".join(f.file for f in batch.refused)
+    out.data(batch.to_dict(), columns=IMPORT_COLUMNS, rows=rows, title="Nhập phiếu yêu cầu", summary=summary)
+    if batch.exit_code:
+        raise typer.Exit(batch.exit_code)
 
 
 @app.command("reject")

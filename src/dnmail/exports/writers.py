@@ -84,7 +84,7 @@ def neutralise(text: str) -> str:
 
 
 def output_format(path: Path) -> str | None:
-    """ "xlsx", "csv" or "json" from the file's suffix (any case); None otherwise."""
+    """The format the file's suffix names (any case): xlsx, csv or json; None otherwise."""
     return FORMATS.get(path.suffix.lower())
 
 
@@ -97,10 +97,20 @@ def atomic_output(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _fsync(tmp_path)  # the data is on disk before the name points at it
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --- shared value conversion ----------------------------------------------------------

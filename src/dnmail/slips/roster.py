@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +56,13 @@ MAX_NAME_CHARS = 200
 #: Restored-phone warnings listed one by one; the rest are counted in one warning.
 MAX_PHONE_WARNINGS = 100
 _EXACT_FLOAT_LIMIT = 2**53
+_CACHE_SIZE = 4096  # distinct units / departments / positions remembered, cleaned
 _LETTER = re.compile(r"[^\W\d_]")  # any letter, in any script
 
 
 @dataclass(frozen=True, slots=True)
 class RosterRow:
-    row: int  # sheet row (CSV: line number)
+    row: int  # sheet row (CSV: record number, the row Excel shows for it)
     hr_id: str
     full_name: str
     unit_code: str  # lower-case
@@ -86,12 +88,17 @@ def read_roster(
 ) -> Roster:
     """Read an HR roster (.xlsx or .csv) whole, or raise InvalidFile with every problem.
 
-    UnsafeFile (a kind of InvalidFile) when the workbook is refused before parsing.
+    The first worksheet is read unless `sheet` names another. `max_uncompressed`
+    bounds what an .xlsx may unpack to, and the size of a .csv file. UnsafeFile (a
+    kind of InvalidFile) when the workbook is refused before parsing. A roster with
+    no data row is refused too: it is a broken export, not an empty city.
     """
     path = Path(path)
-    with open_table(path, max_uncompressed=max_uncompressed) as table:
+    with (
+        open_table(path, max_uncompressed=max_uncompressed) as table,
+        closing(table.rows(sheet or table.sheet_names[0])) as rows,
+    ):
         sheet_name = sheet or table.sheet_names[0]
-        rows = table.rows(sheet_name)
         header = find_header(
             rows,
             ROSTER_COLUMNS,
@@ -125,6 +132,8 @@ class RosterRowReader:
         self._restored = 0
         self._first_row_of: dict[str, int] = {}
         self._status_cache: dict[object, HrStatus] = {}
+        self._unit_cache: dict[str, str] = {}
+        self._text_cache: dict[object, str] = {}
 
     # -- per row ----------------------------------------------------------------------
 
@@ -141,17 +150,27 @@ class RosterRowReader:
             cells[i_status],
         )
         values = (raw_hr, raw_name, raw_unit, raw_dept, raw_pos, raw_phone, raw_status)
-        if all(is_blank(v) for v in values):
-            return None
 
-        # Fast path: the common, valid row. Anything unusual goes to the careful path,
-        # which reads the row again and records every problem in it.
+        # Fast path: the common, valid row. Anything unusual (an empty row included)
+        # goes to the careful path, which reads the row again and records every
+        # problem in it. Values that repeat down a column (unit, department,
+        # position, status) are cleaned once and looked up afterwards.
         try:
-            hr_id = cell_text(raw_hr) if type(raw_hr) is str else None
+            kind = type(raw_hr)
+            if kind is str:
+                hr_id = cell_text(raw_hr)
+            elif kind is int and raw_hr >= 0:
+                hr_id = str(raw_hr)
+            else:
+                hr_id = None  # floats, dates…: the careful path says what is wrong
             full_name = cell_text(raw_name)
-            unit_code = cell_text(raw_unit).lower()
-            department = cell_text(raw_dept)
-            position = cell_text(raw_pos)
+            unit_code = self._unit_cache.get(raw_unit) if type(raw_unit) is str else None
+            if unit_code is None:
+                unit_code = cell_text(raw_unit).lower()
+                if type(raw_unit) is str and len(self._unit_cache) < _CACHE_SIZE:
+                    self._unit_cache[raw_unit] = unit_code
+            department = self._cached_text(raw_dept)
+            position = self._cached_text(raw_pos)
         except CellError:
             return self._read_checked(number, values)
         if (
@@ -161,7 +180,18 @@ class RosterRowReader:
             and raw_phone.isascii()
             and raw_phone.isdigit()
         ):
-            phone = raw_phone
+            phone, restored = raw_phone, False  # what parse_phone returns for it
+        elif raw_phone is None or raw_phone == "":
+            phone, restored = "", False
+        elif type(raw_phone) is int and 100_000_000 <= raw_phone < 10_000_000_000:
+            # 9 or 10 digits typed as a number lost their leading 0: parse_phone's rule
+            phone, restored = "0" + str(raw_phone), True
+        elif type(raw_phone) is float:
+            try:
+                parsed = parse_phone(raw_phone)
+            except BadPhone:
+                return self._read_checked(number, values)
+            phone, restored = parsed.number, parsed.restored_zero
         else:
             return self._read_checked(number, values)
         status = self._status_cache.get(raw_status) if type(raw_status) is str else None
@@ -177,13 +207,27 @@ class RosterRowReader:
         ):
             return self._read_checked(number, values)
         self._first_row_of[hr_id] = number
+        if restored:
+            self._warn_restored(number, raw_phone, phone)
         row = RosterRow(
-            number, hr_id, full_name, unit_code, department, position, phone, False, status
+            number, hr_id, full_name, unit_code, department, position, phone, restored, status
         )
         self.rows.append(row)
         return row
 
+    def _cached_text(self, value: object) -> str:
+        if type(value) is not str:
+            return cell_text(value)
+        text = self._text_cache.get(value)
+        if text is None:
+            text = cell_text(value)
+            if len(self._text_cache) < _CACHE_SIZE:
+                self._text_cache[value] = text
+        return text
+
     def _read_checked(self, number: int, values: tuple[object, ...]) -> RosterRow | None:
+        if all(is_blank(v) for v in values):
+            return None
         raw_hr, raw_name, raw_unit, raw_dept, raw_pos, raw_phone, raw_status = values
         ok = True
         hr_id = self._hr_id(number, raw_hr)
@@ -198,7 +242,9 @@ class RosterRowReader:
             ok = False
         elif len(full_name) > MAX_NAME_CHARS:
             self._problem(
-                number, "full_name", f"the name is {len(full_name)} characters long (limit {MAX_NAME_CHARS})"
+                number,
+                "full_name",
+                f"the name is {len(full_name)} characters long (limit {MAX_NAME_CHARS})",
             )
             ok = False
         elif _LETTER.search(full_name) is None:
@@ -238,6 +284,8 @@ class RosterRowReader:
                 ok = False
         if not ok:
             return None
+        if restored:
+            self._warn_restored(number, raw_phone, phone)
         row = RosterRow(
             number, hr_id, full_name, unit_code, department, position, phone, restored, status
         )
@@ -245,6 +293,15 @@ class RosterRowReader:
         return row
 
     def finish(self) -> Roster:
+        if not self.rows and not self.problems:
+            self.problems.add(
+                Problem(
+                    "the roster has no data rows below its header",
+                    file=self.file_name,
+                    sheet=self.sheet,
+                    row=self.header.row,
+                )
+            )
         self.problems.raise_if_any()
         if self._restored > MAX_PHONE_WARNINGS:
             self.warnings.append(
@@ -300,7 +357,11 @@ class RosterRowReader:
             self._problem(number, "hr_id", "the HR id is empty")
             return None
         if len(text) > MAX_HR_ID_CHARS:
-            self._problem(number, "hr_id", f"the HR id is {len(text)} characters long (limit {MAX_HR_ID_CHARS})")
+            self._problem(
+                number,
+                "hr_id",
+                f"the HR id is {len(text)} characters long (limit {MAX_HR_ID_CHARS})",
+            )
             return None
         return text
 
@@ -319,20 +380,21 @@ class RosterRowReader:
         except BadPhone as exc:
             self._problem(number, "phone", str(exc))
             return None, False
-        if phone.restored_zero:
-            self._restored += 1
-            if self._restored <= MAX_PHONE_WARNINGS:
-                self.warnings.append(
-                    Problem(
-                        f"{_HEADER['phone']}: leading 0 restored ({value!r} → {phone.number}); "
-                        "format the column as Text",
-                        file=self.file_name,
-                        sheet=self.sheet,
-                        row=number,
-                        column=self.header.ref("phone"),
-                    )
-                )
         return phone.number, phone.restored_zero
+
+    def _warn_restored(self, number: int, value: object, phone: str) -> None:
+        self._restored += 1
+        if self._restored <= MAX_PHONE_WARNINGS:
+            self.warnings.append(
+                Problem(
+                    f"{_HEADER['phone']}: leading 0 restored ({value!r} → {phone}); "
+                    "format the column as Text",
+                    file=self.file_name,
+                    sheet=self.sheet,
+                    row=number,
+                    column=self.header.ref("phone"),
+                )
+            )
 
     def _status(self, number: int, value: object) -> HrStatus | None:
         try:
@@ -345,7 +407,9 @@ class RosterRowReader:
             return None
         status = _STATUS_BY_KEY.get(fold(text))
         if status is None:
-            self._problem(number, "status", f"{text[:60]!r} is not a status; use one of {_ALLOWED_STATUS}")
+            self._problem(
+                number, "status", f"{text[:60]!r} is not a status; use one of {_ALLOWED_STATUS}"
+            )
             return None
         if type(value) is str and len(self._status_cache) < 64:
             self._status_cache[value] = status

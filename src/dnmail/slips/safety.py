@@ -84,7 +84,9 @@ def check_spreadsheet(
         with path.open("rb") as fh:
             head = fh.read(8)
     except OSError as exc:
-        raise InvalidFile(name, [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)]) from exc
+        raise InvalidFile(
+            name, [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)]
+        ) from exc
 
     not_xlsx = "not an Excel workbook (.xlsx): "
     if head.startswith(_OLE2_MAGIC):
@@ -126,7 +128,9 @@ def _check_directory(
     for info in members:
         if info.flag_bits & 0x1:
             raise _unsafe(name, not_xlsx + f"member {info.filename!r} is encrypted")
-        if info.file_size >= RATIO_MIN_SIZE and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        if info.file_size >= RATIO_MIN_SIZE and info.file_size > MAX_RATIO * max(
+            info.compress_size, 1
+        ):
             raise _unsafe(
                 name,
                 f"zip bomb: member {info.filename!r} unpacks {info.file_size // max(info.compress_size, 1):,} "
@@ -141,7 +145,8 @@ def _check_directory(
                 mimetype = b""  # unreadable: simply not an OpenDocument file
             if mimetype.startswith(b"application/vnd.oasis.opendocument"):
                 raise _unsafe(
-                    name, not_xlsx + "an OpenDocument file (.ods); save it as an Excel workbook (.xlsx)"
+                    name,
+                    not_xlsx + "an OpenDocument file (.ods); save it as an Excel workbook (.xlsx)",
                 )
         raise _unsafe(name, not_xlsx + "a zip file, but not an Office document")
 
@@ -169,8 +174,18 @@ def _scan_member(name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> 
                 chunk = stream.read(_CHUNK)
     except UnsafeFile:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError) as exc:
-        raise _unsafe(name, f"not an Excel workbook (.xlsx): member {member!r} is damaged ({exc})") from exc
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
+        raise _unsafe(
+            name, f"not an Excel workbook (.xlsx): member {member!r} is damaged ({exc})"
+        ) from exc
 
 
 def _check_encoding(name: str, member: str, first: bytes) -> None:

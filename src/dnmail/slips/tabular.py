@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import itertools
+import math
 import unicodedata
 import warnings
 from collections import Counter
@@ -84,7 +85,7 @@ def cell_text(value: object) -> str:
     if kind is int:
         return str(value)
     if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124
+        if not math.isfinite(value):
             raise CellError("cell holds no usable number")
         return str(int(value)) if value.is_integer() else repr(value)
     if kind is bool:
@@ -333,9 +334,7 @@ class ProblemList:
             raise_problems(self.file_name, problems)
 
 
-def raise_problems(
-    file_name: str, problems: list[Problem], *, unsafe: bool = False
-) -> NoReturn:
+def raise_problems(file_name: str, problems: list[Problem], *, unsafe: bool = False) -> NoReturn:
     """Raise InvalidFile with every problem; the message lists the first 100."""
     cls = UnsafeFile if unsafe else InvalidFile
     if len(problems) == 1:
@@ -485,7 +484,7 @@ def _sheet_rows(workbook, file_name: str, sheet: str) -> Iterator[tuple[int, Seq
     number = 0
     try:
         rows = worksheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True)
-        for number, cells in enumerate(rows, start=1):  # noqa: B007 - number used below
+        for number, cells in enumerate(rows, start=1):
             yield number, cells
     except DnmailError:
         raise
@@ -542,7 +541,9 @@ def _csv_rows(path: Path, max_bytes: int) -> Iterator[tuple[int, list[str]]]:
         sample = list(itertools.islice(lines, 50))
         delimiter = sniff_delimiter(sample)
         reader = csv.reader(itertools.chain(sample, lines), delimiter=delimiter)
-        last_line = 0
+        # Rows are numbered by record, as Excel numbers them when it opens the file
+        # (the same as the line number unless a quoted cell holds a line break).
+        number = 0
         while True:
             try:
                 record = next(reader)
@@ -551,10 +552,16 @@ def _csv_rows(path: Path, max_bytes: int) -> Iterator[tuple[int, list[str]]]:
             except csv.Error as exc:
                 raise_problems(
                     name,
-                    [Problem(f"line {reader.line_num}: bad CSV ({exc})", file=name, row=reader.line_num)],
+                    [
+                        Problem(
+                            f"line {reader.line_num}: not valid CSV ({exc})",
+                            file=name,
+                            row=number + 1,
+                        )
+                    ],
                 )
-            start, last_line = last_line + 1, reader.line_num
-            yield start, record
+            number += 1
+            yield number, record
 
 
 def _decoded_lines(handle, name: str) -> Iterator[str]:
