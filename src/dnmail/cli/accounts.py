@@ -34,7 +34,8 @@ def provision(
     Safe to run twice, to run from several hosts at once and to kill: a rerun finishes
     what was left. Exit 3 when some requests failed (each with its reason).
     """
-    from dnmail.services.provisioning import count_open, provision as run
+    from dnmail.services.provisioning import count_open
+    from dnmail.services.provisioning import provision as run
 
     st = state(ctx)
     rt = st.runtime()
@@ -74,7 +75,10 @@ def provision(
     if show_pw and any(i.password for i in summary.items):
         columns.append(("password", "Mật khẩu"))
     done, failed = len(summary.done), len(summary.failed)
-    text = f"{'dry run: ' if dry_run else ''}{done if not dry_run else len(summary.items) - failed} done, {failed} failed"
+    if dry_run:
+        text = f"dry run: {len(summary.items) - failed} would be done, {failed} would fail; nothing changed"
+    else:
+        text = f"{done} done, {failed} failed"
     if not summary.items:
         text = "the queue is empty: nothing to do"
     for p in summary.handouts:

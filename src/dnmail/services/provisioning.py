@@ -461,9 +461,9 @@ class Provisioner:
         for w in works:
             m = w.mailbox
             assert m is not None
-            branch = self._ensure_branch(w.staff.unit_code)
+            self._ensure_branch(w.staff.unit_code)
             if self.dry_run:
-                self._done(w, f"would create {m.address}@{self.domain} under {branch}")
+                self._done(w, f"would create under ou={w.staff.unit_code}")
                 continue
             w.password = generate_password(self.policy)
             items.append((m.dn, mailbox_attributes(w.staff, m.address, self.domain), w.password))
