@@ -45,7 +45,7 @@ def list_(
 
     day = parse_day(since) if since else None
     st = state(ctx)
-    with st.runtime().session() as s:
+    with st.runtime().session(readonly=True) as s:
         result = list_audit_events(
             s,
             since=day,
@@ -92,7 +92,7 @@ def verify(
     st = state(ctx)
     rt = st.runtime()
     saved = read_anchor(anchor) if anchor else None
-    with rt.session() as s:
+    with rt.session(readonly=True) as s:
         report = verify_audit_trail(s, anchor=saved, now=rt.now())
     out = st.output
     payload = report.to_dict()

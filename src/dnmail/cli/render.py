@@ -11,10 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+
+VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 
 @dataclass
@@ -86,6 +89,9 @@ def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, datetime):
+        # People read Vietnam time (UTC+7, no daylight saving); JSON keeps UTC.
+        if v.tzinfo is not None:
+            v = v.astimezone(VIETNAM)
         return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, Enum):
         return str(v.value)

@@ -85,7 +85,7 @@ def list_(
     from dnmail.services.units import get_unit
 
     st = state(ctx)
-    with st.runtime().session() as s:
+    with st.runtime().session(readonly=True) as s:
         code = get_unit(s, unit).code if unit else None
         rows = list_staff(s, unit=code, without_email=without_email, limit=limit, offset=offset)
     dicts = [r.to_dict() for r in rows]

@@ -53,7 +53,7 @@ def list_(ctx: typer.Context) -> None:
     from dnmail.services.units import list_units
 
     st = state(ctx)
-    with st.runtime().session() as s:
+    with st.runtime().session(readonly=True) as s:
         units = list_units(s)
     st.output.data(
         [u.to_dict() for u in units], columns=COLUMNS, rows=[u.to_dict() for u in units], title="Đơn vị"

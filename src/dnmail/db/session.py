@@ -42,7 +42,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # race to write; the second waits for the first's commit (busy_timeout).
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only units of work (lists, exports) take no write lock, so a long
+            # export never makes `provision` wait.
+            readonly = conn.get_execution_options().get("dnmail_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

@@ -40,7 +40,7 @@ from dnmail.domain.states import (
     RequestKind,
     RequestState,
 )
-from dnmail.errors import BadInput
+from dnmail.errors import BadInput, DnmailError
 from dnmail.exports.writers import LOCAL_TZ, Column, Sheet, atomic_output, output_format, write
 from dnmail.services import audit
 from dnmail.services.units import get_unit
@@ -329,18 +329,23 @@ def export_list(
         "since": since.isoformat() if since else None,
     }
     sheet = Sheet(COLUMNS[kind], _stream(session, query, batch), kind.title_vi, header)
-    with atomic_output(path) as tmp:
-        rows = write(tmp, fmt, sheet)
-        # Recorded before the file takes its name: if the record fails, no file.
-        audit.record(
-            session,
-            actor=actor,
-            action=f"export.{kind.value}",
-            target=f"file:{path.name}",
-            at=now,
-            details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
-        )
-        session.flush()
+    try:
+        with atomic_output(path) as tmp:
+            rows = write(tmp, fmt, sheet)
+            # Recorded before the file takes its name: if the record fails, no file.
+            audit.record(
+                session,
+                actor=actor,
+                action=f"export.{kind.value}",
+                target=f"file:{path.name}",
+                at=now,
+                details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
+            )
+            session.flush()
+    except OSError as e:
+        raise DnmailError(
+            f"{path}: cannot write the export: {e.strerror or e}; nothing was written"
+        ) from None
     return ExportResult(path, kind.value, fmt, rows, unit_code, since)
 
 

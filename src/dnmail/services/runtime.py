@@ -42,14 +42,18 @@ class Runtime:
         return self._engine
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One unit of work: commits on success, rolls back on any error."""
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back on any error.
+
+        `readonly` units of work (lists, exports) take no write lock on SQLite.
+        """
         from sqlalchemy.orm import Session
 
         from dnmail.db.session import translate_db_errors
 
+        bind = self.engine.execution_options(dnmail_readonly=True) if readonly else self.engine
         with translate_db_errors(self.config.database.url):
-            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
 
     def session_factory(self):
