@@ -108,10 +108,22 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
     total = 0
     kills = 0
     for round_ in range(12):
-        add_people_and_requests(rt, total, 60, names)
-        total += 60
+        add_people_and_requests(rt, total, 120, names)
+        total += 120
+        with rt.session(readonly=True) as s:
+            done_before = s.scalar(select(func.count()).select_from(Request).where(Request.state == "done"))
         p = dnmail(config_file, "provision", "--handout-dir", str(handouts))
-        time.sleep(rng.uniform(0.45, 1.1))
+        # Kill at a varied moment once work is under way: after 0 to 100 more requests
+        # are recorded done (so inside or between chunks, before or after a commit).
+        target = done_before + rng.randint(0, 100)
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            with rt.session(readonly=True) as s:
+                done = s.scalar(select(func.count()).select_from(Request).where(Request.state == "done"))
+            if done >= target:
+                time.sleep(rng.uniform(0, 0.02))
+                break
+            time.sleep(0.003)
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1

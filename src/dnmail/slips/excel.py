@@ -1,0 +1,533 @@
+"""A request slip (Phụ lục II) filled in as an Excel workbook → SlipContent.
+
+Nothing is read from fixed cells. The table is found by its header text anywhere in
+the first rows of a sheet (any column order, extra columns ignored):
+
+    STT | Họ và tên | Phòng ban/Đơn vị trực thuộc | Số điện thoại |
+    Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ
+
+and the header block above it by its labels ("Tên cơ quan", "Họ và tên người yêu
+cầu", "Chức vụ", "Điện thoại liên lạc", "Nội dung yêu cầu"). A label's value is
+written after it in the same cell ("Chức vụ: Chánh văn phòng"), or in the next
+filled cell on its row; the agency name may also sit in the cell under "Tên cơ
+quan:", where the official form puts its dotted line. Merged cells need no special
+care: in read-only mode the value of a merge is simply in its top-left cell and the
+others read as empty.
+
+The table runs from the row under its header to the first empty row (a row where
+only STT is filled, as in the blank template, counts as empty). A person written
+further down, after such a gap, is reported rather than silently dropped.
+
+Every problem is collected and raised together as InvalidFile; the slip is taken
+whole or not at all (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from dnmail.domain.phones import BadPhone, parse_phone
+from dnmail.domain.states import RequestKind
+from dnmail.domain.text import fold, name_key
+from dnmail.errors import Problem
+from dnmail.slips.model import SlipContent, SlipRow, kind_from_content
+from dnmail.slips.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet
+from dnmail.slips.tabular import (
+    CellError,
+    Column,
+    HeaderRow,
+    ProblemList,
+    Table,
+    cell_text,
+    column_letter,
+    header_problems,
+    is_blank,
+    match_header,
+    raise_problems,
+)
+
+ADDRESS_HEADER = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
+SLIP_COLUMNS: tuple[Column, ...] = (
+    Column("seq", "STT", aliases=("sott", "tt", "sothutu"), required=False),
+    Column("full_name", "Họ và tên", aliases=("hoten", "hovatencanbo", "hotencanbo")),
+    Column(
+        "department",
+        "Phòng ban/Đơn vị trực thuộc",
+        aliases=("phongban", "donvi", "donvitructhuoc", "phongbandonvi", "bophan"),
+        required=False,
+    ),
+    Column("phone", "Số điện thoại", aliases=("dienthoai", "sdt", "sodt"), required=False),
+    Column(
+        "address",
+        ADDRESS_HEADER,
+        aliases=("hopthu", "email", "diachiemail", "diachihopthu", "thudientu"),
+        # the seed letter itself writes "Tên hộ thư đề nghị tạo mới,/thay đổi/hủy bỏ"
+        prefixes=("tenhopthu", "tenhothu", "diachithudientu"),
+        required=False,
+    ),
+)
+_HEADERS = {column.field: column.header for column in SLIP_COLUMNS}
+
+#: Rows searched for the table header, per sheet.
+HEADER_SCAN_ROWS = 200
+#: Rows below the end of the table searched for a person left after a gap.
+TRAILING_SCAN_ROWS = 500
+MAX_NAME_CHARS = 200
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+# --- the header block ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Label:
+    field: str
+    official: bool  # the form's own wording: may be followed by the value without ":"
+
+
+_LABELS: dict[str, _Label] = {}
+for _field, _official, _aliases in (
+    ("unit_name", ("tencoquan",), ("coquan", "tendonvi", "donvi")),
+    ("requester_name", ("hovatennguoiyeucau",), ("hotennguoiyeucau", "nguoiyeucau")),
+    ("requester_position", ("chucvu",), ()),
+    ("requester_phone", ("dienthoailienlac",), ("sodienthoailienlac", "dienthoai", "sodienthoai")),
+    ("content", ("noidungyeucau",), ("noidung",)),
+    ("details", ("lietkecuthecacyeucaunenco", "lietkecuthecacyeucau"), ()),
+):
+    for _key in _official:
+        _LABELS[_key] = _Label(_field, True)
+    for _key in _aliases:
+        _LABELS[_key] = _Label(_field, False)
+_LABEL_PREFIXES = frozenset(key[:i] for key in _LABELS for i in range(len(key) + 1))
+_LONGEST_LABEL_WORDS = 10
+
+#: Text of the form itself, never a value.
+_BOILERPLATE = (
+    "conghoaxahoichunghiavietnam",
+    "doclaptudohanhphuc",
+    "phieuyeucau",
+    "kinhgui",
+    "mauphieu",
+    "phuluc",
+)
+
+_SEPARATOR = r"[:：]|[.…·_]{2,}|…"
+_TOKEN = re.compile(rf"{_SEPARATOR}|[^\s:：.…·_]+|\S")
+_IS_SEPARATOR = re.compile(rf"^(?:{_SEPARATOR})$")
+_LEADING = re.compile(r"^(?:\s|[:：]|[.…·_])+")
+_TRAILING = re.compile(r"(?:\s|[.…·_]{2,}|…)+$")
+
+
+def split_label(text: str) -> tuple[str, str] | None:
+    """("field", value) when `text` starts with a header-block label, else None.
+
+    "Chức vụ: Chánh văn phòng" → ("requester_position", "Chánh văn phòng");
+    "Chức vụ:....." → ("requester_position", ""). The longest label wins
+    ("Điện thoại liên lạc" over "Điện thoại").
+    """
+    best: tuple[_Label, int, int] | None = None  # label, end offset, tokens used
+    key = ""
+    tokens = list(_TOKEN.finditer(text))
+    for count, token in enumerate(tokens[: _LONGEST_LABEL_WORDS * 2], start=1):
+        if _IS_SEPARATOR.match(token.group()):
+            break
+        key += fold(token.group())
+        if key not in _LABEL_PREFIXES:
+            break
+        label = _LABELS.get(key)
+        if label is not None:
+            best = (label, token.end(), count)
+    if best is None:
+        return None
+    label, end, used = best
+    if not label.official and used < len(tokens) and not _IS_SEPARATOR.match(tokens[used].group()):
+        return None  # "Cơ quan chủ quản …" is not the label "Cơ quan"
+    return label.field, strip_placeholder(text[end:])
+
+
+def strip_placeholder(text: str) -> str:
+    """The value without the form's leading ':' and its dotted placeholder lines."""
+    text = _TRAILING.sub("", _LEADING.sub("", text))
+    return text if fold(text) else ""  # nothing but dots and punctuation: not filled in
+
+
+def _is_boilerplate(text: str) -> bool:
+    key = fold(text)
+    return any(key.startswith(b) for b in _BOILERPLATE)
+
+
+@dataclass
+class _HeaderBlock:
+    unit_name: str = ""
+    requester_name: str = ""
+    requester_position: str = ""
+    requester_phone: object = ""
+    content: str = ""
+    details: str = ""
+
+
+def _read_header_block(
+    rows: list[tuple[int, Sequence[object]]],
+    *,
+    file_name: str,
+    sheet: str,
+    problems: ProblemList,
+) -> tuple[_HeaderBlock, dict[str, tuple[int, int]]]:
+    """The labelled fields above the table; also where each value was found."""
+    block = _HeaderBlock()
+    where: dict[str, tuple[int, int]] = {}
+    by_number = dict(rows)
+
+    def usable(row: int, col: int, value: object) -> tuple[bool, object]:
+        """(is it a value?, the value) for a candidate cell next to or under a label."""
+        if is_blank(value):
+            return False, None
+        if type(value) is not str:
+            return (True, value) if not isinstance(value, bool) else (False, None)
+        try:
+            text = cell_text(value)
+        except CellError as exc:
+            problems.add(
+                Problem(str(exc), file=file_name, sheet=sheet, row=row, column=column_letter(col))
+            )
+            return True, ""
+        if split_label(text) is not None or _is_boilerplate(text):
+            return False, None
+        return True, strip_placeholder(text)
+
+    for number, cells in rows:
+        for col, value in enumerate(cells):
+            if type(value) is not str or not value.strip():
+                continue
+            try:
+                text = cell_text(value)
+            except CellError:
+                continue  # a formula is not a label; it is reported if read as a value
+            found = split_label(text)
+            if found is None:
+                continue
+            field_name, inline = found
+            if field_name in where:
+                continue  # the first occurrence wins
+            value_out: object = inline
+            at = (number, col)
+            if not inline:
+                found_value = False
+                # the next filled cell on the same row (unless it is a label or the
+                # form's own text, like the national motto beside "Tên cơ quan:")…
+                for right in range(col + 1, len(cells)):
+                    if is_blank(cells[right]):
+                        continue
+                    found_value, candidate = usable(number, right, cells[right])
+                    if found_value:
+                        value_out, at = candidate, (number, right)
+                    break
+                if not found_value and field_name == "unit_name":
+                    # …or, as the official form lays out "Tên cơ quan:", the cell below
+                    # (only there: under the other labels is the next label's line)
+                    below = by_number.get(number + 1)
+                    if below is not None and col < len(below):
+                        found_value, candidate = usable(number + 1, col, below[col])
+                        if found_value:
+                            value_out, at = candidate, (number + 1, col)
+            setattr(block, field_name, value_out)
+            where[field_name] = at
+    return block, where
+
+
+# --- the table -----------------------------------------------------------------------
+
+
+def read_excel_slip(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> SlipContent:
+    """Read a filled Phụ lục II slip (.xlsx); InvalidFile with every problem found.
+
+    UnsafeFile (a kind of InvalidFile) when the workbook is refused before parsing.
+    """
+    path = Path(path)
+    file_name = path.name
+    if path.suffix.lower() == ".xls":
+        check_spreadsheet(path)  # raises: "save it as .xlsx"
+    if path.suffix.lower() != ".xlsx":
+        raise_problems(
+            file_name,
+            [Problem("a slip must be an Excel workbook (.xlsx) or a signed PDF", file=file_name)],
+        )
+    with Table(path, max_uncompressed=max_uncompressed) as table:
+        for sheet in table.sheet_names:
+            content = _read_sheet(table, sheet)
+            if content is not None:
+                return content
+    expected = ", ".join(repr(c.header) for c in SLIP_COLUMNS)
+    sheets = ", ".join(repr(s) for s in table.sheet_names)
+    raise_problems(
+        file_name,
+        [
+            Problem(
+                f"no table header found in sheet(s) {sheets}; expected the columns {expected}",
+                file=file_name,
+            )
+        ],
+    )
+
+
+def _read_sheet(table: Table, sheet: str) -> SlipContent | None:
+    with closing(table.rows(sheet)) as rows:
+        return _read_sheet_rows(table.file_name, sheet, rows)
+
+
+def _read_sheet_rows(
+    file_name: str, sheet: str, rows: Iterator[tuple[int, Sequence[object]]]
+) -> SlipContent | None:
+    above: list[tuple[int, Sequence[object]]] = []
+    header: HeaderRow | None = None
+    for number, cells in rows:
+        columns = match_header(cells, SLIP_COLUMNS)
+        if columns is not None:
+            problems = header_problems(
+                cells, SLIP_COLUMNS, file_name=file_name, sheet=sheet, row=number
+            )
+            if problems:
+                raise_problems(file_name, problems)
+            headers = {name: _safe_text(cells[i]) for name, i in columns.items()}
+            header = HeaderRow(number, columns, headers, above)
+            break
+        if any(not is_blank(v) for v in cells):
+            above.append((number, cells))
+        if number >= HEADER_SCAN_ROWS:
+            break
+    if header is None:
+        return None
+
+    problems = ProblemList(file_name)
+    warnings: list[Problem] = []
+    block, where = _read_header_block(above, file_name=file_name, sheet=sheet, problems=problems)
+    content = _safe_text(block.content)
+    kind = kind_from_content(content)
+    if kind in (RequestKind.CHANGE, RequestKind.CANCEL) and "address" not in header.columns:
+        problems.add(
+            Problem(
+                f"missing column {ADDRESS_HEADER!r}: a {kind.label_vi.lower()} request names "
+                "the mailbox of each person",
+                file=file_name,
+                sheet=sheet,
+                row=header.row,
+            )
+        )
+    if kind is None:
+        warnings.append(
+            Problem(
+                f"'Nội dung yêu cầu' {content[:80]!r} names no single kind of request "
+                "(cấp mới / thay đổi / hủy bỏ)",
+                file=file_name,
+                sheet=sheet,
+                row=where.get("content", (None, 0))[0],
+            )
+        )
+    requester_phone = _requester_phone(block.requester_phone, where, file_name, sheet, warnings)
+
+    slip_rows = _read_table(rows, header, file_name, sheet, problems, warnings)
+    if not slip_rows and not problems:
+        problems.add(
+            Problem("the slip's table is empty", file=file_name, sheet=sheet, row=header.row)
+        )
+    problems.raise_if_any()
+    return SlipContent(
+        file_name=file_name,
+        format="xlsx",
+        unit_name=_safe_text(block.unit_name),
+        requester_name=_safe_text(block.requester_name),
+        requester_position=_safe_text(block.requester_position),
+        requester_phone=requester_phone,
+        content=content,
+        kind=kind,
+        rows=tuple(slip_rows),
+        warnings=tuple(warnings),
+    )
+
+
+def _read_table(
+    rows,
+    header: HeaderRow,
+    file_name: str,
+    sheet: str,
+    problems: ProblemList,
+    warnings: list[Problem],
+) -> list[SlipRow]:
+    columns = header.columns
+    width = max(columns.values()) + 1
+    data_indexes = [i for name, i in columns.items() if name != "seq"]
+    out: list[SlipRow] = []
+    first_row_of: dict[tuple[str, str], int] = {}
+    end_row: int | None = None
+
+    def problem(number: int, field_name: str, message: str) -> None:
+        problems.add(
+            Problem(
+                f"{_HEADERS[field_name]}: {message}",
+                file=file_name,
+                sheet=sheet,
+                row=number,
+                column=header.ref(field_name),
+            )
+        )
+
+    def text(number: int, field_name: str, cells: Sequence[object]) -> str | None:
+        index = columns.get(field_name)
+        if index is None:
+            return ""
+        try:
+            return cell_text(cells[index])
+        except CellError as exc:
+            problem(number, field_name, str(exc))
+            return None
+
+    for number, cells in rows:
+        if len(cells) < width:
+            cells = [*cells, *([None] * (width - len(cells)))]
+        if all(is_blank(cells[i]) for i in data_indexes):
+            end_row = number
+            break
+        seq = text(number, "seq", cells)
+        full_name = text(number, "full_name", cells)
+        department = text(number, "department", cells)
+        address = text(number, "address", cells)
+        phone, restored = _row_phone(
+            number, cells, columns, problem, warnings, header, file_name, sheet
+        )
+        if full_name == "":
+            problem(number, "full_name", "a row without a name")
+        elif full_name is not None and len(full_name) > MAX_NAME_CHARS:
+            problem(number, "full_name", f"the name is {len(full_name)} characters long")
+            full_name = None
+        elif full_name is not None and _LETTER.search(full_name) is None:
+            problem(number, "full_name", f"{full_name[:60]!r} is not a name (no letters)")
+            full_name = None
+        if not full_name or None in (seq, department, address, phone):
+            continue
+        key = (name_key(full_name), fold(department))
+        first = first_row_of.get(key)
+        if first is not None:
+            problem(
+                number,
+                "full_name",
+                f"{full_name} ({department or 'no department'}) is listed twice: "
+                f"rows {first} and {number}",
+            )
+            continue
+        first_row_of[key] = number
+        out.append(
+            SlipRow(
+                row=number,
+                seq=seq or "",
+                full_name=full_name,
+                department=department or "",
+                phone=phone or "",
+                phone_restored=restored,
+                requested_address=(address or "").lower(),
+                sheet=sheet,
+            )
+        )
+
+    if end_row is not None:
+        _check_after_end(rows, header, end_row, file_name, sheet, problems)
+    return out
+
+
+def _row_phone(number, cells, columns, problem, warnings, header, file_name, sheet):
+    index = columns.get("phone")
+    if index is None:
+        return "", False
+    raw = cells[index]
+    if type(raw) is str:
+        try:
+            raw = cell_text(raw)
+        except CellError as exc:
+            problem(number, "phone", str(exc))
+            return None, False
+    try:
+        parsed = parse_phone(raw)
+    except BadPhone as exc:
+        problem(number, "phone", str(exc))
+        return None, False
+    if parsed.restored_zero:
+        warnings.append(
+            Problem(
+                f"{_HEADERS['phone']}: leading 0 restored ({raw!r} → {parsed.number}); "
+                "format the column as Text",
+                file=file_name,
+                sheet=sheet,
+                row=number,
+                column=header.ref("phone"),
+            )
+        )
+    return parsed.number, parsed.restored_zero
+
+
+def _check_after_end(rows, header: HeaderRow, end_row: int, file_name, sheet, problems) -> None:
+    """A person written below an empty table row would be lost: report it."""
+    columns = header.columns
+    i_name = columns["full_name"]
+    others = [i for name, i in columns.items() if name != "full_name"]
+    for count, (number, cells) in enumerate(rows, start=1):
+        if count > TRAILING_SCAN_ROWS:
+            return
+        if i_name >= len(cells) or is_blank(cells[i_name]):
+            continue
+        if any(i < len(cells) and not is_blank(cells[i]) for i in others):
+            problems.add(
+                Problem(
+                    f"a person is listed below the end of the table (row {end_row} is empty); "
+                    "remove the empty rows inside the table",
+                    file=file_name,
+                    sheet=sheet,
+                    row=number,
+                    column=header.ref("full_name"),
+                )
+            )
+            return
+
+
+# --- small helpers -------------------------------------------------------------------
+
+
+def _safe_text(value: object) -> str:
+    try:
+        return cell_text(value)
+    except CellError:
+        return ""
+
+
+def _requester_phone(value, where, file_name, sheet, warnings) -> str:
+    if value is None or value == "":
+        return ""
+    row, col = where.get("requester_phone", (None, None))
+    column = column_letter(col) if col is not None else None
+    try:
+        parsed = parse_phone(value)
+    except BadPhone:
+        text = _safe_text(value)
+        warnings.append(
+            Problem(
+                f"'Điện thoại liên lạc' {text[:40]!r} is not read as a phone number; kept as written",
+                file=file_name,
+                sheet=sheet,
+                row=row,
+                column=column,
+            )
+        )
+        return text
+    if parsed.restored_zero:
+        warnings.append(
+            Problem(
+                f"'Điện thoại liên lạc': leading 0 restored ({value!r} → {parsed.number})",
+                file=file_name,
+                sheet=sheet,
+                row=row,
+                column=column,
+            )
+        )
+    return parsed.number

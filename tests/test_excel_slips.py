@@ -1,0 +1,347 @@
+"""Request slips (Phụ lục II) filled in as Excel workbooks, and the blank template."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from dnmail.domain.states import RequestKind
+from dnmail.errors import InvalidFile, UnsafeFile
+from dnmail.slips.excel import read_excel_slip, split_label
+from dnmail.slips.template import write_slip_template
+from support.workbooks import (
+    SEED_ADDRESS_HEADER,
+    SLIP_HEADERS,
+    SlipPerson,
+    text_as_xlsx,
+    write_slip_xlsx,
+    write_xlsx,
+    xxe_xlsx,
+    zip_bomb_xlsx,
+)
+
+PEOPLE = [
+    SlipPerson("Nguyễn Quang Thanh", "Phòng Tổ chức", "0905123456", "thanhnq"),
+    SlipPerson("Lê Thị Mỹ Hạnh", "Văn phòng", "0236 3822 111", ""),
+    SlipPerson("Trần Đức", "", "", "ductran"),
+]
+
+
+def slip(tmp_path: Path, people=PEOPLE, name: str = "slip.xlsx", **kw) -> Path:
+    return write_slip_xlsx(tmp_path / name, people, **kw)
+
+
+def test_good_slip(tmp_path):
+    content = read_excel_slip(slip(tmp_path))
+    assert content.file_name == "slip.xlsx" and content.format == "xlsx"
+    assert content.unit_name == "Sở Nội vụ thành phố Đà Nẵng"
+    assert content.requester_name == "Nguyễn Văn An"
+    assert content.requester_position == "Chánh Văn phòng"
+    assert content.requester_phone == "02363822111"
+    assert content.content == "Cấp mới hộp thư điện tử"
+    assert content.kind is RequestKind.CREATE
+    assert [r.full_name for r in content.rows] == [p.full_name for p in PEOPLE]
+    first = content.rows[0]
+    assert (first.seq, first.department, first.phone, first.requested_address) == (
+        "1",
+        "Phòng Tổ chức",
+        "0905123456",
+        "thanhnq",
+    )
+    assert first.sheet == "Phiếu yêu cầu" and first.row == 14
+    assert content.rows[1].phone == "02363822111"
+    assert content.rows[2].department == "" and content.rows[2].phone == ""
+    assert content.warnings == ()
+
+
+def test_header_lower_down_with_extra_columns_in_shuffled_order(tmp_path):
+    path = slip(
+        tmp_path,
+        top=9,
+        left=3,
+        order=(4, 2, 0, 3, 1),
+        extra_columns=("Ghi chú", "Ngày sinh"),
+    )
+    content = read_excel_slip(path)
+    assert [r.full_name for r in content.rows] == [p.full_name for p in PEOPLE]
+    assert content.rows[0].requested_address == "thanhnq"
+    assert content.rows[0].department == "Phòng Tổ chức"
+    assert content.rows[0].row == 22
+    assert content.requester_position == "Chánh Văn phòng"
+
+
+def test_merged_cell_header_block_and_value_under_the_agency_label(tmp_path):
+    path = slip(tmp_path, labels_inline=False, merged_values=True)
+    content = read_excel_slip(path)
+    assert content.unit_name == "Sở Nội vụ thành phố Đà Nẵng"  # the cell under "Tên cơ quan:"
+    assert content.requester_name == "Nguyễn Văn An"
+    assert content.requester_position == "Chánh Văn phòng"
+    assert content.kind is RequestKind.CREATE
+    assert len(content.rows) == 3
+
+
+def test_unfilled_dotted_fields_read_as_empty(tmp_path):
+    path = slip(tmp_path, requester_position="", requester_phone="")
+    content = read_excel_slip(path)
+    assert content.requester_position == "" and content.requester_phone == ""
+
+
+def test_the_seeds_own_header_spelling_and_short_forms(tmp_path):
+    for address_header in (SEED_ADDRESS_HEADER, "Tên hộp thư", "TEN HOP THU DE NGHI"):
+        headers = (*SLIP_HEADERS[:4], address_header)
+        path = slip(tmp_path, headers=headers, content="Hủy bỏ")
+        content = read_excel_slip(path)
+        assert content.rows[0].requested_address == "thanhnq"
+        assert content.kind is RequestKind.CANCEL
+
+
+def test_nfd_text_comes_back_nfc_and_the_address_lower_case(tmp_path):
+    nfd = unicodedata.normalize("NFD", "  Nguyễn   Quang Thanh ")
+    path = slip(tmp_path, [SlipPerson(nfd, "Phòng  A", "0905123456", "ThanhNQ")])
+    [row] = read_excel_slip(path).rows
+    assert row.full_name == "Nguyễn Quang Thanh" and row.department == "Phòng A"
+    assert row.requested_address == "thanhnq"
+
+
+def test_phone_typed_as_number_is_restored_with_a_warning(tmp_path):
+    path = slip(tmp_path, [SlipPerson("Trần Đức", "", 905123456)])
+    content = read_excel_slip(path)
+    assert (content.rows[0].phone, content.rows[0].phone_restored) == ("0905123456", True)
+    [warning] = content.warnings
+    assert warning.row == 14 and warning.column == "D (Số điện thoại)"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Cấp mới", RequestKind.CREATE),
+        ("Đề nghị tạo mới hộp thư", RequestKind.CREATE),
+        ("Thay đổi", RequestKind.CHANGE),
+        ("THAY ĐỔI TÊN HỘP THƯ", RequestKind.CHANGE),
+        ("Hủy bỏ", RequestKind.CANCEL),
+        ("Huỷ bỏ hộp thư", RequestKind.CANCEL),
+    ],
+)
+def test_kind_from_content(tmp_path, text, kind):
+    assert read_excel_slip(slip(tmp_path, content=text)).kind is kind
+
+
+def test_a_content_naming_no_single_kind_is_a_warning(tmp_path):
+    content = read_excel_slip(slip(tmp_path, content="Cấp mới và hủy bỏ"))
+    assert content.kind is None
+    assert any("Nội dung yêu cầu" in w.message for w in content.warnings)
+
+
+def test_table_on_a_second_sheet(tmp_path):
+    from openpyxl import load_workbook
+
+    path = slip(tmp_path)
+    wb = load_workbook(path)
+    notes = wb.create_sheet("Hướng dẫn", 0)
+    notes["A1"] = "Điền phiếu ở trang sau"
+    wb.save(path)
+    content = read_excel_slip(path)
+    assert len(content.rows) == 3 and content.rows[0].sheet == "Phiếu yêu cầu"
+
+
+def test_table_ends_at_the_first_empty_row(tmp_path):
+    path = slip(tmp_path, blank_rows=5)  # numbered rows with only STT filled
+    assert len(read_excel_slip(path).rows) == 3
+
+
+# --- refused slips -------------------------------------------------------------------
+
+
+def test_missing_required_column(tmp_path):
+    headers = ("STT", "Tên", "Phòng ban/Đơn vị trực thuộc", "Số điện thoại", "Tên hộp thư")
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(slip(tmp_path, headers=headers))
+    [problem] = excinfo.value.problems
+    assert problem.row == 13 and problem.sheet == "Phiếu yêu cầu"
+    assert "'Họ và tên'" in str(excinfo.value) and "slip.xlsx" in str(excinfo.value)
+
+
+def test_change_request_without_the_address_column(tmp_path):
+    headers = SLIP_HEADERS[:4]
+    with pytest.raises(InvalidFile, match="missing column 'Tên hộp thư"):
+        read_excel_slip(slip(tmp_path, headers=headers, order=(0, 1, 2, 3), content="Thay đổi"))
+    # a create request does not need it
+    assert read_excel_slip(slip(tmp_path, headers=headers, order=(0, 1, 2, 3))).rows
+
+
+def test_no_table_header(tmp_path):
+    path = write_xlsx(tmp_path / "slip.xlsx", [["PHIẾU YÊU CẦU"], ["Chức vụ: X"]])
+    with pytest.raises(InvalidFile, match=r"slip\.xlsx: no table header found.*'Họ và tên'"):
+        read_excel_slip(path)
+
+
+def test_same_person_twice_names_both_rows(tmp_path):
+    people = [
+        *PEOPLE,
+        SlipPerson(unicodedata.normalize("NFD", "NGUYỄN QUANG THANH"), "phòng tổ chức", "", ""),
+    ]
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(slip(tmp_path, people))
+    [problem] = excinfo.value.problems
+    assert problem.row == 17 and problem.column == "B (Họ và tên)"
+    assert "rows 14 and 17" in problem.message
+
+
+def test_same_name_in_another_department_is_another_person(tmp_path):
+    people = [*PEOPLE, SlipPerson("Nguyễn Quang Thanh", "Văn phòng")]
+    assert len(read_excel_slip(slip(tmp_path, people)).rows) == 4
+
+
+def test_a_row_without_a_name(tmp_path):
+    people = [PEOPLE[0], SlipPerson("", "Văn phòng", "0905111222")]
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(slip(tmp_path, people))
+    [problem] = excinfo.value.problems
+    assert (problem.row, problem.column) == (15, "B (Họ và tên)")
+    assert "without a name" in problem.message
+
+
+def test_formula_cells_are_refused(tmp_path):
+    people = [PEOPLE[0], SlipPerson('="Lê "&"Văn"', "Văn phòng", "=0905111222")]
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(slip(tmp_path, people))
+    where = {(p.row, p.column) for p in excinfo.value.problems}
+    assert where == {(15, "B (Họ và tên)"), (15, "D (Số điện thoại)")}
+    assert "formula; type the value" in str(excinfo.value)
+
+
+def test_a_person_after_a_gap_is_reported_not_dropped(tmp_path):
+    people = [PEOPLE[0], SlipPerson("", seq=2), PEOPLE[1]]
+    with pytest.raises(
+        InvalidFile, match=r"row 16.*below the end of the table \(row 15 is empty\)"
+    ):
+        read_excel_slip(slip(tmp_path, people))
+
+
+def test_empty_table(tmp_path):
+    with pytest.raises(InvalidFile, match=r"row 13: the slip's table is empty"):
+        read_excel_slip(slip(tmp_path, [], blank_rows=5))
+
+
+def test_zip_bomb(tmp_path):
+    path = zip_bomb_xlsx(tmp_path / "slip.xlsx", size=3 * 1024**2)
+    with pytest.raises(UnsafeFile, match="zip bomb"):
+        read_excel_slip(path, max_uncompressed=1024**2)
+
+
+def test_xxe(tmp_path):
+    with pytest.raises(UnsafeFile, match=r"slip\.xlsx: XML with a DOCTYPE"):
+        read_excel_slip(xxe_xlsx(tmp_path / "slip.xlsx"))
+
+
+def test_text_file_named_xlsx(tmp_path):
+    with pytest.raises(UnsafeFile, match=r"not an Excel workbook \(\.xlsx\)"):
+        read_excel_slip(text_as_xlsx(tmp_path / "slip.xlsx"))
+
+
+def test_old_xls_and_other_types(tmp_path):
+    xls = tmp_path / "slip.xls"
+    xls.write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(InvalidFile, match=r"save it as .*\.xlsx"):
+        read_excel_slip(xls)
+    csv = tmp_path / "slip.csv"
+    csv.write_text("STT,Họ và tên\n")
+    with pytest.raises(InvalidFile, match="signed PDF"):
+        read_excel_slip(csv)
+
+
+# --- the header block ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Chức vụ: Chánh văn phòng", ("requester_position", "Chánh văn phòng")),
+        ("Chức vụ:.....", ("requester_position", "")),
+        ("CHỨC VỤ:Chánh Văn phòng…", ("requester_position", "Chánh Văn phòng")),
+        ("Chức vụ Chánh văn phòng", ("requester_position", "Chánh văn phòng")),
+        ("Điện thoại liên lạc: 0236.3822.111", ("requester_phone", "0236.3822.111")),
+        ("Điện thoại: 0905123456", ("requester_phone", "0905123456")),
+        ("Ho va ten nguoi yeu cau : Lê Văn A", ("requester_name", "Lê Văn A")),
+        ("Tên cơ quan:", ("unit_name", "")),
+        ("Nội dung yêu cầu:.....Cấp mới.....", ("content", "Cấp mới")),
+        ("Cơ quan chủ quản: UBND", None),
+        ("Kính gửi: Sở Thông tin và Truyền thông", None),
+        ("Họ và tên", None),
+    ],
+)
+def test_split_label(text, expected):
+    assert split_label(text) == expected
+
+
+# --- the template --------------------------------------------------------------------
+
+
+def test_template_round_trip(tmp_path):
+    from openpyxl import load_workbook
+
+    path = tmp_path / "phieu.xlsx"
+    write_slip_template(path, rows=8)
+    wb = load_workbook(path)
+    ws = wb.active
+    header_row = next(r for r in range(1, 40) if ws.cell(row=r, column=2).value == "Họ và tên")
+    assert [ws.cell(row=header_row, column=c).value for c in range(1, 6)] == list(SLIP_HEADERS)
+    assert [ws.cell(row=header_row + i, column=1).value for i in range(1, 9)] == list(range(1, 9))
+    labels = {ws.cell(row=r, column=1).value: r for r in range(1, header_row)}
+    ws["A2"] = "Sở Giao thông vận tải"  # under "Tên cơ quan:", as on the form
+    ws[f"C{labels['Họ và tên người yêu cầu:']}"] = "Phan Văn Bình"
+    ws[f"C{labels['Chức vụ:']}"] = "Chánh Văn phòng"
+    ws[f"C{labels['Điện thoại liên lạc:']}"] = "0236 3 822 333"
+    ws[f"C{labels['Nội dung yêu cầu:']}"] = "Thay đổi"
+    for i, person in enumerate(PEOPLE[:2], start=1):
+        ws.cell(row=header_row + i, column=2, value=person.full_name)
+        ws.cell(row=header_row + i, column=3, value=person.department)
+        ws.cell(row=header_row + i, column=4, value=person.phone)
+        ws.cell(row=header_row + i, column=5, value=person.address or None)
+    wb.save(path)
+
+    content = read_excel_slip(path)
+    assert content.unit_name == "Sở Giao thông vận tải"
+    assert content.requester_name == "Phan Văn Bình"
+    assert content.requester_position == "Chánh Văn phòng"
+    assert content.requester_phone == "02363822333"
+    assert content.kind is RequestKind.CHANGE
+    assert [(r.seq, r.full_name, r.requested_address) for r in content.rows] == [
+        ("1", "Nguyễn Quang Thanh", "thanhnq"),
+        ("2", "Lê Thị Mỹ Hạnh", ""),
+    ]
+
+
+def test_blank_template_reads_as_an_empty_slip(tmp_path):
+    path = tmp_path / "phieu.xlsx"
+    write_slip_template(path)
+    with pytest.raises(InvalidFile, match="the slip's table is empty"):
+        read_excel_slip(path)
+
+
+def test_template_layout(tmp_path):
+    from openpyxl import load_workbook
+
+    path = tmp_path / "phieu.xlsx"
+    write_slip_template(path)
+    ws = load_workbook(path).active
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    for expected in (
+        "Tên cơ quan:",
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập – Tự do – Hạnh phúc",
+        "PHIẾU YÊU CẦU",
+        "Kính gửi: Sở Thông tin và Truyền thông thành phố Đà Nẵng",
+        "CHÁNH VĂN PHÒNG HOẶC TƯƠNG ĐƯƠNG",
+        "(Ký chữ ký điện tử)",
+    ):
+        assert expected in texts
+    merged = {str(r) for r in ws.merged_cells.ranges}
+    assert "C1:E1" in merged and "A4:E4" in merged
+    [validation] = ws.data_validations.dataValidation
+    assert validation.formula1 == '"Cấp mới,Thay đổi,Hủy bỏ"'
+    assert ws["B14"].font.bold and ws.column_dimensions["B"].width == 28
+    assert ws["D15"].number_format == "@"  # phone column kept as text
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
