@@ -7,6 +7,7 @@ nothing else imports ldap3.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -548,11 +549,14 @@ _NAME_MISMATCH = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS
 _UNTRUSTED = (2, 18, 19, 20, 21)  # …UNABLE_TO_GET_ISSUER_CERT, …SELF_SIGNED…, …LOCALLY, …LEAF…
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _check_values(attrs: Mapping[str, object]) -> None:
     """No control character (NUL above all) reaches the directory in a value."""
     for k, v in attrs.items():
         for x in v if isinstance(v, list | tuple) else [v]:
-            if isinstance(x, str) and k.lower() != "userpassword":
+            if isinstance(x, str) and _CONTROL.search(x) and k.lower() != "userpassword":
                 dnlib.check_value(x, what=f"attribute {k}")
 
 

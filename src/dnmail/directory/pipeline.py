@@ -67,7 +67,10 @@ def _len(n: int) -> bytes:
 
 
 def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _len(len(content)) + content
+    n = len(content)
+    if n < 0x80:  # the common case: short definite length
+        return bytes((tag, n)) + content
+    return bytes((tag,)) + _len(n) + content
 
 
 def _int(n: int) -> bytes:
@@ -249,7 +252,12 @@ class PipelinedWriter:
         sent = 0
         while sent < len(items) or pending:
             out = []
-            while sent < len(items) and len(pending) < self.window:
+            # Refill in batches (when half the window has drained): fewer, larger writes.
+            if len(pending) <= self.window // 2:
+                limit = self.window
+            else:
+                limit = len(pending)
+            while sent < len(items) and len(pending) < limit:
                 mid = self._id()
                 dn, attrs = items[sent]
                 out.append(encode_add(mid, dn, attrs))
