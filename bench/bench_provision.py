@@ -4,6 +4,7 @@ password hashed by ppolicy, pwdReset) into another fresh slapd of the same confi
 binding as the same service identity, in the same run.
 
     python bench/bench_provision.py [--n 2000] [--workers 1] [--db sqlite|postgresql]
+        [--chunk-size 100] [--output table|json] [--growth] [--json]
 
 Prints accounts per second of each and the ratio (target ≥ 0.5), plus the cost per
 account of the second half against the first half (growth with the directory's size).
@@ -15,7 +16,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from common import ROOT, dnmail_cmd, peak_of, run_timed, slapd, write_config  # 
 
 def populate(config_path: Path, n: int, *, offset: int = 0, fresh: bool = True) -> list[dict]:
     """Units, staff and N pending create requests; returns the would-be entries."""
-    from conftest import seed_units
     from sqlalchemy import insert
 
+    from conftest import seed_units
     from dnmail.config import load_config
     from dnmail.db.models import Request, Staff
     from dnmail.domain.text import name_key
@@ -124,6 +124,11 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--chunk-size", type=int, default=100, help="[provision] chunk_size")
+    ap.add_argument(
+        "--output", choices=["table", "json"], default="table",
+        help="dnmail's --format: the table an operator reads, or JSON as cron and scripts take it",
+    )
     ap.add_argument("--growth", action="store_true", help="also time a second batch of N on top of the first")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -136,7 +141,7 @@ def main() -> int:
             db_url = f"sqlite:///{tmp / 'bench.db'}"
         try:
             with slapd(tmp / "slapd-a") as a, slapd(tmp / "slapd-b") as b:
-                cfg = write_config(tmp / "config.toml", db_url, a, extra=f"[provision]\nworkers = {args.workers}\nchunk_size = 100\n")
+                cfg = write_config(tmp / "config.toml", db_url, a, extra=f"[provision]\nworkers = {args.workers}\nchunk_size = {args.chunk_size}\n")
                 staff = populate(cfg, args.n)
                 # Baseline: ldapadd of the same entries, same bind identity.
                 units = sorted({s["unit_code"] for s in staff})
@@ -148,13 +153,15 @@ def main() -> int:
                 r = run_timed([*base, "-f", str(tmp / "entries.ldif")])
                 assert r.returncode == 0, r.stderr[-500:]
                 ldapadd_rate = args.n / r.seconds
-                p = peak_of(dnmail_cmd(cfg, "--quiet", "provision", "--handout-dir", str(tmp / "h")))
+                p = peak_of(dnmail_cmd(cfg, "--format", args.output, "--quiet", "provision", "--handout-dir", str(tmp / "h")))
                 assert p.returncode == 0, p.stderr[-2000:]
                 dn_rate = args.n / p.seconds
                 result = {
                     "n": args.n,
                     "db": args.db,
                     "workers": args.workers,
+                    "chunk_size": args.chunk_size,
+                    "output": args.output,
                     "ldapadd_per_s": round(ldapadd_rate),
                     "dnmail_per_s": round(dn_rate),
                     "ratio": round(dn_rate / ldapadd_rate, 3),
@@ -164,7 +171,7 @@ def main() -> int:
                 }
                 if args.growth:
                     populate(cfg, args.n, offset=args.n, fresh=False)
-                    p2 = peak_of(dnmail_cmd(cfg, "--quiet", "provision", "--handout-dir", str(tmp / "h")))
+                    p2 = peak_of(dnmail_cmd(cfg, "--format", args.output, "--quiet", "provision", "--handout-dir", str(tmp / "h")))
                     assert p2.returncode == 0, p2.stderr[-2000:]
                     result["second_batch_per_s"] = round(args.n / p2.seconds)
                     result["growth_cost_ratio"] = round(p2.seconds / p.seconds, 3)
@@ -174,7 +181,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"provision of {args.n} accounts ({args.db}, {args.workers} worker(s)):")
+        print(f"provision of {args.n} accounts ({args.db}, {args.workers} worker(s), chunks of {args.chunk_size}, --format {args.output}):")
         print(f"  ldapadd  {result['ldapadd_per_s']:>7} accounts/s  ({result['ldapadd_seconds']} s)")
         print(f"  dnmail   {result['dnmail_per_s']:>7} accounts/s  ({result['dnmail_seconds']} s, peak {result['dnmail_peak_mib']} MiB)")
         print(f"  ratio    {result['ratio']:.2f}  (target ≥ 0.5)")

@@ -9,8 +9,8 @@ import imaplib
 import os
 
 import pytest
-from conftest import seed_staff, seed_units
 
+from conftest import seed_staff, seed_units
 from dnmail.db.models import Staff
 from dnmail.directory.dovecot import DOVECOT_BINARY, ThrowawayDovecot
 from dnmail.domain.states import LockReason, RequestKind

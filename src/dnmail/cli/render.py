@@ -16,7 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-
 VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 
