@@ -14,6 +14,7 @@ import typer
 from dnmail import __version__
 from dnmail.cli import accounts, requests, setup, staff, units
 from dnmail.cli import audit as audit_cli
+from dnmail.cli import db as db_cli
 from dnmail.cli import exports as exports_cli
 from dnmail.cli import sync as sync_cli
 from dnmail.cli import template as template_cli
@@ -66,6 +67,7 @@ app.add_typer(requests.app, name="request")
 app.add_typer(requests.queue_app, name="queue")
 app.add_typer(exports_cli.app, name="export")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(db_cli.app, name="db")
 app.add_typer(template_cli.app, name="template")
 accounts.register(app)
 sync_cli.register(app)

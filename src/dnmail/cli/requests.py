@@ -66,11 +66,13 @@ def create(
     """Queue requests for staff of one unit (all of them, or none with every reason)."""
     from dnmail.domain.states import LockReason, RequestKind
     from dnmail.errors import BadInput
+    from dnmail.services.operators import Right
     from dnmail.services.requests import NewRequest, create_requests
 
     if address and len(staff) > 1:
         raise BadInput("--address names one mailbox: give it with a single --staff")
     st = state(ctx)
+    unit = st.authorize(Right.CREATE_REQUEST, unit=unit)  # an officer: its own unit only
     rt = st.runtime()
     items = [
         NewRequest(hr.strip(), RequestKind(kind.value), address, LockReason(reason.value), note)
@@ -104,14 +106,19 @@ STATUS_LABELS = {"accepted": "Đã nhận", "refused": "Từ chối", "would-acc
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Slips (Phụ lục II): Excel workbooks (.xlsx) or signed PDFs."),
+    files: list[Path] = typer.Argument(
+        ..., help="Slips (Phụ lục II): Excel workbooks (.xlsx) or signed PDFs."
+    ),
     unit: str | None = typer.Option(
-        None, "--unit",
+        None,
+        "--unit",
         help="The unit the slips are for. Required for Excel slips; for a signed PDF, "
         "default: the unit whose configured signers include the signer.",
     ),
     kind: Kind | None = typer.Option(
-        None, "--kind", help="Override the kind read from 'Nội dung yêu cầu' (create, change, cancel)."
+        None,
+        "--kind",
+        help="Override the kind read from 'Nội dung yêu cầu' (create, change, cancel).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every file; store nothing."),
 ) -> None:
@@ -124,14 +131,15 @@ def import_(
     was imported, 3 when some were refused, 2 when none could be.
     """
     import sys
-    from dataclasses import replace
 
     from dnmail.domain.states import RequestKind
+    from dnmail.services.operators import Right
     from dnmail.services.slips import import_slips
 
     st = state(ctx)
     rt = st.runtime()
     out = st.output
+    unit = st.authorize(Right.IMPORT_SLIPS, unit=unit)  # an officer: its own unit only
     progress = None
     bar = None
     if sys.stderr.isatty() and not out.quiet and len(files) > 1:
@@ -146,37 +154,66 @@ def import_(
 
     try:
         batch = import_slips(
-            rt, files, unit=unit, kind=RequestKind(kind.value) if kind else None,
-            dry_run=dry_run, progress=progress,
+            rt,
+            files,
+            unit=unit,
+            kind=RequestKind(kind.value) if kind else None,
+            dry_run=dry_run,
+            progress=progress,
         )
     finally:
         if bar is not None:
             bar.stop()
-    rows = []
     for f in batch.files:
         for w in f.warnings:
             out.warn(str(w))
-        ids = [f"#{r.id}" if r.id is not None else r.hr_id for r in f.requests]
-        rows.append({
-            "file": f.file,
-            "status_vi": STATUS_LABELS[f.status],
-            "unit": f.unit,
-            "kind_vi": RequestKind(f.kind).label_vi if f.kind else None,
-            "signer_text": f.signer.subject if f.signer else ("unsigned (Excel)" if f.format == "xlsx" else None),
-            "request_text": ", ".join(ids[:20]) + (f" … ({len(ids)})" if len(ids) > 20 else ""),
-            "reasons": "\n".join(str(replace(p, file=None)) for p in f.problems),
-        })
-    verb = "would import" if dry_run else "imported"
     made = sum(len(f.requests) for f in batch.accepted)
     summary = (
-        f"{verb} {len(batch.accepted)} of {len(batch.files)} file(s), "
-        f"{made} request(s){' (nothing stored)' if dry_run else ''}"
+        f"{'would import' if dry_run else 'imported'} {len(batch.accepted)} of "
+        f"{len(batch.files)} file(s), {made} request(s){' (nothing stored)' if dry_run else ''}"
     )
     if batch.refused:
         summary += f"; refused {len(batch.refused)}: " + ", ".join(f.file for f in batch.refused)
-    out.data(batch.to_dict(), columns=IMPORT_COLUMNS, rows=rows, title="Nhập phiếu yêu cầu", summary=summary)
+    out.data(
+        batch.to_dict(),
+        columns=IMPORT_COLUMNS,
+        rows=[_import_row(f) for f in batch.files],
+        title="Nhập phiếu yêu cầu",
+        summary=summary,
+    )
     if batch.exit_code:
         raise typer.Exit(batch.exit_code)
+
+
+def _import_row(f) -> dict:
+    """One file of `request import` as a table row (Vietnamese labels, short signer)."""
+    from dataclasses import replace
+
+    from dnmail.domain.states import RequestKind
+
+    ids = [f"#{r.id}" if r.id is not None else r.hr_id for r in f.requests]
+    if f.signer:
+        signer = _common_name(f.signer.subject)
+    else:
+        signer = "unsigned (Excel)" if f.format == "xlsx" else None
+    shown = ", ".join(ids[:20]) + (f" … ({len(ids)})" if len(ids) > 20 else "")
+    return {
+        "file": f.file,
+        "status_vi": STATUS_LABELS[f.status],
+        "unit": f.unit,
+        "kind_vi": RequestKind(f.kind).label_vi if f.kind else None,
+        "signer_text": signer,
+        "request_text": shown or "—",
+        "reasons": "\n".join(str(replace(p, file=None)) for p in f.problems),
+    }
+
+
+def _common_name(subject: str) -> str:
+    """'Nguyễn Văn An' out of 'CN=Nguyễn Văn An,title=…' (the whole DN without a CN)."""
+    import re
+
+    m = re.match(r"CN=((?:[^,\\]|\\.)*)", subject)
+    return m.group(1).replace("\\", "") if m else subject
 
 
 @app.command("reject")
@@ -186,9 +223,11 @@ def reject(
     reason: str = typer.Option(..., "--reason", help="Why IID refuses it (shown to the unit)."),
 ) -> None:
     """IID refuses an open request."""
+    from dnmail.services.operators import Right
     from dnmail.services.requests import reject_request
 
     st = state(ctx)
+    st.authorize(Right.REJECT_REQUEST)
     rt = st.runtime()
     with rt.session() as s:
         v = reject_request(s, request_id, reason=reason, actor=rt.actor, now=rt.now())
@@ -201,12 +240,14 @@ def withdraw(
     request_id: int = typer.Argument(..., help="Request number."),
 ) -> None:
     """The unit takes back its own open request."""
+    from dnmail.services.operators import Right
     from dnmail.services.requests import withdraw_request
 
     st = state(ctx)
+    unit = st.authorize(Right.WITHDRAW_REQUEST)  # an officer: its own unit's requests only
     rt = st.runtime()
     with rt.session() as s:
-        v = withdraw_request(s, request_id, actor=rt.actor, now=rt.now())
+        v = withdraw_request(s, request_id, actor=rt.actor, now=rt.now(), unit=unit)
     st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} withdrawn")
 
 
@@ -220,11 +261,13 @@ def queue_list(
     page: int = typer.Option(1, "--page", min=1, help="Page number (oldest first)."),
 ) -> None:
     """Requests, oldest first, one page at a time."""
+    from dnmail.services.operators import Right
     from dnmail.services.requests import list_queue
 
     states = {"open": ["pending", "failed"], "all": None}.get(status.value, [status.value])
     st = state(ctx)
-    with st.runtime().session() as s:
+    unit = st.authorize(Right.LIST_QUEUE, unit=unit)  # an officer: its own unit only
+    with st.runtime().session(readonly=True) as s:
         result = list_queue(
             s, unit=unit.lower() if unit else None, states=states, kind=kind.value if kind else None,
             limit=limit, offset=(page - 1) * limit,

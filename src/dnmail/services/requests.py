@@ -30,6 +30,7 @@ from dnmail.domain.states import (
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, InvalidName, NotFound, Refused
 from dnmail.services import audit
+from dnmail.services.operators import other_unit
 from dnmail.services.units import get_unit
 
 OPEN = [s.value for s in OPEN_REQUEST_STATES]
@@ -190,49 +191,61 @@ def create_requests(
             if len(problems) > 1 or len(items) > 1
             else f"request refused: {problems[0]}"
         )
-    created = []
-    for item, s in ok:
-        r = Request(
-            kind=item.kind.value,
-            unit_code=u.code,
-            staff_hr_id=s.hr_id,
-            requested_address=item.requested_address,
-            lock_reason=(item.lock_reason or LockReason.OTHER).value
+    rows = [
+        {
+            "kind": item.kind.value,
+            "unit_code": u.code,
+            "staff_hr_id": st.hr_id,
+            "requested_address": item.requested_address,
+            "lock_reason": (item.lock_reason or LockReason.OTHER).value
             if item.kind == RequestKind.CANCEL
             else None,
-            note=clean_text(item.note) if item.note else None,
-            slip_id=slip_id,
-            state=RequestState.PENDING.value,
-            attempts=0,
-            requested_by=actor,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(r)
-        created.append((r, s))
+            "note": clean_text(item.note) if item.note else None,
+            "slip_id": slip_id,
+            "state": RequestState.PENDING.value,
+            "attempts": 0,
+            "requested_by": actor,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item, st in ok
+    ]
+    from sqlalchemy import insert
+
     try:
-        session.flush()
+        with session.begin_nested():
+            ids = session.execute(
+                insert(Request).returning(Request.id, sort_by_parameter_order=True), rows
+            ).scalars().all()
     except IntegrityError:
         raise Refused(
             "request refused: another request for one of these people was queued at the "
             "same moment; run `dnmail queue list` and try again"
         ) from None
-    for r, s in created:
-        audit.record(
-            session,
-            actor=actor,
-            action="request.create",
-            target=f"request:{r.id}",
-            at=now,
-            details={
-                "kind": r.kind,
-                "unit": r.unit_code,
-                "hr_id": s.hr_id,
-                "requested_address": r.requested_address,
-                "lock_reason": r.lock_reason,
-                "slip_id": slip_id,
-            },
-        )
+    audit.record_many(
+        session,
+        [
+            {
+                "actor": actor,
+                "action": "request.create",
+                "target": f"request:{rid}",
+                "details": {
+                    "kind": row["kind"],
+                    "unit": row["unit_code"],
+                    "hr_id": row["staff_hr_id"],
+                    "requested_address": row["requested_address"],
+                    "lock_reason": row["lock_reason"],
+                    "slip_id": slip_id,
+                },
+            }
+            for rid, row in zip(ids, rows, strict=True)
+        ],
+        at=now,
+    )
+    created = []
+    for rid, row, (_item, st) in zip(ids, rows, ok, strict=True):
+        r = Request(id=rid, **row)
+        created.append((r, st))
     return [_view(r, s) for r, s in created]
 
 
@@ -268,10 +281,16 @@ def reject_request(
 def withdraw_request(
     session: Session, request_id: int, *, actor: str, now: datetime, unit: str | None = None
 ) -> RequestView:
-    """The unit takes back its own open request."""
-    r = _get_request(session, request_id)
+    """The unit takes back its own open request (`unit`: the officer's unit, if any)."""
+    r = session.get(Request, request_id, with_for_update=True)
+    if r is None:
+        # On PostgreSQL a unit role may lock only its unit's open requests (row-level
+        # security): read it without the lock to say why it cannot be withdrawn.
+        r = session.get(Request, request_id)
+    if r is None:
+        raise NotFound(f"request #{request_id} does not exist")
     if unit is not None and r.unit_code != unit:
-        raise Refused(f"request #{r.id} belongs to unit {r.unit_code}, not {unit}")
+        raise other_unit(actor, unit, r.unit_code, what=f"request #{r.id}")
     if not can_transition(r.state, RequestState.WITHDRAWN):
         raise Refused(f"request #{r.id} is {r.state}; only open requests can be withdrawn")
     r.state = RequestState.WITHDRAWN.value

@@ -1,0 +1,44 @@
+"""`dnmail template slip`: the blank request slip (Phụ lục II) a unit fills in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dnmail.cli.common import state
+
+app = typer.Typer(help="Blank forms: the request slip (Phụ lục II).", no_args_is_help=True)
+
+
+@app.command("slip")
+def slip(
+    ctx: typer.Context,
+    output: Path = typer.Option(
+        ..., "--output", "-o", dir_okay=False, help="The Excel workbook to write (.xlsx)."
+    ),
+    rows: int = typer.Option(10, "--rows", min=1, max=10_000, help="Numbered table rows."),
+    force: bool = typer.Option(False, "--force", help="Replace the file if it exists."),
+) -> None:
+    """Write a blank Phụ lục II request slip (.xlsx) that `request import` reads back.
+
+    The phone column is formatted as Text (Excel keeps the leading 0) and 'Nội dung
+    yêu cầu' offers Cấp mới / Thay đổi / Hủy bỏ. Sign the filled slip as a PDF
+    (docs/signed-slips.md), or import the workbook itself with --unit.
+    """
+    from dnmail.errors import BadInput, Refused
+    from dnmail.slips.template import write_slip_template
+
+    if output.suffix.lower() != ".xlsx":
+        raise BadInput(f"{output}: the template is an Excel workbook; name it FILE.xlsx")
+    if output.exists() and not force:
+        raise Refused(f"{output} exists already; pass --force to replace it")
+    try:
+        write_slip_template(output, rows=rows)
+    except OSError as exc:
+        raise BadInput(f"{output}: cannot be written ({exc.strerror or exc})") from None
+    st = state(ctx)
+    st.output.data(
+        {"file": str(output), "rows": rows},
+        summary=f"blank slip written to {output} ({rows} rows)",
+    )
