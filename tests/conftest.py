@@ -168,21 +168,32 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out[-2000:]!r}, err={self.err[-2000:]!r})"
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch, config_file):
-    """Run `dnmail ARGS…` in-process against the test config; returns CliResult."""
+def cli_runner(capsys, monkeypatch, config_file: Path, *, explicit: bool = False):
+    """`run(*args)`: `dnmail ARGS…` in-process against `config_file`; returns CliResult.
+
+    `explicit`: pass `--config FILE` on every run (for tests that run several configs,
+    e.g. IID's and a unit's, side by side) instead of setting $DNMAIL_CONFIG.
+    """
     from dnmail.cli.main import invoke
 
-    monkeypatch.setenv("DNMAIL_CONFIG", str(config_file))
+    if not explicit:
+        monkeypatch.setenv("DNMAIL_CONFIG", str(config_file))
     monkeypatch.setenv("COLUMNS", "200")
+    prefix = ["--config", str(config_file)] if explicit else []
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()
-        code = invoke([str(a) for a in args])
+        code = invoke([*prefix, *(str(a) for a in args)])
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, config_file):
+    """Run `dnmail ARGS…` in-process against the test config; returns CliResult."""
+    return cli_runner(capsys, monkeypatch, config_file)
 
 
 def seed_units(session, codes=("snv", "sgtvt"), *, config=None):

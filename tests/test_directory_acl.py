@@ -2,6 +2,8 @@
 
 Plain ldap3 only (no dnmail code): a unit officer who bypasses the CLI must still
 be unable to touch another unit, to lock, or to create and delete mailboxes.
+(tests/test_unit_officers.py does the same through dnmail: `reset-password` as an
+officer, refused by the CLI and, with the CLI bypassed, by this server.)
 Result codes: 0 success, 32 noSuchObject, 49 invalidCredentials,
 50 insufficientAccessRights.
 """
@@ -87,6 +89,8 @@ def test_officer_cannot_reset_in_another_branch(slapd, officer, boxes, other):
     assert _code(officer) == 50
     assert not officer.modify(dn, {"userPassword": [(MODIFY_REPLACE, ["stolen-1"])]})
     assert not officer.modify(dn, {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]})
+    assert not officer.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED])]})
+    assert _code(officer) == 50
     assert bind_result(slapd, dn, "initial-1") == 0
 
 

@@ -13,6 +13,7 @@ file that holds them.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -115,6 +116,17 @@ class UnitSettings:
 
 
 @dataclass(frozen=True)
+class OperatorSettings:
+    """Who runs the commands (services/operators.py) and where a unit officer's
+    directory password comes from (a prompt on a terminal otherwise)."""
+
+    account: str = ""  # who runs commands when --as is not given
+    admins: tuple[str, ...] = ("iid-admin",)  # IID administrators and the cron identity
+    password_env: str = "DNMAIL_OPERATOR_PASSWORD"
+    password_file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -126,7 +138,7 @@ class Config:
     signatures: SignatureSettings = field(default_factory=SignatureSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     units: Mapping[str, UnitSettings] = field(default_factory=dict)
-    operator: str = ""
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
     data_dir: Path = field(default_factory=user_data_dir)
 
     # -- derived values -------------------------------------------------------------
@@ -167,6 +179,39 @@ class Config:
         )
 
 
+    def operator_password(self, account: str, bind_dn: str) -> str:
+        """A unit officer's directory password: from `operator.password_env`, else
+        `operator.password_file` (0600), else a prompt on a terminal — never the
+        command line, never this file."""
+        o = self.operator
+        if o.password_env:
+            value = os.environ.get(o.password_env)
+            if value:
+                return value
+        if o.password_file:
+            p = self.resolve_path(o.password_file)
+            try:
+                check_private_file(p, what="operator password file")
+                return p.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as e:
+                raise ConfigError(
+                    f"operator.password_file: cannot read {p}: {e.strerror}"
+                ) from None
+        import sys
+
+        if sys.stdin.isatty():
+            import getpass
+
+            value = getpass.getpass(f"directory password of {account} ({bind_dn}): ")
+            if value:
+                return value
+        raise ConfigError(
+            f"no directory password for {account}: set the environment variable "
+            f"{o.password_env or 'named by operator.password_env'}, "
+            "operator.password_file, or run on a terminal to be asked"
+        )
+
+
 def check_private_file(path: Path, *, what: str) -> None:
     """Refuse a secret file that other users can read (a stolen-laptop / shared-host guard)."""
     try:
@@ -180,6 +225,44 @@ def check_private_file(path: Path, *, what: str) -> None:
         )
 
 
+def check_not_world_writable(path: Path, *, what: str) -> None:
+    """Refuse a file anyone may rewrite: whoever edits the configuration chooses the
+    database, the directory and where the bind password is read from."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reported by whoever reads it
+    if mode & stat.S_IWOTH:
+        raise ConfigError(
+            f"{what} {path} is writable by every user (mode {stat.S_IMODE(mode):o}); "
+            f"run: chmod o-w {path}"
+        )
+
+
+def check_database_file(path: Path) -> None:
+    """On SQLite the file's permissions are the boundary (docs/security.md): refuse a
+    database (or its write-ahead log) that other users may read or write."""
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            mode = p.stat().st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise ConfigError(f"database file {p}: {e.strerror}") from None
+        if mode & stat.S_IRWXO:
+            raise ConfigError(
+                f"database file {p} is readable or writable by other users "
+                f"(mode {stat.S_IMODE(mode):o}); run: chmod o-rwx {p}",
+                hint="the SQLite file holds every unit's records: only IID's accounts may "
+                "open it (docs/security.md)",
+            )
+
+
+def url_password(url: str) -> bool:
+    """True when a database URL carries a password (user:password@host)."""
+    return re.match(r"^[a-z0-9+]+://[^/@:]*:[^/@]*@", url, flags=re.I) is not None
+
+
 # --- parsing ----------------------------------------------------------------------
 
 _SECTIONS: dict[str, type] = {
@@ -191,6 +274,7 @@ _SECTIONS: dict[str, type] = {
     "safety": SafetySettings,
     "signatures": SignatureSettings,
     "limits": LimitSettings,
+    "operator": OperatorSettings,
 }
 
 
@@ -242,20 +326,13 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             for code, table in value.items():
                 units[code.lower()] = _coerce_section(f"units.{code}", UnitSettings, table)
             kwargs["units"] = units
-        elif key == "operator":
-            if not isinstance(value, dict) or set(value) - {"account"}:
-                raise ConfigError("[operator] takes one key: account")
-            acct = value.get("account", "")
-            if not isinstance(acct, str):
-                raise ConfigError("operator.account must be a string")
-            kwargs["operator"] = acct
         elif key == "data_dir":
             if not isinstance(value, str):
                 raise ConfigError("data_dir must be a string")
             kwargs["data_dir"] = value
         else:
             raise ConfigError(
-                f"unknown section or key {key!r} (known: {', '.join([*_SECTIONS, 'units', 'operator', 'data_dir'])})"
+                f"unknown section or key {key!r} (known: {', '.join([*_SECTIONS, 'units', 'data_dir'])})"
             )
     cfg = Config(**{k: v for k, v in kwargs.items() if k != "data_dir"})
     if "data_dir" in kwargs:
@@ -265,12 +342,20 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
 
 def _validate(cfg: Config) -> Config:
     d = cfg.directory
+    if url_password(cfg.database.url):
+        raise ConfigError(
+            "database.url holds a password: the configuration never holds a secret",
+            hint="put it in ~/.pgpass (mode 0600) or $PGPASSWORD, or use client certificates "
+            "(docs/security.md)",
+        )
     if not d.url.startswith(("ldap://", "ldaps://")):
         raise ConfigError(f"directory.url must start with ldap:// or ldaps://, not {d.url!r:.80}")
     if "=" not in d.base_dn:
         raise ConfigError(f"directory.base_dn {d.base_dn!r:.80} is not a DN")
     if d.timeout <= 0:
         raise ConfigError("directory.timeout must be positive")
+    if not any(a.strip() for a in cfg.operator.admins):
+        raise ConfigError("operator.admins must name at least one IID administrator")
     if not 1 <= d.page_size <= 100_000:
         raise ConfigError("directory.page_size must be between 1 and 100000")
     if cfg.signatures.revocation not in ("soft-fail", "require"):
@@ -325,6 +410,7 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     path = find_config_file(explicit)
     if path is None:
         return parse_config({})
+    check_not_world_writable(path, what="configuration file")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -340,4 +426,4 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     try:
         return parse_config(data, path=path.resolve())
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e.message}") from None
+        raise ConfigError(f"{path}: {e.message}", hint=e.hint) from None

@@ -34,10 +34,12 @@ def provision(
     Safe to run twice, to run from several hosts at once and to kill: a rerun finishes
     what was left. Exit 3 when some requests failed (each with its reason).
     """
+    from dnmail.services.operators import Right
     from dnmail.services.provisioning import count_open
     from dnmail.services.provisioning import provision as run
 
     st = state(ctx)
+    st.authorize(Right.PROVISION)
     rt = st.runtime()
     out = st.output
     ids = list(request_ids or [])
@@ -99,9 +101,12 @@ def reset_password(
 ) -> None:
     """Cấp lại mật khẩu: a new password, to be changed at the next login."""
     from dnmail.services.accounts import reset_password as run
+    from dnmail.services.operators import Right
 
     st = state(ctx)
-    r = run(st.runtime(), address, handout=handout)
+    # A unit officer resets in its own unit only, bound to the directory as itself.
+    unit = st.authorize(Right.RESET_PASSWORD)
+    r = run(st.runtime(), address, handout=handout, unit=unit)
     d = r.to_dict(with_password=True)
     cols = [("address", "Hộp thư"), ("full_name", "Họ và tên"), ("unit", "Đơn vị")]
     if r.password:
@@ -121,8 +126,10 @@ def lock(
     """Lock a mailbox: logins fail, mail is still delivered."""
     from dnmail.domain.states import LockReason
     from dnmail.services.accounts import lock_mailbox
+    from dnmail.services.operators import Right
 
     st = state(ctx)
+    st.authorize(Right.LOCK)
     r = lock_mailbox(st.runtime(), address, reason=LockReason(reason.value), note=note)
     d = r.to_dict()
     st.output.data(d, columns=[("address", "Hộp thư"), ("full_name", "Họ và tên"), ("state", "Trạng thái"), ("detail", "Chi tiết")], rows=[d], summary=f"{r.address}: {r.detail}")
@@ -134,8 +141,10 @@ def unlock(
 ) -> None:
     """Unlock a mailbox: its password works again."""
     from dnmail.services.accounts import unlock_mailbox
+    from dnmail.services.operators import Right
 
     st = state(ctx)
+    st.authorize(Right.UNLOCK)
     r = unlock_mailbox(st.runtime(), address)
     d = r.to_dict()
     st.output.data(d, columns=[("address", "Hộp thư"), ("full_name", "Họ và tên"), ("state", "Trạng thái"), ("detail", "Chi tiết")], rows=[d], summary=f"{r.address}: {r.detail}")

@@ -42,9 +42,11 @@ def list_(
     """Audit events, newest first, one page at a time."""
     from dnmail.exports.writers import LOCAL_TZ
     from dnmail.services.exports import list_audit_events, parse_day
+    from dnmail.services.operators import Right
 
     day = parse_day(since) if since else None
     st = state(ctx)
+    st.authorize(Right.READ_AUDIT)
     with st.runtime().session(readonly=True) as s:
         result = list_audit_events(
             s,
@@ -88,8 +90,10 @@ def verify(
     """Walk the hash chain and name the first event altered, removed or inserted (exit 3)."""
     from dnmail.errors import AuditChainBroken
     from dnmail.services.exports import read_anchor, verify_audit_trail, write_anchor
+    from dnmail.services.operators import Right
 
     st = state(ctx)
+    st.authorize(Right.READ_AUDIT)
     rt = st.runtime()
     saved = read_anchor(anchor) if anchor else None
     with rt.session(readonly=True) as s:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,10 +12,11 @@ import typer
 from dnmail.cli.render import Output
 
 if TYPE_CHECKING:
+    from dnmail.services.operators import Right
     from dnmail.services.runtime import Runtime
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -29,14 +30,27 @@ class State:
     _runtime: Runtime | None = None
 
     def runtime(self) -> Runtime:
+        """The command's Runtime, its operator identified (a unit officer or an IID
+        administrator; anyone else is refused before anything is done)."""
         if self._runtime is None:
             from dnmail.config import load_config
             from dnmail.services.runtime import DEFAULT_ACTOR, Runtime
 
             cfg = load_config(self.config_path)
-            actor = self.actor or cfg.operator or DEFAULT_ACTOR
-            self._runtime = Runtime(cfg, actor=actor)
+            actor = self.actor or cfg.operator.account or DEFAULT_ACTOR
+            rt = Runtime(cfg, actor=actor)
+            try:
+                rt.identify()
+            except BaseException:
+                rt.close()
+                raise
+            self._runtime = rt
         return self._runtime
+
+    def authorize(self, right: Right, *, unit: str | None = None) -> str | None:
+        """The command's one permission check (services/operators.py). Returns the unit
+        the command keeps to: an officer's own unit, or `unit` as given for IID."""
+        return self.runtime().authorize(right, unit=unit)
 
     def close(self) -> None:
         if self._runtime is not None:

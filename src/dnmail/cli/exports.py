@@ -21,10 +21,14 @@ def _export(
     ctx: typer.Context, kind: str, output: Path, unit: str | None, since: str | None
 ) -> None:
     from dnmail.services.exports import export_format, export_list, parse_day
+    from dnmail.services.operators import Right
 
     export_format(output)  # a bad suffix is bad usage, before any connection
     day = parse_day(since) if since else None
     st = state(ctx)
+    # A unit officer exports its own unit's lists only (and never the audit trail).
+    right = Right.EXPORT_AUDIT if kind == "audit" else Right.EXPORT_LIST
+    unit = st.authorize(right, unit=unit)
     rt = st.runtime()
     with rt.session() as s:
         result = export_list(

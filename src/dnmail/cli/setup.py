@@ -21,9 +21,11 @@ def init(
 
     Running it twice changes nothing.
     """
+    from dnmail.services.operators import Right
     from dnmail.services.setup import initialise
 
     st = state(ctx)
+    st.authorize(Right.INIT)
     result = initialise(st.runtime(), directory=not skip_directory)
     out = st.output
     if result.revision_before == result.revision_after:
@@ -36,6 +38,8 @@ def init(
         branches = f"created {len(result.branches_created)} directory branches"
     else:
         branches = "directory branches already present"
+    if result.accounts_created:
+        branches += f"; created {len(result.accounts_created)} unit accounts"
     out.data(
         result.to_dict(),
         columns=[("item", "item"), ("value", "value")],
@@ -44,6 +48,7 @@ def init(
             {"item": "schema", "value": schema},
             {"item": "directory", "value": branches},
             *({"item": "created", "value": b} for b in result.branches_created),
+            *({"item": "created", "value": a} for a in result.accounts_created),
         ],
         title="dnmail init",
         summary="nothing to do: already initialised" if not result.changed else "initialised",

@@ -31,9 +31,11 @@ def import_(
     The file is imported whole or not at all: a missing column, an unknown unit code or a
     duplicate HR id refuses it with the file, row and column, and nothing is stored.
     """
+    from dnmail.services.operators import Right
     from dnmail.services.staff import import_roster
 
     st = state(ctx)
+    st.authorize(Right.IMPORT_ROSTER)
     rt = st.runtime()
     with rt.session() as s:
         result = import_roster(
@@ -81,10 +83,12 @@ def list_(
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows (paging)."),
 ) -> None:
     """List staff with their mailbox, if any."""
+    from dnmail.services.operators import Right
     from dnmail.services.staff import list_staff
     from dnmail.services.units import get_unit
 
     st = state(ctx)
+    unit = st.authorize(Right.LIST_STAFF, unit=unit)  # an officer: its own unit only
     with st.runtime().session(readonly=True) as s:
         code = get_unit(s, unit).code if unit else None
         rows = list_staff(s, unit=code, without_email=without_email, limit=limit, offset=offset)

@@ -53,9 +53,11 @@ def sync(
     safety.max_lock_share of a unit or safety.max_lock_count in all stops before
     changing anything (exit 1) unless --force.
     """
+    from dnmail.services.operators import Right
     from dnmail.services.sync import ACTION_KINDS, brake_error, sync_roster
 
     st = state(ctx)
+    st.authorize(Right.SYNC)
     rt = st.runtime()
     out = st.output
     with rt.session() as s:
@@ -105,10 +107,12 @@ def reconcile(
     attributes, entries in the wrong unit's branch and HR ids on several entries.
     Exit 0 when nothing drifted, 3 when drift was found (also with --fix, after mending).
     """
+    from dnmail.services.operators import Right
     from dnmail.services.reconcile import DRIFT_KINDS
     from dnmail.services.reconcile import reconcile as run
 
     st = state(ctx)
+    st.authorize(Right.RECONCILE)
     result = run(st.runtime(), fix=fix, unit=unit.lower() if unit else None)
     rows = [{**i.to_dict(), "kind_vi": DRIFT_KINDS[i.kind]} for i in result.items]
     scope = f"unit {result.unit}" if result.unit else "all units"

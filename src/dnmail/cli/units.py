@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from dnmail.cli.common import state
@@ -29,9 +31,11 @@ def add(
     ),
 ) -> None:
     """Add a unit (adding the same unit twice changes nothing)."""
+    from dnmail.services.operators import Right
     from dnmail.services.units import add_unit
 
     st = state(ctx)
+    st.authorize(Right.ADD_UNIT)
     rt = st.runtime()
     with rt.session() as s:
         result = add_unit(
@@ -50,11 +54,43 @@ def add(
 @app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List units with their staff and active mailbox counts."""
+    from dnmail.services.operators import Right
     from dnmail.services.units import list_units
 
     st = state(ctx)
+    st.authorize(Right.LIST_UNITS)
     with st.runtime().session(readonly=True) as s:
         units = list_units(s)
     st.output.data(
         [u.to_dict() for u in units], columns=COLUMNS, rows=[u.to_dict() for u in units], title="Đơn vị"
     )
+
+
+@app.command("set-password")
+def set_password(
+    ctx: typer.Context,
+    code: str = typer.Argument(..., help="The unit's code, e.g. snv."),
+    handout: Path | None = typer.Option(
+        None, "--handout", dir_okay=False, help="Write the password to this file (0600) instead of showing it."
+    ),
+) -> None:
+    """Give the unit's official account (uid=CODE,ou=units) a new password, so its officer
+    can bind to the directory (e.g. for reset-password). IID administrators only."""
+    from dnmail.services.operators import Right
+    from dnmail.services.units import set_unit_password
+
+    st = state(ctx)
+    st.authorize(Right.SET_UNIT_PASSWORD)
+    r = set_unit_password(st.runtime(), code, handout=handout)
+    d = r.to_dict(with_password=True)
+    cols = [("code", "Mã đơn vị"), ("account", "Tài khoản đơn vị"), ("dn", "DN")]
+    if r.password:
+        cols.append(("password", "Mật khẩu"))
+    summary = f"password of {r.account} ({r.dn}) set"
+    if r.created:
+        summary += "; the account was created in the directory"
+    if r.handout:
+        summary += f"\nhandout written: {r.handout}"
+    elif st.output.format == "table":
+        summary += "\nthe password is shown once: hand it to the unit now (or use --handout)"
+    st.output.data(d, columns=cols, rows=[d], summary=summary)

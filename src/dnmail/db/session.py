@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,19 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dnmail.errors import DatabaseUnavailable
+from dnmail.errors import DatabaseUnavailable, PermissionDenied
+
+#: SQLSTATE insufficient_privilege: a missing GRANT, or a row-level security policy
+#: that refused the row (a unit role writing another unit's request).
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a sqlite:/// URL (None for PostgreSQL or :memory:)."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return None
+    path = url.split("///", 1)[1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def redact_url(url: str) -> str:
@@ -21,9 +34,16 @@ def redact_url(url: str) -> str:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A new database is private from the start (its WAL inherits the mode):
+            # on one host the file's permissions are the boundary (docs/security.md).
+            if not path.exists():
+                try:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                except FileExistsError:
+                    pass
         engine = create_engine(
             url, echo=echo, connect_args={"timeout": 60, "isolation_level": None}
         )
@@ -70,6 +90,13 @@ def translate_db_errors(url: str) -> Iterator[None]:
             f"cannot reach the database {redact_url(url)}: {msg}"
         ) from None
     except DBAPIError as e:
+        if getattr(e.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+            raise PermissionDenied(
+                f"the database {redact_url(url)} refused it: {msg}",
+                hint="a unit's database role may only read its unit's rows, queue and "
+                "withdraw its own requests (docs/security.md)",
+            ) from None
         if e.connection_invalidated:
             raise DatabaseUnavailable(
                 f"lost the connection to the database {redact_url(url)}"

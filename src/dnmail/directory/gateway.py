@@ -447,12 +447,26 @@ class Directory:
     def unlock(self, dn: str) -> None:
         self.replace(dn, {"pwdAccountLockedTime": None})
 
-    def set_password(self, dn: str, password: str) -> None:
+    def set_password(self, dn: str, password: str, *, must_change: bool = True) -> None:
         """Password Modify extended operation (RFC 3062); the server hashes it. The entry
-        is then marked must-change (pwdReset). Never pass hash_algorithm (see notes)."""
+        is then marked must-change (pwdReset), or — `must_change=False`, for a unit's
+        own account — the mark ppolicy sets on a reset by a password administrator is
+        removed. Never pass hash_algorithm (see notes)."""
         with self._op("password reset", dn):
             self._conn.extend.standard.modify_password(dn, new_password=password)
-        self.replace(dn, {"pwdReset": "TRUE"})
+        self.replace(dn, {"pwdReset": "TRUE" if must_change else None})
+
+    def ensure_unit_account(self, dn: str, *, code: str, name: str, mail: str) -> bool:
+        """The unit's official account `uid=<code>,ou=units,<base>` (inetOrgPerson,
+        no password until `unit set-password`): what a unit officer binds as. Returns
+        True when it was created."""
+        if self.exists(dn):
+            return False
+        try:
+            self.add(dn, MAILBOX_CLASSES, {"uid": code, "cn": name, "sn": code, "mail": mail})
+        except EntryExists:
+            return False
+        return True
 
 
 def _verifying_tls(context, host: str):

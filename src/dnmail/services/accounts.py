@@ -20,6 +20,7 @@ from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
 from dnmail.services import audit
 from dnmail.services.handouts import HandoutRow, write_single
+from dnmail.services.operators import other_unit
 from dnmail.services.runtime import Runtime
 
 
@@ -82,9 +83,11 @@ def reset_password(
     domain = rt.config.directory.mail_domain
     policy = policy_of(rt)
     with rt.session() as s:
-        m = find_mailbox(s, address, domain)
+        # A unit officer (`unit` given) may not lock the row: on PostgreSQL its role
+        # holds no UPDATE on mailboxes (row-level security, docs/security.md).
+        m = find_mailbox(s, address, domain, lock=unit is None)
         if unit is not None and m.unit_code != unit:
-            raise Refused(f"{m.address}@{domain} belongs to unit {m.unit_code}, not {unit}")
+            raise other_unit(rt.actor, unit, m.unit_code, what=f"{m.address}@{domain}")
         if m.state == MailboxState.LOCKED.value:
             raise Refused(
                 f"{m.address}@{domain} is locked ({LockReason(m.lock_reason or 'other').label_vi}); "
@@ -94,7 +97,7 @@ def reset_password(
         password = generate_password(policy)
         rt.directory.set_password(m.dn, password)
         now = rt.now()
-        m.updated_at = now
+        # The mailbox row itself does not change: the audit event records the reset.
         audit.record(
             s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
             at=now, details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from dnmail.directory.gateway import Directory
+    from dnmail.services.operators import Operator, Right
 
 DEFAULT_ACTOR = "iid-admin"
 
@@ -30,16 +31,59 @@ class Runtime:
     config: Config
     actor: str = DEFAULT_ACTOR
     now: Callable[[], datetime] = clock.now
+    #: Set by `identify()` (the CLI does it for every command): a unit officer's
+    #: directory work then binds as the officer, so slapd's ACLs hold it to its unit.
+    operator: Operator | None = None
     _engine: Engine | None = field(default=None, repr=False)
     _directory: Directory | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from dnmail.db.session import make_engine
+            from dnmail.db.session import make_engine, sqlite_path
 
+            path = sqlite_path(self.config.database.url)
+            if path is not None:
+                from dnmail.config import check_database_file
+
+                check_database_file(path)
             self._engine = make_engine(self.config.database.url, echo=self.config.database.echo)
         return self._engine
+
+    def identify(self) -> Operator:
+        """Who `actor` is: a unit officer (its account is a unit's official account)
+        or a configured IID administrator; PermissionDenied for anyone else."""
+        if self.operator is None:
+            from dnmail.services.operators import identify
+
+            o = self.config.operator
+            self.operator = identify(
+                self.actor,
+                admins=o.admins,
+                unit_accounts=self._unit_accounts(),
+                mail_domain=self.config.directory.mail_domain,
+            )
+            self.actor = self.operator.account
+        return self.operator
+
+    def authorize(self, right: Right, *, unit: str | None = None) -> str | None:
+        """The CLI's one check per command (services/operators.py): returns the unit
+        the command is limited to (an officer's own; for IID, `unit` as given)."""
+        from dnmail.services.operators import authorize
+
+        return authorize(self.identify(), right, unit=unit)
+
+    def _unit_accounts(self) -> dict[str, str]:
+        from sqlalchemy import inspect, select
+
+        from dnmail.db.models import Unit
+        from dnmail.db.session import translate_db_errors
+
+        with translate_db_errors(self.config.database.url):
+            if not inspect(self.engine).has_table(Unit.__tablename__):
+                return {}  # before `dnmail init`: nobody is a unit officer yet
+        with self.session(readonly=True) as s:
+            return {a.lower(): c for c, a in s.execute(select(Unit.code, Unit.account)) if a}
 
     @contextmanager
     def session(self, *, readonly: bool = False) -> Iterator[Session]:
@@ -63,10 +107,21 @@ class Runtime:
 
     @property
     def directory(self) -> Directory:
+        """The directory, bound as the service identity — or, for a unit officer, as the
+        unit's own account `uid=<code>,ou=units,<base>` with the officer's password."""
         if self._directory is None:
             from dnmail.directory.gateway import Directory
 
-            self._directory = Directory.connect(self.config.directory, self.config.bind_password())
+            settings = self.config.directory
+            op = self.operator
+            if op is not None and op.is_officer and op.unit:
+                from dnmail.directory.dn import Layout
+
+                bind_dn = Layout(settings.base_dn).unit_account_dn(op.unit)
+                password = self.config.operator_password(op.account, bind_dn)
+                self._directory = Directory.connect(settings, password, bind_dn=bind_dn)
+            else:
+                self._directory = Directory.connect(settings, self.config.bind_password())
         return self._directory
 
     def close(self) -> None:

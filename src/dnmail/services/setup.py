@@ -16,10 +16,15 @@ class InitResult:
     revision_after: str | None
     branches_created: list[str] = field(default_factory=list)
     directory_checked: bool = False
+    accounts_created: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return self.revision_before != self.revision_after or bool(self.branches_created)
+        return (
+            self.revision_before != self.revision_after
+            or bool(self.branches_created)
+            or bool(self.accounts_created)
+        )
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -45,6 +50,18 @@ def ensure_branches(rt: Runtime, unit_codes: list[str]) -> list[str]:
     return created
 
 
+def ensure_unit_accounts(rt: Runtime, units: list[tuple[str, str, str]]) -> list[str]:
+    """Create each unit's official account `uid=<code>,ou=units,<base>` when missing
+    (`units`: code, name, account). It has no password until `dnmail unit set-password`."""
+    d = rt.directory
+    created = []
+    for code, name, account in units:
+        dn = d.layout.unit_account_dn(code)
+        if d.ensure_unit_account(dn, code=code, name=name, mail=account):
+            created.append(dn)
+    return created
+
+
 def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
     from dnmail.db import migrate
     from dnmail.db.models import Unit
@@ -54,8 +71,13 @@ def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
     with translate_db_errors(url):
         before, after = migrate.upgrade(rt.engine)
     created: list[str] = []
+    accounts: list[str] = []
     if directory:
-        with rt.session() as s:
-            codes = list(s.scalars(select(Unit.code)))
-        created = ensure_branches(rt, codes)
-    return InitResult(redact_url(url), before, after, created, directory)
+        with rt.session(readonly=True) as s:
+            units = [
+                (u.code, u.name, u.account or f"{u.code}@{rt.config.directory.mail_domain}")
+                for u in s.scalars(select(Unit).order_by(Unit.code))
+            ]
+        created = ensure_branches(rt, [code for code, _, _ in units])
+        accounts = ensure_unit_accounts(rt, units)
+    return InitResult(redact_url(url), before, after, created, directory, accounts)

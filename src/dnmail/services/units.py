@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +17,9 @@ from dnmail.directory.dn import Layout
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
 from dnmail.services import audit
+
+if TYPE_CHECKING:
+    from dnmail.services.runtime import Runtime
 
 _CODE = re.compile(r"^[a-z][a-z0-9]{0,31}$")
 
@@ -136,3 +141,53 @@ def get_unit(session: Session, code: str) -> Unit:
 
 def _view(u: Unit, staff: int = 0, mailboxes: int = 0) -> UnitView:
     return UnitView(u.code, u.name, u.parent_code, u.account, u.branch_dn, staff, mailboxes)
+
+
+@dataclass(frozen=True)
+class UnitPassword:
+    code: str
+    account: str
+    dn: str
+    created: bool  # the directory entry did not exist before
+    password: str | None = None  # shown once; None when written to `handout`
+    handout: Path | None = None
+
+    def to_dict(self, *, with_password: bool = False) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "password"}
+        if with_password and self.password:
+            d["password"] = self.password
+        return d
+
+
+def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) -> UnitPassword:
+    """A new generated password for the unit's own account `uid=<code>,ou=units,<base>`
+    (created when missing), so that its officer can bind (letter 271: each unit logs in
+    with its official account). Through Password Modify, hashed by the server; not
+    marked must-change. Shown once or written to `handout` (0600); the audit event
+    records that it happened, never the password.
+    """
+    from dnmail.domain.passwords import generate_password
+    from dnmail.services.accounts import policy_of
+    from dnmail.services.handouts import HandoutRow, write_single
+
+    domain = rt.config.directory.mail_domain
+    with rt.session() as s:
+        unit = get_unit(s, code)
+        account = unit.account or f"{unit.code}@{domain}"
+        d = rt.directory
+        d.ensure_ou(d.layout.units, "units")
+        dn = d.layout.unit_account_dn(unit.code)
+        created = d.ensure_unit_account(dn, code=unit.code, name=unit.name, mail=account)
+        password = generate_password(policy_of(rt))
+        d.set_password(dn, password, must_change=False)
+        now = rt.now()
+        audit.record(
+            s, actor=rt.actor, action="unit.set-password", target=f"unit:{unit.code}", at=now,
+            details={"dn": dn, "created": created, "handout": str(handout) if handout else None},
+        )
+        if handout is not None:
+            write_single(handout, HandoutRow(unit.name, "", "", account, password))
+        return UnitPassword(
+            unit.code, account, dn, created,
+            password=None if handout else password, handout=handout,
+        )
