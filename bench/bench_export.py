@@ -14,7 +14,10 @@ a streamed export's peak barely grows with the row count, while the baseline hol
 every row in memory by design. Finally the real command runs once in a subprocess
 (`dnmail export issued -o x.xlsx`) for its wall time including start-up.
 
-    /work/venv-scratch/bin/python bench/bench_export.py [--rows 100000] [--repeat 3]
+    /work/venv-scratch/bin/python bench/bench_export.py [--rows 100000] [--repeat 3] [--json]
+
+--json prints one JSON object on stdout instead: the best and median of each side, every
+run, the peaks and the command's figures.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
 MIDDLE = ["Văn", "Thị", "Quang", "Đức", "Minh", "Ngọc", "Thanh", "Hữu", "Mỹ", "Công"]
+os.umask(0o077)  # dnmail refuses a SQLite file other users may read
 GIVEN = ["Thanh", "Hạnh", "Dũng", "Hương", "Tuấn", "Lan", "Hùng", "Mai", "Sơn", "Trang", "Phúc"]
 DEPTS = ["Văn phòng", "Phòng Tổ chức cán bộ", "Phòng Kế hoạch - Tài chính", "Thanh tra Sở", "=1+1"]
 
@@ -224,10 +228,41 @@ def run_cli(config: Path, out: Path) -> dict:
     }
 
 
+def json_result(args, base_runs, export_runs, small_run, cli, size) -> dict:
+    import statistics
+
+    def side(runs: list[dict]) -> dict:
+        secs = [r["seconds"] for r in runs]
+        return {
+            "best_s": round(min(secs), 4),
+            "median_s": round(statistics.median(secs), 4),
+            "all_s": [round(x, 4) for x in secs],
+            "best_cpu_s": round(min(r["cpu"] for r in runs), 4),
+            "peak_mib": round(max(r["maxrss_mb"] for r in runs), 1),
+        }
+
+    base, export = side(base_runs), side(export_runs)
+    return {
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "xlsx_mib": round(size, 1),
+        "baseline": base,
+        "export": export,
+        "ratio_best": round(export["best_s"] / base["best_s"], 3),
+        "ratio_median": round(export["median_s"] / base["median_s"], 3),
+        "ratio_cpu": round(export["best_cpu_s"] / base["best_cpu_s"], 3),
+        "export_peak_mib_tenth": round(small_run["maxrss_mb"], 1),
+        "cli_seconds": round(cli["seconds"], 3),
+        "cli_peak_mib": round(cli["maxrss_mb"], 1),
+        "target": 1.3,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--child", choices=["export", "baseline", "build"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -285,6 +320,9 @@ def main() -> None:
         base_cpu = min(r["cpu"] for r in base_runs)
         exp_cpu = min(r["cpu"] for r in export_runs)
         size = (tmp / "e.xlsx").stat().st_size / 1024**2
+        if args.json:
+            print(json.dumps(json_result(args, base_runs, export_runs, small_run, cli, size)))
+            return
         print(f"rows: {args.rows:,} (xlsx {size:.1f} MiB), best of {args.repeat}")
         print(
             f"bare openpyxl write-only: {base:6.2f} s wall {base_cpu:6.2f} s cpu   "

@@ -10,13 +10,14 @@ CPU time (steadier on a shared machine) and wall time. Memory is then measured i
 separate passes: tracemalloc peak and what the result itself holds (tracemalloc
 slows everything down), and the max RSS of a fresh process doing one read.
 
-    /work/venv-scratch/bin/python bench/bench_roster_read.py [--rows 50000] [--repeat 3]
+    /work/venv-scratch/bin/python bench/bench_roster_read.py [--rows 50000] [--repeat 3] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import shutil
 import subprocess
 import sys
@@ -138,6 +139,24 @@ def report(title: str, result: dict) -> float:
     return ratio
 
 
+def json_result(args, results: list[tuple[str, dict]]) -> dict:
+    mib = 1024**2
+    files = []
+    for title, r in results:
+        (base_wall, base_cpu), (ours_wall, ours_cpu) = r["best"]["openpyxl"], r["best"]["read_roster"]
+        files.append({
+            "file": title.rstrip(":"),
+            **{label: {"best_wall_s": round(w, 4), "best_cpu_s": round(c, 4),
+                       "tracemalloc_peak_mib": round(r["memory"][label][0] / mib, 1),
+                       "max_rss_mib": r["rss"][label]}
+               for label, (w, c) in r["best"].items()},
+            "ratio_cpu": round(ours_cpu / base_cpu, 3),
+            "ratio_wall": round(ours_wall / base_wall, 3),
+        })  # fmt: skip
+    return {"rows": args.rows, "repeat": args.repeat, "target": 1.3, "files": files,
+            "worst_ratio_cpu": max(f["ratio_cpu"] for f in files)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
@@ -154,6 +173,7 @@ def main() -> None:
         help="strings in a shared table as Excel writes them, or inline as openpyxl does",
     )
     parser.add_argument("--file", type=Path, help="measure this roster file instead")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--only", choices=list(READERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
@@ -188,6 +208,9 @@ def main() -> None:
             (f"{title}, {path.stat().st_size / 1024**2:.1f} MiB:", measure(path, args.repeat))
             for title, path in files
         ]
+    if args.json:
+        print(json.dumps(json_result(args, results)))
+        return
     print(f"rows: {args.rows:,}  (best of {args.repeat}; ratio = read_roster / openpyxl)")
     for title, result in results:
         ratios.append(report(title, result))

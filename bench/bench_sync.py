@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+os.umask(0o077)  # dnmail refuses a SQLite file other users may read
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 HEADERS = [
@@ -323,7 +324,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=271)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each command (median shown)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--json", action="store_true", help="one JSON object on stdout (progress on stderr)")
     a = ap.parse_args()
+    info = sys.stderr if a.json else sys.stdout
 
     workdir = Path(tempfile.mkdtemp(prefix="dnmail-bench-sync-"))
     dbs = Databases(workdir, a.pg)
@@ -333,11 +336,11 @@ def main() -> None:
         rows, kinds = changed_roster(base, a.changes, a.seed)
         roster = write_roster(workdir / f"roster.{a.format}", rows, a.format)
         print(f"roster: {len(rows):,} rows, {roster.stat().st_size / 1e6:.1f} MB {a.format}; "
-              f"changes {kinds} ({time.perf_counter() - t:.1f} s)")  # fmt: skip
+              f"changes {kinds} ({time.perf_counter() - t:.1f} s)", file=info)  # fmt: skip
         t = time.perf_counter()
         seed_database(dbs.base_url, base)
         print(f"database: {a.n:,} staff, 95 % with a mailbox ({'PostgreSQL' if a.pg else 'SQLite'}, "
-              f"{time.perf_counter() - t:.1f} s)")  # fmt: skip
+              f"{time.perf_counter() - t:.1f} s)", file=info)  # fmt: skip
 
         commands = {
             "import": ["staff", "import", str(roster)],
@@ -357,6 +360,18 @@ def main() -> None:
             for rs in runs.values()
         ]  # the median run of each
         base_s = results[0]["seconds"]
+        if a.json:
+            print(json.dumps({
+                "n": a.n, "changes": a.changes, "format": a.format, "db": "postgresql" if a.pg else "sqlite",
+                "repeat": a.repeat, "kinds": kinds, "target": TARGET,
+                **{r["label"]: {"median_s": round(r["seconds"], 4), "all_s": [round(x, 4) for x in r["all"]],
+                                "peak_mib": round(max(x["peak_mb"] for x in runs[r["label"]]), 1)}
+                   for r in results},
+                "ratio_dry": round(results[1]["seconds"] / base_s, 3),
+                "ratio_apply": round(results[2]["seconds"] / base_s, 3),
+                "queued": results[2]["doc"]["counts"],
+            }))  # fmt: skip
+            return
         print(
             f"\n{'command (median of ' + str(a.repeat) + ')':<28}{'seconds':>9}{'ratio':>8}{'peak MB':>10}  all runs (s)"
         )
@@ -378,7 +393,7 @@ def main() -> None:
     finally:
         dbs.drop()
         if a.keep:
-            print(f"kept {workdir}")
+            print(f"kept {workdir}", file=info)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 

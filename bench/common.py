@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+# dnmail refuses a SQLite file that other users may read (config.check_database_file):
+# every database, copy and roster a benchmark makes is private, as in production.
+os.umask(0o077)
 
 
 @dataclass

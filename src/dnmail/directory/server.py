@@ -367,6 +367,37 @@ def load_offline(
             )
 
 
+def add_entries_offline(
+    workdir: Path, ldif: Path, *, toolchain: Toolchain | None = None
+) -> None:
+    """Bulk-load the entries of `ldif` into the stopped throw-away server of `workdir`.
+
+    For benchmarks and tests that need a large directory fast (100,000 mailboxes in
+    seconds instead of minutes of adds): ``slapadd -q -n1`` straight into the database,
+    the way base.ldif is loaded. The server must have been built (started once) and
+    must not be running; start it again afterwards. slapadd bypasses the overlays, so
+    `ldif` must carry what they would add: pre-hashed passwords (see :func:`ssha`) and
+    ppolicy's operational attributes such as ``pwdReset`` as wanted. Parent entries
+    must come before their children, in the file or already in the database.
+    """
+    workdir = Path(workdir).resolve()
+    tools = toolchain or Toolchain.from_env()
+    config_dir = workdir / "slapd.d"
+    if not (config_dir / "cn=config.ldif").exists():
+        raise DirectoryUnavailable(f"no throw-away slapd has been built in {workdir}")
+    if running_pid(workdir) is not None:
+        raise DirectoryUnavailable(
+            f"the slapd of {workdir} is running; stop it before loading entries offline"
+        )
+    argv = [str(tools.binary("slapadd")), "-q", "-n1", "-F", str(config_dir), "-l", str(ldif)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        message = (done.stderr.strip() or done.stdout.strip())[-2000:]
+        raise DirectoryUnavailable(
+            f"slapadd failed on {Path(ldif).name} (exit {done.returncode}): {message}"
+        )
+
+
 # --- processes ------------------------------------------------------------------------
 
 
