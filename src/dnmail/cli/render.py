@@ -66,7 +66,11 @@ class Output:
                 w.writerow([_cell(r.get(k)) for k, _ in columns])
             return
         if rows is not None and columns:
-            if rows:
+            if rows and (len(rows) > PLAIN_ABOVE or not sys.stdout.isatty()):
+                # Long lists, and output to a file or a pipe: plain aligned text. Rich
+                # lays out every cell first, which costs seconds for 10,000 rows.
+                _plain_table(rows, columns, title)
+            elif rows:
                 from rich.console import Console
                 from rich.table import Table
 
@@ -82,6 +86,25 @@ class Output:
                 self.info(f"{title or 'list'}: nothing to show")
         if summary and not self.quiet:
             self.err.print(summary, markup=False)
+
+
+PLAIN_ABOVE = 500
+
+
+def _plain_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title: str | None) -> None:
+    shown = [(k, h) for k, h in columns if any(_cell(r.get(k)) for r in rows)]
+    cells = [[_cell(r.get(k)).replace("\n", " ") for k, _ in shown] for r in rows]
+    widths = [
+        min(60, max([len(h)] + [len(c[i]) for c in cells])) for i, (_, h) in enumerate(shown)
+    ]
+    out = []
+    if title:
+        out.append(title)
+    out.append("  ".join(h.ljust(w) for (_, h), w in zip(shown, widths, strict=True)).rstrip())
+    out.append("  ".join("-" * w for w in widths))
+    for c in cells:
+        out.append("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def _cell(v: Any) -> str:

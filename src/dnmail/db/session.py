@@ -77,12 +77,20 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def is_retryable(e: Exception) -> bool:
+    """PostgreSQL deadlock (40P01) or serialisation failure (40001): run the unit of work again."""
+    code = getattr(getattr(e, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001") or "deadlock detected" in str(e).lower()
+
+
 @contextmanager
 def translate_db_errors(url: str) -> Iterator[None]:
     """Turn connection-level driver errors into DatabaseUnavailable (exit 4)."""
     try:
         yield
     except OperationalError as e:
+        if is_retryable(e):
+            raise  # a deadlock or serialisation failure: the caller retries the unit of work
         msg = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
         if "locked" in msg and "database" in msg:
             raise DatabaseUnavailable(f"database {redact_url(url)} is locked: {msg}") from None

@@ -271,23 +271,6 @@ class Directory:
     def find_uid(self, uid: str) -> list[Entry]:
         return list(self.search(self.settings.base_dn, dnlib.eq("uid", uid)))
 
-    def uids_with_prefixes(self, bases: Iterable[str]) -> dict[str, str]:
-        """Every uid in the directory starting with one of ``bases``, with its employeeNumber.
-
-        One search per 100 bases (uid has a substring index): allocation never probes the
-        directory candidate by candidate.
-        """
-        taken: dict[str, str] = {}
-        bases = sorted(set(bases))
-        for i in range(0, len(bases), 100):
-            chunk = bases[i : i + 100]
-            parts = "".join(dnlib.prefix("uid", b) for b in chunk)
-            filt = parts if len(chunk) == 1 else f"(|{parts})"
-            for entry in self.search(self.settings.base_dn, filt, ("uid", "employeeNumber")):
-                for uid in entry.attrs.get("uid", ()):
-                    taken[uid.lower()] = entry.employee_number
-        return taken
-
     def existing_uids(self, uids: Iterable[str]) -> dict[str, str]:
         """Which of these uids exist anywhere in the directory, with their employeeNumber.
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -108,8 +108,8 @@ class ProvisionSummary:
 
 @dataclass
 class _Work:
-    req: Request
-    staff: Staff
+    req: Row  # a requests row (claimed)
+    staff: Row  # a staff row
     mailbox: Mailbox | None
     result: ItemResult | None = None
     password: str | None = None
@@ -216,7 +216,11 @@ class Provisioner:
                 if attempt == 4:
                     raise
             except OperationalError as e:
-                if "deadlock" not in str(e).lower() or attempt == 4:
+                from dnmail.db.session import is_retryable
+
+                # Two workers reserving addresses in opposite orders: PostgreSQL breaks
+                # the deadlock by failing one; nothing reached the directory yet.
+                if not is_retryable(e) or attempt == 4:
                     raise
         return None  # pragma: no cover
 
@@ -235,7 +239,8 @@ class Provisioner:
         q = q.order_by(Request.created_at, Request.id).limit(size)
         if not self.dry_run:
             q = q.with_for_update(skip_locked=True)
-        return list(s.scalars(q))
+        # Plain rows, not ORM objects: outcomes are written back in one bulk UPDATE.
+        return list(s.execute(q.with_only_columns(*Request.__table__.columns)))
 
     def _chunk_once(self, request_ids, size, seen) -> list[ItemResult] | None:
         from dnmail.db.session import translate_db_errors
@@ -267,7 +272,10 @@ class Provisioner:
     # -- loading ----------------------------------------------------------------------
     def _load(self, s: Session, reqs: list[Request]) -> list[_Work]:
         hr_ids = [r.staff_hr_id for r in reqs]
-        staff = {x.hr_id: x for x in s.scalars(select(Staff).where(Staff.hr_id.in_(hr_ids)))}
+        staff = {
+            x.hr_id: x
+            for x in s.execute(select(*Staff.__table__.columns).where(Staff.hr_id.in_(hr_ids)))
+        }
         boxes = {
             m.staff_hr_id: m for m in s.scalars(select(Mailbox).where(Mailbox.staff_hr_id.in_(hr_ids)))
         }
@@ -647,8 +655,6 @@ class Provisioner:
                     },
                 }
             )
-        for w in works:
-            s.expunge(w.req)  # updated in bulk below; the ORM copy would be stale
         s.execute(update(Request), updates)
         audit.record_many(s, events, at=now)
 

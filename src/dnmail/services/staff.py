@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from dnmail.db.models import Mailbox, Request, Staff, Unit
@@ -192,8 +192,14 @@ def apply_roster_diff(
             }
             for r in diff.added
         ]
+        # Core insert on the session's connection: the ORM's bulk path costs a third of
+        # the write for 50,000 rows, and one naive-UTC `now` is converted once, not per row.
+        naive = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+        for r in rows:
+            r["status_changed_at"] = r["created_at"] = r["updated_at"] = naive
+        conn = session.connection()
         for i in range(0, len(rows), 5000):
-            session.execute(insert(Staff), rows[i : i + 5000])
+            conn.execute(Staff.__table__.insert(), rows[i : i + 5000])
     if diff.changed:
         updates = []
         for r, ch in diff.changed:
