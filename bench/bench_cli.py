@@ -218,7 +218,13 @@ def bench_queue(tmp: Path, runs: int, requests: int) -> dict:
         measure([sys.executable, "-m", "dnmail", "--config", str(config), "queue", "list"], stdout=page),
         "dnmail queue list",
     )
-    shown = sum(1 for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("│"))
+    # A rich table on a terminal (rows start with "│"), plain text into a file (rows
+    # start with the request number).
+    shown = sum(
+        1
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.startswith("│") or line[:1].isdigit()
+    )
     if shown < 100 or f"of {requests} request" not in check.stderr:
         raise SystemExit(f"queue list did not show the first page of {requests}: {check.stderr[-500:]}")
     got = alternate(
