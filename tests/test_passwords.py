@@ -152,8 +152,9 @@ def test_success_probability_is_exact_for_a_simple_case() -> None:
 def test_retries_rather_than_biasing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A draw that misses a class is thrown away whole, not patched."""
     policy = PasswordPolicy(length=8, alphabet="abcdefghjkmnpqrs" + "ABCD", min_classes=2)
-    draws = iter("aaaaaaaa" + "aaaaaaaA")
-    monkeypatch.setattr(passwords.secrets, "choice", lambda _alphabet: next(draws))
+    # 20 characters: bytes 240-255 would bias the draw and must be skipped.
+    draws = iter([bytes(16), b"\xf5\xff" + bytes(7) + b"\x10" + bytes(6)])
+    monkeypatch.setattr(passwords.secrets, "token_bytes", lambda _n: next(draws))
     assert generate_password(policy) == "aaaaaaaA"
 
 

@@ -106,6 +106,22 @@ class ProvisionSummary:
         }
 
 
+@dataclass(slots=True)
+class _NewMailbox:
+    """A mailbox being created: its row is inserted in bulk (`_insert_reserved`), so a
+    plain record is enough (an ORM instance per account costs more than the add)."""
+
+    address: str
+    base: str
+    staff_hr_id: str
+    unit_code: str
+    dn: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    id: int | None = None
+
+
 @dataclass
 class _Work:
     req: Row  # a requests row (claimed)
@@ -182,6 +198,7 @@ class Provisioner:
         self.dry_run = dry_run
         self._branches: set[str] = set()
         self._accounts: set[str] | None = None
+        self._now = rt.now()
 
     # -- the loop ------------------------------------------------------------------
     def run(self, request_ids: Sequence[int] = (), *, limit: int | None = None) -> ProvisionSummary:
@@ -245,7 +262,7 @@ class Provisioner:
     def _chunk_once(self, request_ids, size, seen) -> list[ItemResult] | None:
         from dnmail.db.session import translate_db_errors
 
-        now = self.rt.now()
+        now = self._now = self.rt.now()
         with translate_db_errors(self.cfg.database.url):
             with Session(self.rt.engine, expire_on_commit=False, autoflush=False) as s:
                 s.begin()
@@ -442,8 +459,8 @@ class Provisioner:
             w.mailbox.id = new_id
 
     def _reserve(self, s: Session, w: _Work, local: str) -> None:
-        now = self.rt.now()
-        m = Mailbox(
+        now = self._now
+        m = _NewMailbox(
             address=local,
             base=base_of(local),
             staff_hr_id=w.staff.hr_id,
