@@ -124,7 +124,10 @@ def _address(local, domain: str):
     return local + "@" + domain
 
 
-def _issued_query(domain: str, unit: str | None, since: datetime | None) -> Select:
+def _mailbox_query(
+    domain: str, state: MailboxState, unit: str | None, since: datetime | None, *extra, since_column
+) -> Select:
+    """Mailboxes in one state with their owners, one unit's or all, ordered by unit and address."""
     q = (
         select(
             Staff.full_name,
@@ -135,42 +138,36 @@ def _issued_query(domain: str, unit: str | None, since: datetime | None) -> Sele
             Mailbox.unit_code,
             Mailbox.state,
             Mailbox.created_at,
+            *extra,
         )
         .join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
-        .where(Mailbox.state == MailboxState.ACTIVE.value)
+        .where(Mailbox.state == state.value)
         .order_by(Mailbox.unit_code, Mailbox.address)
     )
     if unit:
         q = q.where(Mailbox.unit_code == unit)
     if since:
-        q = q.where(Mailbox.created_at >= since)
+        q = q.where(since_column >= since)
     return q
+
+
+def _issued_query(domain: str, unit: str | None, since: datetime | None) -> Select:
+    return _mailbox_query(
+        domain, MailboxState.ACTIVE, unit, since, since_column=Mailbox.created_at
+    )
 
 
 def _locked_query(domain: str, unit: str | None, since: datetime | None) -> Select:
-    q = (
-        select(
-            Staff.full_name,
-            Staff.department,
-            Staff.phone,
-            _address(Mailbox.address, domain),
-            Staff.hr_id,
-            Mailbox.unit_code,
-            Mailbox.state,
-            Mailbox.created_at,
-            Mailbox.locked_at,
-            Mailbox.lock_reason,
-            Mailbox.lock_note,
-        )
-        .join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
-        .where(Mailbox.state == MailboxState.LOCKED.value)
-        .order_by(Mailbox.unit_code, Mailbox.address)
+    return _mailbox_query(
+        domain,
+        MailboxState.LOCKED,
+        unit,
+        since,
+        Mailbox.locked_at,
+        Mailbox.lock_reason,
+        Mailbox.lock_note,
+        since_column=Mailbox.locked_at,
     )
-    if unit:
-        q = q.where(Mailbox.unit_code == unit)
-    if since:
-        q = q.where(Mailbox.locked_at >= since)
-    return q
 
 
 def _pending_query(domain: str, unit: str | None, since: datetime | None) -> Select:
