@@ -156,18 +156,22 @@ class Config:
             return self.resolve_path(self.provision.handout_dir)
         return self.data_dir / "handouts"
 
+    def _secret_file(self, key: str, value: str, what: str) -> str:
+        """A secret kept in a file only its owner can read (first line, no newline)."""
+        p = self.resolve_path(value)
+        try:
+            check_private_file(p, what=what)
+            return p.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as e:
+            raise ConfigError(f"{key}: cannot read {p}: {e.strerror}") from None
+
     def bind_password(self) -> str:
         """The directory bind secret, from the environment or a file (never the CLI)."""
         d = self.directory
         if d.bind_password_file:
-            p = self.resolve_path(d.bind_password_file)
-            try:
-                check_private_file(p, what="bind password file")
-                return p.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as e:
-                raise ConfigError(
-                    f"directory.bind_password_file: cannot read {p}: {e.strerror}"
-                ) from None
+            return self._secret_file(
+                "directory.bind_password_file", d.bind_password_file, "bind password file"
+            )
         if d.bind_password_env:
             value = os.environ.get(d.bind_password_env)
             if value:
@@ -177,7 +181,6 @@ class Config:
             f"{d.bind_password_env or 'named by directory.bind_password_env'} "
             "or directory.bind_password_file"
         )
-
 
     def operator_password(self, account: str, bind_dn: str) -> str:
         """A unit officer's directory password: from `operator.password_env`, else
@@ -189,14 +192,9 @@ class Config:
             if value:
                 return value
         if o.password_file:
-            p = self.resolve_path(o.password_file)
-            try:
-                check_private_file(p, what="operator password file")
-                return p.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as e:
-                raise ConfigError(
-                    f"operator.password_file: cannot read {p}: {e.strerror}"
-                ) from None
+            return self._secret_file(
+                "operator.password_file", o.password_file, "operator password file"
+            )
         import sys
 
         if sys.stdin.isatty():
@@ -385,8 +383,12 @@ def _validate(cfg: Config) -> Config:
     if d.ca_file and not Path(d.ca_file).expanduser().is_absolute():
         cfg = replace(cfg, directory=replace(d, ca_file=str(cfg.resolve_path(d.ca_file))))
     if not cfg.database.url:
-        cfg = replace(cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.data_dir / 'dnmail.db'}"))
-    elif cfg.database.url.startswith("sqlite:///") and not cfg.database.url.startswith("sqlite:////"):
+        cfg = replace(
+            cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.data_dir / 'dnmail.db'}")
+        )
+    elif cfg.database.url.startswith("sqlite:///") and not cfg.database.url.startswith(
+        "sqlite:////"
+    ):
         rel = cfg.database.url[len("sqlite:///") :]
         if rel and rel != ":memory:":
             cfg = replace(
