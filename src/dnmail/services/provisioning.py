@@ -452,11 +452,19 @@ class Provisioner:
         rows = [
             {c: getattr(w.mailbox, c) for c in _MAILBOX_COLUMNS} for w in works
         ]
-        ids = s.execute(
-            insert(Mailbox).returning(Mailbox.id, sort_by_parameter_order=True), rows
-        ).scalars().all()
-        for w, new_id in zip(works, ids, strict=True):
-            w.mailbox.id = new_id
+        # A plain executemany, then the ids by address (unique): an ordered
+        # INSERT … RETURNING runs row by row on SQLite.
+        s.execute(insert(Mailbox), rows)
+        addresses = [r["address"] for r in rows]
+        ids: dict[str, int] = {}
+        for i in range(0, len(addresses), 900):
+            ids.update(
+                s.execute(
+                    select(Mailbox.address, Mailbox.id).where(Mailbox.address.in_(addresses[i : i + 900]))
+                ).all()
+            )
+        for w in works:
+            w.mailbox.id = ids[w.mailbox.address]
 
     def _reserve(self, s: Session, w: _Work, local: str) -> None:
         now = self._now

@@ -214,9 +214,21 @@ def create_requests(
 
     try:
         with session.begin_nested():
-            ids = session.execute(
-                insert(Request).returning(Request.id, sort_by_parameter_order=True), rows
-            ).scalars().all()
+            # A plain executemany, then the ids by person (one open request per person):
+            # an ordered INSERT … RETURNING runs row by row on SQLite.
+            session.execute(insert(Request), rows)
+            by_staff: dict[str, int] = {}
+            hr_ids = [row["staff_hr_id"] for row in rows]
+            for i in range(0, len(hr_ids), 900):
+                by_staff.update(
+                    session.execute(
+                        select(Request.staff_hr_id, Request.id).where(
+                            Request.staff_hr_id.in_(hr_ids[i : i + 900]),
+                            Request.state == RequestState.PENDING.value,
+                        )
+                    ).all()
+                )
+            ids = [by_staff[h] for h in hr_ids]
     except IntegrityError:
         raise Refused(
             "request refused: another request for one of these people was queued at the "
