@@ -159,7 +159,7 @@ def test_four_provisions_at_once(prepared, ldap, config_file):
     rt = prepared
     n = 1000
     add_people_and_requests(rt, 0, n, generate_names(n, seed=11))
-    procs = [dnmail(config_file, "--format", "json", "provision") for _ in range(4)]
+    procs = [dnmail(config_file, "--verbose", "--format", "json", "provision") for _ in range(4)]
     results = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err

@@ -224,21 +224,26 @@ class Provisioner:
     def _run_chunk(
         self, request_ids: Sequence[int], size: int, seen: set[int]
     ) -> list[ItemResult] | None:
-        for attempt in range(5):
+        import random
+        import time
+
+        attempts = 12
+        for attempt in range(attempts):
             try:
                 return self._chunk_once(request_ids, size, seen)
             except IntegrityError:
                 # Another worker reserved one of our addresses at the same moment; nothing
-                # was written to the directory (we flush before writing). Take again.
-                if attempt == 4:
+                # was written to the directory (we reserve before writing). Take again: the
+                # other worker has committed by now, so its addresses count as taken.
+                if attempt == attempts - 1:
                     raise
             except OperationalError as e:
                 from dnmail.db.session import is_retryable
 
-                # Two workers reserving addresses in opposite orders: PostgreSQL breaks
-                # the deadlock by failing one; nothing reached the directory yet.
-                if not is_retryable(e) or attempt == 4:
+                # PostgreSQL broke a deadlock by failing us; nothing reached the directory.
+                if not is_retryable(e) or attempt == attempts - 1:
                     raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))  # noqa: S311 - jitter
         return None  # pragma: no cover
 
     def _claim(self, s: Session, request_ids: Sequence[int], size: int, seen: set[int]):
@@ -449,9 +454,13 @@ class Provisioner:
             return
         from sqlalchemy import insert
 
-        rows = [
-            {c: getattr(w.mailbox, c) for c in _MAILBOX_COLUMNS} for w in works
-        ]
+        # Always in address order: two workers reserving overlapping addresses then wait
+        # for each other in the same order (a unique-key wait, retried) instead of
+        # deadlocking.
+        rows = sorted(
+            ({c: getattr(w.mailbox, c) for c in _MAILBOX_COLUMNS} for w in works),
+            key=lambda r: r["address"],
+        )
         # A plain executemany, then the ids by address (unique): an ordered
         # INSERT … RETURNING runs row by row on SQLite.
         s.execute(insert(Mailbox), rows)
