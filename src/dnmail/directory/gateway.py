@@ -268,9 +268,6 @@ class Directory:
             found.setdefault(entry.employee_number, []).append(entry)
         return found
 
-    def find_uid(self, uid: str) -> list[Entry]:
-        return list(self.search(self.settings.base_dn, dnlib.eq("uid", uid)))
-
     def existing_uids(self, uids: Iterable[str]) -> dict[str, str]:
         """Which of these uids exist anywhere in the directory, with their employeeNumber.
 

@@ -45,7 +45,3 @@ def name_key(value: object) -> str:
     Diacritics are kept: "Lê Thị Hà" and "Lê Thị Hạ" are different people.
     """
     return clean_text(value).casefold().replace(" ", "")
-
-
-def has_control_chars(value: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in value)

@@ -100,11 +100,6 @@ class Runtime:
             with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
 
-    def session_factory(self):
-        from dnmail.db.session import make_sessionmaker
-
-        return make_sessionmaker(self.engine)
-
     @property
     def directory(self) -> Directory:
         """The directory, bound as the service identity — or, for a unit officer, as the
