@@ -43,7 +43,7 @@ def bare_read(path: Path, *, keep: bool = False):
 
 
 def dnmail_read(path: Path, *, keep: bool = False):
-    from dnmail.slips.roster import read_roster
+    from dnmail.readers.roster import read_roster
 
     roster = read_roster(path)
     return roster if keep else len(roster.rows)
@@ -182,7 +182,7 @@ def main() -> None:
 
     import openpyxl  # noqa: F401 - import cost kept out of the first timing
 
-    import dnmail.slips.roster  # noqa: F401
+    import dnmail.readers.roster  # noqa: F401
 
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -103,7 +103,7 @@ def bare_xlsx(path: Path) -> int:
 
 
 def reader_xlsx(path: Path) -> int:
-    from dnmail.slips.excel import read_excel_slip
+    from dnmail.readers.excel_slip import read_excel_slip
 
     return len(read_excel_slip(path).rows)
 

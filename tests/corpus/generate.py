@@ -1,7 +1,7 @@
 """The binary (or awkward) part of the hostile input corpus, written by code.
 
 Each function writes its files into a directory and returns {case name: path}; the
-expected outcome of each case is in tests/test_hostile_input.py.
+expected outcome of each case is in tests/e2e/test_hostile_input.py.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def rosters(d: Path) -> dict[str, Path]:
     return out
 
 
-#: Staff a slip row must match (unit snv): see tests/test_hostile_input.py.
+#: Staff a slip row must match (unit snv): see tests/e2e/test_hostile_input.py.
 SLIP_STAFF = ("Nguyễn Văn An", "Trần Văn Bình")
 
 

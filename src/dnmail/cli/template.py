@@ -27,7 +27,7 @@ def slip(
     (docs/signed-slips.md), or import the workbook itself with --unit.
     """
     from dnmail.errors import BadInput, Refused
-    from dnmail.slips.template import write_slip_template
+    from dnmail.exports.slip_template import write_slip_template
 
     if output.suffix.lower() != ".xlsx":
         raise BadInput(f"{output}: the template is an Excel workbook; name it FILE.xlsx")

@@ -6,7 +6,7 @@ decides), a locked one does not, and a mailbox moved to another unit's branch
 still does (the entry is found by a search, not by a fixed DN).
 
 The configuration comes from deploy/dovecot/*.in, the same templates production
-renders. Used by tests/test_dovecot_auth.py and the demo::
+renders. Used by tests/integration/test_dovecot_auth.py and the demo::
 
     with ThrowawayDovecot(tmp / "dovecot", slapd_info) as imap:
         imaplib.IMAP4("127.0.0.1", imap.imap_port)

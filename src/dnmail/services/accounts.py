@@ -18,8 +18,8 @@ from dnmail.domain.passwords import PasswordPolicy, generate_password
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
+from dnmail.exports.handouts import HandoutRow, write_single
 from dnmail.services import audit
-from dnmail.services.handouts import HandoutRow, write_single
 from dnmail.services.operators import other_unit
 from dnmail.services.runtime import Runtime
 

@@ -49,8 +49,8 @@ from dnmail.errors import (
     DnmailError,
     NoSuchEntry,
 )
+from dnmail.exports.handouts import HandoutRow, HandoutWriter
 from dnmail.services import audit
-from dnmail.services.handouts import HandoutRow, HandoutWriter
 from dnmail.services.requests import reserved_names
 from dnmail.services.runtime import Runtime
 

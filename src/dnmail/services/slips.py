@@ -57,8 +57,8 @@ from dnmail.services.requests import NewRequest, check_requests, create_requests
 from dnmail.services.units import get_unit
 
 if TYPE_CHECKING:
+    from dnmail.domain.slip import SlipContent, SlipRow
     from dnmail.services.runtime import Runtime
-    from dnmail.slips.model import SlipContent, SlipRow
     from dnmail.slips.pdf import SignerInfo, SignerPin
 
 ACCEPTED = "accepted"
@@ -324,7 +324,7 @@ def read_slip(
 
 
 def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int) -> ReadSlip:
-    from dnmail.slips.excel import read_excel_slip
+    from dnmail.readers.excel_slip import read_excel_slip
 
     if unit is None:
         raise SlipRefused(

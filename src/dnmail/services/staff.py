@@ -19,7 +19,7 @@ from dnmail.errors import InvalidFile, Problem
 from dnmail.services import audit
 
 if TYPE_CHECKING:
-    from dnmail.slips.roster import Roster, RosterRow
+    from dnmail.readers.roster import Roster, RosterRow
 
 #: Fields compared between the roster and the database, with their Vietnamese labels.
 TRACKED = {
@@ -96,7 +96,7 @@ def sha256_file(path: Path) -> str:
 
 
 def read_roster_file(path: Path, *, max_uncompressed_mb: int) -> Roster:
-    from dnmail.slips.roster import read_roster
+    from dnmail.readers.roster import read_roster
 
     return read_roster(path, max_uncompressed=max_uncompressed_mb * 1024 * 1024)
 

@@ -55,7 +55,7 @@ from dnmail.services.staff import (
 )
 
 if TYPE_CHECKING:
-    from dnmail.slips.roster import RosterRow
+    from dnmail.readers.roster import RosterRow
 
 #: Kinds of action, in the order they are reported, with their Vietnamese labels.
 ACTION_KINDS = {

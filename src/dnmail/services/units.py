@@ -167,8 +167,8 @@ def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) ->
     records that it happened, never the password.
     """
     from dnmail.domain.passwords import generate_password
+    from dnmail.exports.handouts import HandoutRow, write_single
     from dnmail.services.accounts import policy_of
-    from dnmail.services.handouts import HandoutRow, write_single
 
     domain = rt.config.directory.mail_domain
     with rt.session() as s:

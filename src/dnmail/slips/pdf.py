@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from dnmail.domain.phones import BadPhone, parse_phone
+from dnmail.domain.slip import SlipContent, SlipRow, kind_from_content
 from dnmail.domain.text import clean_text, fold
 from dnmail.errors import ConfigError, InvalidFile, Problem, SignatureInvalid, UnsafeFile
-from dnmail.slips.model import SlipContent, SlipRow, kind_from_content
 
 REVOCATION_MODES = ("soft-fail", "require")
 #: Modification levels after the signed revision that leave its content alone.

@@ -31,7 +31,7 @@ from support.workbooks import (
     zip_bomb_xlsx,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLAIMED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)  # the signing time the signer writes
 
 STAFF = [
@@ -706,8 +706,8 @@ def test_a_unit_officer_imports_for_its_own_unit_only(world, cli, tmp_path, pdfs
 
 def test_match_rows_never_guesses():
     """The pure rule (no database): name, then department, then phone; else refused."""
+    from dnmail.domain.slip import SlipRow
     from dnmail.services.slips import StaffCandidate, match_rows
-    from dnmail.slips.model import SlipRow
 
     a = StaffCandidate("HR1", "Lê Thị Hà", "Văn phòng", "0905000001", "active")
     b = StaffCandidate("HR2", "Lê Thị Hà", "Văn phòng", "0905000002", "active")

@@ -24,8 +24,8 @@ from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.states import HrStatus
 from dnmail.domain.text import fold
 from dnmail.errors import Problem
-from dnmail.slips.safety import DEFAULT_MAX_UNCOMPRESSED
-from dnmail.slips.tabular import (
+from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED
+from dnmail.readers.tabular import (
     CellError,
     Column,
     HeaderRow,

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from dnmail.domain.states import HrStatus
 from dnmail.domain.text import clean_text
 from dnmail.errors import InvalidFile, Problem, UnsafeFile
-from dnmail.slips.roster import ROSTER_COLUMNS, RosterRowReader, read_roster
-from dnmail.slips.safety import check_spreadsheet
-from dnmail.slips.tabular import (
+from dnmail.readers.roster import ROSTER_COLUMNS, RosterRowReader, read_roster
+from dnmail.readers.safety import check_spreadsheet
+from dnmail.readers.tabular import (
     MAX_PROBLEMS_KEPT,
     MAX_PROBLEMS_SHOWN,
     HeaderRow,
@@ -514,7 +514,7 @@ def test_any_name_in_a_csv_file_never_crashes(tmp_path, name):
 def test_cli_help_path_does_not_import_openpyxl():
     code = (
         "import sys\n"
-        "import dnmail.slips.roster, dnmail.slips.excel, dnmail.slips.template\n"
+        "import dnmail.readers.roster, dnmail.readers.excel_slip, dnmail.exports.slip_template\n"
         "assert 'openpyxl' not in sys.modules, 'openpyxl imported at module level'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -523,7 +523,7 @@ def test_cli_help_path_does_not_import_openpyxl():
 def test_reading_a_csv_roster_does_not_import_openpyxl(tmp_path):
     path = write_csv(tmp_path / "r.csv", [list(ROSTER_HEADERS), *ROWS])
     code = (
-        "import sys\nfrom dnmail.slips.roster import read_roster\n"
+        "import sys\nfrom dnmail.readers.roster import read_roster\n"
         f"assert len(read_roster({str(path)!r}).rows) == 4\n"
         "assert 'openpyxl' not in sys.modules\n"
     )

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnmail.domain.phones import BadPhone, parse_phone
+from dnmail.domain.slip import SlipContent, SlipRow, kind_from_content
 from dnmail.domain.states import RequestKind
 from dnmail.domain.text import fold, name_key
 from dnmail.errors import Problem
-from dnmail.slips.model import SlipContent, SlipRow, kind_from_content
-from dnmail.slips.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet
-from dnmail.slips.tabular import (
+from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet
+from dnmail.readers.tabular import (
     CellError,
     Column,
     HeaderRow,

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from dnmail.domain.states import RequestKind
-from dnmail.slips.excel import ADDRESS_HEADER
+from dnmail.readers.excel_slip import ADDRESS_HEADER
 
 TABLE_HEADERS = ("STT", "Họ và tên", "Phòng ban/Đơn vị trực thuộc", "Số điện thoại", ADDRESS_HEADER)
 HEADER_FIELDS = (

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from test_docs import all_commands
 
 from conftest import cli_runner, seed_staff, seed_units, write_config
 from dnmail.config import load_config
@@ -23,7 +24,6 @@ from dnmail.db.session import make_engine
 from dnmail.domain.states import RequestKind
 from dnmail.services.requests import NewRequest, create_requests
 from support.workbooks import write_slip_xlsx
-from test_docs import all_commands
 
 SNV = "snv@danang.gov.vn"
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 
 from dnmail.domain.states import RequestKind
 from dnmail.errors import InvalidFile, UnsafeFile
-from dnmail.slips.excel import read_excel_slip, split_label
-from dnmail.slips.template import write_slip_template
+from dnmail.exports.slip_template import write_slip_template
+from dnmail.readers.excel_slip import read_excel_slip, split_label
 from support.workbooks import (
     SEED_ADDRESS_HEADER,
     SLIP_HEADERS,

@@ -2,7 +2,7 @@
 
 Plain ldap3 only (no dnmail code): a unit officer who bypasses the CLI must still
 be unable to touch another unit, to lock, or to create and delete mailboxes.
-(tests/test_unit_officers.py does the same through dnmail: `reset-password` as an
+(tests/integration/test_unit_officers.py does the same through dnmail: `reset-password` as an
 officer, refused by the CLI and, with the CLI bypassed, by this server.)
 Result codes: 0 success, 32 noSuchObject, 49 invalidCredentials,
 50 insufficientAccessRights.

@@ -11,7 +11,7 @@ import typer
 
 from dnmail.cli.main import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def all_commands(typer_app: typer.Typer, prefix: str = "dnmail"):

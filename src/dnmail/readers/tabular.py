@@ -32,7 +32,7 @@ from typing import NoReturn
 
 from dnmail.domain.text import clean_text, fold
 from dnmail.errors import DnmailError, InvalidFile, Problem, UnsafeFile
-from dnmail.slips.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet, old_excel_message
+from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet, old_excel_message
 
 #: A cell longer than this is refused: no name, department or address is that long,
 #: and a huge cell is more likely a paste accident than data.

@@ -32,7 +32,7 @@ from dnmail.errors import BadInput, InvalidFile, InvalidName
 from support import pdfslips as ps
 from support.pki import TEST_NOW, build_test_pki, write_crl_pem, write_pem
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).parents[1] / "corpus"
 STAFF = [
     ("S1", "Nguyễn Văn An", "snv", "Văn phòng", "Chuyên viên", "0905000001"),
     ("S2", "Trần Văn Bình", "snv", "Văn phòng", "Chuyên viên", "0905000002"),
@@ -415,7 +415,7 @@ def _cell():
                                                                    HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(_cell(), _cell(), _cell(), _cell()), min_size=1, max_size=4))
 def test_the_excel_slip_reader_returns_clean_rows_or_a_clear_refusal(tmp_path, rows):
-    from dnmail.slips.excel import read_excel_slip
+    from dnmail.readers.excel_slip import read_excel_slip
     from support.workbooks import SlipPerson, write_slip_xlsx
 
     people = [SlipPerson(name if name is not None else "", dept or "", phone, addr or "")
@@ -442,8 +442,8 @@ def test_the_excel_slip_reader_returns_clean_rows_or_a_clear_refusal(tmp_path, r
 @settings(max_examples=300, deadline=None)
 @given(cells=st.lists(st.tuples(*[_cell()] * 7), min_size=1, max_size=5))
 def test_the_roster_row_reader_returns_clean_rows_or_a_clear_refusal(cells):
-    from dnmail.slips.roster import ROSTER_COLUMNS, RosterRowReader
-    from dnmail.slips.tabular import HeaderRow
+    from dnmail.readers.roster import ROSTER_COLUMNS, RosterRowReader
+    from dnmail.readers.tabular import HeaderRow
 
     header = HeaderRow(1, {c.field: i for i, c in enumerate(ROSTER_COLUMNS)},
                        {c.field: c.header for c in ROSTER_COLUMNS}, [])
