@@ -441,6 +441,12 @@ def test_the_excel_slip_reader_returns_clean_rows_or_a_clear_refusal(tmp_path, r
 
 @settings(max_examples=300, deadline=None)
 @given(cells=st.lists(st.tuples(*[_cell()] * 7), min_size=1, max_size=5))
+# Found by this test (parse_phone raised OverflowError on an infinite number cell):
+@example(cells=[(None,) * 7, (None, None, None, None, None, float("inf"), None)])
+@example(cells=[(None,) * 7, (None, None, None, None, "x" * 1001, float("inf"), None)])
+@example(cells=[("NV1", "Lê Văn An", "snv", None, None, -905123456, None)])
+@example(cells=[("NV1", "Lê Văn An", "snv", None, None, float("nan"), None)])
+@example(cells=[("NV1", "Lê Văn An", "snv", None, None, 1e300, None)])
 def test_the_roster_row_reader_returns_clean_rows_or_a_clear_refusal(cells):
     from dnmail.readers.roster import ROSTER_COLUMNS, RosterRowReader
     from dnmail.readers.tabular import HeaderRow

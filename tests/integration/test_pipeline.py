@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from dnmail.directory import pipeline
 
+UNDEFINED_ATTRIBUTE_TYPE = 17  # RFC 4511 resultCode
+
 
 def test_add_request_matches_ldap3_encoding():
     from ldap3.operation.add import add_operation
@@ -67,13 +69,19 @@ def person(i, suffix, **extra):
 
 def test_add_many_in_order_with_errors(writer, ldap):
     items = [person(i, ldap.suffix) for i in range(50)]
-    items.insert(10, items[3])  # a duplicate in the middle
+    items.insert(10, items[3])  # a duplicate in the middle, within the window of item 3
+    bad = person(99, ldap.suffix)
+    items.insert(20, (bad[0], {**bad[1], "noSuchAttribute": ["x"]}))  # refused by the schema
     items.append((f"uid=x,ou=nobranch,ou=people,{ldap.suffix}", items[0][1]))
     results = writer.add_many(items)
-    assert len(results) == 52
+    assert len(results) == 53
     codes = [r.code for r in results]
-    assert codes[10] == pipeline.ENTRY_ALREADY_EXISTS
+    # Each answer lands at its own item's position, whatever order slapd answers in.
+    assert codes[20] == UNDEFINED_ATTRIBUTE_TYPE
     assert codes[-1] == pipeline.NO_SUCH_OBJECT
+    # Of two adds of one DN in flight together, slapd lets exactly one through (which one
+    # depends on its threads): one success, one "already exists", never two entries.
+    assert sorted((codes[3], codes[10])) == [0, pipeline.ENTRY_ALREADY_EXISTS]
     assert codes.count(0) == 50
     # The server hashed the cleartext (ppolicy), and it binds.
     c = ldap3.Connection(ldap.url, items[5][0], "Mật-khẩu-5")

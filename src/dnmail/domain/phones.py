@@ -7,10 +7,13 @@ stored as digits only, with the national leading 0 (+84 / 84 prefixes folded).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 _SEPARATORS = re.compile(r"[\s.\-()/]+")
+#: No Vietnamese number has 13 digits, with or without its country code.
+_TOO_BIG = 10**12
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,13 @@ def parse_phone(value: object) -> Phone:
     if isinstance(value, bool):
         raise BadPhone("not a phone number")
     if isinstance(value, float):
-        if value != value or value < 0 or value != int(value):
+        # A number cell: NaN, infinities, fractions and negative numbers are no phone
+        # number; neither is anything with more digits than a number can have.
+        if not math.isfinite(value) or value < 0 or not value.is_integer() or value >= _TOO_BIG:
             raise BadPhone("not a phone number")
         value = int(value)
+    if isinstance(value, int) and not 0 <= value < _TOO_BIG:
+        raise BadPhone("not a phone number")
     text = str(value).strip()
     if text == "":
         return Phone("")
@@ -58,4 +65,6 @@ def parse_phone(value: object) -> Phone:
         restored = True
     if not 10 <= len(text) <= 11:
         raise BadPhone(f"{str(value)[:40]!r} has {len(text)} digits; a Vietnamese number has 10 or 11")
+    if not text.startswith("0"):
+        raise BadPhone(f"{str(value)[:40]!r} is not a Vietnamese number (0…, +84… or 84…)")
     return Phone(text, restored)
