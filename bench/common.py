@@ -56,7 +56,7 @@ def peak_of(cmd: list[str], env: dict | None = None) -> Timed:
 
 @contextmanager
 def slapd(workdir: Path):
-    from dnmail.directory.server import ThrowawaySlapd
+    from dnmail.local.slapd import ThrowawaySlapd
 
     srv = ThrowawaySlapd(workdir)
     info = srv.start()

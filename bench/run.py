@@ -182,8 +182,10 @@ def child_growth(workdir: Path, existing: int, batch: int, chunk: int) -> dict:
     """A directory and a database already holding `existing` accounts (loaded offline:
     slapadd -q of pre-built entries, bulk SQL inserts), then `batch` create requests
     provisioned by the real service, timed chunk by chunk in a fresh process."""
-    from dnmail.directory.server import ThrowawaySlapd, add_entries_offline, ssha
     from dnmail.domain.addresses import DEFAULT_RESERVED, address_base, allocate_many
+    from dnmail.local.openldap import add_entries_offline
+    from dnmail.local.render import ssha
+    from dnmail.local.slapd import ThrowawaySlapd
     from dnmail.services.provisioning import base_of
 
     t = time.perf_counter()

@@ -137,9 +137,9 @@ def write_config(path: Path, *, db_url: str, ldap=None, extra: str = "") -> Path
 
 @pytest.fixture
 def ldap(tmp_path_factory):
-    """A fresh throw-away slapd from deploy/ (about 0.2 s to build and start)."""
-    from dnmail.directory.server import ThrowawaySlapd
+    """A fresh throw-away slapd (dnmail.local; about 0.2 s to build and start)."""
     from dnmail.errors import DirectoryUnavailable
+    from dnmail.local.slapd import ThrowawaySlapd
 
     workdir = tmp_path_factory.mktemp("slapd")
     server = ThrowawaySlapd(workdir)

@@ -3,8 +3,8 @@
 Load it from tests/conftest.py with ``pytest_plugins = ["conftest_slapd"]`` (tests/
 must be on sys.path: ``pythonpath = ["tests"]`` in [tool.pytest.ini_options]).
 
-The server is built from deploy/slapd/ by dnmail.directory.server, the same code
-.ci/run and the demo use. A missing OpenLDAP skips locally and fails on CI
+The server is built by dnmail.local (templates shipped in the package), the same
+code `dnmail local start` runs for .ci/run and the demo. A missing OpenLDAP skips locally and fails on CI
 (CI=true). The helpers use plain ldap3 so that directory tests do not depend on
 dnmail's own gateway.
 """
@@ -19,8 +19,9 @@ import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPNoSuchObjectResult
 
-from dnmail.directory.server import SlapdInfo, ThrowawaySlapd, Toolchain
 from dnmail.errors import DirectoryUnavailable
+from dnmail.local.openldap import Toolchain
+from dnmail.local.slapd import SlapdInfo, ThrowawaySlapd
 
 ON_CI = os.environ.get("CI") == "true"
 

@@ -14,7 +14,7 @@ import pytest
 from ldap3 import MODIFY_DELETE, MODIFY_REPLACE
 
 from conftest_slapd import add_mailbox, ensure_unit, service, unique
-from dnmail.directory.dovecot import DOVECOT_BINARY, ThrowawayDovecot
+from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.slapd]
 

@@ -304,7 +304,7 @@ def test_control_characters_never_reach_the_directory(world, ldap):
 def test_dead_directory_marks_nothing_done(world, ldap):
     rt = world
     queue(rt, "snv", "HR001")
-    from dnmail.directory.server import ThrowawaySlapd
+    from dnmail.local.slapd import ThrowawaySlapd
 
     ThrowawaySlapd(ldap.workdir).stop()
     from dnmail.errors import DirectoryUnavailable

@@ -12,12 +12,12 @@ import pytest
 
 from conftest import seed_staff, seed_units
 from dnmail.db.models import Staff
-from dnmail.directory.dovecot import DOVECOT_BINARY, ThrowawayDovecot
 from dnmail.domain.states import LockReason, RequestKind
 from dnmail.services import accounts
 from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
 from dnmail.services.setup import ensure_branches
+from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot
 
 pytestmark = [pytest.mark.dovecot]
 

@@ -125,7 +125,11 @@ OFFICER_COMMANDS = {
     "dnmail reset-password", "dnmail export issued", "dnmail export pending",
     "dnmail export locked",
 }
-NO_DATA = {"dnmail template slip"}
+#: Neither database nor directory of the configuration: a throw-away server, files to write.
+NO_DATA = {
+    "dnmail template slip", "dnmail local start", "dnmail local stop", "dnmail local status",
+    "dnmail deploy render",
+}
 
 
 def test_every_command_is_classified(tmp_path):

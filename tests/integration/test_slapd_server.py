@@ -1,6 +1,6 @@
 """The throw-away slapd: build, start/stop, base entries, ppolicy behaviour, size, TLS.
 
-Everything here talks to a real slapd built from deploy/slapd/ (no mocks): the
+Everything here talks to a real slapd built by dnmail.local (no mocks): the
 behaviour dnmail relies on (ppolicy hashing, locking, must-change) is a property
 of that configuration, not of dnmail's code.
 """
@@ -36,15 +36,11 @@ from conftest_slapd import (
     service,
     unique,
 )
-from dnmail.directory.server import (
-    SlapdInfo,
-    ThrowawaySlapd,
-    TlsFiles,
-    Toolchain,
-    free_port,
-    running_pid,
-)
 from dnmail.errors import DirectoryUnavailable
+from dnmail.local.openldap import Toolchain
+from dnmail.local.process import free_port, running_pid
+from dnmail.local.render import TlsFiles
+from dnmail.local.slapd import SlapdInfo, ThrowawaySlapd
 
 pytestmark = pytest.mark.slapd
 
@@ -123,10 +119,10 @@ def test_missing_openldap_is_a_clear_error(tmp_path):
     assert err.value.exit_code == 4
 
 
-def test_module_cli_start_is_detached_status_stop(tmp_path):
+def test_local_start_is_detached_status_stop(tmp_path):
     require_openldap()
     workdir = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "dnmail.directory.server"]
+    cmd = [sys.executable, "-m", "dnmail", "local"]
     out = subprocess.run(
         [*cmd, "start", "--dir", str(workdir)], capture_output=True, text=True, check=True
     )
@@ -155,6 +151,43 @@ def test_module_cli_start_is_detached_status_stop(tmp_path):
         subprocess.run([*cmd, "stop", "--dir", str(workdir)], check=True)
     assert not _alive(info.pid)
     assert subprocess.run([*cmd, "status", "--dir", str(workdir)]).returncode == 1
+
+
+def test_local_start_json_and_status_say_where(tmp_path):
+    require_openldap()
+    workdir = tmp_path / "json"
+    cmd = [sys.executable, "-m", "dnmail"]
+    out = subprocess.run(
+        [*cmd, "--format", "json", "local", "start", "--dir", str(workdir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    try:
+        env = json.loads(out.stdout)
+        info = SlapdInfo.from_json((workdir / "info.json").read_text())
+        assert env == info.env()
+        status = subprocess.run(
+            [*cmd, "local", "status", "--dir", str(workdir)], capture_output=True, text=True
+        )
+        assert status.returncode == 0
+        assert f"(pid {info.pid}) on {info.url}" in status.stdout
+    finally:
+        subprocess.run([*cmd, "local", "stop", "--dir", str(workdir)], check=True)
+
+
+@pytest.mark.parametrize(
+    "command", [["local", "start", "--dir", "srv"], ["deploy", "render", "--out", "out"]]
+)
+def test_tls_files_go_together(tmp_path, command):
+    cert = tmp_path / "server.pem"
+    cert.write_text("not used")
+    done = subprocess.run(
+        [sys.executable, "-m", "dnmail", *command, "--tls-cert", str(cert)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--tls-cert, --tls-key and --tls-ca go together" in done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "srv").exists() and not (tmp_path / "out").exists()
 
 
 # --- base entries and ppolicy -----------------------------------------------------------
@@ -463,7 +496,7 @@ def test_starttls_and_ldaps(tmp_path):
         assert bind_result(info, info.service_dn, info.service_password) == 0
 
 
-# --- production rendering (deploy/slapd/README.md) ---------------------------------------
+# --- production rendering (dnmail deploy render, deploy/slapd/README.md) ----------------
 
 
 def _start_slapd(config_dir: Path, urls: str, log: Path) -> subprocess.Popen:
@@ -498,7 +531,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _render(out: Path, **env: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "dnmail.directory.server", "render", "--out", str(out),
+        [sys.executable, "-m", "dnmail", "deploy", "render", "--out", str(out),
          "--db-dir", str(out / "data"), "--run-dir", str(out)],
         capture_output=True, text=True, env={**os.environ, **env},
     )  # fmt: skip

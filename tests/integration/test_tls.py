@@ -31,8 +31,9 @@ from conftest_slapd import require_openldap, unique
 from dnmail.config import DirectorySettings
 from dnmail.directory import pipeline
 from dnmail.directory.gateway import Directory
-from dnmail.directory.server import SlapdInfo, ThrowawaySlapd, TlsFiles
 from dnmail.errors import ConfigError, DatabaseUnavailable, DirectoryUnavailable, ExitCode
+from dnmail.local.render import TlsFiles
+from dnmail.local.slapd import SlapdInfo, ThrowawaySlapd
 
 pytestmark = pytest.mark.slapd
 

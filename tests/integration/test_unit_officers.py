@@ -1,7 +1,7 @@
 """Unit officers in the directory, through dnmail: the unit accounts `init` makes,
 `unit set-password`, and `reset-password` run as an officer — bound to slapd as the
-unit's own account, so that the server's ACLs (deploy/slapd/dnmail.ldif.in) hold it to
-its branch even when the CLI's check is bypassed. SQLite and PostgreSQL."""
+unit's own account, so that the server's ACLs (src/dnmail/local/templates/dnmail.ldif.in)
+hold it to its branch even when the CLI's check is bypassed. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

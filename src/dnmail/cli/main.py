@@ -16,6 +16,7 @@ from dnmail.cli import accounts, requests, setup, staff, units
 from dnmail.cli import audit as audit_cli
 from dnmail.cli import db as db_cli
 from dnmail.cli import exports as exports_cli
+from dnmail.cli import local as local_cli
 from dnmail.cli import sync as sync_cli
 from dnmail.cli import template as template_cli
 from dnmail.cli.common import Format, State, state
@@ -71,6 +72,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(template_cli.app, name="template")
 accounts.register(app)
 sync_cli.register(app)
+local_cli.register(app)
 
 
 def invoke(argv: list[str] | None = None) -> int:

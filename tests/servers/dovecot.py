@@ -5,8 +5,9 @@ servers: a mailbox logs in with its password (checked by a bind, so ppolicy
 decides), a locked one does not, and a mailbox moved to another unit's branch
 still does (the entry is found by a search, not by a fixed DN).
 
-The configuration comes from deploy/dovecot/*.in, the same templates production
-renders. Used by tests/integration/test_dovecot_auth.py and the demo::
+A test-only server: the configuration comes from deploy/dovecot/*.in of this source
+tree, the production examples. Used by tests/integration/test_dovecot_auth.py and
+test_mail_client.py::
 
     with ThrowawayDovecot(tmp / "dovecot", slapd_info) as imap:
         imaplib.IMAP4("127.0.0.1", imap.imap_port)
@@ -25,18 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from dnmail.directory.server import SlapdInfo, free_port, render, write_private
 from dnmail.errors import DirectoryUnavailable
+from dnmail.local.process import free_port, write_private
+from dnmail.local.render import render
+from dnmail.local.slapd import SlapdInfo
 
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
 MAIL_DOMAIN = "danang.gov.vn"
-
-
-def dovecot_templates_dir() -> Path:
-    """deploy/dovecot of this checkout, or $DNMAIL_DEPLOY_DIR/dovecot."""
-    base = os.environ.get("DNMAIL_DEPLOY_DIR")
-    root = Path(base) if base else Path(__file__).resolve().parents[3] / "deploy"
-    return root / "dovecot"
+TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "dovecot"
 
 
 def _traversable_by(path: Path, uid: int, gid: int) -> bool:
@@ -209,9 +206,8 @@ class ThrowawayDovecot:
             "SUFFIX": self.slapd.suffix,
             "LDAP_STARTTLS": "no",
         }
-        tdir = dovecot_templates_dir()
         for name in ("dovecot.conf", "dovecot-ldap.conf.ext"):
-            text = render((tdir / f"{name}.in").read_text(encoding="utf-8"), values)
+            text = render((TEMPLATES / f"{name}.in").read_text(encoding="utf-8"), values)
             # The LDAP file holds the mailauth password: 0600 for both, to be safe.
             write_private(self.workdir / name, text)
 

@@ -1,0 +1,1 @@
+"""Test-only servers (Dovecot), started by the tests that need them."""
