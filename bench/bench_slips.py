@@ -17,7 +17,7 @@ sides), timed from outside; its peak RSS is the process's own (VmHWM). The impor
 runs get a fresh copy of the seeded database each time (a slip is never imported
 twice). Best of --repeat, runs alternating.
 
-    /work/venv-scratch/bin/python bench/bench_slips.py [--files 200] [--rows 20000]
+    .venv/bin/python bench/bench_slips.py [--files 200] [--rows 20000]
         [--repeat 3] [--pg postgresql://postgres@127.0.0.1:5432/test]
 """
 

@@ -11,6 +11,7 @@ where (file, sheet, row, column, server). No message ever carries a password.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -125,8 +126,49 @@ class SafetyBrake(Refused):
     """A batch would lock or cancel too many mailboxes at once; nothing was changed."""
 
 
+@dataclass(frozen=True)
+class SignatureProblem:
+    """Why a signed file does not count: about one embedded signature (its form field
+    and its signer), or, with no field name, about the file as a whole."""
+
+    reasons: tuple[str, ...]
+    field_name: str | None = None  # the signature's form field, e.g. 'Sig1'
+    signer: str | None = None  # the signer's subject (RFC 4514), when its certificate was read
+
+    def __str__(self) -> str:
+        reasons = "; ".join(self.reasons)
+        if self.field_name is None:
+            return reasons
+        who = f" by {self.signer}" if self.signer else ""
+        return f"signature {self.field_name!r}{who}: {reasons}"
+
+
 class SignatureInvalid(BadInput):
-    """A signed PDF slip whose signature does not count (DESIGN §5)."""
+    """A signed PDF slip whose signature does not count (DESIGN §5).
+
+    `problems` says why, one SignatureProblem per signature at fault or about the file
+    as a whole; the message is made from them. `reports` holds the check of every
+    embedded signature (dnmail.signatures.checks.SignatureReport), for diagnostics.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        problems: Sequence[SignatureProblem],
+        *,
+        reports: Sequence[object] = (),
+        hint: str | None = None,
+    ):
+        self.file = file
+        self.problems = tuple(problems)
+        self.reports = tuple(reports)
+        if len(self.problems) == 1:
+            message = f"{file}: {self.problems[0]}"
+        else:
+            message = f"{file}: the signed slip does not count:" + "".join(
+                f"\n  - {problem}" for problem in self.problems
+            )
+        super().__init__(message, hint=hint)
 
 
 # --- directory and database ---------------------------------------------------------

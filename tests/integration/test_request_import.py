@@ -389,7 +389,7 @@ def test_dry_run_stores_nothing(world, cli, tmp_path, pdfs):
 def test_service_validates_at_the_time_of_import(world, tmp_path, pdfs, monkeypatch):
     """Through the service: the same signed file, imported before and after its
     signer's certificate expired (the claimed signing time changes nothing)."""
-    from dnmail.services.slips import import_slips
+    from dnmail.services.slip_import import import_slips
 
     rt = world
     path = put(tmp_path, "slip.pdf", pdfs["good"])  # signer valid 2026-01-01 → 2046-01-01
@@ -406,7 +406,7 @@ def test_service_validates_at_the_time_of_import(world, tmp_path, pdfs, monkeypa
 
 def test_the_shipped_sample_slip(world, cli, config_file):
     """samples/slip-snv.pdf with the sample PKI, configured as samples/pki/README.md says."""
-    from dnmail.slips.pdf import fingerprint_of
+    from dnmail.signatures.certs import fingerprint_of
 
     pki = ROOT / "samples" / "pki"
     pin = "sha256:" + fingerprint_of((pki / "snv-chief.pem").read_bytes())
@@ -607,7 +607,8 @@ EXCEL_REFUSALS = [
             (
                 14,
                 "Họ và tên",
-                "2 staff of unit snv are named 'Nguyễn Văn Bình': SNV-0005 (Phòng Tổ chức, 0905000005); "
+                "2 staff of unit snv are named 'Nguyễn Văn Bình': "
+                "SNV-0005 (Phòng Tổ chức, 0905000005); "
                 "SNV-0006 (Văn phòng, 0905000006); the slip gives no department or phone",
             )
         ],
@@ -702,27 +703,3 @@ def test_a_unit_officer_imports_for_its_own_unit_only(world, cli, tmp_path, pdfs
     assert "not an authorised signer of unit snv (authorised for: sgtvt)" in messages(refused)
     with rt.session() as s:
         assert s.scalars(select(Slip.imported_by)).all() == ["snv@danang.gov.vn"]
-
-
-def test_match_rows_never_guesses():
-    """The pure rule (no database): name, then department, then phone; else refused."""
-    from dnmail.domain.slip import SlipRow
-    from dnmail.services.slips import StaffCandidate, match_rows
-
-    a = StaffCandidate("HR1", "Lê Thị Hà", "Văn phòng", "0905000001", "active")
-    b = StaffCandidate("HR2", "Lê Thị Hà", "Văn phòng", "0905000002", "active")
-    c = StaffCandidate("HR3", "Lê Thị Hạ", "Thanh tra", "", "active")
-    staff = {"lêthịhà": [a, b], "lêthịhạ": [c]}
-    rows = [
-        SlipRow(1, "1", "LÊ THỊ HÀ", "văn  phòng", "0905000002", page=1),  # the phone decides
-        SlipRow(2, "2", "Lê Thị Hạ", "Phòng khác", page=1),  # one person: a warning only
-        SlipRow(3, "3", "Lê Thị Hà", "Văn phòng", page=1),  # two left: refused
-    ]
-    matches, problems, warnings = match_rows(rows, staff, unit="snv", file_name="s.pdf")
-    assert [(r.row, p.hr_id) for r, p in matches] == [(1, "HR2"), (2, "HR3")]
-    [problem] = problems
-    assert (problem.page, problem.row, problem.column) == (1, 3, "Họ và tên")
-    assert "HR1 (Văn phòng, 0905000001); HR2 (Văn phòng, 0905000002)" in problem.message
-    assert "the department 'Văn phòng' on the slip does not single out one" in problem.message
-    [warning] = warnings
-    assert warning.row == 2 and "'Thanh tra' in the HR record" in warning.message

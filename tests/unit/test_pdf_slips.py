@@ -15,16 +15,11 @@ import pytest
 
 from dnmail.domain.states import RequestKind
 from dnmail.errors import ConfigError, InvalidFile, SignatureInvalid, UnsafeFile
-from dnmail.slips.pdf import (
-    PdfSlipVerdict,
-    SignerInfo,
-    SignerPin,
-    extract_signed_revision,
-    load_certificates,
-    load_crls,
-    read_pdf_slip,
-    verify_pdf_slip,
-)
+from dnmail.readers.pdf_table import read_pdf_slip
+from dnmail.signatures.certs import SignerInfo
+from dnmail.signatures.pins import SignerPin
+from dnmail.signatures.trust import load_certificates, load_crls
+from dnmail.signatures.verify import PdfSlipVerdict, extract_signed_revision, verify_pdf_slip
 from support import pdfslips as ps
 from support.pki import (
     SNV_ORG,
@@ -170,7 +165,8 @@ def test_two_good_signatures(verify, good, pki):
     # the latest authorised signature counts: it covers the most
     assert verdict.signer.fingerprint == pki.snv_deputy.fingerprint
     assert verdict.signed_revision == data
-    assert names(read_pdf_slip(verdict.signed_revision, file_name="s")) == [p.full_name for p in ROWS]
+    content = read_pdf_slip(verdict.signed_revision, file_name="s")
+    assert names(content) == [p.full_name for p in ROWS]
 
 
 def test_co_signature_by_another_unit_is_reported_but_the_chief_counts(verify, good, pki):
@@ -330,7 +326,8 @@ def test_backdated_signature_is_validated_at_import_time(verify, slip_pdf, pki):
 def test_certificate_not_yet_valid(verify, slip_pdf, extra):
     data = ps.sign_pdf(slip_pdf, extra["future"])
     message = refused(verify, data, unit_signers={"snv": [SignerPin.parse(extra["future"].pin)]})
-    assert "certificate is not valid before 2027-01-01 (validated at 2026-11-28 09:00 UTC)" in message
+    assert ("certificate is not valid before 2027-01-01 "
+            "(validated at 2026-11-28 09:00 UTC)") in message
 
 
 def test_encryption_only_certificate_is_refused(verify, slip_pdf, extra):
@@ -536,7 +533,8 @@ def test_restored_phone_is_a_warning():
 
 
 def test_heavy_libraries_are_imported_lazily():
-    code = ("import sys, dnmail.slips.pdf; "
+    code = ("import sys, dnmail.signatures.verify, dnmail.readers.pdf_table, "
+            "dnmail.readers.slip, dnmail.services.slip_import; "
             "bad = [m for m in ('pyhanko', 'pdfplumber', 'reportlab') if m in sys.modules]; "
             "print(*bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -134,7 +134,7 @@ def import_(
 
     from dnmail.domain.states import RequestKind
     from dnmail.services.operators import Right
-    from dnmail.services.slips import import_slips
+    from dnmail.services.slip_import import import_slips
 
     st = state(ctx)
     rt = st.runtime()

@@ -1,4 +1,9 @@
-"""Checks an .xlsx file must pass before openpyxl is allowed to open it.
+"""Checks a file must pass before a parser is allowed to open it; its sha256.
+
+A PDF (a signed slip) must start as one: `check_pdf` refuses empty files and files
+that are something else under a .pdf name before pyHanko or pdfplumber see a byte.
+
+An .xlsx file (a roster, a slip) is looked at harder, as follows.
 
 openpyxl parses XML through defusedxml when it is installed (it is one of our
 dependencies), so entity tricks are already refused inside the parser; it has no
@@ -19,6 +24,7 @@ nothing but the standard library:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zipfile
 import zlib
@@ -55,6 +61,25 @@ _UTF16_32_STARTS = (
 
 def _unsafe(name: str, why: str) -> UnsafeFile:
     return UnsafeFile(name, [Problem(why, file=name)])
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, lowercase hex, read in 1 MiB blocks (any size)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_pdf(data: bytes, file_name: str) -> None:
+    """Refuse bytes that are no PDF: InvalidFile when empty, UnsafeFile when the
+    '%PDF-' marker is missing from the first KiB (where readers look for it)."""
+    if not data:
+        raise InvalidFile(file_name, [Problem("the file is empty", file=file_name)])
+    if b"%PDF-" not in data[:1024]:
+        start = data[:8]
+        raise _unsafe(file_name, f"not a PDF file (it starts with {start!r}, not '%PDF-')")
 
 
 def old_excel_message(name: str) -> str:
@@ -133,7 +158,8 @@ def _check_directory(
         ):
             raise _unsafe(
                 name,
-                f"zip bomb: member {info.filename!r} unpacks {info.file_size // max(info.compress_size, 1):,} "
+                f"zip bomb: member {info.filename!r} unpacks "
+                f"{info.file_size // max(info.compress_size, 1):,} "
                 f"times its packed size (limit {MAX_RATIO})",
             )
     names = {info.filename for info in members}

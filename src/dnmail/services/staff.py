@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from dnmail.db.models import Mailbox, Request, Staff, Unit
 from dnmail.domain.states import OPEN_REQUEST_STATES, HrStatus
 from dnmail.domain.text import name_key
 from dnmail.errors import InvalidFile, Problem
+from dnmail.readers.safety import sha256_file
 from dnmail.services import audit
 
 if TYPE_CHECKING:
@@ -85,14 +85,6 @@ class RosterImportResult:
             "missing": self.missing,
             "warnings": [w.as_dict() for w in self.warnings],
         }
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_roster_file(path: Path, *, max_uncompressed_mb: int) -> Roster:

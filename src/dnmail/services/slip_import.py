@@ -6,17 +6,13 @@ all, in its own transaction:
 
 1. The sha256 of its bytes: a file imported before is refused with the date and the
    requests of its first import (the unique `slips.sha256` holds that under races).
-2. Reading, before any transaction opens (SQLite takes its write lock at BEGIN, and
-   no lock should wait on a signature check):
-   - a signed PDF counts only as `verify_pdf_slip` decides, at the time of import,
-     with the configured trust roots, CRLs and the units' signer pins; the table is
-     then read from the signed revision alone;
-   - an Excel slip carries no signature: it is an IID-side convenience, its unit is
-     the one named with `--unit`, its verdict "unsigned-xlsx".
-3. Rows to staff (DESIGN §2 "From slip rows to staff"): a row matches the staff of
-   the slip's unit by full name (`name_key`: NFC, case and spaces ignored); the
-   department, then the phone, break ties. No match, or several, refuses the file
-   with the row and the candidates: never a guess.
+2. Reading (readers/slip.py), before any transaction opens (SQLite takes its write
+   lock at BEGIN, and no lock should wait on a signature check): a signed PDF counts
+   only as dnmail.signatures decides, at the time of import; an Excel slip names its
+   unit with `--unit`.
+3. Rows to staff (domain/matching.py): the unit's staff with the slip's names are
+   looked up here and matched by the pure rule; no match, or several, refuses the
+   file with the row and the candidates: never a guess.
 4. The requests are checked by the rules every request obeys (`check_requests`);
    each reason is given back to its row. Then the Slip, its requests
    (`create_requests` with `slip_id`) and one audit event are stored together.
@@ -27,8 +23,7 @@ sheet or page, row and column.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,39 +36,40 @@ from sqlalchemy.orm import Session
 from dnmail.config import Config
 from dnmail.db.models import Mailbox, Request, Slip, Staff, Unit
 from dnmail.domain.addresses import validate_local_part
+from dnmail.domain.matching import (
+    ADDRESS_COLUMN,
+    NAME_COLUMN,
+    Match,
+    StaffCandidate,
+    match_rows,
+    row_name,
+    row_problem,
+)
 from dnmail.domain.states import RequestKind
 from dnmail.domain.text import fold, name_key
 from dnmail.errors import (
     BadInput,
-    ConfigError,
     InvalidFile,
     InvalidName,
     Problem,
     Refused,
     SignatureInvalid,
 )
+from dnmail.readers.safety import sha256_file
+from dnmail.readers.slip import ReadSlip, may_be_pdf, read_slip
 from dnmail.services import audit
 from dnmail.services.requests import NewRequest, check_requests, create_requests
 from dnmail.services.units import get_unit
+from dnmail.signatures.trust import TrustSettings, load_trust
 
 if TYPE_CHECKING:
-    from dnmail.domain.slip import SlipContent, SlipRow
+    from dnmail.domain.slip import SlipRow
     from dnmail.services.runtime import Runtime
-    from dnmail.slips.pdf import SignerInfo, SignerPin
+    from dnmail.signatures.certs import SignerInfo
 
 ACCEPTED = "accepted"
 REFUSED = "refused"
 WOULD_ACCEPT = "would-accept"
-
-#: Slip.verdict values.
-VERDICT_UNSIGNED_XLSX = "unsigned-xlsx"  # an Excel slip: no signature to check
-VERDICT_SIGNED = "signed"  # a configured CRL covers the signer and does not list it
-VERDICT_SIGNED_NO_CRL = "signed-no-crl"  # valid and trusted; no configured CRL covers it
-
-NAME_COLUMN = "Họ và tên"
-DEPARTMENT_COLUMN = "Phòng ban/Đơn vị trực thuộc"
-PHONE_COLUMN = "Số điện thoại"
-ADDRESS_COLUMN = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
 
 #: Requests checked and created per call: bounds the IN lists of check_requests
 #: (SQLite allows 32,766 parameters, PostgreSQL 65,535) for a slip of any size.
@@ -207,212 +203,7 @@ class SlipRefused(Exception):
         self.warnings = tuple(warnings)
 
 
-# --- trust material ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrustSettings:
-    """`[signatures]` and `[units.X] signers`, loaded once per run."""
-
-    trust_roots: tuple[bytes, ...]
-    crls: tuple[bytes, ...]
-    revocation: str
-    unit_signers: Mapping[str, tuple[SignerPin, ...]]
-
-
-def load_trust(config: Config) -> TrustSettings:
-    """Read the trust roots and CRLs (paths relative to the config file) and parse the
-    units' signer pins; ConfigError names the key or the file at fault."""
-    from dnmail.slips.pdf import SignerPin, load_certificates, load_crls
-
-    sig = config.signatures
-    if not sig.trust_roots:
-        raise ConfigError(
-            "[signatures] trust_roots is empty: a signed slip cannot be checked without the "
-            "root certificates of the CA that issues the units' signing certificates "
-            "(see docs/signed-slips.md)"
-        )
-    roots = load_certificates(config.resolve_path(p) for p in sig.trust_roots)
-    crls = load_crls(config.resolve_path(p) for p in sig.crls)
-    pins: dict[str, tuple[SignerPin, ...]] = {}
-    for code, unit in config.units.items():
-        try:
-            pins[code] = tuple(SignerPin.parse(p) for p in unit.signers)
-        except ConfigError as exc:
-            raise ConfigError(f"[units.{code}] signers: {exc.message}") from None
-    return TrustSettings(tuple(roots), tuple(crls), sig.revocation, pins)
-
-
-# --- reading a file (no database) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReadSlip:
-    """A slip read and, for a PDF, verified: what the database steps need."""
-
-    path: Path
-    sha256: str
-    content: SlipContent
-    unit: str | None
-    verdict: str
-    signer: SignerView | None = None
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def slip_format(path: Path) -> str | None:
-    """'pdf' or 'xlsx' by the name, else by the first bytes; None when neither."""
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        return "pdf"
-    if suffix in (".xlsx", ".xls"):
-        return "xlsx"  # the Excel reader refuses .xls with the way to mend it
-    with path.open("rb") as handle:
-        head = handle.read(1024)
-    if b"%PDF-" in head:
-        return "pdf"
-    if head.startswith(b"PK"):
-        return "xlsx"
-    return None
-
-
-def read_slip(
-    path: Path,
-    *,
-    config: Config,
-    unit: str | None,
-    now: datetime,
-    trust: TrustSettings | None,
-) -> ReadSlip:
-    """Read (and for a PDF, verify) one slip file; SlipRefused with every reason.
-
-    `now` is the time of import: a signature is validated then, never at the signing
-    time the signer claims.
-    """
-    name = path.name
-    limit = config.limits.max_uncompressed_mb * 1024 * 1024
-    try:
-        if path.is_dir():
-            raise SlipRefused([Problem("is a directory, not a slip file", file=name)])
-        fmt = slip_format(path)
-    except OSError as exc:
-        raise SlipRefused(
-            [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)]
-        ) from None
-    if fmt is None:
-        raise SlipRefused(
-            [Problem("a slip must be an Excel workbook (.xlsx) or a signed PDF (.pdf)", file=name)]
-        )
-    try:
-        if fmt == "xlsx":
-            return _read_excel(path, unit=unit, max_uncompressed=limit)
-        return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit)
-    except SignatureInvalid as exc:
-        raise SlipRefused(_signature_problems(name, exc)) from None
-    except InvalidFile as exc:
-        raise SlipRefused(exc.problems or [Problem(exc.message, file=name)]) from None
-    except OSError as exc:
-        raise SlipRefused(
-            [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)]
-        ) from None
-
-
-def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int) -> ReadSlip:
-    from dnmail.readers.excel_slip import read_excel_slip
-
-    if unit is None:
-        raise SlipRefused(
-            [
-                Problem(
-                    "an Excel slip carries no signature, so it names no unit: give the unit with "
-                    "--unit CODE",
-                    file=path.name,
-                )
-            ]
-        )
-    digest = sha256_of(path)
-    content = read_excel_slip(path, max_uncompressed=max_uncompressed)
-    return ReadSlip(path, digest, content, unit, VERDICT_UNSIGNED_XLSX)
-
-
-def _read_pdf(
-    path: Path, *, unit: str | None, now: datetime, trust: TrustSettings | None, max_bytes: int
-) -> ReadSlip:
-    from dnmail.slips.pdf import read_pdf_slip, verify_pdf_slip
-
-    if trust is None:  # pragma: no cover - import_slips loads it whenever a PDF may come
-        raise ConfigError("signature settings were not loaded")
-    name = path.name
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise SlipRefused(
-            [
-                Problem(
-                    f"the PDF is {size / 1024**2:,.0f} MiB, more than limits.max_uncompressed_mb "
-                    f"({max_bytes // 1024**2} MiB); a slip is a few pages",
-                    file=name,
-                )
-            ]
-        )
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    verdict = verify_pdf_slip(
-        data,
-        file_name=name,
-        trust_roots=trust.trust_roots,
-        crls=trust.crls,
-        revocation=trust.revocation,
-        now=now,
-        unit_signers=trust.unit_signers,
-        unit=unit,
-    )
-    content = read_pdf_slip(verdict.signed_revision, file_name=name)
-    counting = [
-        r
-        for r in verdict.signatures
-        if r.ok and r.signer and r.signer.fingerprint == verdict.signer.fingerprint
-    ]
-    checked = any(r.revoked is False for r in counting)
-    return ReadSlip(
-        path,
-        digest,
-        content,
-        verdict.unit_code,
-        VERDICT_SIGNED if checked else VERDICT_SIGNED_NO_CRL,
-        SignerView.of(verdict.signer),
-    )
-
-
-def _signature_problems(name: str, exc: SignatureInvalid) -> list[Problem]:
-    """One Problem per reason of a SignatureInvalid ("FILE: reason" or a list)."""
-    text = exc.message
-    if text.startswith(f"{name}: "):
-        text = text[len(name) + 2 :]
-    lines = [line[4:] for line in text.splitlines()[1:] if line.startswith("  - ")]
-    if not lines:
-        lines = [text]
-    return [Problem(line, file=name) for line in lines]
-
-
-# --- rows to staff -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StaffCandidate:
-    hr_id: str
-    full_name: str
-    department: str
-    phone: str
-    hr_status: str
-
-    def describe(self) -> str:
-        return f"{self.hr_id} ({self.department or 'no department'}, {self.phone or 'no phone'})"
+# --- the unit's staff by name --------------------------------------------------------
 
 
 def unit_staff_by_name(
@@ -449,134 +240,6 @@ def unit_staff_by_name(
     return found
 
 
-def _at(row: SlipRow, file_name: str, column: str | None) -> dict:
-    return {
-        "file": file_name,
-        "sheet": row.sheet,
-        "page": row.page,
-        "row": row.row,
-        "column": column,
-    }
-
-
-def match_rows(
-    rows: Sequence[SlipRow],
-    staff: Mapping[str, Sequence[StaffCandidate]],
-    *,
-    unit: str,
-    file_name: str,
-    keys: Sequence[str] | None = None,
-) -> tuple[list[tuple[SlipRow, StaffCandidate]], list[Problem], list[Problem]]:
-    """Each row to exactly one staff member: (matches, problems, warnings).
-
-    The name decides; among several people of that name the department, then the
-    phone, must leave exactly one. A department or phone that differs from the HR
-    record of the one person named is only a warning (the slip may be out of date).
-    `keys`: the rows' name_key, when the caller has them already.
-    """
-    matches: list[tuple[SlipRow, StaffCandidate]] = []
-    problems: list[Problem] = []
-    warnings: list[Problem] = []
-    first_row_of: dict[str, SlipRow] = {}
-    fold_ = _memo(fold)  # a slip names a handful of departments, thousands of times
-    if keys is None:
-        keys = [name_key(r.full_name) for r in rows]
-    for row, key in zip(rows, keys, strict=True):
-        candidates = list(staff.get(key, ()))
-        if not candidates:
-            problems.append(
-                Problem(
-                    f"nobody named {row.full_name!r} among the staff of unit {unit} (check the "
-                    "spelling and the accents, or import the HR roster first)",
-                    **_at(row, file_name, NAME_COLUMN),
-                )
-            )
-            continue
-        chosen = _break_tie(row, candidates, fold_)
-        if chosen is None:
-            listed = "; ".join(c.describe() for c in candidates)
-            given = []
-            if row.department:
-                given.append(f"department {row.department!r}")
-            if row.phone:
-                given.append(f"phone {row.phone}")
-            said = (
-                (
-                    f"the {' and '.join(given)} on the slip do{'es' if len(given) == 1 else ''}"
-                    " not single out one of them"
-                )
-                if given
-                else "the slip gives no department or phone"
-            )
-            problems.append(
-                Problem(
-                    f"{len(candidates)} staff of unit {unit} are named {row.full_name!r}: {listed}; "
-                    f"{said}. Write the person's department (and phone) as in the HR record",
-                    **_at(row, file_name, NAME_COLUMN),
-                )
-            )
-            continue
-        earlier = first_row_of.get(chosen.hr_id)
-        if earlier is not None:
-            problems.append(
-                Problem(
-                    f"{chosen.full_name} ({chosen.hr_id}) is listed twice: "
-                    f"{_row_name(earlier)} and {_row_name(row)}; keep one row",
-                    **_at(row, file_name, NAME_COLUMN),
-                )
-            )
-            continue
-        first_row_of[chosen.hr_id] = row
-        if len(candidates) == 1:
-            if row.department and fold_(row.department) != fold_(chosen.department):
-                warnings.append(
-                    Problem(
-                        f"{chosen.full_name} ({chosen.hr_id}): department {row.department!r} on "
-                        f"the slip, {chosen.department or 'none'!r} in the HR record",
-                        **_at(row, file_name, DEPARTMENT_COLUMN),
-                    )
-                )
-            if row.phone and chosen.phone and row.phone != chosen.phone:
-                warnings.append(
-                    Problem(
-                        f"{chosen.full_name} ({chosen.hr_id}): phone {row.phone} on the slip, "
-                        f"{chosen.phone} in the HR record",
-                        **_at(row, file_name, PHONE_COLUMN),
-                    )
-                )
-        matches.append((row, chosen))
-    return matches, problems, warnings
-
-
-def _break_tie(
-    row: SlipRow, candidates: list[StaffCandidate], fold_: Callable[[str], str] = fold
-) -> StaffCandidate | None:
-    if len(candidates) == 1:
-        return candidates[0]
-    if row.department:
-        wanted = fold_(row.department)
-        candidates = [c for c in candidates if fold_(c.department) == wanted]
-    if len(candidates) > 1 and row.phone:
-        candidates = [c for c in candidates if c.phone == row.phone]
-    return candidates[0] if len(candidates) == 1 else None
-
-
-def _memo(func: Callable[[str], str]) -> Callable[[str], str]:
-    cache: dict[str, str] = {}
-
-    def cached(text: str) -> str:
-        value = cache.get(text)
-        if value is None:
-            value = cache[text] = func(text)
-        return value
-
-    return cached
-
-
-def _row_name(row: SlipRow) -> str:
-    return f"page {row.page} row {row.row}" if row.page is not None else f"row {row.row}"
-
-
 # --- the requests --------------------------------------------------------------------
 
 
@@ -595,7 +258,7 @@ def plan_requests(
     config: Config,
     unit: Unit,
     kind: RequestKind,
-    matches: Sequence[tuple[SlipRow, StaffCandidate]],
+    matches: Sequence[Match],
     file_name: str,
 ) -> tuple[list[tuple[SlipRow, StaffCandidate, NewRequest]], list[Problem]]:
     """The request each matched row asks for, checked by the rules of every request
@@ -613,10 +276,12 @@ def plan_requests(
             )
             if local is not None and local in asked:
                 problems.append(
-                    Problem(
+                    row_problem(
                         f"requested address {local}@{domain} is also asked for on "
-                        f"{_row_name(asked[local])}",
-                        **_at(row, file_name, ADDRESS_COLUMN),
+                        f"{row_name(asked[local])}",
+                        row,
+                        file_name=file_name,
+                        column=ADDRESS_COLUMN,
                     )
                 )
                 continue
@@ -635,11 +300,13 @@ def plan_requests(
                 own = mailboxes.get(person.hr_id)
                 if own is not None and local != own:
                     problems.append(
-                        Problem(
+                        row_problem(
                             f"{person.full_name} ({person.hr_id}): the slip names the mailbox "
                             f"{row.requested_address!r}, but this person's mailbox is "
                             f"{own}@{domain}",
-                            **_at(row, file_name, ADDRESS_COLUMN),
+                            row,
+                            file_name=file_name,
+                            column=ADDRESS_COLUMN,
                         )
                     )
                     continue
@@ -658,7 +325,7 @@ def plan_requests(
             continue
         for (row, _person, _item), reason in zip(failed, reasons, strict=True):
             column = ADDRESS_COLUMN if "requested address" in reason else NAME_COLUMN
-            problems.append(Problem(reason, **_at(row, file_name, column)))
+            problems.append(row_problem(reason, row, file_name=file_name, column=column))
         checked += [(row, p, passed[item.hr_id]) for row, p, item in chunk if item.hr_id in passed]
     return checked, problems
 
@@ -725,6 +392,7 @@ def store_slip(
     content = read.content
     name = read.path.name
     warnings = list(content.warnings)
+    signer = SignerView.of(read.signer) if read.signer else None
 
     duplicate = _first_import(session, read.sha256)
     if duplicate:
@@ -770,7 +438,8 @@ def store_slip(
         raise SlipRefused(
             [
                 Problem(
-                    f"the slip has {len(content.rows):,} rows, more than limits.max_rows ({limit:,})",
+                    f"the slip has {len(content.rows):,} rows, more than limits.max_rows "
+                    f"({limit:,})",
                     file=name,
                 )
             ]
@@ -797,7 +466,7 @@ def store_slip(
         unit=unit.code,
         kind=chosen.value,
         verdict=read.verdict,
-        signer=read.signer,
+        signer=signer,
         warnings=tuple(warnings),
     )
     if dry_run:
@@ -817,11 +486,11 @@ def store_slip(
         format=content.format,
         unit_code=unit.code,
         verdict=read.verdict,
-        signer_subject=read.signer.subject if read.signer else None,
-        signer_issuer=read.signer.issuer if read.signer else None,
-        signer_serial=read.signer.serial[:80] if read.signer else None,
-        signer_fingerprint=read.signer.fingerprint if read.signer else None,
-        signed_at=read.signer.signing_time if read.signer else None,
+        signer_subject=signer.subject if signer else None,
+        signer_issuer=signer.issuer if signer else None,
+        signer_serial=signer.serial[:80] if signer else None,
+        signer_fingerprint=signer.fingerprint if signer else None,
+        signed_at=signer.signing_time if signer else None,
         requester_name=content.requester_name[:255],
         requester_position=content.requester_position[:255],
         requester_phone=content.requester_phone[:32],
@@ -876,8 +545,8 @@ def store_slip(
             "unit": unit.code,
             "kind": chosen.value,
             "verdict": read.verdict,
-            "signer": read.signer.subject if read.signer else None,
-            "signer_fingerprint": read.signer.fingerprint if read.signer else None,
+            "signer": signer.subject if signer else None,
+            "signer_fingerprint": signer.fingerprint if signer else None,
             "request_ids": [r.id for r in created],
         },
     )
@@ -909,7 +578,7 @@ def import_slips(
     if unit is not None:
         with rt.session(readonly=True) as s:
             unit = get_unit(s, unit).code
-    trust = load_trust(rt.config) if any(_may_be_pdf(p) for p in paths) else None
+    trust = load_trust(rt.config) if any(may_be_pdf(p) for p in paths) else None
     seen = _known_slips(rt, paths)
     results: list[SlipImport] = []
     for path in paths:
@@ -922,10 +591,6 @@ def import_slips(
     return SlipImportBatch(tuple(results), dry_run)
 
 
-def _may_be_pdf(path: Path) -> bool:
-    return path.suffix.lower() not in (".xlsx", ".xls")
-
-
 def _known_slips(rt: Runtime, paths: Sequence[Path]) -> _Seen:
     """The files of this run already imported, found in one query before any is read
     again (re-running a folder of slips costs a hash per file, not a verification)."""
@@ -933,7 +598,7 @@ def _known_slips(rt: Runtime, paths: Sequence[Path]) -> _Seen:
     for path in paths:
         try:
             if path.is_file():
-                seen.digests[path] = sha256_of(path)
+                seen.digests[path] = sha256_file(path)
         except OSError:
             continue  # reported when the file is read
     keys = sorted(set(seen.digests.values()))
@@ -951,6 +616,13 @@ def _known_slips(rt: Runtime, paths: Sequence[Path]) -> _Seen:
                     slip.id, slip.imported_at, slip.imported_by, slip.file_name, ids
                 )
     return seen
+
+
+def _problems_of(exc: InvalidFile | SignatureInvalid, name: str) -> tuple[Problem, ...]:
+    """Every reason a file was refused, as problems naming the file."""
+    if isinstance(exc, SignatureInvalid):  # one per signature at fault, or about the file
+        return tuple(Problem(str(problem), file=name) for problem in exc.problems)
+    return tuple(exc.problems or [Problem(exc.message, file=name)])
 
 
 def _import_one(
@@ -973,8 +645,8 @@ def _import_one(
     now = rt.now()
     try:
         read = read_slip(path, config=rt.config, unit=unit, now=now, trust=trust)
-    except SlipRefused as exc:
-        return replace(refused, problems=exc.problems)
+    except (InvalidFile, SignatureInvalid) as exc:
+        return replace(refused, problems=_problems_of(exc, name))
     digest = read.sha256
     slip_kind = kind or read.content.kind
     refused = replace(
@@ -984,7 +656,7 @@ def _import_one(
         unit=read.unit,
         kind=slip_kind.value if slip_kind else None,
         verdict=read.verdict,
-        signer=read.signer,
+        signer=SignerView.of(read.signer) if read.signer else None,
     )
     try:
         with rt.session(readonly=dry_run) as s:

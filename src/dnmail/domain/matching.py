@@ -1,0 +1,176 @@
+"""Rows of a slip to the staff they name (DESIGN §2 "From slip rows to staff").
+
+A row matches the staff of the slip's unit by full name (`name_key`: NFC, case and
+spaces ignored); the department, then the phone, break ties. No match, or several,
+is a problem that names the row and the candidates: never a guess. Pure functions
+over plain data: the caller looks up the unit's staff by name and passes them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from dnmail.domain.slip import SlipRow
+from dnmail.domain.text import fold, name_key
+from dnmail.errors import Problem
+
+#: The slip's columns, as problems name them (Phụ lục II headers).
+NAME_COLUMN = "Họ và tên"
+DEPARTMENT_COLUMN = "Phòng ban/Đơn vị trực thuộc"
+PHONE_COLUMN = "Số điện thoại"
+ADDRESS_COLUMN = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
+
+@dataclass(frozen=True)
+class StaffCandidate:
+    """A staff member of the unit whom a row may name."""
+
+    hr_id: str
+    full_name: str
+    department: str
+    phone: str
+    hr_status: str
+
+    def describe(self) -> str:
+        return f"{self.hr_id} ({self.department or 'no department'}, {self.phone or 'no phone'})"
+
+
+Match = tuple[SlipRow, StaffCandidate]
+
+
+def row_name(row: SlipRow) -> str:
+    """'page P row R' for a PDF slip, 'row R' for a sheet."""
+    return f"page {row.page} row {row.row}" if row.page is not None else f"row {row.row}"
+
+
+def row_problem(message: str, row: SlipRow, *, file_name: str, column: str | None) -> Problem:
+    """A problem at this row (its sheet or page) and column of the slip."""
+    return Problem(
+        message, file=file_name, sheet=row.sheet, page=row.page, row=row.row, column=column
+    )
+
+
+def _memo(func: Callable[[str], str]) -> Callable[[str], str]:
+    cache: dict[str, str] = {}
+
+    def cached(text: str) -> str:
+        value = cache.get(text)
+        if value is None:
+            value = cache[text] = func(text)
+        return value
+
+    return cached
+
+
+def break_tie(
+    row: SlipRow, candidates: Sequence[StaffCandidate], fold_: Callable[[str], str] = fold
+) -> StaffCandidate | None:
+    """The one candidate the row's department, then its phone, leave; None when not one."""
+    if len(candidates) == 1:
+        return candidates[0]
+    left = list(candidates)
+    if row.department:
+        wanted = fold_(row.department)
+        left = [c for c in left if fold_(c.department) == wanted]
+    if len(left) > 1 and row.phone:
+        left = [c for c in left if c.phone == row.phone]
+    return left[0] if len(left) == 1 else None
+
+
+def _nobody(row: SlipRow, unit: str, file_name: str) -> Problem:
+    return row_problem(
+        f"nobody named {row.full_name!r} among the staff of unit {unit} (check the "
+        "spelling and the accents, or import the HR roster first)",
+        row, file_name=file_name, column=NAME_COLUMN,
+    )
+
+
+def _ambiguous(
+    row: SlipRow, candidates: Sequence[StaffCandidate], unit: str, file_name: str
+) -> Problem:
+    listed = "; ".join(c.describe() for c in candidates)
+    given = []
+    if row.department:
+        given.append(f"department {row.department!r}")
+    if row.phone:
+        given.append(f"phone {row.phone}")
+    said = (
+        (
+            f"the {' and '.join(given)} on the slip do{'es' if len(given) == 1 else ''}"
+            " not single out one of them"
+        )
+        if given
+        else "the slip gives no department or phone"
+    )
+    return row_problem(
+        f"{len(candidates)} staff of unit {unit} are named {row.full_name!r}: {listed}; "
+        f"{said}. Write the person's department (and phone) as in the HR record",
+        row, file_name=file_name, column=NAME_COLUMN,
+    )
+
+
+def _differences(
+    row: SlipRow, person: StaffCandidate, file_name: str, fold_: Callable[[str], str]
+) -> list[Problem]:
+    """Warnings: the slip's department or phone differs from the HR record."""
+    warnings = []
+    if row.department and fold_(row.department) != fold_(person.department):
+        warnings.append(row_problem(
+            f"{person.full_name} ({person.hr_id}): department {row.department!r} on "
+            f"the slip, {person.department or 'none'!r} in the HR record",
+            row, file_name=file_name, column=DEPARTMENT_COLUMN,
+        ))
+    if row.phone and person.phone and row.phone != person.phone:
+        warnings.append(row_problem(
+            f"{person.full_name} ({person.hr_id}): phone {row.phone} on the slip, "
+            f"{person.phone} in the HR record",
+            row, file_name=file_name, column=PHONE_COLUMN,
+        ))
+    return warnings
+
+
+def match_rows(
+    rows: Sequence[SlipRow],
+    staff: Mapping[str, Sequence[StaffCandidate]],
+    *,
+    unit: str,
+    file_name: str,
+    keys: Sequence[str] | None = None,
+) -> tuple[list[Match], list[Problem], list[Problem]]:
+    """Each row to exactly one staff member: (matches, problems, warnings).
+
+    `staff`: the unit's staff by name_key. The name decides; among several people of
+    that name the department, then the phone, must leave exactly one. A department
+    or phone that differs from the HR record of the one person named is only a
+    warning (the slip may be out of date). `keys`: the rows' name_key, when the
+    caller has them already.
+    """
+    matches: list[Match] = []
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    first_row_of: dict[str, SlipRow] = {}
+    fold_ = _memo(fold)  # a slip names a handful of departments, thousands of times
+    if keys is None:
+        keys = [name_key(r.full_name) for r in rows]
+    for row, key in zip(rows, keys, strict=True):
+        candidates = staff.get(key, ())
+        if not candidates:
+            problems.append(_nobody(row, unit, file_name))
+            continue
+        chosen = break_tie(row, candidates, fold_)
+        if chosen is None:
+            problems.append(_ambiguous(row, candidates, unit, file_name))
+            continue
+        earlier = first_row_of.get(chosen.hr_id)
+        if earlier is not None:
+            problems.append(row_problem(
+                f"{chosen.full_name} ({chosen.hr_id}) is listed twice: "
+                f"{row_name(earlier)} and {row_name(row)}; keep one row",
+                row, file_name=file_name, column=NAME_COLUMN,
+            ))
+            continue
+        first_row_of[chosen.hr_id] = row
+        if len(candidates) == 1:
+            warnings += _differences(row, chosen, file_name, fold_)
+        matches.append((row, chosen))
+    return matches, problems, warnings

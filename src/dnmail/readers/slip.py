@@ -1,0 +1,158 @@
+"""One request slip file read, with no database: its format sniffed, a signed PDF
+verified at the time of import, its content read.
+
+- a signed PDF counts only as `verify_pdf_slip` decides, with the configured trust
+  roots, CRLs and the units' signer pins; the table is then read from the signed
+  revision alone;
+- an Excel slip carries no signature: it is an IID-side convenience, its unit is the
+  one named with `--unit`, its verdict "unsigned-xlsx".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dnmail.errors import ConfigError, InvalidFile, Problem
+from dnmail.readers.safety import sha256_file
+
+if TYPE_CHECKING:
+    from dnmail.config import Config
+    from dnmail.domain.slip import SlipContent
+    from dnmail.signatures.certs import SignerInfo
+    from dnmail.signatures.trust import TrustSettings
+
+#: Slip.verdict values.
+VERDICT_UNSIGNED_XLSX = "unsigned-xlsx"  # an Excel slip: no signature to check
+VERDICT_SIGNED = "signed"  # a configured CRL covers the signer and does not list it
+VERDICT_SIGNED_NO_CRL = "signed-no-crl"  # valid and trusted; no configured CRL covers it
+
+
+@dataclass(frozen=True)
+class ReadSlip:
+    """A slip read and, for a PDF, verified: what the database steps need."""
+
+    path: Path
+    sha256: str
+    content: SlipContent
+    unit: str | None
+    verdict: str
+    signer: SignerInfo | None = None  # the signer whose signature counts (PDF slips)
+
+
+def _refused(name: str, message: str) -> InvalidFile:
+    return InvalidFile(name, [Problem(message, file=name)])
+
+
+def slip_format(path: Path) -> str | None:
+    """'pdf' or 'xlsx' by the name, else by the first bytes; None when neither."""
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return "pdf"
+    if suffix in (".xlsx", ".xls"):
+        return "xlsx"  # the Excel reader refuses .xls with the way to mend it
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+    if b"%PDF-" in head:
+        return "pdf"
+    if head.startswith(b"PK"):
+        return "xlsx"
+    return None
+
+
+def may_be_pdf(path: Path) -> bool:
+    """Could this file need the signature settings (anything not named as Excel)?"""
+    return path.suffix.lower() not in (".xlsx", ".xls")
+
+
+def read_slip(
+    path: Path,
+    *,
+    config: Config,
+    unit: str | None,
+    now: datetime,
+    trust: TrustSettings | None,
+) -> ReadSlip:
+    """Read (and for a PDF, verify) one slip file.
+
+    Raises InvalidFile (UnsafeFile) or SignatureInvalid, each with every problem
+    found. `now` is the time of import: a signature is validated then, never at the
+    signing time the signer claims.
+    """
+    name = path.name
+    limit = config.limits.max_uncompressed_mb * 1024 * 1024
+    try:
+        if path.is_dir():
+            raise _refused(name, "is a directory, not a slip file")
+        fmt = slip_format(path)
+        if fmt is None:
+            raise _refused(
+                name, "a slip must be an Excel workbook (.xlsx) or a signed PDF (.pdf)"
+            )
+        if fmt == "xlsx":
+            return _read_excel(path, unit=unit, max_uncompressed=limit)
+        return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit)
+    except OSError as exc:
+        raise _refused(name, f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int) -> ReadSlip:
+    from dnmail.readers.excel_slip import read_excel_slip
+
+    if unit is None:
+        raise _refused(
+            path.name,
+            "an Excel slip carries no signature, so it names no unit: give the unit with "
+            "--unit CODE",
+        )
+    digest = sha256_file(path)
+    content = read_excel_slip(path, max_uncompressed=max_uncompressed)
+    return ReadSlip(path, digest, content, unit, VERDICT_UNSIGNED_XLSX)
+
+
+def _read_pdf(
+    path: Path, *, unit: str | None, now: datetime, trust: TrustSettings | None, max_bytes: int
+) -> ReadSlip:
+    from dnmail.readers.pdf_table import read_pdf_slip
+    from dnmail.signatures.verify import verify_pdf_slip
+
+    if trust is None:  # pragma: no cover - import_slips loads it whenever a PDF may come
+        raise ConfigError("signature settings were not loaded")
+    name = path.name
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise _refused(
+            name,
+            f"the PDF is {size / 1024**2:,.0f} MiB, more than limits.max_uncompressed_mb "
+            f"({max_bytes // 1024**2} MiB); a slip is a few pages",
+        )
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()  # the bytes verified, not a second read
+    verdict = verify_pdf_slip(
+        data,
+        file_name=name,
+        trust_roots=trust.trust_roots,
+        crls=trust.crls,
+        revocation=trust.revocation,
+        now=now,
+        unit_signers=trust.unit_signers,
+        unit=unit,
+    )
+    content = read_pdf_slip(verdict.signed_revision, file_name=name)
+    counting = [
+        r
+        for r in verdict.signatures
+        if r.ok and r.signer and r.signer.fingerprint == verdict.signer.fingerprint
+    ]
+    checked = any(r.revoked is False for r in counting)
+    return ReadSlip(
+        path,
+        digest,
+        content,
+        verdict.unit_code,
+        VERDICT_SIGNED if checked else VERDICT_SIGNED_NO_CRL,
+        verdict.signer,
+    )
