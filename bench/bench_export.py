@@ -117,23 +117,15 @@ def build_db(path: Path, rows: int) -> str:
 
 def child_export(url: str, out: Path) -> dict:
     import openpyxl  # noqa: F401 - import cost kept out of the timing
-    from sqlalchemy.orm import Session
 
-    from dnmail.db.session import make_engine
+    from dnmail.config import Config, DatabaseSettings
     from dnmail.services.exports import export_list
+    from dnmail.services.runtime import Runtime
 
     started, cpu = time.perf_counter(), time.process_time()
-    engine = make_engine(url)
-    with Session(engine) as s, s.begin():
-        result = export_list(
-            s,
-            kind="issued",
-            path=out,
-            mail_domain="danang.gov.vn",
-            actor="bench",
-            now=datetime.now(UTC),
-        )
-    engine.dispose()
+    rt = Runtime(Config(database=DatabaseSettings(url=url)), actor="bench")
+    result = export_list(rt, kind="issued", path=out)
+    rt.close()
     return {
         "seconds": time.perf_counter() - started,
         "cpu": time.process_time() - cpu,

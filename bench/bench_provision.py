@@ -38,7 +38,7 @@ def populate(config_path: Path, n: int, *, offset: int = 0, fresh: bool = True) 
     units = [f"u{i:02d}" for i in range(10)]
     if fresh:
         initialise(rt)
-        with rt.session() as s:
+        with rt.transaction() as s:
             seed_units(s, units, config=rt.config)
     names = generate_names(offset + n, seed=2016)[offset:]
     now = rt.now()
@@ -51,7 +51,7 @@ def populate(config_path: Path, n: int, *, offset: int = 0, fresh: bool = True) 
         }
         for i, nm in enumerate(names)
     ]
-    with rt.session() as s:
+    with rt.transaction() as s:
         s.execute(insert(Staff), staff)
         s.execute(
             insert(Request),

@@ -202,9 +202,9 @@ class World:
         from dnmail.config import Config
         from dnmail.db import migrate
         from dnmail.db.models import Staff
-        from dnmail.db.session import make_engine
+        from dnmail.db.session import Database, make_engine
         from dnmail.services.runtime import Runtime
-        from dnmail.services.units import add_unit
+        from dnmail.services.units import insert_unit
 
         if self.pg:
             self.pg_template = f"bench_slips_tmpl_{uuid.uuid4().hex[:8]}"
@@ -214,11 +214,11 @@ class World:
             url = f"sqlite:///{self.template_db}"
         engine = make_engine(url)
         migrate.upgrade(engine)
-        rt = Runtime(Config(), actor="bench", _engine=engine)
-        with rt.session() as s:
+        rt = Runtime(Config(), actor="bench", _db=Database(url, engine=engine))
+        with rt.transaction() as s:
             for code in (*UNITS, EXCEL_UNIT):
-                add_unit(
-                    s,
+                insert_unit(
+                    session=s,
                     config=rt.config,
                     code=code,
                     name=UNIT_NAMES[code],

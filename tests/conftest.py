@@ -71,10 +71,12 @@ def pg_template():
     conn.close()
 
 
-def _fresh_pg(template: str) -> tuple[str, callable]:
+def _fresh_pg(template: str | None) -> tuple[str, callable]:
+    """A new database, a copy of `template` (or empty: no tables at all); its URL and
+    a function that drops it."""
     name = f"dnmail_t_{uuid.uuid4().hex[:12]}"
     with _pg_connect() as c:
-        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        c.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
 
     def drop():
         with _pg_connect() as c:
@@ -215,13 +217,13 @@ def seed_units(session, codes=("snv", "sgtvt"), *, config=None):
     from datetime import UTC, datetime
 
     from dnmail.config import Config
-    from dnmail.services.units import add_unit
+    from dnmail.services.units import insert_unit
 
     names = {"snv": "Sở Nội vụ", "sgtvt": "Sở Giao thông Vận tải", "stttt": "Sở Thông tin và Truyền thông"}
     for c in codes:
-        add_unit(
-            session, config=config or Config(), code=c, name=names.get(c, c.upper()), parent=None,
-            account=None, actor="test", now=datetime.now(UTC),
+        insert_unit(
+            session=session, config=config or Config(), code=c, name=names.get(c, c.upper()),
+            parent=None, account=None, actor="test", now=datetime.now(UTC),
         )
 
 

@@ -19,9 +19,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnmail.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dnmail.domain.passwords import PasswordPolicy
 
 ENV_CONFIG = "DNMAIL_CONFIG"
 ENV_DATA_DIR = "DNMAIL_DATA_DIR"
@@ -80,6 +83,15 @@ class PasswordSettings:
     length: int = 14
     alphabet: str = ""  # empty: the built-in alphabet without look-alikes
     min_classes: int = 3
+
+    def policy(self) -> PasswordPolicy:
+        """The policy passwords are generated with; ConfigError when it cannot be met."""
+        from dnmail.domain.passwords import PasswordPolicy
+
+        table: dict[str, object] = {"length": self.length, "min_classes": self.min_classes}
+        if self.alphabet:
+            table["alphabet"] = self.alphabet
+        return PasswordPolicy.from_config(table)
 
 
 @dataclass(frozen=True)
@@ -371,13 +383,9 @@ def _validate(cfg: Config) -> Config:
     if s.max_lock_count < 0:
         raise ConfigError("safety.max_lock_count must be ≥ 0")
     from dnmail.domain.addresses import check_pattern
-    from dnmail.domain.passwords import PasswordPolicy
 
     check_pattern(cfg.addresses.pattern)
-    pw = {"length": cfg.passwords.length, "min_classes": cfg.passwords.min_classes}
-    if cfg.passwords.alphabet:
-        pw["alphabet"] = cfg.passwords.alphabet
-    PasswordPolicy.from_config(pw)
+    cfg.passwords.policy()
     if cfg.limits.max_uncompressed_mb < 1:
         raise ConfigError("limits.max_uncompressed_mb must be at least 1")
     if d.ca_file and not Path(d.ca_file).expanduser().is_absolute():

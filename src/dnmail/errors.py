@@ -111,6 +111,17 @@ class NotFound(BadInput):
     """A unit, staff member, request or mailbox named on the command line does not exist."""
 
 
+class NotInitialised(BadInput):
+    """The database has no dnmail schema yet: `dnmail init` comes first."""
+
+    def __init__(self, database: str):
+        self.database = database
+        super().__init__(
+            f"the database {database} has no dnmail tables yet: run `dnmail init` first",
+            hint="`dnmail init` creates the schema and the directory's branches",
+        )
+
+
 # --- a failure that changed nothing (exit 1) ----------------------------------------
 
 
@@ -124,6 +135,12 @@ class PermissionDenied(Refused):
 
 class SafetyBrake(Refused):
     """A batch would lock or cancel too many mailboxes at once; nothing was changed."""
+
+
+class Conflict(Refused):
+    """Another run wrote the same rows at the same moment (a unique key taken, or a
+    deadlock PostgreSQL broke by failing this transaction). Nothing of this unit of work
+    was kept; running it again is safe (`Database.retrying` does so where it may)."""
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def chain(engine):
     for i, (actor, action, target, details) in enumerate(EVENTS):
         with Session(engine) as s, s.begin():
             audit.record(
-                s,
+                session=s,
                 actor=actor,
                 action=action,
                 target=target,
@@ -256,7 +256,7 @@ def test_the_anchor_follows_the_head(chain, run, tmp_path):
     assert run("audit", "verify", "--anchor", anchor).code == 0
     with Session(chain) as s, s.begin():
         audit.record(
-            s,
+            session=s,
             actor="iid-admin",
             action="mailbox.unlock",
             target="mailbox:hanhltm",
@@ -283,7 +283,7 @@ def test_concurrent_writers_build_one_chain(engine, run):
             for i in range(per_thread):
                 with Session(e) as s, s.begin():
                     audit.record(
-                        s,
+                        session=s,
                         actor=name,
                         action="test.append",
                         target=f"{name}:{i}",

@@ -42,12 +42,12 @@ def dnmail(config: Path, *args: str) -> subprocess.Popen:
 
 def add_people_and_requests(rt, start: int, n: int, names: list[str]) -> None:
     rows = [(f"K{start + i:05d}", names[start + i], ("snv", "sgtvt")[i % 2], "Phòng A", "", "") for i in range(n)]
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_staff(s, rows)
     for unit in ("snv", "sgtvt"):
-        with rt.session() as s:
+        with rt.transaction() as s:
             create_requests(
-                s, config=rt.config, unit=unit,
+                session=s, config=rt.config, unit=unit,
                 items=[NewRequest(r[0], RequestKind.CREATE) for r in rows if r[2] == unit],
                 actor="test", now=rt.now(),
             )
@@ -76,7 +76,7 @@ def check_stores_agree(rt, info, expected: int) -> None:
     by_hr = Counter(hr for _, _, hr in people)
     assert len(people) == expected, "one directory entry per person"
     assert max(by_hr.values()) == 1, "no duplicate entries"
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Request).where(Request.state != "done")) == 0
         boxes = {m.staff_hr_id: (m.address, m.dn) for m in s.scalars(select(Mailbox))}
         # Each request was carried out exactly once: one provision event per request.
@@ -92,7 +92,7 @@ def check_stores_agree(rt, info, expected: int) -> None:
 
 @pytest.fixture
 def prepared(rt):
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, config=rt.config)
     ensure_branches(rt, ["snv", "sgtvt"])
     return rt
@@ -110,7 +110,7 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
     for round_ in range(12):
         add_people_and_requests(rt, total, 120, names)
         total += 120
-        with rt.session(readonly=True) as s:
+        with rt.transaction(readonly=True) as s:
             done_before = s.scalar(select(func.count()).select_from(Request).where(Request.state == "done"))
         p = dnmail(config_file, "provision", "--handout-dir", str(handouts))
         # Kill at a varied moment once work is under way: after 0 to 100 more requests
@@ -118,7 +118,7 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
         target = done_before + rng.randint(0, 100)
         deadline = time.monotonic() + 60
         while p.poll() is None and time.monotonic() < deadline:
-            with rt.session(readonly=True) as s:
+            with rt.transaction(readonly=True) as s:
                 done = s.scalar(select(func.count()).select_from(Request).where(Request.state == "done"))
             if done >= target:
                 time.sleep(rng.uniform(0, 0.02))
@@ -133,7 +133,7 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err
     check_stores_agree(rt, ldap, total)
-    with rt.session() as s:
+    with rt.transaction() as s:
         adopted = s.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.details.like("%adopted%"))
         )
@@ -145,7 +145,7 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
         with f.open(encoding="utf-8-sig") as fh:
             for row in csv.DictReader(fh):
                 latest[row["Tên hộp thư"]] = row["Mật khẩu"]
-    with rt.session() as s:
+    with rt.transaction() as s:
         boxes = list(s.scalars(select(Mailbox)))
     assert len(latest) == total
     server = ldap3.Server(ldap.url, get_info=ldap3.NONE)

@@ -18,11 +18,14 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from conftest import CliResult, seed_staff, seed_units, write_config
+from dnmail import clock
+from dnmail.config import Config
 from dnmail.db.models import AuditEvent, Mailbox, Request, Staff
-from dnmail.db.session import make_engine
+from dnmail.db.session import Database, make_engine
 from dnmail.exports import writers
 from dnmail.exports.writers import neutralise
 from dnmail.services import exports
+from dnmail.services.runtime import Runtime
 
 T0 = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)  # 09:00 in Đà Nẵng
 NOW = "2024-04-01T03:00:00+00:00"
@@ -537,7 +540,7 @@ def test_audit_export(seeded, run, tmp_path):
         from dnmail.services import audit
 
         audit.record(
-            s,
+            session=s,
             actor="=evil",
             action="mailbox.lock",
             target="mailbox:hungvv",
@@ -574,7 +577,7 @@ def test_audit_export(seeded, run, tmp_path):
 # --- streaming ------------------------------------------------------------------------------
 
 
-def test_20000_rows_stream_to_xlsx_csv_and_json(engine, run, tmp_path, monkeypatch):
+def test_20000_rows_stream_to_xlsx_csv_and_json(engine, db_url, run, tmp_path, monkeypatch):
     n = 20_000
     now = datetime(2024, 1, 1, tzinfo=UTC)
     with Session(engine) as s, s.begin():
@@ -621,10 +624,8 @@ def test_20000_rows_stream_to_xlsx_csv_and_json(engine, run, tmp_path, monkeypat
 
     monkeypatch.setattr(exports, "_stream", spy)
     out = tmp_path / "all.xlsx"
-    with Session(engine) as s, s.begin():
-        result = exports.export_list(
-            s, kind="issued", path=out, mail_domain="danang.gov.vn", actor="t", now=now, batch=1000
-        )
+    rt = Runtime(Config(), actor="t", now=lambda: now, _db=Database(db_url, engine=engine))
+    result = exports.export_list(rt, kind="issued", path=out, batch=1000)
     assert result.rows == n and seen_batches == [1000]
     # Counted in the sheet's XML: openpyxl would take longer to read the file back than
     # dnmail took to write it.
@@ -707,5 +708,5 @@ def test_empty_exports_have_headers_only(engine, run, tmp_path):
 
 
 def test_parse_day_and_start_of_day():
-    assert exports.parse_day("2024-03-10") == date(2024, 3, 10)
-    assert exports.start_of_day(date(2024, 3, 10)) == datetime(2024, 3, 9, 17, 0, tzinfo=UTC)
+    assert clock.parse_day("2024-03-10") == date(2024, 3, 10)
+    assert clock.start_of_day(date(2024, 3, 10)) == datetime(2024, 3, 9, 17, 0, tzinfo=UTC)

@@ -52,7 +52,7 @@ def can_bind(info, dn, password) -> bool:
 
 @pytest.fixture
 def world(rt):
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, config=rt.config)
         seed_staff(s, PEOPLE)
     from dnmail.services.setup import ensure_branches
@@ -62,9 +62,9 @@ def world(rt):
 
 
 def queue(rt, unit, *hr_ids, kind=RequestKind.CREATE, address=None, reason=None):
-    with rt.session() as s:
+    with rt.transaction() as s:
         return create_requests(
-            s, config=rt.config, unit=unit,
+            session=s, config=rt.config, unit=unit,
             items=[NewRequest(h, kind, address, reason) for h in hr_ids],
             actor="snv@danang.gov.vn", now=rt.now(),
         )
@@ -91,7 +91,7 @@ def test_create_provision_and_login(world, ldap):
     assert can_bind(ldap, dn, pw["HR001"])
     assert not can_bind(ldap, dn, pw["HR002"])
     # The database agrees; the requests are done; a second run finds nothing.
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Mailbox)) == 4
         assert {r.state for r in s.scalars(select(Request))} == {"done"}
     again = provision(rt)
@@ -104,7 +104,7 @@ def test_passwords_never_stored(world, ldap):
     summary = provision(rt)
     password = summary.items[0].password
     r = accounts.reset_password(rt, "thanhnq")
-    with rt.session() as s:
+    with rt.transaction() as s:
         dump = " ".join(
             str(x)
             for model in (AuditEvent, Request, Mailbox, Staff)
@@ -132,7 +132,7 @@ def test_refusals_with_reasons(world):
     # All or nothing: one bad person refuses the whole batch.
     with pytest.raises(Refused):
         queue(rt, "sgtvt", "HR003", "HR001")
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Request).where(Request.staff_hr_id == "HR003")) == 0
 
 
@@ -157,7 +157,7 @@ def test_requested_address_used_or_refused(world, ldap):
     assert by["HR002"].state == "done" and by["HR002"].address == "myhanh"
     assert by["HR004"].state == "failed" and "taken in the directory" in by["HR004"].detail
     assert by["HR003"].state == "done"
-    with rt.session() as s:
+    with rt.transaction() as s:
         r = s.scalar(select(Request).where(Request.staff_hr_id == "HR004"))
         assert r.state == "failed" and r.attempts == 1 and "duct" in r.last_error
         assert s.scalar(select(Mailbox).where(Mailbox.staff_hr_id == "HR004")) is None
@@ -177,7 +177,7 @@ def test_transfer_moves_entry_keeping_address(world, ldap):
     rt = world
     queue(rt, "snv", "HR002")
     [created] = provision(rt).items
-    with rt.session() as s:
+    with rt.transaction() as s:
         st = s.get(Staff, "HR002")
         st.unit_code = "sgtvt"
         st.department = "Phòng Vận tải"
@@ -189,7 +189,7 @@ def test_transfer_moves_entry_keeping_address(world, ldap):
     assert dn == f"uid=hanhltm,ou=sgtvt,ou=people,{ldap.suffix}"
     assert attrs["ou"] == ["Phòng Vận tải"] and attrs["telephoneNumber"] == ["0911222333"]
     assert can_bind(ldap, dn, created.password)
-    with rt.session() as s:
+    with rt.transaction() as s:
         m = s.scalar(select(Mailbox).where(Mailbox.staff_hr_id == "HR002"))
         assert (m.unit_code, m.dn, m.address) == ("sgtvt", dn, "hanhltm")
 
@@ -205,7 +205,7 @@ def test_cancel_locks_and_unlock_restores(world, ldap):
     [(_, attrs)] = entry(ldap, "thanhnq")
     assert attrs["pwdAccountLockedTime"]
     assert not can_bind(ldap, dn, item.password)
-    with rt.session() as s:
+    with rt.transaction() as s:
         m = s.scalar(select(Mailbox).where(Mailbox.address == "thanhnq"))
         assert (m.state, m.lock_reason) == ("locked", "retired")
     with pytest.raises(Refused, match="locked"):
@@ -216,7 +216,7 @@ def test_cancel_locks_and_unlock_restores(world, ldap):
     assert r.state == "locked"
     assert not can_bind(ldap, dn, item.password)
     # A locked address is never given to anyone else.
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_staff(s, [("HR010", "Ngô Quang Thanh", "snv", "", "", "")])
     queue(rt, "snv", "HR010")
     [other] = provision(rt).items
@@ -249,18 +249,15 @@ def test_reject_withdraw_and_queue(world):
     rt = world
     views = queue(rt, "snv", "HR001", "HR002")
     queue(rt, "sgtvt", "HR003")
-    with rt.session() as s:
-        reject_request(s, views[0].id, reason="thiếu chữ ký", actor="iid", now=rt.now())
-    with rt.session() as s:
-        withdraw_request(s, views[1].id, actor="snv", now=rt.now())
-    with rt.session() as s, pytest.raises(Refused, match="only open requests"):
-        withdraw_request(s, views[1].id, actor="snv", now=rt.now())
-    with rt.session() as s:
-        page = list_queue(s, states=["pending", "failed"])
-        assert [i.hr_id for i in page.items] == ["HR003"]
-        everything = list_queue(s, limit=2)
-        assert everything.total == 3 and len(everything.items) == 2
-        assert [i.state for i in list_queue(s, unit="snv").items] == ["rejected", "withdrawn"]
+    reject_request(rt, views[0].id, reason="thiếu chữ ký")
+    withdraw_request(rt, views[1].id)
+    with pytest.raises(Refused, match="only open requests"):
+        withdraw_request(rt, views[1].id)
+    page = list_queue(rt, states=["pending", "failed"])
+    assert [i.hr_id for i in page.items] == ["HR003"]
+    everything = list_queue(rt, limit=2)
+    assert everything.total == 3 and len(everything.items) == 2
+    assert [i.state for i in list_queue(rt, unit="snv").items] == ["rejected", "withdrawn"]
     # The person can be asked for again after a rejection.
     queue(rt, "snv", "HR001")
 
@@ -271,7 +268,7 @@ def test_reject_withdraw_and_queue(world):
 )
 def test_hostile_names_are_stored_safely(world, ldap, name):
     rt = world
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_staff(s, [("HX1", name, "snv", "Phòng =cmd|' /C calc'!A0", "", "")])
     queue(rt, "snv", "HX1")
     [item] = provision(rt).items
@@ -312,5 +309,5 @@ def test_dead_directory_marks_nothing_done(world, ldap):
     rt.close()
     with pytest.raises(DirectoryUnavailable, match="127.0.0.1"):
         provision(rt)
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.scalar(select(Request.state)) == "pending"

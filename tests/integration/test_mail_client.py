@@ -51,11 +51,11 @@ def imap(ldap, tmp_path_factory):
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_mail_client_through_the_lifecycle(rt, imap, tmp_path):
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, config=rt.config)
         seed_staff(s, [("M1", "Phạm Minh Tuấn", "snv", "Phòng Tổ chức", "Chuyên viên", "0905111222")])
         create_requests(
-            s, config=rt.config, unit="snv", items=[NewRequest("M1", RequestKind.CREATE)],
+            session=s, config=rt.config, unit="snv", items=[NewRequest("M1", RequestKind.CREATE)],
             actor="snv", now=rt.now(),
         )
     ensure_branches(rt, ["snv", "sgtvt"])
@@ -82,11 +82,11 @@ def test_mail_client_through_the_lifecycle(rt, imap, tmp_path):
     assert login(imap, address, new)
     assert not login(imap, address, password)
 
-    with rt.session() as s:
+    with rt.transaction() as s:
         s.get(Staff, "M1").unit_code = "sgtvt"
-    with rt.session() as s:
+    with rt.transaction() as s:
         create_requests(
-            s, config=rt.config, unit="sgtvt", items=[NewRequest("M1", RequestKind.CHANGE)],
+            session=s, config=rt.config, unit="sgtvt", items=[NewRequest("M1", RequestKind.CHANGE)],
             actor="iid", now=rt.now(),
         )
     [moved] = provision(rt).done

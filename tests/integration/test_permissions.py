@@ -56,7 +56,7 @@ def world(tmp_path):
             ))
         s.flush()
         for unit, hr in (("sgtvt", "G1"), ("snv", "S1")):
-            create_requests(s, config=cfg, unit=unit, items=[NewRequest(hr, RequestKind.CREATE)],
+            create_requests(session=s, config=cfg, unit=unit, items=[NewRequest(hr, RequestKind.CREATE)],
                             actor="iid-admin", now=NOW)
     yield engine, config, tmp_path
     engine.dispose()

@@ -46,13 +46,13 @@ def entry(info, uid):
 
 @pytest.fixture
 def world(rt):
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, ("snv", "sgtvt"), config=rt.config)
         seed_staff(s, PEOPLE)
     for unit in ("snv", "sgtvt"):
-        with rt.session() as s:
+        with rt.transaction() as s:
             create_requests(
-                s,
+                session=s,
                 config=rt.config,
                 unit=unit,
                 items=[
@@ -168,7 +168,7 @@ def test_drift_found_mended_and_gone(world, cli, ldap):
     assert entry(ldap, "khoahm")[0][0] == dn(ldap, "snv", "khoahm")
     # Entries dnmail does not own are untouched.
     assert entry(ldap, "stranger") and entry(ldap, "linhvt2")
-    with rt.session() as s:
+    with rt.transaction() as s:
         events = [
             e for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "reconcile.fix"))
         ]
@@ -214,7 +214,7 @@ def test_unit_filter_finds_entries_outside_the_branch(world, cli, ldap):
     fixed = cli("reconcile", "--unit", "sgtvt", "--fix")
     assert fixed.code == 3
     assert entry(ldap, "khoahm")[0][0] == dn(ldap, "snv", "khoahm")
-    with world.session() as s:
+    with world.transaction() as s:
         m = s.scalars(select(Mailbox).where(Mailbox.address == "khoahm")).one()
         assert m.dn == dn(ldap, "snv", "khoahm") and m.unit_code == "snv"
     bad = cli("reconcile", "--unit", "nope")
@@ -226,11 +226,11 @@ def test_open_requests_are_left_to_provision(world, cli, ldap):
     rt = world
     from dnmail.db.models import Staff
 
-    with rt.session() as s:
+    with rt.transaction() as s:
         s.get(Staff, "R07").unit_code = "snv"
-    with rt.session() as s:
+    with rt.transaction() as s:
         create_requests(
-            s,
+            session=s,
             config=rt.config,
             unit="snv",
             items=[NewRequest("R07", RequestKind.CHANGE)],
@@ -242,7 +242,7 @@ def test_open_requests_are_left_to_provision(world, cli, ldap):
     assert r.json()["pending"] == 1
     # Without the request, the same state is a wrong branch, and --fix moves it.
     provision(rt)
-    with rt.session() as s:
+    with rt.transaction() as s:
         s.get(Staff, "R07").unit_code = "sgtvt"
     r = cli("--format", "json", "reconcile", "--fix")
     assert r.code == 3 and kinds(r.json()) == {"wrong-branch": {"dungbh@danang.gov.vn"}}

@@ -128,14 +128,14 @@ def config_file(tmp_path, db_url, ldap, pki, pki_dir):
 def world(rt, monkeypatch):
     """Two units and their staff; the clock at TEST_NOW (the time of import)."""
     monkeypatch.setenv("DNMAIL_NOW", TEST_NOW.isoformat())
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, ("snv", "sgtvt"), config=rt.config)
         seed_staff(s, STAFF)
     return rt
 
 
 def counts(rt) -> dict[str, int]:
-    with rt.session() as s:
+    with rt.transaction() as s:
         return {
             model.__name__: s.scalar(select(func.count()).select_from(model))
             for model in (Slip, Request, AuditEvent, Mailbox)
@@ -196,7 +196,7 @@ def test_signed_pdf_becomes_requests_then_mailboxes(world, cli, ldap, tmp_path, 
     ]
     assert f["problems"] == [] and f["warnings"] == []
 
-    with rt.session() as s:
+    with rt.transaction() as s:
         slip = s.scalars(select(Slip)).one()
         assert slip.id == f["slip_id"]
         assert (slip.sha256, slip.file_name, slip.format, slip.unit_code, slip.verdict) == (
@@ -275,7 +275,7 @@ def test_excel_slip_needs_the_unit_and_is_recorded_unsigned(world, cli, tmp_path
     [warning] = f["warnings"]  # the phone typed as a number
     assert warning["row"] == 14 and "leading 0 restored" in warning["message"]
     assert "leading 0 restored" in result.err
-    with rt.session() as s:
+    with rt.transaction() as s:
         slip = s.scalars(select(Slip)).one()
         assert (
             slip.format,
@@ -431,7 +431,7 @@ signers = ["{pin.upper().replace("SHA256:", "sha256:")}"]
 
 def test_kind_from_the_slip_or_the_option(world, cli, tmp_path):
     rt = world
-    with rt.session() as s:
+    with rt.transaction() as s:
         _mailbox(s, "SNV-0004", "lanvt")
     cancel = write_slip_xlsx(
         tmp_path / "huy.xlsx", [SlipPerson("Võ Thị Lan", address="lanvt")], content="Hủy bỏ hộp thư"
@@ -455,7 +455,7 @@ def test_kind_from_the_slip_or_the_option(world, cli, tmp_path):
     [problem] = f["problems"]
     assert (problem["row"], problem["column"]) == (14, "Họ và tên")
     assert "already has an open cancel request" in problem["message"]
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.scalars(select(Request.kind)).all() == ["cancel"]
 
 
@@ -667,14 +667,14 @@ EXCEL_REFUSALS = [
 )
 def test_excel_refused_with_every_reason_and_nothing_stored(world, cli, tmp_path, build, expected):
     rt = world
-    with rt.session() as s:
+    with rt.transaction() as s:
         _mailbox(s, "SNV-0003", "tuanpm")
         _mailbox(s, "SGT-0001", "lanvt")  # someone else's address
     from dnmail.services.requests import NewRequest, create_requests
 
-    with rt.session() as s:
+    with rt.transaction() as s:
         create_requests(
-            s,
+            session=s,
             config=rt.config,
             unit="snv",
             items=[NewRequest("SNV-0004", RequestKind.CREATE)],
@@ -701,5 +701,5 @@ def test_a_unit_officer_imports_for_its_own_unit_only(world, cli, tmp_path, pdfs
     accepted, refused = result.json()["files"]
     assert (accepted["status"], accepted["unit"]) == ("accepted", "snv")
     assert "not an authorised signer of unit snv (authorised for: sgtvt)" in messages(refused)
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.scalars(select(Slip.imported_by)).all() == ["snv@danang.gov.vn"]

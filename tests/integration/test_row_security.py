@@ -55,7 +55,7 @@ def shared(pg_url, tmp_path, capsys, monkeypatch):
                        unit_code=unit, verdict="valid", imported_at=NOW, imported_by="iid-admin"))
         s.flush()
         for unit, hr in (("snv", "S1"), ("sgtvt", "G1")):
-            (v,) = create_requests(s, config=cfg, unit=unit,
+            (v,) = create_requests(session=s, config=cfg, unit=unit,
                                    items=[NewRequest(hr, RequestKind.CREATE)],
                                    actor="iid-admin", now=NOW)
             ids[unit] = v.id

@@ -42,7 +42,7 @@ def dbcli(tmp_path, db_url, capsys, monkeypatch):
 
 
 def snapshot(rt):
-    with rt.session(readonly=True) as s:
+    with rt.transaction(readonly=True) as s:
         staff = sorted(
             (x.hr_id, x.full_name, x.unit_code, x.department, x.position, x.phone, x.hr_status)
             for x in s.scalars(select(Staff))
@@ -91,7 +91,7 @@ def test_nfd_names_are_stored_nfc_and_match_on_reimport(dbcli, tmp_path):
     nfc = "Nguyễn Thị Thuỷ Tiên"
     rows[0][1] = "  " + unicodedata.normalize("NFD", nfc).replace(" ", "\u00a0 ") + " "
     dbcli("staff", "import", write_roster(tmp_path / "nfd.csv", rows))
-    with dbcli.rt.session(readonly=True) as s:
+    with dbcli.rt.transaction(readonly=True) as s:
         stored = s.get(Staff, rows[0][0]).full_name
     assert stored == nfc and unicodedata.is_normalized("NFC", stored)
     rows[0][1] = nfc

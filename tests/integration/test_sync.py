@@ -63,9 +63,9 @@ def roster_row(person, *, unit=None, phone=None, status=ACTIVE):
 
 
 def queue(rt, unit, *hr_ids, kind=RequestKind.CREATE, reason=None):
-    with rt.session() as s:
+    with rt.transaction() as s:
         return create_requests(
-            s,
+            session=s,
             config=rt.config,
             unit=unit,
             items=[NewRequest(h, kind, None, reason) for h in hr_ids],
@@ -83,7 +83,7 @@ def root_entry(info, uid):
 
 
 def counts(rt) -> dict:
-    with rt.session() as s:
+    with rt.transaction() as s:
         return {
             m.__name__: s.scalar(select(func.count()).select_from(m))
             for m in (Staff, Request, Mailbox, AuditEvent)
@@ -94,7 +94,7 @@ def counts(rt) -> dict:
 def world(rt):
     """Every PEOPLE member but HR008 has a mailbox; then HR007 has an open change,
     HR008 an open create, HR009 an open cancel."""
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, ("snv", "sgtvt", "stttt"), config=rt.config)
         seed_staff(s, PEOPLE)
     queue(rt, "snv", *[p[0] for p in PEOPLE if p[2] == "snv" and p[0] != "HR008"])
@@ -127,7 +127,7 @@ def hr_roster(tmp_path: Path) -> Path:
 
 
 def open_requests(rt) -> dict[str, tuple[str, str, str | None]]:
-    with rt.session() as s:
+    with rt.transaction() as s:
         return {
             r.staff_hr_id: (r.kind, r.unit_code, r.lock_reason)
             for r in s.scalars(select(Request).where(Request.state.in_(["pending", "failed"])))
@@ -170,7 +170,7 @@ def test_dry_run_reports_and_stores_nothing(world, cli, tmp_path):
         "HR007": "retired",
     }
     assert counts(world) == before
-    with world.session() as s:
+    with world.transaction() as s:
         assert s.get(Staff, "HR001").unit_code == "snv"
     # The table names every kind for people.
     t = cli("sync", roster)
@@ -183,7 +183,7 @@ def test_dry_run_reports_and_stores_nothing(world, cli, tmp_path):
 def test_apply_queues_then_provision_carries_out(world, cli, ldap, tmp_path):
     rt = world
     roster = hr_roster(tmp_path)
-    with rt.session() as s:
+    with rt.transaction() as s:
         superseded = {
             r.staff_hr_id: r.id
             for r in s.scalars(
@@ -209,7 +209,7 @@ def test_apply_queues_then_provision_carries_out(world, cli, ldap, tmp_path):
         "HR007": ("cancel", "snv", "retired"),
         "HR009": ("cancel", "snv", "other"),  # was open already: left alone
     }
-    with rt.session() as s:
+    with rt.transaction() as s:
         # The cancel superseded HR007's change; HR008's create is withdrawn (nothing to lock).
         assert {s.get(Request, i).state for i in superseded.values()} == {"withdrawn"}
         assert s.get(Staff, "HR001").unit_code == "sgtvt"
@@ -251,7 +251,7 @@ def test_apply_queues_then_provision_carries_out(world, cli, ldap, tmp_path):
     assert attrs["telephoneNumber"] == ["0912345678"]
     [(_dn, attrs)] = root_entry(ldap, "linhvt")
     assert "pwdAccountLockedTime" not in attrs  # missing from the roster: never locked
-    with rt.session() as s:
+    with rt.transaction() as s:
         boxes = {m.staff_hr_id: m for m in s.scalars(select(Mailbox))}
     assert boxes["HR001"].unit_code == "sgtvt"
     assert {h: boxes[h].lock_reason for h in ("HR002", "HR003", "HR004", "HR007")} == {
@@ -289,7 +289,7 @@ def big_unit(rt):
     """Unit snv with 10 active mailboxes (above safety.min_unit_size = 8)."""
     people = [(f"S{i:02d}", f"Nguyễn Văn {name}", "snv", "Văn phòng", "Chuyên viên", "")
               for i, name in enumerate(["An", "Bình", "Châu", "Dũng", "Hà", "Khoa", "Linh", "Tú", "Hạnh", "Mai"])]  # fmt: skip
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, ("snv",), config=rt.config)
         seed_staff(s, people)
     queue(rt, "snv", *[p[0] for p in people])
@@ -317,7 +317,7 @@ def test_safety_brake_stops_a_broken_roster(rt, big_unit, cli, tmp_path):
     assert "safety.max_lock_share = 25%" in r.err
     assert "--force" in r.err
     assert counts(rt) == before  # nothing stored: no staff change, no request, no event
-    with rt.session() as s:
+    with rt.transaction() as s:
         assert s.get(Staff, "S05").hr_status == "active"
     # The dry run shows the plan and says the brake would hold (exit 1 too).
     dry = cli("--format", "json", "sync", roster)
@@ -330,7 +330,7 @@ def test_safety_brake_stops_a_broken_roster(rt, big_unit, cli, tmp_path):
     assert forced.code == 0, forced
     assert forced.json()["forced"] is True
     assert sum(1 for v in open_requests(rt).values() if v == ("cancel", "snv", "retired")) == 9
-    with rt.session() as s:
+    with rt.transaction() as s:
         ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "sync.apply")).one()
         assert '"forced":true' in ev.details
 
@@ -340,16 +340,16 @@ def test_brake_on_total_count_and_small_units(rt, big_unit, tmp_path):
         tmp_path / "r.csv",
         [roster_row(p, status=RETIRED if i < 2 else ACTIVE) for i, p in enumerate(big_unit)],
     )
-    with rt.session() as s:
-        _, actions = plan_sync(s, roster, config=rt.config)
-        assert check_brake(s, actions, SafetySettings()) == []  # 2 of 10 ≤ 25 %
-        [reason] = check_brake(s, actions, SafetySettings(max_lock_count=1))
+    with rt.transaction() as s:
+        _, actions = plan_sync(roster, session=s, config=rt.config)
+        assert check_brake(actions, SafetySettings(), session=s) == []  # 2 of 10 ≤ 25 %
+        [reason] = check_brake(actions, SafetySettings(max_lock_count=1), session=s)
         assert (
             "2 mailboxes would be locked in this run, more than safety.max_lock_count = 1" in reason
         )
         # Units smaller than min_unit_size are exempt from the share rule.
-        assert check_brake(s, actions, SafetySettings(max_lock_share=0.1, min_unit_size=11)) == []
-        assert check_brake(s, actions, SafetySettings(max_lock_share=0.1, min_unit_size=10))
+        assert check_brake(actions, SafetySettings(max_lock_share=0.1, min_unit_size=11), session=s) == []
+        assert check_brake(actions, SafetySettings(max_lock_share=0.1, min_unit_size=10), session=s)
 
 
 def test_apply_is_all_or_nothing(world, cli, tmp_path, monkeypatch):
@@ -359,11 +359,11 @@ def test_apply_is_all_or_nothing(world, cli, tmp_path, monkeypatch):
     calls = []
     real = sync_mod.create_requests
 
-    def failing(session, **kw):
+    def failing(**kw):
         calls.append(kw["unit"])
         if len(calls) == 2:
             raise Refused("request refused: another request was queued at the same moment")
-        return real(session, **kw)
+        return real(**kw)
 
     monkeypatch.setattr(sync_mod, "create_requests", failing)
     before = counts(world)
@@ -371,7 +371,7 @@ def test_apply_is_all_or_nothing(world, cli, tmp_path, monkeypatch):
     assert r.code == 1, r
     assert len(calls) == 2
     assert counts(world) == before
-    with world.session() as s:
+    with world.transaction() as s:
         assert s.get(Staff, "HR002").hr_status == "active"
         assert (
             s.scalar(select(func.count()).select_from(Request).where(Request.state == "withdrawn"))

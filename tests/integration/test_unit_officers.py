@@ -30,11 +30,11 @@ PEOPLE = [
 @pytest.fixture
 def world(rt, cli):
     """Units snv and sgtvt, one mailbox in each (thanhnq, duct), unit accounts by init."""
-    with rt.session() as s:
+    with rt.transaction() as s:
         seed_units(s, config=rt.config)
         seed_staff(s, PEOPLE)
         for unit, hr in (("snv", "HR001"), ("sgtvt", "HR002")):
-            create_requests(s, config=rt.config, unit=unit,
+            create_requests(session=s, config=rt.config, unit=unit,
                             items=[NewRequest(hr, RequestKind.CREATE)], actor="t", now=rt.now())
     assert [i.state for i in provision(rt).items] == ["done", "done"]
     r = cli("init")
@@ -85,7 +85,7 @@ def test_set_password_lets_the_officer_bind_shown_once_and_never_recorded(world,
     assert new and new not in r.out + r.err
     assert bind_result(ldap, officer_dn(ldap), password) == 49
     assert bind_result(ldap, officer_dn(ldap), new) == 0
-    with world.session() as s:
+    with world.transaction() as s:
         from sqlalchemy import select
 
         from dnmail.db.models import AuditEvent

@@ -40,23 +40,22 @@ def list_(
     ),
 ) -> None:
     """Audit events, newest first, one page at a time."""
-    from dnmail.exports.writers import LOCAL_TZ
-    from dnmail.services.exports import list_audit_events, parse_day
+    from dnmail.clock import LOCAL_TZ, parse_day
+    from dnmail.services.audit_trail import list_audit_events
     from dnmail.services.operators import Right
 
     day = parse_day(since) if since else None
     st = state(ctx)
     st.authorize(Right.READ_AUDIT)
-    with st.runtime().session(readonly=True) as s:
-        result = list_audit_events(
-            s,
-            since=day,
-            actor=actor,
-            target=target,
-            action=action,
-            limit=limit,
-            offset=(page - 1) * limit,
-        )
+    result = list_audit_events(
+        st.runtime(),
+        since=day,
+        actor=actor,
+        target=target,
+        action=action,
+        limit=limit,
+        offset=(page - 1) * limit,
+    )
     # People read Vietnam time to the second (as in the exports); JSON keeps UTC.
     rows = [
         {
@@ -89,19 +88,14 @@ def verify(
 ) -> None:
     """Walk the hash chain and name the first event altered, removed or inserted (exit 3)."""
     from dnmail.errors import AuditChainBroken
-    from dnmail.services.exports import read_anchor, verify_audit_trail, write_anchor
+    from dnmail.services.audit_trail import verify_audit_trail
     from dnmail.services.operators import Right
 
     st = state(ctx)
     st.authorize(Right.READ_AUDIT)
-    rt = st.runtime()
-    saved = read_anchor(anchor) if anchor else None
-    with rt.session(readonly=True) as s:
-        report = verify_audit_trail(s, anchor=saved, now=rt.now())
+    report = verify_audit_trail(st.runtime(), anchor_file=anchor)
     out = st.output
     payload = report.to_dict()
-    if report.ok and anchor and report.head is not None:
-        write_anchor(anchor, report.head)
     if out.format == "csv":
         columns = [(k, k) for k in ("ok", "checked", "broken_at", "problem")]
         out.data(payload, columns=columns, rows=[payload])

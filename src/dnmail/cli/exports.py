@@ -20,7 +20,8 @@ _UNIT_HELP = "Only this unit (its code)."
 def _export(
     ctx: typer.Context, kind: str, output: Path, unit: str | None, since: str | None
 ) -> None:
-    from dnmail.services.exports import export_format, export_list, parse_day
+    from dnmail.clock import parse_day
+    from dnmail.services.exports import export_format, export_list
     from dnmail.services.operators import Right
 
     export_format(output)  # a bad suffix is bad usage, before any connection
@@ -29,18 +30,7 @@ def _export(
     # A unit officer exports its own unit's lists only (and never the audit trail).
     right = Right.EXPORT_AUDIT if kind == "audit" else Right.EXPORT_LIST
     unit = st.authorize(right, unit=unit)
-    rt = st.runtime()
-    with rt.session() as s:
-        result = export_list(
-            s,
-            kind=kind,
-            path=output,
-            mail_domain=rt.config.directory.mail_domain,
-            actor=rt.actor,
-            now=rt.now(),
-            unit=unit,
-            since=day,
-        )
+    result = export_list(st.runtime(), kind=kind, path=output, unit=unit, since=day)
     out = st.output
     payload = {"file": str(result.file), "rows": result.rows, "kind": result.kind}
     summary = f"{result.file}: {result.rows} row(s) ({result.kind}, {result.format})"

@@ -67,21 +67,17 @@ def create(
     from dnmail.domain.states import LockReason, RequestKind
     from dnmail.errors import BadInput
     from dnmail.services.operators import Right
-    from dnmail.services.requests import NewRequest, create_requests
+    from dnmail.services.requests import NewRequest, queue_requests
 
     if address and len(staff) > 1:
         raise BadInput("--address names one mailbox: give it with a single --staff")
     st = state(ctx)
     unit = st.authorize(Right.CREATE_REQUEST, unit=unit)  # an officer: its own unit only
-    rt = st.runtime()
     items = [
         NewRequest(hr.strip(), RequestKind(kind.value), address, LockReason(reason.value), note)
         for hr in staff
     ]
-    with rt.session() as s:
-        views = create_requests(s, config=rt.config, unit=unit, items=items, actor=rt.actor, now=rt.now())
-        if dry_run:
-            s.rollback()
+    views = queue_requests(st.runtime(), unit=unit, items=items, dry_run=dry_run)
     rows = [v.to_dict() for v in views]
     st.output.data(
         {"dry_run": dry_run, "requests": rows},
@@ -228,9 +224,7 @@ def reject(
 
     st = state(ctx)
     st.authorize(Right.REJECT_REQUEST)
-    rt = st.runtime()
-    with rt.session() as s:
-        v = reject_request(s, request_id, reason=reason, actor=rt.actor, now=rt.now())
+    v = reject_request(st.runtime(), request_id, reason=reason)
     st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} rejected")
 
 
@@ -245,9 +239,7 @@ def withdraw(
 
     st = state(ctx)
     unit = st.authorize(Right.WITHDRAW_REQUEST)  # an officer: its own unit's requests only
-    rt = st.runtime()
-    with rt.session() as s:
-        v = withdraw_request(s, request_id, actor=rt.actor, now=rt.now(), unit=unit)
+    v = withdraw_request(st.runtime(), request_id, unit=unit)
     st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} withdrawn")
 
 
@@ -267,11 +259,10 @@ def queue_list(
     states = {"open": ["pending", "failed"], "all": None}.get(status.value, [status.value])
     st = state(ctx)
     unit = st.authorize(Right.LIST_QUEUE, unit=unit)  # an officer: its own unit only
-    with st.runtime().session(readonly=True) as s:
-        result = list_queue(
-            s, unit=unit.lower() if unit else None, states=states, kind=kind.value if kind else None,
-            limit=limit, offset=(page - 1) * limit,
-        )
+    result = list_queue(
+        st.runtime(), unit=unit.lower() if unit else None, states=states,
+        kind=kind.value if kind else None, limit=limit, offset=(page - 1) * limit,
+    )
     rows = [i.to_dict() for i in result.items]
     pages = max(1, -(-result.total // limit))
     st.output.data(

@@ -36,12 +36,7 @@ def import_(
 
     st = state(ctx)
     st.authorize(Right.IMPORT_ROSTER)
-    rt = st.runtime()
-    with rt.session() as s:
-        result = import_roster(
-            s, roster, actor=rt.actor, now=rt.now(),
-            max_uncompressed_mb=rt.config.limits.max_uncompressed_mb, dry_run=dry_run,
-        )
+    result = import_roster(st.runtime(), roster, dry_run=dry_run)
     out = st.output
     for w in result.warnings:
         out.warn(str(w))
@@ -85,13 +80,12 @@ def list_(
     """List staff with their mailbox, if any."""
     from dnmail.services.operators import Right
     from dnmail.services.staff import list_staff
-    from dnmail.services.units import get_unit
 
     st = state(ctx)
     unit = st.authorize(Right.LIST_STAFF, unit=unit)  # an officer: its own unit only
-    with st.runtime().session(readonly=True) as s:
-        code = get_unit(s, unit).code if unit else None
-        rows = list_staff(s, unit=code, without_email=without_email, limit=limit, offset=offset)
+    rows = list_staff(
+        st.runtime(), unit=unit, without_email=without_email, limit=limit, offset=offset
+    )
     dicts = [r.to_dict() for r in rows]
     st.output.data(
         dicts,

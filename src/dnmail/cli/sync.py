@@ -58,12 +58,8 @@ def sync(
 
     st = state(ctx)
     st.authorize(Right.SYNC)
-    rt = st.runtime()
     out = st.output
-    with rt.session() as s:
-        result = sync_roster(
-            s, roster, config=rt.config, actor=rt.actor, now=rt.now(), apply=apply, force=force
-        )
+    result = sync_roster(st.runtime(), roster, apply=apply, force=force)
     for w in result.warnings:
         out.warn(str(w))
     rows = [{**a.to_dict(), "kind_vi": ACTION_KINDS[a.kind]} for a in result.actions]

@@ -36,12 +36,7 @@ def add(
 
     st = state(ctx)
     st.authorize(Right.ADD_UNIT)
-    rt = st.runtime()
-    with rt.session() as s:
-        result = add_unit(
-            s, config=rt.config, code=code, name=name, parent=parent, account=account,
-            actor=rt.actor, now=rt.now(),
-        )
+    result = add_unit(st.runtime(), code, name=name, parent=parent, account=account)
     u = result.unit
     st.output.data(
         {"created": result.created, "unit": u.to_dict()},
@@ -59,8 +54,7 @@ def list_(ctx: typer.Context) -> None:
 
     st = state(ctx)
     st.authorize(Right.LIST_UNITS)
-    with st.runtime().session(readonly=True) as s:
-        units = list_units(s)
+    units = list_units(st.runtime())
     st.output.data(
         [u.to_dict() for u in units], columns=COLUMNS, rows=[u.to_dict() for u in units], title="Đơn vị"
     )

@@ -27,13 +27,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from operator import call
 from pathlib import Path
 from typing import Any
 
-#: Vietnam time (Indochina Time): UTC+7 all year.
-LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
+from dnmail.clock import LOCAL_TZ
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV
 #: injection"): these text cells get a leading apostrophe.

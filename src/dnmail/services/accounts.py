@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dnmail.db.models import Mailbox, Staff
-from dnmail.domain.passwords import PasswordPolicy, generate_password
+from dnmail.domain.passwords import generate_password
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
@@ -53,7 +53,9 @@ def local_part(address: str, domain: str) -> str:
     return a
 
 
-def find_mailbox(session: Session, address: str, domain: str, *, lock: bool = True) -> Mailbox:
+def find_mailbox(address: str, domain: str, *, session: Session, lock: bool = True) -> Mailbox:
+    """The mailbox of `address` (NotFound otherwise), row-locked unless `lock` is False,
+    in the caller's transaction."""
     local = local_part(address, domain)
     q = select(Mailbox).where(Mailbox.address == local)
     if lock:
@@ -62,14 +64,6 @@ def find_mailbox(session: Session, address: str, domain: str, *, lock: bool = Tr
     if m is None:
         raise NotFound(f"no mailbox {local}@{domain} (see `dnmail export issued`)")
     return m
-
-
-def policy_of(rt: Runtime) -> PasswordPolicy:
-    p = rt.config.passwords
-    table = {"length": p.length, "min_classes": p.min_classes}
-    if p.alphabet:
-        table["alphabet"] = p.alphabet
-    return PasswordPolicy.from_config(table)
 
 
 def reset_password(
@@ -81,11 +75,11 @@ def reset_password(
     audit event records that a reset happened, never the password.
     """
     domain = rt.config.directory.mail_domain
-    policy = policy_of(rt)
-    with rt.session() as s:
+    policy = rt.config.passwords.policy()
+    with rt.transaction() as s:
         # A unit officer (`unit` given) may not lock the row: on PostgreSQL its role
         # holds no UPDATE on mailboxes (row-level security, docs/security.md).
-        m = find_mailbox(s, address, domain, lock=unit is None)
+        m = find_mailbox(address, domain, session=s, lock=unit is None)
         if unit is not None and m.unit_code != unit:
             raise other_unit(rt.actor, unit, m.unit_code, what=f"{m.address}@{domain}")
         if m.state == MailboxState.LOCKED.value:
@@ -99,7 +93,7 @@ def reset_password(
         now = rt.now()
         # The mailbox row itself does not change: the audit event records the reset.
         audit.record(
-            s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
+            session=s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
             at=now, details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},
         )
         if handout is not None:
@@ -119,8 +113,8 @@ def lock_mailbox(
 ) -> AccountResult:
     """Lock: every bind fails (IMAP, SMTP submission, webmail) while mail is still delivered."""
     domain = rt.config.directory.mail_domain
-    with rt.session() as s:
-        m = find_mailbox(s, address, domain)
+    with rt.transaction() as s:
+        m = find_mailbox(address, domain, session=s)
         staff = s.get(Staff, m.staff_hr_id)
         already = m.state == MailboxState.LOCKED.value
         rt.directory.lock(m.dn)  # idempotent: replaces the value
@@ -132,7 +126,7 @@ def lock_mailbox(
         m.lock_note = clean_text(note) if note else None
         m.updated_at = now
         audit.record(
-            s, actor=rt.actor, action="mailbox.lock", target=f"mailbox:{m.address}", at=now,
+            session=s, actor=rt.actor, action="mailbox.lock", target=f"mailbox:{m.address}", at=now,
             details={"reason": reason.value, "note": m.lock_note, "was_locked": already},
         )
         return AccountResult(
@@ -143,8 +137,8 @@ def lock_mailbox(
 
 def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
     domain = rt.config.directory.mail_domain
-    with rt.session() as s:
-        m = find_mailbox(s, address, domain)
+    with rt.transaction() as s:
+        m = find_mailbox(address, domain, session=s)
         staff = s.get(Staff, m.staff_hr_id)
         was = m.state
         rt.directory.unlock(m.dn)
@@ -155,7 +149,7 @@ def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
         m.locked_at = None
         m.updated_at = now
         audit.record(
-            s, actor=rt.actor, action="mailbox.unlock", target=f"mailbox:{m.address}", at=now,
+            session=s, actor=rt.actor, action="mailbox.unlock", target=f"mailbox:{m.address}", at=now,
             details={"was": was},
         )
         return AccountResult(

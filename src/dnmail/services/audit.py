@@ -60,15 +60,16 @@ def _forget_head(session, *args) -> None:
 
 
 def record(
-    session: Session,
     *,
+    session: Session,
     actor: str,
     action: str,
     target: str,
     at: datetime,
     details: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (inside the caller's transaction)."""
+    """Append one event to the chain. The caller owns the transaction: the event is
+    kept exactly when the change it records is."""
     last_id, last_hash = _head(session)
     at = at.replace(microsecond=at.microsecond)  # keep as given
     body = _canonical_details(details)
@@ -89,9 +90,10 @@ def record(
     return ev
 
 
-def record_many(session: Session, events: list[dict], *, at: datetime) -> None:
+def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
     """Append several events (dicts with actor, action, target, details) in one
-    INSERT: the chain is computed here, exactly as `record` would one by one."""
+    INSERT: the chain is computed here, exactly as `record` would one by one. The
+    caller owns the transaction."""
     if not events:
         return
     from sqlalchemy import insert
@@ -125,7 +127,7 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(session: Session, *, batch: int = 5000) -> tuple[int, ChainBreak | None]:
+def verify_chain(*, session: Session, batch: int = 5000) -> tuple[int, ChainBreak | None]:
     """Walk the whole chain. Returns (events checked, first break or None)."""
     prev_id, prev_hash = 0, GENESIS
     count = 0

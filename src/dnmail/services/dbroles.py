@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from dnmail.errors import BadInput, NotFound, Refused
 from dnmail.services import audit
@@ -66,20 +66,16 @@ def grant_unit_role(rt: Runtime, unit: str, *, role: str, create: bool = False) 
     \\password, or use client certificates).
     """
     role = check_role_name(role)
-    engine = rt.engine
-    if engine.dialect.name != "postgresql":
+    if rt.db.dialect != "postgresql":
         raise BadInput(
             "dnmail db grant is for PostgreSQL: on SQLite there are no database roles, the "
             "database file's permissions are the boundary (docs/security.md)"
         )
-    from dnmail.db.session import translate_db_errors
-
-    with translate_db_errors(rt.config.database.url):
-        if not inspect(engine).has_table("unit_roles"):
-            raise Refused("the database has no unit_roles table yet: run `dnmail init` first")
-    q = engine.dialect.identifier_preparer.quote(role)
-    with rt.session() as s:
-        u = get_unit(s, unit)
+    if not rt.db.has_table("unit_roles"):
+        raise Refused("the database has no unit_roles table yet: run `dnmail init` first")
+    q = rt.engine.dialect.identifier_preparer.quote(role)
+    with rt.transaction() as s:
+        u = get_unit(unit, session=s)
         found = s.execute(
             text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
         ).first()
@@ -124,7 +120,7 @@ def grant_unit_role(rt: Runtime, unit: str, *, role: str, create: bool = False) 
                 {"r": role, "u": u.code},
             )
             audit.record(
-                s, actor=rt.actor, action="db.grant", target=f"unit:{u.code}", at=rt.now(),
+                session=s, actor=rt.actor, action="db.grant", target=f"unit:{u.code}", at=rt.now(),
                 details={"role": role, "role_created": created},
             )
         return GrantResult(role, u.code, created, current is None, tuple(grants))

@@ -1,4 +1,4 @@
-"""Exports (DESIGN §1 step 4) and the audit trail's list and check.
+"""Exports (DESIGN §1 step 4).
 
 The lists units and IID work from:
 
@@ -14,36 +14,32 @@ memory. No column ever holds a password: the database has none.
 
 An export is itself recorded in the audit trail (`export.<kind>`): the lists carry
 names and phone numbers, and who took them out is worth knowing.
-
-The audit trail's list and check live here too, next to its export: they read the
-chain that `dnmail.services.audit` writes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from dnmail.clock import start_of_day
+from dnmail.db import queries
 from dnmail.db.models import AuditEvent, Mailbox, Request, Staff
-from dnmail.domain.states import (
-    OPEN_REQUEST_STATES,
-    LockReason,
-    MailboxState,
-    RequestKind,
-    RequestState,
-)
+from dnmail.domain.states import LockReason, MailboxState, RequestKind, RequestState
 from dnmail.errors import BadInput, DnmailError
-from dnmail.exports.writers import LOCAL_TZ, Column, Sheet, atomic_output, output_format, write
+from dnmail.exports.writers import Column, Sheet, atomic_output, output_format, write
 from dnmail.services import audit
 from dnmail.services.units import get_unit
+
+if TYPE_CHECKING:
+    from dnmail.services.runtime import Runtime
 
 #: Rows fetched per round trip while streaming an export.
 BATCH = 2000
@@ -189,7 +185,7 @@ def _pending_query(domain: str, unit: str | None, since: datetime | None) -> Sel
         )
         .join(Staff, Staff.hr_id == Request.staff_hr_id)
         .outerjoin(Mailbox, Mailbox.staff_hr_id == Request.staff_hr_id)
-        .where(Request.state.in_([s.value for s in OPEN_REQUEST_STATES]))
+        .where(queries.is_open())
         .order_by(Request.created_at, Request.id)  # the queue's order
     )
     if unit:
@@ -213,22 +209,6 @@ def _audit_query(since: datetime | None) -> Select:
     if since:
         q = q.where(AuditEvent.at >= since)
     return q
-
-
-# --- dates ------------------------------------------------------------------------------
-
-
-def parse_day(text: str, *, option: str = "--since") -> date:
-    """A YYYY-MM-DD date from the command line; BadInput (exit 2) otherwise."""
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(f"{option} {text!r:.40}: expected a date as YYYY-MM-DD") from None
-
-
-def start_of_day(day: date) -> datetime:
-    """The UTC instant a day starts in Vietnam (UTC+7): dates typed by people are local."""
-    return datetime.combine(day, time(0, 0), tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 # --- export -----------------------------------------------------------------------------
@@ -279,13 +259,10 @@ def _stream(session: Session, query: Select, batch: int) -> Iterator[tuple]:
 
 
 def export_list(
-    session: Session,
+    rt: Runtime,
     *,
     kind: ExportKind | str,
     path: Path,
-    mail_domain: str,
-    actor: str,
-    now: datetime,
     unit: str | None = None,
     since: date | None = None,
     batch: int = BATCH,
@@ -308,218 +285,44 @@ def export_list(
             "audit events are not kept per unit: drop --unit "
             "(use `dnmail audit list --actor/--target` to look at one unit's events)"
         )
-    unit_code = get_unit(session, unit).code if unit else None
-    after = start_of_day(since) if since else None
-    if kind == ExportKind.ISSUED:
-        query = _issued_query(mail_domain, unit_code, after)
-    elif kind == ExportKind.LOCKED:
-        query = _locked_query(mail_domain, unit_code, after)
-    elif kind == ExportKind.PENDING:
-        query = _pending_query(mail_domain, unit_code, after)
-    else:
-        query = _audit_query(after)
-    header = {
-        "kind": kind.value,
-        "title": kind.title_vi,
-        "generated_at": now.astimezone(UTC).isoformat(),
-        "unit": unit_code,
-        "since": since.isoformat() if since else None,
-    }
-    sheet = Sheet(COLUMNS[kind], _stream(session, query, batch), kind.title_vi, header)
-    try:
-        with atomic_output(path) as tmp:
-            rows = write(tmp, fmt, sheet)
-            # Recorded before the file takes its name: if the record fails, no file.
-            audit.record(
-                session,
-                actor=actor,
-                action=f"export.{kind.value}",
-                target=f"file:{path.name}",
-                at=now,
-                details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
-            )
-            session.flush()
-    except OSError as e:
-        raise DnmailError(
-            f"{path}: cannot write the export: {e.strerror or e}; nothing was written"
-        ) from None
+    now = rt.now()
+    with rt.transaction() as s:
+        unit_code = get_unit(unit, session=s).code if unit else None
+        query = _query(kind, rt.config.directory.mail_domain, unit_code, since)
+        header = {
+            "kind": kind.value,
+            "title": kind.title_vi,
+            "generated_at": now.astimezone(UTC).isoformat(),
+            "unit": unit_code,
+            "since": since.isoformat() if since else None,
+        }
+        sheet = Sheet(COLUMNS[kind], _stream(s, query, batch), kind.title_vi, header)
+        try:
+            with atomic_output(path) as tmp:
+                rows = write(tmp, fmt, sheet)
+                # Recorded before the file takes its name: if the record fails, no file.
+                audit.record(
+                    session=s,
+                    actor=rt.actor,
+                    action=f"export.{kind.value}",
+                    target=f"file:{path.name}",
+                    at=now,
+                    details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
+                )
+                s.flush()
+        except OSError as e:
+            raise DnmailError(
+                f"{path}: cannot write the export: {e.strerror or e}; nothing was written"
+            ) from None
     return ExportResult(path, kind.value, fmt, rows, unit_code, since)
 
 
-# --- the audit trail: list and verify --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditEventView:
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    details: dict
-    hash: str
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    items: list[AuditEventView]
-    total: int
-    limit: int
-    offset: int
-
-    def to_dict(self) -> dict:
-        return {
-            "total": self.total,
-            "limit": self.limit,
-            "offset": self.offset,
-            "order": "newest first",
-            "items": [i.to_dict() for i in self.items],
-        }
-
-
-def _match(column, value: str):
-    """Exact match, or a prefix match when the value ends with `*` (`request:*`)."""
-    if value.endswith("*"):
-        prefix = value[:-1]
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(escaped + "%", escape="\\")
-    return column == value
-
-
-def list_audit_events(
-    session: Session,
-    *,
-    since: date | None = None,
-    actor: str | None = None,
-    target: str | None = None,
-    action: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> AuditPage:
-    """Audit events, newest first, one page at a time. `actor`, `target` and `action`
-    match exactly, or by prefix when they end with `*`."""
-    conds = []
-    if since:
-        conds.append(AuditEvent.at >= start_of_day(since))
-    if actor:
-        conds.append(_match(AuditEvent.actor, actor))
-    if target:
-        conds.append(_match(AuditEvent.target, target))
-    if action:
-        conds.append(_match(AuditEvent.action, action))
-    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conds)) or 0
-    q = select(AuditEvent).where(*conds).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
-    items = [
-        AuditEventView(e.id, e.at, e.actor, e.action, e.target, _details(e.details), e.hash)
-        for e in session.scalars(q)
-    ]
-    return AuditPage(items, total, limit, offset)
-
-
-def _details(text: str) -> dict:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:  # an altered row; `audit verify` names it
-        return {"unparsable": text}
-    return value if isinstance(value, dict) else {"value": value}
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """The chain's head as last seen by `audit verify --anchor FILE`, kept off the database."""
-
-    id: int
-    hash: str
-    verified_at: str = ""
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    head: Anchor | None  # the last event of the chain (None: empty trail)
-    broken_at: int | None = None
-    problem: str | None = None
-    anchor: Anchor | None = None  # the anchor compared against, if any
-
-    @property
-    def ok(self) -> bool:
-        return self.broken_at is None
-
-    @property
-    def message(self) -> str:
-        if self.ok:
-            return f"audit chain intact: {self.checked} event(s) checked"
-        return (
-            f"audit chain broken at event #{self.broken_at}: {self.problem} "
-            f"({self.checked} event(s) checked)"
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "head": self.head.to_dict() if self.head else None,
-            "broken_at": self.broken_at,
-            "problem": self.problem,
-            "anchor": self.anchor.to_dict() if self.anchor else None,
-        }
-
-
-def read_anchor(path: Path) -> Anchor | None:
-    """The anchor file's head, or None when the file does not exist yet."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Anchor(int(data["id"]), str(data["hash"]), str(data.get("verified_at", "")))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise BadInput(f"{path}: not an audit anchor file ({e.__class__.__name__})") from None
-
-
-def write_anchor(path: Path, anchor: Anchor) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(anchor.to_dict(), indent=1) + "\n", encoding="utf-8")
-
-
-def verify_audit_trail(
-    session: Session, *, anchor: Anchor | None = None, now: datetime | None = None
-) -> ChainReport:
-    """Walk the whole chain (`audit.verify_chain`) and, given the head saved by an
-    earlier run, check that it is still there: a chain alone cannot show that its
-    last events were deleted, the saved head can."""
-    checked, brk = audit.verify_chain(session)
-    last = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
-    head = Anchor(last[0], last[1], stamp) if last else None
-    if brk is not None:
-        return ChainReport(checked, head, brk.event_id, brk.problem, anchor)
-    if anchor is not None:
-        kept = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == anchor.id))
-        if kept is None:
-            return ChainReport(
-                checked,
-                head,
-                anchor.id,
-                f"the chain ends at #{head.id if head else 0}, but event #{anchor.id} was its "
-                f"head when last verified ({anchor.verified_at or 'earlier'}): "
-                f"the last event(s) were deleted",
-                anchor,
-            )
-        if kept != anchor.hash:
-            return ChainReport(
-                checked,
-                head,
-                anchor.id,
-                "its hash differs from the one saved when last verified "
-                f"({anchor.verified_at or 'earlier'}): the chain was rewritten",
-                anchor,
-            )
-    return ChainReport(checked, head, anchor=anchor)
+def _query(kind: ExportKind, domain: str, unit: str | None, since: date | None) -> Select:
+    after = start_of_day(since) if since else None
+    if kind == ExportKind.ISSUED:
+        return _issued_query(domain, unit, after)
+    if kind == ExportKind.LOCKED:
+        return _locked_query(domain, unit, after)
+    if kind == ExportKind.PENDING:
+        return _pending_query(domain, unit, after)
+    return _audit_query(after)

@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Row, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
-from dnmail.db.models import Mailbox, Request, Staff, Unit
+from dnmail.db import queries
+from dnmail.db.models import Mailbox, Request, Staff
 from dnmail.directory.gateway import Entry
-from dnmail.domain.addresses import address_base, allocate_many, split_name
-from dnmail.domain.passwords import PasswordPolicy, generate_password
+from dnmail.domain.addresses import address_base, allocate_many
+from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
+from dnmail.domain.passwords import generate_password
 from dnmail.domain.states import (
     HrStatus,
     LockReason,
@@ -133,39 +134,6 @@ class _Work:
     adopted: Entry | None = None
 
 
-def mailbox_attributes(staff: Staff, address: str, domain: str) -> dict[str, object]:
-    """The directory attributes an HR record gives (inetOrgPerson)."""
-    try:
-        family_middle, given = split_name(staff.full_name)
-        sn = family_middle[0] if family_middle else given
-    except DnmailError:
-        sn, given = staff.full_name, staff.full_name
-    return {
-        "uid": address,
-        "mail": f"{address}@{domain}",
-        "cn": staff.full_name,
-        "sn": sn,
-        "givenName": given,
-        "employeeNumber": staff.hr_id,
-        "telephoneNumber": staff.phone or None,
-        "title": staff.position or None,
-        "ou": staff.department or None,
-    }
-
-
-_SYNCED = ("cn", "sn", "givenName", "telephoneNumber", "title", "ou", "mail")
-
-
-def _diff_attrs(entry: Entry, wanted: dict[str, object]) -> dict[str, object]:
-    changes = {}
-    for k in _SYNCED:
-        want = wanted.get(k)
-        have = entry.first(k)
-        if (want or "") != have:
-            changes[k] = want
-    return changes
-
-
 class Provisioner:
     """One run of `provision` (or one worker of it)."""
 
@@ -180,17 +148,7 @@ class Provisioner:
         self.rt = rt
         self.cfg = rt.config
         self.domain = rt.config.directory.mail_domain
-        self.policy = PasswordPolicy.from_config(
-            {
-                k: v
-                for k, v in {
-                    "length": rt.config.passwords.length,
-                    "alphabet": rt.config.passwords.alphabet or None,
-                    "min_classes": rt.config.passwords.min_classes,
-                }.items()
-                if v is not None
-            }
-        )
+        self.policy = rt.config.passwords.policy()
         self.reserved = reserved_names(rt.config)
         self.pattern = rt.config.addresses.pattern
         self.handouts = HandoutWriter(handout_dir, stamp=rt.now()) if handout_dir else None
@@ -224,32 +182,14 @@ class Provisioner:
     def _run_chunk(
         self, request_ids: Sequence[int], size: int, seen: set[int]
     ) -> list[ItemResult] | None:
-        import random
-        import time
-
-        attempts = 12
-        for attempt in range(attempts):
-            try:
-                return self._chunk_once(request_ids, size, seen)
-            except IntegrityError:
-                # Another worker reserved one of our addresses at the same moment; nothing
-                # was written to the directory (we reserve before writing). Take again: the
-                # other worker has committed by now, so its addresses count as taken.
-                if attempt == attempts - 1:
-                    raise
-            except OperationalError as e:
-                from dnmail.db.session import is_retryable
-
-                # PostgreSQL broke a deadlock by failing us; nothing reached the directory.
-                if not is_retryable(e) or attempt == attempts - 1:
-                    raise
-            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))  # noqa: S311 - jitter
-        return None  # pragma: no cover
+        # A Conflict: another worker reserved one of our addresses at the same moment,
+        # or PostgreSQL broke a deadlock by failing us. Nothing was written to the
+        # directory (addresses are reserved before any write): take the chunk again, the
+        # other worker has committed by now and its addresses count as taken.
+        return self.rt.retrying(lambda: self._chunk_once(request_ids, size, seen))
 
     def _claim(self, s: Session, request_ids: Sequence[int], size: int, seen: set[int]):
-        q = select(Request).where(
-            or_(Request.state == RequestState.PENDING.value, Request.state == RequestState.FAILED.value)
-        )
+        q = select(Request).where(queries.is_open())
         if request_ids:
             q = q.where(Request.id.in_(list(request_ids)))
         else:
@@ -264,48 +204,42 @@ class Provisioner:
         # Plain rows, not ORM objects: outcomes are written back in one bulk UPDATE.
         return list(s.execute(q.with_only_columns(*Request.__table__.columns)))
 
-    def _chunk_once(self, request_ids, size, seen) -> list[ItemResult] | None:
-        from dnmail.db.session import translate_db_errors
-
+    def _chunk_once(
+        self, request_ids: Sequence[int], size: int, seen: set[int]
+    ) -> list[ItemResult] | None:
         now = self._now = self.rt.now()
-        with translate_db_errors(self.cfg.database.url):
-            with Session(self.rt.engine, expire_on_commit=False, autoflush=False) as s:
-                s.begin()
-                try:
-                    reqs = self._claim(s, request_ids, size, seen)
-                    if not reqs:
-                        s.rollback()
-                        return None
-                    works = self._load(s, reqs)
-                    self._handle_all(s, works, now)
-                    results = [w.result for w in works if w.result is not None]
-                    if self.dry_run:
-                        s.rollback()
-                        return results
-                    self._record(s, works, now)
-                    # Passwords reach disk before the commit that marks them issued.
-                    self._write_handouts(works)
-                    s.commit()
-                except BaseException:
-                    s.rollback()
-                    raise
+        with self.rt.db.transaction(dry_run=self.dry_run, autoflush=False) as s:
+            reqs = self._claim(s, request_ids, size, seen)
+            if not reqs:
+                return None
+            works = self._load(s, reqs)
+            self._handle_all(s, works, now)
+            results = [w.result for w in works if w.result is not None]
+            if self.dry_run:
+                return results  # rolled back
+            self._record(s, works, now)
+            # Passwords reach disk before the commit that marks them issued.
+            self._write_handouts(works)
         return results
 
     # -- loading ----------------------------------------------------------------------
-    def _load(self, s: Session, reqs: list[Request]) -> list[_Work]:
+    def _load(self, s: Session, reqs: list[Row]) -> list[_Work]:
         hr_ids = [r.staff_hr_id for r in reqs]
         staff = {
             x.hr_id: x
-            for x in s.execute(select(*Staff.__table__.columns).where(Staff.hr_id.in_(hr_ids)))
+            for x in queries.rows_where_in(
+                s, select(*Staff.__table__.columns), Staff.hr_id, hr_ids
+            )
         }
         boxes = {
-            m.staff_hr_id: m for m in s.scalars(select(Mailbox).where(Mailbox.staff_hr_id.in_(hr_ids)))
+            m.staff_hr_id: m
+            for (m,) in queries.rows_where_in(s, select(Mailbox), Mailbox.staff_hr_id, hr_ids)
         }
         return [_Work(r, staff[r.staff_hr_id], boxes.get(r.staff_hr_id)) for r in reqs]
 
     def _unit_accounts(self, s: Session) -> set[str]:
         if self._accounts is None:
-            self._accounts = {a.split("@")[0] for a in s.scalars(select(Unit.account)) if a}
+            self._accounts = queries.unit_account_names(s)
         return self._accounts
 
     def _ensure_branch(self, unit: str) -> str:
@@ -464,14 +398,7 @@ class Provisioner:
         # A plain executemany, then the ids by address (unique): an ordered
         # INSERT … RETURNING runs row by row on SQLite.
         s.execute(insert(Mailbox), rows)
-        addresses = [r["address"] for r in rows]
-        ids: dict[str, int] = {}
-        for i in range(0, len(addresses), 900):
-            ids.update(
-                s.execute(
-                    select(Mailbox.address, Mailbox.id).where(Mailbox.address.in_(addresses[i : i + 900]))
-                ).all()
-            )
+        ids = queries.ids_by_key(s, Mailbox.address, Mailbox.id, [r["address"] for r in rows])
         for w in works:
             w.mailbox.id = ids[w.mailbox.address]
 
@@ -546,7 +473,7 @@ class Provisioner:
         dn = e.dn
         if dn.lower() != want_dn.lower():
             dn = d.move(dn, branch)
-        changes = _diff_attrs(e, mailbox_attributes(st, local, self.domain))
+        changes = changed_attributes(e.first, mailbox_attributes(st, local, self.domain))
         if e.locked:
             changes["pwdAccountLockedTime"] = None
         if changes:
@@ -602,7 +529,7 @@ class Provisioner:
         if self.dry_run:
             if e.dn.lower() != want_dn.lower():
                 done.append(f"would move to {branch}")
-            changes = _diff_attrs(e, mailbox_attributes(st, m.address, self.domain))
+            changes = changed_attributes(e.first, mailbox_attributes(st, m.address, self.domain))
             if changes:
                 done.append("would update " + ", ".join(sorted(changes)))
             self._done(w, "; ".join(done) or "nothing to change")
@@ -612,7 +539,7 @@ class Provisioner:
             self._ensure_branch(st.unit_code)
             dn = d.move(dn, branch)
             done.append(f"moved from {m.unit_code} to {st.unit_code}")
-        changes = _diff_attrs(e, mailbox_attributes(st, m.address, self.domain))
+        changes = changed_attributes(e.first, mailbox_attributes(st, m.address, self.domain))
         if changes:
             d.replace(dn, changes)
             done.append("updated " + ", ".join(sorted(changes)))
@@ -690,7 +617,7 @@ class Provisioner:
                 }
             )
         s.execute(update(Request), updates)
-        audit.record_many(s, events, at=now)
+        audit.record_many(events, session=s, at=now)
 
     def _write_handouts(self, works: list[_Work]) -> None:
         if self.handouts is None:
@@ -810,14 +737,13 @@ def _provision_parallel(
 
 
 def count_open(rt: Runtime, request_ids: Sequence[int] = ()) -> int:
+    """How many requests `provision` would take (for a progress bar)."""
     from sqlalchemy import func
 
-    with rt.session() as s:
-        q = select(func.count()).select_from(Request).where(
-            Request.state.in_([RequestState.PENDING.value, RequestState.FAILED.value])
-        )
-        if request_ids:
-            q = q.where(Request.id.in_(list(request_ids)))
-        else:
-            q = q.where(Request.attempts < rt.config.provision.max_attempts)
+    q = select(func.count()).select_from(Request).where(queries.is_open())
+    if request_ids:
+        q = q.where(Request.id.in_(list(request_ids)))
+    else:
+        q = q.where(Request.attempts < rt.config.provision.max_attempts)
+    with rt.transaction(readonly=True) as s:
         return s.scalar(q) or 0

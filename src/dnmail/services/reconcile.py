@@ -35,14 +35,14 @@ from typing import NamedTuple
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff
 from dnmail.directory.gateway import Entry
+from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
 from dnmail.domain.passwords import generate_password
-from dnmail.domain.states import OPEN_REQUEST_STATES, MailboxState
+from dnmail.domain.states import MailboxState
 from dnmail.errors import DirectoryError, DirectoryUnavailable
 from dnmail.services import audit
-from dnmail.services.accounts import policy_of
-from dnmail.services.provisioning import _diff_attrs, mailbox_attributes
 from dnmail.services.runtime import Runtime
 
 DRIFT_KINDS = {
@@ -55,7 +55,6 @@ DRIFT_KINDS = {
 }
 #: Entries dnmail has no record of: reported, never changed by --fix.
 REPORT_ONLY = frozenset({"unknown-entry", "duplicate-hr-id"})
-_OPEN = [s.value for s in OPEN_REQUEST_STATES]
 
 
 @dataclass(frozen=True)
@@ -139,11 +138,6 @@ _BOX_COLUMNS = (
 )
 
 
-def _chunks(items: list, size: int = 900) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 class _Index:
     def __init__(self, entries: Iterable[Entry]):
         self.by_dn: dict[str, Entry] = {}
@@ -190,15 +184,13 @@ def _load_boxes(s: Session, unit: str | None, entries: list[Entry]) -> list[_Box
     # or they would look unknown.
     hr_ids = sorted({e.employee_number for e in entries if e.employee_number})
     uids = sorted({e.uid.lower() for e in entries if e.uid})
-    for chunk in _chunks(hr_ids):
-        boxes.update({r[0]: _Box(*r) for r in s.execute(q.where(Mailbox.staff_hr_id.in_(chunk)))})
-    for chunk in _chunks(uids):
-        boxes.update({r[0]: _Box(*r) for r in s.execute(q.where(Mailbox.address.in_(chunk)))})
+    for column, values in ((Mailbox.staff_hr_id, hr_ids), (Mailbox.address, uids)):
+        boxes.update({r[0]: _Box(*r) for r in queries.rows_where_in(s, q, column, values)})
     return list(boxes.values())
 
 
 def _open_hr_ids(s: Session) -> set[str]:
-    return set(s.scalars(select(Request.staff_hr_id).where(Request.state.in_(_OPEN))))
+    return set(s.scalars(select(Request.staff_hr_id).where(queries.is_open())))
 
 
 def _attr_text(entry: Entry, changes: dict[str, object]) -> str:
@@ -221,7 +213,7 @@ class Reconciler:
     def run(self) -> ReconcileResult:
         base = self.layout.unit_branch(self.unit) if self.unit else self.layout.people
         entries = list(self.d.iter_people(base))
-        with self.rt.session() as s:
+        with self.rt.transaction(readonly=True) as s:
             boxes = _load_boxes(s, self.unit, entries)
             open_hr = _open_hr_ids(s)
         index = _Index(entries)
@@ -305,7 +297,7 @@ class Reconciler:
                     f"the entry is in the right branch but the database records {b.dn}",
                 )
                 self._mend(drift, b, lambda: (dn, "database record updated"))
-            changes = _diff_attrs(e, mailbox_attributes(b, b.address, self.domain))
+            changes = changed_attributes(e.first, mailbox_attributes(b, b.address, self.domain))
             if e.employee_number != b.hr_id:
                 changes["employeeNumber"] = b.hr_id
             if changes:
@@ -330,12 +322,11 @@ class Reconciler:
             return
         hr_ids = sorted({e.employee_number for e in entries if e.employee_number})
         people: dict[str, tuple[str, str]] = {}
-        with self.rt.session() as s:
-            for chunk in _chunks(hr_ids):
-                q = select(Staff.hr_id, Staff.full_name, Staff.unit_code).where(
-                    Staff.hr_id.in_(chunk)
-                )
-                people.update({hr: (name, unit) for hr, name, unit in s.execute(q)})
+        q = select(Staff.hr_id, Staff.full_name, Staff.unit_code)
+        with self.rt.transaction(readonly=True) as s:
+            people.update(
+                {hr: (name, unit) for hr, name, unit in queries.rows_where_in(s, q, Staff.hr_id, hr_ids)}
+            )
         for e in entries:
             who = people.get(e.employee_number)
             if who:
@@ -375,7 +366,7 @@ class Reconciler:
             self.items.append(Drift(**{**drift.__dict__, "fix": f"not mended: {e.message}"}))
             return default
         self.items.append(Drift(**{**drift.__dict__, "fixed": True, "fix": what}))
-        with self.rt.session() as s:
+        with self.rt.transaction() as s:
             m = s.get(Mailbox, b.id, with_for_update=True)
             if isinstance(value, str) and m is not None:
                 m.dn = value
@@ -383,7 +374,7 @@ class Reconciler:
             if m is not None:
                 m.updated_at = self.rt.now()
             audit.record(
-                s,
+                session=s,
                 actor=self.rt.actor,
                 action="reconcile.fix",
                 target=f"mailbox:{b.address}",
@@ -406,7 +397,7 @@ class Reconciler:
         self.d.ensure_ou(branch, unit)
         # The password is thrown away: nobody is told it (DESIGN §2, never stored).
         self.d.add_mailbox(
-            dn, mailbox_attributes(b, b.address, self.domain), generate_password(policy_of(self.rt))
+            dn, mailbox_attributes(b, b.address, self.domain), generate_password(self.rt.config.passwords.policy())
         )
         if locked:
             self.d.lock(dn)
@@ -444,6 +435,6 @@ def reconcile(rt: Runtime, *, fix: bool = False, unit: str | None = None) -> Rec
     if unit is not None:
         from dnmail.services.units import get_unit
 
-        with rt.session() as s:
-            unit = get_unit(s, unit).code
+        with rt.transaction(readonly=True) as s:
+            unit = get_unit(unit, session=s).code
     return Reconciler(rt, fix=fix, unit=unit).run()

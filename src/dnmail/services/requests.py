@@ -1,8 +1,12 @@
-"""Requests and the queue (DESIGN §1 steps 2–3): create, reject, withdraw, list.
+"""Requests and the queue (DESIGN §1 steps 2–3): queue, reject, withdraw, list.
 
 A request is created `pending`; `provision` takes it to `done`, or `failed` (retryable,
 attempts counted); IID may `reject` it; the unit may `withdraw` its own open request.
 At most one open request per person (a partial unique index holds it under races).
+
+`check_requests` and `create_requests` are building blocks that `request import` and
+`sync` compose inside their own transactions: they take `session` keyword-only and
+never commit.
 """
 
 from __future__ import annotations
@@ -10,16 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from dnmail.config import Config
+from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff, Unit
+from dnmail.db.session import savepoint
 from dnmail.domain.addresses import DEFAULT_RESERVED, normalise_reserved, validate_local_part
 from dnmail.domain.states import (
-    OPEN_REQUEST_STATES,
     HrStatus,
     LockReason,
     MailboxState,
@@ -28,12 +33,13 @@ from dnmail.domain.states import (
     can_transition,
 )
 from dnmail.domain.text import clean_text
-from dnmail.errors import BadInput, InvalidName, NotFound, Refused
+from dnmail.errors import BadInput, Conflict, InvalidName, NotFound, Refused
 from dnmail.services import audit
 from dnmail.services.operators import other_unit
 from dnmail.services.units import get_unit
 
-OPEN = [s.value for s in OPEN_REQUEST_STATES]
+if TYPE_CHECKING:
+    from dnmail.services.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,106 @@ def reserved_names(config: Config) -> frozenset[str]:
     return DEFAULT_RESERVED | normalise_reserved(config.addresses.reserved)
 
 
+# --- checking -----------------------------------------------------------------------
+
+
+class _Checker:
+    """The rules of new requests for one unit, against what the database holds for the
+    people named (loaded once for the whole batch)."""
+
+    def __init__(self, session: Session, config: Config, unit: Unit, hr_ids: list[str]):
+        self.session = session
+        self.unit = unit
+        self.domain = config.directory.mail_domain
+        self.reserved = reserved_names(config)
+        self.staff = queries.staff_by_ids(session, hr_ids)
+        self.mailboxes = {
+            m.staff_hr_id: m
+            for (m,) in queries.rows_where_in(session, select(Mailbox), Mailbox.staff_hr_id, hr_ids)
+        }
+        self.open_requests = {
+            r.staff_hr_id: r
+            for (r,) in queries.rows_where_in(
+                session, select(Request).where(queries.is_open()), Request.staff_hr_id, hr_ids
+            )
+        }
+        self.accounts = queries.unit_account_names(session)
+        self.seen: set[str] = set()
+        self.wanted: dict[str, str] = {}
+
+    def check(self, item: NewRequest) -> tuple[NewRequest, Staff | None, str | None]:
+        """The item (its address made a local part), its staff, and why it is refused."""
+        s = self.staff.get(item.hr_id)
+        if s is None:
+            return item, None, f"{item.hr_id}: no staff member with this HR id (import the roster first)"
+        who = f"{s.full_name} ({s.hr_id})"
+        problem = self._person_problem(item, s)
+        if problem is None and item.kind == RequestKind.CREATE:
+            problem = self._create_problem(s)
+            if problem is None and item.requested_address:
+                local, problem = self._address_problem(item.requested_address)
+                if problem is None:
+                    self.wanted[local] = item.hr_id
+                    item = NewRequest(item.hr_id, item.kind, local, item.lock_reason, item.note)
+        elif problem is None:
+            problem = self._mailbox_problem(item, s)
+        return item, s, f"{who}: {problem}" if problem else None
+
+    def _person_problem(self, item: NewRequest, s: Staff) -> str | None:
+        if item.hr_id in self.seen:
+            return "named twice"
+        self.seen.add(item.hr_id)
+        if s.unit_code != self.unit.code:
+            return f"belongs to unit {s.unit_code}, not {self.unit.code}"
+        r = self.open_requests.get(item.hr_id)
+        if r is not None:
+            return f"already has an open {r.kind} request #{r.id} ({r.state})"
+        return None
+
+    def _create_problem(self, s: Staff) -> str | None:
+        m = self.mailboxes.get(s.hr_id)
+        if m is not None:
+            state = MailboxState(m.state).label_vi
+            return f"already has the mailbox {m.address}@{self.domain} ({state})"
+        if s.hr_status != HrStatus.ACTIVE.value:
+            return f"HR status is {HrStatus(s.hr_status).label_vi}, not active"
+        return None
+
+    def _address_problem(self, requested: str) -> tuple[str, str | None]:
+        try:
+            local = validate_local_part(requested, domain=self.domain)
+        except InvalidName as e:
+            return requested, f"requested address refused: {e.message}"
+        if local in self.reserved:
+            return local, f"requested address {local} is a reserved name"
+        if local in self.accounts:
+            return local, f"requested address {local} is a unit's official account"
+        if local in self.wanted or self._taken(local):
+            return local, (
+                f"requested address {local}@{self.domain} is already taken"
+                " (an address is never given to another person)"
+            )
+        return local, None
+
+    def _taken(self, local: str) -> bool:
+        holder = self.session.scalar(select(Mailbox.staff_hr_id).where(Mailbox.address == local))
+        asked = self.session.scalar(
+            select(Request.id).where(Request.requested_address == local, queries.is_open())
+        )
+        return bool(holder or asked)
+
+    def _mailbox_problem(self, item: NewRequest, s: Staff) -> str | None:
+        m = self.mailboxes.get(s.hr_id)
+        if m is None:
+            return f"has no mailbox to {item.kind.value}"
+        if item.kind == RequestKind.CANCEL and m.state == MailboxState.LOCKED.value:
+            return f"mailbox {m.address}@{self.domain} is already locked"
+        return None
+
+
 def check_requests(
-    session: Session,
     *,
+    session: Session,
     config: Config,
     unit: Unit,
     items: Sequence[NewRequest],
@@ -84,95 +187,38 @@ def check_requests(
 
     Rules: the person belongs to the unit; a create needs an active person with no
     mailbox and no open request, and a requested address that is valid and free; a
-    change or cancel needs a mailbox; nobody gets two open requests.
+    change or cancel needs a mailbox; nobody gets two open requests. Reads only, in
+    the caller's transaction.
     """
-    hr_ids = [i.hr_id for i in items]
-    staff = {
-        s.hr_id: s for s in session.scalars(select(Staff).where(Staff.hr_id.in_(hr_ids)))
-    } if hr_ids else {}
-    mailboxes = {
-        m.staff_hr_id: m
-        for m in session.scalars(select(Mailbox).where(Mailbox.staff_hr_id.in_(hr_ids)))
-    } if hr_ids else {}
-    open_reqs = {
-        r.staff_hr_id: r
-        for r in session.scalars(
-            select(Request).where(Request.staff_hr_id.in_(hr_ids), Request.state.in_(OPEN))
-        )
-    } if hr_ids else {}
-    reserved = reserved_names(config)
-    domain = config.directory.mail_domain
-    accounts = {a.split("@")[0] for a in session.scalars(select(Unit.account)) if a}
-    seen: set[str] = set()
-    wanted: dict[str, str] = {}
-    ok, problems = [], []
+    checker = _Checker(session, config, unit, [i.hr_id for i in items])
+    ok: list[tuple[NewRequest, Staff]] = []
+    problems: list[str] = []
     for item in items:
-        s = staff.get(item.hr_id)
-        who = f"{item.hr_id}"
-        if s is None:
-            problems.append(f"{who}: no staff member with this HR id (import the roster first)")
-            continue
-        who = f"{s.full_name} ({s.hr_id})"
-        if item.hr_id in seen:
-            problems.append(f"{who}: named twice")
-            continue
-        seen.add(item.hr_id)
-        if s.unit_code != unit.code:
-            problems.append(f"{who}: belongs to unit {s.unit_code}, not {unit.code}")
-            continue
-        if item.hr_id in open_reqs:
-            r = open_reqs[item.hr_id]
-            problems.append(f"{who}: already has an open {r.kind} request #{r.id} ({r.state})")
-            continue
-        m = mailboxes.get(item.hr_id)
-        if item.kind == RequestKind.CREATE:
-            if m is not None:
-                state = MailboxState(m.state).label_vi
-                problems.append(f"{who}: already has the mailbox {m.address}@{domain} ({state})")
-                continue
-            if s.hr_status != HrStatus.ACTIVE.value:
-                problems.append(f"{who}: HR status is {HrStatus(s.hr_status).label_vi}, not active")
-                continue
-            if item.requested_address:
-                try:
-                    local = validate_local_part(item.requested_address, domain=domain)
-                except InvalidName as e:
-                    problems.append(f"{who}: requested address refused: {e.message}")
-                    continue
-                if local in reserved:
-                    problems.append(f"{who}: requested address {local} is a reserved name")
-                    continue
-                if local in accounts:
-                    problems.append(f"{who}: requested address {local} is a unit's official account")
-                    continue
-                holder = session.scalar(select(Mailbox.staff_hr_id).where(Mailbox.address == local))
-                asked = session.scalar(
-                    select(Request.id).where(
-                        Request.requested_address == local, Request.state.in_(OPEN)
-                    )
-                )
-                if holder or asked or local in wanted:
-                    problems.append(
-                        f"{who}: requested address {local}@{domain} is already taken"
-                        " (an address is never given to another person)"
-                    )
-                    continue
-                wanted[local] = item.hr_id
-                item = NewRequest(item.hr_id, item.kind, local, item.lock_reason, item.note)
-        else:
-            if m is None:
-                problems.append(f"{who}: has no mailbox to {item.kind.value}")
-                continue
-            if item.kind == RequestKind.CANCEL and m.state == MailboxState.LOCKED.value:
-                problems.append(f"{who}: mailbox {m.address}@{domain} is already locked")
-                continue
-        ok.append((item, s))
+        checked, staff, problem = checker.check(item)
+        if problem is not None:
+            problems.append(problem)
+        elif staff is not None:
+            ok.append((checked, staff))
     return ok, problems
 
 
+# --- creating -----------------------------------------------------------------------
+
+
+def queue_requests(
+    rt: Runtime, *, unit: str, items: Sequence[NewRequest], dry_run: bool = False
+) -> list[RequestView]:
+    """Queue requests for staff of one unit: all of them, or none (Refused lists every
+    reason). `dry_run` checks and reports them, and keeps nothing."""
+    with rt.transaction(dry_run=dry_run) as s:
+        return create_requests(
+            session=s, config=rt.config, unit=unit, items=items, actor=rt.actor, now=rt.now()
+        )
+
+
 def create_requests(
-    session: Session,
     *,
+    session: Session,
     config: Config,
     unit: str,
     items: Sequence[NewRequest],
@@ -180,120 +226,115 @@ def create_requests(
     now: datetime,
     slip_id: int | None = None,
 ) -> list[RequestView]:
-    """Queue requests for one unit: all of them, or none (Refused lists every reason)."""
+    """Queue requests for one unit: all of them, or none (Refused lists every reason).
+    The caller owns the transaction (`queue_requests`, `request import`, `sync`)."""
     if not items:
         raise BadInput("no staff named (use --staff HRID)")
-    u = get_unit(session, unit)
-    ok, problems = check_requests(session, config=config, unit=u, items=items)
+    u = get_unit(unit, session=session)
+    ok, problems = check_requests(session=session, config=config, unit=u, items=items)
     if problems:
         raise Refused(
             "request refused, nothing queued:\n  - " + "\n  - ".join(problems)
             if len(problems) > 1 or len(items) > 1
             else f"request refused: {problems[0]}"
         )
-    rows = [
-        {
-            "kind": item.kind.value,
-            "unit_code": u.code,
-            "staff_hr_id": st.hr_id,
-            "requested_address": item.requested_address,
-            "lock_reason": (item.lock_reason or LockReason.OTHER).value
-            if item.kind == RequestKind.CANCEL
-            else None,
-            "note": clean_text(item.note) if item.note else None,
-            "slip_id": slip_id,
-            "state": RequestState.PENDING.value,
-            "attempts": 0,
-            "requested_by": actor,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item, st in ok
+    rows = [_new_row(item, u.code, actor, now, slip_id) for item, _staff in ok]
+    ids = _insert(session, rows)
+    audit.record_many([_created_event(rid, row, actor) for rid, row in zip(ids, rows, strict=True)], session=session, at=now)
+    return [
+        _view(Request(id=rid, **row), st)
+        for rid, row, (_item, st) in zip(ids, rows, ok, strict=True)
     ]
-    from sqlalchemy import insert
 
+
+def _new_row(item: NewRequest, unit: str, actor: str, now: datetime, slip_id: int | None) -> dict:
+    cancel = item.kind == RequestKind.CANCEL
+    return {
+        "kind": item.kind.value,
+        "unit_code": unit,
+        "staff_hr_id": item.hr_id,
+        "requested_address": item.requested_address,
+        "lock_reason": (item.lock_reason or LockReason.OTHER).value if cancel else None,
+        "note": clean_text(item.note) if item.note else None,
+        "slip_id": slip_id,
+        "state": RequestState.PENDING.value,
+        "attempts": 0,
+        "requested_by": actor,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert(session: Session, rows: list[dict]) -> list[int]:
+    """Insert the rows; their ids in the same order."""
+    hr_ids = [row["staff_hr_id"] for row in rows]
     try:
-        with session.begin_nested():
-            # A plain executemany, then the ids by person (one open request per person):
-            # an ordered INSERT … RETURNING runs row by row on SQLite.
+        with savepoint(session):
             session.execute(insert(Request), rows)
-            by_staff: dict[str, int] = {}
-            hr_ids = [row["staff_hr_id"] for row in rows]
-            for i in range(0, len(hr_ids), 900):
-                by_staff.update(
-                    session.execute(
-                        select(Request.staff_hr_id, Request.id).where(
-                            Request.staff_hr_id.in_(hr_ids[i : i + 900]),
-                            Request.state == RequestState.PENDING.value,
-                        )
-                    ).all()
-                )
-            ids = [by_staff[h] for h in hr_ids]
-    except IntegrityError:
+            # One open request per person: the pending one is the row just inserted.
+            by_staff = queries.ids_by_key(
+                session, Request.staff_hr_id, Request.id, hr_ids,
+                Request.state == RequestState.PENDING.value,
+            )
+    except Conflict:
         raise Refused(
             "request refused: another request for one of these people was queued at the "
             "same moment; run `dnmail queue list` and try again"
         ) from None
-    audit.record_many(
-        session,
-        [
-            {
-                "actor": actor,
-                "action": "request.create",
-                "target": f"request:{rid}",
-                "details": {
-                    "kind": row["kind"],
-                    "unit": row["unit_code"],
-                    "hr_id": row["staff_hr_id"],
-                    "requested_address": row["requested_address"],
-                    "lock_reason": row["lock_reason"],
-                    "slip_id": slip_id,
-                },
-            }
-            for rid, row in zip(ids, rows, strict=True)
-        ],
-        at=now,
-    )
-    created = []
-    for rid, row, (_item, st) in zip(ids, rows, ok, strict=True):
-        r = Request(id=rid, **row)
-        created.append((r, st))
-    return [_view(r, s) for r, s in created]
+    return [by_staff[h] for h in hr_ids]
 
 
-def _get_request(session: Session, request_id: int) -> Request:
-    r = session.get(Request, request_id, with_for_update=True)
-    if r is None:
-        raise NotFound(f"request #{request_id} does not exist")
-    return r
+def _created_event(rid: int, row: dict, actor: str) -> dict:
+    return {
+        "actor": actor,
+        "action": "request.create",
+        "target": f"request:{rid}",
+        "details": {
+            "kind": row["kind"],
+            "unit": row["unit_code"],
+            "hr_id": row["staff_hr_id"],
+            "requested_address": row["requested_address"],
+            "lock_reason": row["lock_reason"],
+            "slip_id": row["slip_id"],
+        },
+    }
 
 
-def reject_request(
-    session: Session, request_id: int, *, reason: str, actor: str, now: datetime
-) -> RequestView:
+# --- rejecting and withdrawing --------------------------------------------------------
+
+
+def reject_request(rt: Runtime, request_id: int, *, reason: str) -> RequestView:
     """IID refuses a request (it stays in the queue's history as rejected)."""
     reason = clean_text(reason)
     if not reason:
         raise BadInput("a rejection needs a reason (--reason)")
-    r = _get_request(session, request_id)
-    if not can_transition(r.state, RequestState.REJECTED):
-        raise Refused(f"request #{r.id} is {r.state}; only open requests can be rejected")
-    r.state = RequestState.REJECTED.value
-    r.handled_by = actor
-    r.handled_at = now
-    r.updated_at = now
-    r.last_error = reason
-    audit.record(
-        session, actor=actor, action="request.reject", target=f"request:{r.id}", at=now,
-        details={"reason": reason},
-    )
-    return _view(r, session.get(Staff, r.staff_hr_id))
+    with rt.transaction() as s:
+        r = s.get(Request, request_id, with_for_update=True)
+        if r is None:
+            raise NotFound(f"request #{request_id} does not exist")
+        if not can_transition(r.state, RequestState.REJECTED):
+            raise Refused(f"request #{r.id} is {r.state}; only open requests can be rejected")
+        now = rt.now()
+        _close(r, RequestState.REJECTED, rt.actor, now)
+        r.last_error = reason
+        audit.record(
+            session=s, actor=rt.actor, action="request.reject", target=f"request:{r.id}",
+            at=now, details={"reason": reason},
+        )
+        return _view(r, s.get(Staff, r.staff_hr_id))
 
 
-def withdraw_request(
-    session: Session, request_id: int, *, actor: str, now: datetime, unit: str | None = None
-) -> RequestView:
+def withdraw_request(rt: Runtime, request_id: int, *, unit: str | None = None) -> RequestView:
     """The unit takes back its own open request (`unit`: the officer's unit, if any)."""
+    with rt.transaction() as s:
+        return mark_withdrawn(request_id, session=s, actor=rt.actor, now=rt.now(), unit=unit)
+
+
+def mark_withdrawn(
+    request_id: int, *, session: Session, actor: str, now: datetime, unit: str | None = None
+) -> RequestView:
+    """Withdraw an open request in the caller's transaction (`withdraw_request`, and
+    `sync` when a cancel supersedes an open request)."""
     r = session.get(Request, request_id, with_for_update=True)
     if r is None:
         # On PostgreSQL a unit role may lock only its unit's open requests (row-level
@@ -305,14 +346,21 @@ def withdraw_request(
         raise other_unit(actor, unit, r.unit_code, what=f"request #{r.id}")
     if not can_transition(r.state, RequestState.WITHDRAWN):
         raise Refused(f"request #{r.id} is {r.state}; only open requests can be withdrawn")
-    r.state = RequestState.WITHDRAWN.value
+    _close(r, RequestState.WITHDRAWN, actor, now)
+    audit.record(
+        session=session, actor=actor, action="request.withdraw", target=f"request:{r.id}", at=now
+    )
+    return _view(r, session.get(Staff, r.staff_hr_id))
+
+
+def _close(r: Request, state: RequestState, actor: str, now: datetime) -> None:
+    r.state = state.value
     r.handled_by = actor
     r.handled_at = now
     r.updated_at = now
-    audit.record(
-        session, actor=actor, action="request.withdraw", target=f"request:{r.id}", at=now
-    )
-    return _view(r, session.get(Staff, r.staff_hr_id))
+
+
+# --- the queue ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -332,7 +380,7 @@ class QueuePage:
 
 
 def list_queue(
-    session: Session,
+    rt: Runtime,
     *,
     unit: str | None = None,
     states: Sequence[str] | None = None,
@@ -348,7 +396,6 @@ def list_queue(
         conds.append(Request.state.in_(list(states)))
     if kind:
         conds.append(Request.kind == kind)
-    total = session.scalar(select(func.count()).select_from(Request).where(*conds))
     q = (
         select(Request, Staff.full_name, Mailbox.address)
         .join(Staff, Staff.hr_id == Request.staff_hr_id)
@@ -358,7 +405,9 @@ def list_queue(
         .limit(limit)
         .offset(offset)
     )
-    items = [_view(r, None, name, addr) for r, name, addr in session.execute(q)]
+    with rt.transaction(readonly=True) as s:
+        total = s.scalar(select(func.count()).select_from(Request).where(*conds))
+        items = [_view(r, None, name, addr) for r, name, addr in s.execute(q)]
     return QueuePage(items, total or 0, limit, offset)
 
 

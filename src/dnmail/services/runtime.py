@@ -1,29 +1,34 @@
 """What a command runs with: the configuration, the operator, the clock, and lazily
 opened connections to the database and the directory.
 
-The CLI builds one Runtime per invocation; services receive a session (the caller owns
-the transaction) and, when they need it, the directory gateway.
+The CLI builds one Runtime per invocation and hands it to one service. Every public
+service takes the Runtime first and owns its transaction (`rt.transaction()`); the
+building blocks several services compose inside one transaction take `session`
+keyword-only instead, and never commit (services/__init__.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dnmail import clock
 from dnmail.config import Config
+from dnmail.errors import NotInitialised
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
+    from dnmail.db.session import Database
     from dnmail.directory.gateway import Directory
     from dnmail.services.operators import Operator, Right
 
 DEFAULT_ACTOR = "iid-admin"
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,22 +39,36 @@ class Runtime:
     #: Set by `identify()` (the CLI does it for every command): a unit officer's
     #: directory work then binds as the officer, so slapd's ACLs hold it to its unit.
     operator: Operator | None = None
-    _engine: Engine | None = field(default=None, repr=False)
+    _db: Database | None = field(default=None, repr=False)
     _directory: Directory | None = field(default=None, repr=False)
+    #: False once a query found no dnmail tables (before `dnmail init`).
+    _initialised: bool | None = field(default=None, repr=False)
+
+    # -- the database ---------------------------------------------------------------
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            from dnmail.db.session import Database
+
+            self._db = Database(self.config.database.url, echo=self.config.database.echo)
+        return self._db
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            from dnmail.db.session import make_engine, sqlite_path
+        return self.db.engine
 
-            path = sqlite_path(self.config.database.url)
-            if path is not None:
-                from dnmail.config import check_database_file
+    def transaction(
+        self, *, readonly: bool = False, dry_run: bool = False
+    ) -> AbstractContextManager[Session]:
+        """One unit of work (`Database.transaction`): commits at the end of the block,
+        rolls back on any error, and always for a dry run."""
+        return self.db.transaction(readonly=readonly, dry_run=dry_run)
 
-                check_database_file(path)
-            self._engine = make_engine(self.config.database.url, echo=self.config.database.echo)
-        return self._engine
+    def retrying(self, work: Callable[[], T]) -> T:
+        """Run `work` again after a conflict with a concurrent run (`Database.retrying`)."""
+        return self.db.retrying(work)
 
+    # -- the operator ---------------------------------------------------------------
     def identify(self) -> Operator:
         """Who `actor` is: a unit officer (its account is a unit's official account)
         or a configured IID administrator; PermissionDenied for anyone else."""
@@ -68,38 +87,35 @@ class Runtime:
 
     def authorize(self, right: Right, *, unit: str | None = None) -> str | None:
         """The CLI's one check per command (services/operators.py): returns the unit
-        the command is limited to (an officer's own; for IID, `unit` as given)."""
-        from dnmail.services.operators import authorize
+        the command is limited to (an officer's own; for IID, `unit` as given).
 
-        return authorize(self.identify(), right, unit=unit)
+        Before `dnmail init` only `init` itself may run: every other command says so
+        (exit 2) before it touches anything."""
+        from dnmail.services.operators import Right, authorize
+
+        limited = authorize(self.identify(), right, unit=unit)
+        if right is not Right.INIT and self._initialised is False:
+            raise NotInitialised(self._database_name())
+        return limited
 
     def _unit_accounts(self) -> dict[str, str]:
-        from sqlalchemy import inspect, select
+        from dnmail.db.queries import unit_accounts
 
-        from dnmail.db.models import Unit
-        from dnmail.db.session import translate_db_errors
+        try:
+            with self.transaction(readonly=True) as s:
+                accounts = unit_accounts(s)
+        except NotInitialised:
+            self._initialised = False
+            return {}
+        self._initialised = True
+        return accounts
 
-        with translate_db_errors(self.config.database.url):
-            if not inspect(self.engine).has_table(Unit.__tablename__):
-                return {}  # before `dnmail init`: nobody is a unit officer yet
-        with self.session(readonly=True) as s:
-            return {a.lower(): c for c, a in s.execute(select(Unit.code, Unit.account)) if a}
+    def _database_name(self) -> str:
+        from dnmail.db.session import redact_url
 
-    @contextmanager
-    def session(self, *, readonly: bool = False) -> Iterator[Session]:
-        """One unit of work: commits on success, rolls back on any error.
+        return redact_url(self.config.database.url)
 
-        `readonly` units of work (lists, exports) take no write lock on SQLite.
-        """
-        from sqlalchemy.orm import Session
-
-        from dnmail.db.session import translate_db_errors
-
-        bind = self.engine.execution_options(dnmail_readonly=True) if readonly else self.engine
-        with translate_db_errors(self.config.database.url):
-            with Session(bind, expire_on_commit=False) as s, s.begin():
-                yield s
-
+    # -- the directory --------------------------------------------------------------
     @property
     def directory(self) -> Directory:
         """The directory, bound as the service identity — or, for a unit officer, as the
@@ -123,6 +139,5 @@ class Runtime:
         if self._directory is not None:
             self._directory.close()
             self._directory = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        if self._db is not None:
+            self._db.close()

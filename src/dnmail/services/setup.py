@@ -63,21 +63,20 @@ def ensure_unit_accounts(rt: Runtime, units: list[tuple[str, str, str]]) -> list
 
 
 def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
-    from dnmail.db import migrate
+    """Create or upgrade the schema and, unless `directory` is False, the directory's
+    base branches and each unit's branch and account. Running it twice changes nothing."""
     from dnmail.db.models import Unit
-    from dnmail.db.session import redact_url, translate_db_errors
+    from dnmail.db.session import redact_url
 
-    url = rt.config.database.url
-    with translate_db_errors(url):
-        before, after = migrate.upgrade(rt.engine)
+    before, after = rt.db.upgrade()
     created: list[str] = []
     accounts: list[str] = []
     if directory:
-        with rt.session(readonly=True) as s:
+        with rt.transaction(readonly=True) as s:
             units = [
                 (u.code, u.name, u.account or f"{u.code}@{rt.config.directory.mail_domain}")
                 for u in s.scalars(select(Unit).order_by(Unit.code))
             ]
         created = ensure_branches(rt, [code for code, _, _ in units])
         accounts = ensure_unit_accounts(rt, units)
-    return InitResult(redact_url(url), before, after, created, directory, accounts)
+    return InitResult(redact_url(rt.db.url), before, after, created, directory, accounts)

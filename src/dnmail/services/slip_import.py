@@ -316,7 +316,7 @@ def plan_requests(
     for start in range(0, len(planned), CHUNK):
         chunk = planned[start : start + CHUNK]
         ok, reasons = check_requests(
-            session, config=config, unit=unit, items=[item for _, _, item in chunk]
+            session=session, config=config, unit=unit, items=[item for _, _, item in chunk]
         )
         passed = {item.hr_id: item for item, _s in ok}  # the address as a local part
         failed = [entry for entry in chunk if entry[2].hr_id not in passed]
@@ -398,7 +398,7 @@ def store_slip(
     if duplicate:
         raise SlipRefused([Problem(duplicate, file=name)])
     try:
-        unit = get_unit(session, read.unit or "")
+        unit = get_unit(read.unit or "", session=session)
     except BadInput as exc:  # NotFound, or a [units.X] code that is no unit code
         raise SlipRefused([Problem(exc.message, file=name)]) from None
     if (
@@ -516,7 +516,7 @@ def store_slip(
         for start in range(0, len(planned), CHUNK):
             chunk = planned[start : start + CHUNK]
             views = create_requests(
-                session,
+                session=session,
                 config=config,
                 unit=unit.code,
                 items=[item for _, _, item in chunk],
@@ -533,7 +533,7 @@ def store_slip(
     except Refused as exc:  # the queue changed since the check (another admin, cron)
         raise SlipRefused([Problem(exc.message, file=name)]) from None
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="slip.import",
         target=f"slip:{slip.id}",
@@ -576,8 +576,8 @@ def import_slips(
     """
     paths = [Path(p) for p in paths]
     if unit is not None:
-        with rt.session(readonly=True) as s:
-            unit = get_unit(s, unit).code
+        with rt.transaction(readonly=True) as s:
+            unit = get_unit(unit, session=s).code
     trust = load_trust(rt.config) if any(may_be_pdf(p) for p in paths) else None
     seen = _known_slips(rt, paths)
     results: list[SlipImport] = []
@@ -604,7 +604,7 @@ def _known_slips(rt: Runtime, paths: Sequence[Path]) -> _Seen:
     keys = sorted(set(seen.digests.values()))
     if not keys:
         return seen
-    with rt.session(readonly=True) as s:
+    with rt.transaction(readonly=True) as s:
         for i in range(0, len(keys), 900):
             for slip in s.scalars(select(Slip).where(Slip.sha256.in_(keys[i : i + 900]))):
                 ids = list(
@@ -659,7 +659,7 @@ def _import_one(
         signer=SignerView.of(read.signer) if read.signer else None,
     )
     try:
-        with rt.session(readonly=dry_run) as s:
+        with rt.transaction(readonly=dry_run) as s:
             result = store_slip(
                 s, read, config=rt.config, kind=kind, actor=rt.actor, now=now, dry_run=dry_run
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,15 +10,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff, Unit
-from dnmail.domain.states import OPEN_REQUEST_STATES, HrStatus
+from dnmail.domain.states import HrStatus
 from dnmail.domain.text import name_key
 from dnmail.errors import InvalidFile, Problem
 from dnmail.readers.safety import sha256_file
 from dnmail.services import audit
+from dnmail.services.units import get_unit
 
 if TYPE_CHECKING:
     from dnmail.readers.roster import Roster, RosterRow
+    from dnmail.services.runtime import Runtime
 
 #: Fields compared between the roster and the database, with their Vietnamese labels.
 TRACKED = {
@@ -93,27 +95,26 @@ def read_roster_file(path: Path, *, max_uncompressed_mb: int) -> Roster:
     return read_roster(path, max_uncompressed=max_uncompressed_mb * 1024 * 1024)
 
 
+_COLUMNS = (
+    Staff.hr_id,
+    Staff.full_name,
+    Staff.unit_code,
+    Staff.department,
+    Staff.position,
+    Staff.phone,
+    Staff.hr_status,
+)
+
+
 def _existing(session: Session, hr_ids: list[str]) -> dict[str, tuple]:
-    cols = (
-        Staff.hr_id,
-        Staff.full_name,
-        Staff.unit_code,
-        Staff.department,
-        Staff.position,
-        Staff.phone,
-        Staff.hr_status,
-    )
     if len(hr_ids) > 5000:  # one scan beats many IN lists for a city-wide roster
-        return {r[0]: r for r in session.execute(select(*cols))}
-    out = {}
-    for i in range(0, len(hr_ids), 900):
-        chunk = hr_ids[i : i + 900]
-        out.update({r[0]: r for r in session.execute(select(*cols).where(Staff.hr_id.in_(chunk)))})
-    return out
+        return {r[0]: r for r in session.execute(select(*_COLUMNS))}
+    return {r[0]: r for r in queries.rows_where_in(session, select(*_COLUMNS), Staff.hr_id, hr_ids)}
 
 
-def diff_roster(session: Session, roster: Roster, *, sha256: str) -> RosterDiff:
-    """Compare a parsed roster with the database. Unknown unit codes refuse the file."""
+def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
+    """Compare a parsed roster with the database (in the caller's transaction).
+    Unknown unit codes refuse the file."""
     known_units = set(session.scalars(select(Unit.code)))
     problems = [
         Problem(
@@ -163,10 +164,11 @@ def diff_roster(session: Session, roster: Roster, *, sha256: str) -> RosterDiff:
 
 
 def apply_roster_diff(
-    session: Session, diff: RosterDiff, *, actor: str, now: datetime, action: str = "staff.import"
+    diff: RosterDiff, *, session: Session, actor: str, now: datetime, action: str = "staff.import"
 ) -> None:
     """Write a diff: bulk inserts and updates, one audit event per changed person plus
-    one for the import as a whole (additions are counted there, not one event each)."""
+    one for the import as a whole (additions are counted there, not one event each).
+    The caller owns the transaction (`staff import`, `sync --apply`)."""
 
     def values(r: RosterRow) -> dict:
         return {
@@ -199,7 +201,6 @@ def apply_roster_diff(
         for i in range(0, len(updates), 5000):
             session.execute(update(Staff), updates[i : i + 5000])
         audit.record_many(
-            session,
             [
                 {
                     "actor": actor,
@@ -209,10 +210,11 @@ def apply_roster_diff(
                 }
                 for _r, ch in diff.changed
             ],
+            session=session,
             at=now,
         )
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action=action,
         target=f"file:{diff.file_name}",
@@ -227,21 +229,15 @@ def apply_roster_diff(
     )
 
 
-def import_roster(
-    session: Session,
-    path: Path,
-    *,
-    actor: str,
-    now: datetime,
-    max_uncompressed_mb: int = 200,
-    dry_run: bool = False,
-) -> RosterImportResult:
-    """Upsert HR records by HR id. The whole file or nothing: any problem refuses it."""
-    roster = read_roster_file(path, max_uncompressed_mb=max_uncompressed_mb)
+def import_roster(rt: Runtime, path: Path, *, dry_run: bool = False) -> RosterImportResult:
+    """Upsert HR records by HR id. The whole file or nothing: any problem refuses it.
+    `dry_run` reports what would change and stores nothing."""
+    roster = read_roster_file(path, max_uncompressed_mb=rt.config.limits.max_uncompressed_mb)
     digest = sha256_file(path)
-    diff = diff_roster(session, roster, sha256=digest)
-    if not dry_run and (diff.added or diff.changed):
-        apply_roster_diff(session, diff, actor=actor, now=now)
+    with rt.transaction(readonly=dry_run) as s:
+        diff = diff_roster(roster, session=s, sha256=digest)
+        if not dry_run and (diff.added or diff.changed):
+            apply_roster_diff(diff, session=s, actor=rt.actor, now=rt.now())
     return RosterImportResult(
         file=str(path),
         sha256=digest,
@@ -274,7 +270,7 @@ class StaffView:
 
 
 def list_staff(
-    session: Session,
+    rt: Runtime,
     *,
     unit: str | None = None,
     without_email: bool = False,
@@ -289,42 +285,30 @@ def list_staff(
         .outerjoin(Mailbox, Mailbox.staff_hr_id == Staff.hr_id)
         .order_by(Staff.unit_code, Staff.full_name, Staff.hr_id)
     )
-    if unit:
-        q = q.where(Staff.unit_code == unit)
     if status:
         q = q.where(Staff.hr_status == status)
     if without_email:
         q = q.where(
             Mailbox.id.is_(None),
             Staff.hr_status == HrStatus.ACTIVE.value,
-            ~exists().where(
-                Request.staff_hr_id == Staff.hr_id,
-                Request.state.in_([s.value for s in OPEN_REQUEST_STATES]),
-            ),
+            ~exists().where(Request.staff_hr_id == Staff.hr_id, queries.is_open()),
         )
     if limit:
         q = q.limit(limit).offset(offset)
-    return [
-        StaffView(
-            s.hr_id,
-            s.full_name,
-            s.unit_code,
-            s.department,
-            s.position,
-            s.phone,
-            s.hr_status,
-            addr,
-            st,
-        )
-        for s, addr, st in session.execute(q)
-    ]
-
-
-def staff_by_ids(session: Session, hr_ids: Iterable[str]) -> dict[str, Staff]:
-    ids = list(hr_ids)
-    out = {}
-    for i in range(0, len(ids), 900):
-        out.update(
-            {s.hr_id: s for s in session.scalars(select(Staff).where(Staff.hr_id.in_(ids[i : i + 900])))}
-        )
-    return out
+    with rt.transaction(readonly=True) as session:
+        if unit:
+            q = q.where(Staff.unit_code == get_unit(unit, session=session).code)
+        return [
+            StaffView(
+                s.hr_id,
+                s.full_name,
+                s.unit_code,
+                s.department,
+                s.position,
+                s.phone,
+                s.hr_status,
+                addr,
+                st,
+            )
+            for s, addr, st in session.execute(q)
+        ]

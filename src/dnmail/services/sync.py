@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -33,9 +31,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dnmail.config import Config, SafetySettings
+from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff
 from dnmail.domain.states import (
-    OPEN_REQUEST_STATES,
     HrStatus,
     LockReason,
     MailboxState,
@@ -43,7 +41,7 @@ from dnmail.domain.states import (
 )
 from dnmail.errors import Problem, SafetyBrake
 from dnmail.services import audit
-from dnmail.services.requests import NewRequest, create_requests, withdraw_request
+from dnmail.services.requests import NewRequest, create_requests, mark_withdrawn
 from dnmail.services.staff import (
     TRACKED,
     RosterDiff,
@@ -51,11 +49,11 @@ from dnmail.services.staff import (
     diff_roster,
     read_roster_file,
     sha256_file,
-    staff_by_ids,
 )
 
 if TYPE_CHECKING:
-    from dnmail.readers.roster import RosterRow
+    from dnmail.readers.roster import Roster, RosterRow
+    from dnmail.services.runtime import Runtime
 
 #: Kinds of action, in the order they are reported, with their Vietnamese labels.
 ACTION_KINDS = {
@@ -69,7 +67,6 @@ ACTION_KINDS = {
 }
 #: HR fields that the directory entry carries (cn/sn/givenName, ou, title, telephoneNumber).
 DIRECTORY_FIELDS = ("full_name", "department", "position", "phone")
-_OPEN = [s.value for s in OPEN_REQUEST_STATES]
 
 
 @dataclass(frozen=True)
@@ -152,19 +149,13 @@ def _mailboxes(session: Session, hr_ids: list[str]) -> dict[str, _Box]:
     q = select(Mailbox.staff_hr_id, Mailbox.address, Mailbox.unit_code, Mailbox.state)
     if len(hr_ids) > 5000:  # one scan beats many IN lists for a city-wide roster
         return {r[0]: _Box(*r[1:]) for r in session.execute(q)}
-    out = {}
-    for i in range(0, len(hr_ids), 900):
-        chunk = hr_ids[i : i + 900]
-        out.update(
-            {r[0]: _Box(*r[1:]) for r in session.execute(q.where(Mailbox.staff_hr_id.in_(chunk)))}
-        )
-    return out
+    return {r[0]: _Box(*r[1:]) for r in queries.rows_where_in(session, q, Mailbox.staff_hr_id, hr_ids)}
 
 
 def _open_requests(session: Session) -> dict[str, _Open]:
     """Every open request (few: the queue), by person; at most one each (unique index)."""
     q = select(Request.staff_hr_id, Request.id, Request.kind, Request.state).where(
-        Request.state.in_(_OPEN)
+        queries.is_open()
     )
     return {r[0]: _Open(*r[1:]) for r in session.execute(q)}
 
@@ -197,154 +188,161 @@ def _changes_text(changes: dict[str, tuple[str, str]], fields) -> str:
     )
 
 
-def _action(
-    out: list[SyncAction],
-    r: RosterRow,
-    address: str | None,
-    mailbox_unit: str | None,
-    kind: str,
-    detail: str,
-    **kw,
-) -> None:
-    out.append(
-        SyncAction(
-            kind,
-            r.hr_id,
-            r.full_name,
-            r.unit_code,
-            address,
-            detail,
-            row=r.row,
-            mailbox_unit=mailbox_unit,
-            **kw,
-        )
-    )
+class _Planner:
+    """Decides the action of each roster row against the mailboxes and the queue."""
 
+    def __init__(self, session: Session, roster: Roster, diff: RosterDiff, domain: str):
+        self.session = session
+        self.diff = diff
+        self.domain = domain
+        self.boxes = _mailboxes(session, [r.hr_id for r in roster.rows])
+        self.open_reqs = _open_requests(session)
+        self.changed = {r.hr_id: ch for r, ch in diff.changed}
+        self.added = {r.hr_id for r in diff.added}
+        self.stale = _stale_in_directory(session)
+        self.actions: list[SyncAction] = []
 
-def plan_sync(
-    session: Session, path: Path, *, config: Config
-) -> tuple[RosterDiff, list[SyncAction]]:
-    """Read the roster and decide every action; stores nothing."""
-    roster = read_roster_file(path, max_uncompressed_mb=config.limits.max_uncompressed_mb)
-    diff = diff_roster(session, roster, sha256=sha256_file(path))
-    domain = config.directory.mail_domain
-    hr_ids = [r.hr_id for r in roster.rows]
-    boxes = _mailboxes(session, hr_ids)
-    open_reqs = _open_requests(session)
-    changed = {r.hr_id: ch for r, ch in diff.changed}
-    added = {r.hr_id for r in diff.added}
-    stale = _stale_in_directory(session)
-
-    actions: list[SyncAction] = []
-    for r in roster.rows:
-        if r.hr_id in added:
-            status = "" if r.status == HrStatus.ACTIVE else f" ({r.status.label_vi})"
-            actions.append(
-                SyncAction(
-                    "new-staff",
-                    r.hr_id,
-                    r.full_name,
-                    r.unit_code,
-                    detail=f"new HR record{status}",
-                    row=r.row,
-                )
-            )
-            continue
-        box = boxes.get(r.hr_id)
-        o = open_reqs.get(r.hr_id)
-        ch = changed.get(r.hr_id)
-        act = partial(
-            _action,
-            actions,
-            r,
-            f"{box.address}@{domain}" if box else None,
-            box.unit_code if box else None,
-        )
-
-        if r.status != HrStatus.ACTIVE:
-            reason = r.status.lock_reason
-            assert reason is not None
-            if box is None or box.state != MailboxState.ACTIVE.value:
-                # Nothing to lock; a create or change still waiting is now pointless.
-                if o is not None and o.kind != RequestKind.CANCEL.value:
-                    act(
-                        "withdraw",
-                        f"HR status {r.status.label_vi}: the open {o.kind} request #{o.id} is withdrawn",
-                        supersedes=o.id,
+    def plan(self, rows: list[RosterRow]) -> list[SyncAction]:
+        for r in rows:
+            if r.hr_id in self.added:
+                status = "" if r.status == HrStatus.ACTIVE else f" ({r.status.label_vi})"
+                self.actions.append(
+                    SyncAction(
+                        "new-staff", r.hr_id, r.full_name, r.unit_code,
+                        detail=f"new HR record{status}", row=r.row,
                     )
-                continue
-            if o is None:
-                act(
-                    "lock",
-                    f"HR status {r.status.label_vi}: lock ({reason.value})",
-                    lock_reason=reason.value,
                 )
-            elif o.kind == RequestKind.CANCEL.value:
-                act("skipped", f"a cancel request #{o.id} is already open ({o.state})")
+            elif r.status != HrStatus.ACTIVE:
+                self._inactive(r)
             else:
-                act(
-                    "lock",
-                    f"HR status {r.status.label_vi}: lock ({reason.value}); supersedes the open "
-                    f"{o.kind} request #{o.id}, withdrawn",
-                    lock_reason=reason.value,
+                self._active(r)
+        self._missing()
+        order = list(ACTION_KINDS)
+        return sorted(self.actions, key=lambda a: order.index(a.kind))
+
+    def _act(self, r: RosterRow, kind: str, detail: str, **kw) -> None:
+        box = self.boxes.get(r.hr_id)
+        self.actions.append(
+            SyncAction(
+                kind,
+                r.hr_id,
+                r.full_name,
+                r.unit_code,
+                f"{box.address}@{self.domain}" if box else None,
+                detail,
+                row=r.row,
+                mailbox_unit=box.unit_code if box else None,
+                **kw,
+            )
+        )
+
+    def _inactive(self, r: RosterRow) -> None:
+        """Nghỉ hưu / Thôi việc / Chuyển công tác: lock an active mailbox."""
+        reason = r.status.lock_reason
+        assert reason is not None
+        box = self.boxes.get(r.hr_id)
+        o = self.open_reqs.get(r.hr_id)
+        status = r.status.label_vi
+        if box is None or box.state != MailboxState.ACTIVE.value:
+            # Nothing to lock; a create or change still waiting is now pointless.
+            if o is not None and o.kind != RequestKind.CANCEL.value:
+                self._act(
+                    r, "withdraw",
+                    f"HR status {status}: the open {o.kind} request #{o.id} is withdrawn",
                     supersedes=o.id,
                 )
-            continue
+        elif o is None:
+            self._act(
+                r, "lock", f"HR status {status}: lock ({reason.value})", lock_reason=reason.value
+            )
+        elif o.kind == RequestKind.CANCEL.value:
+            self._act(r, "skipped", f"a cancel request #{o.id} is already open ({o.state})")
+        else:
+            self._act(
+                r, "lock",
+                f"HR status {status}: lock ({reason.value}); supersedes the open "
+                f"{o.kind} request #{o.id}, withdrawn",
+                lock_reason=reason.value,
+                supersedes=o.id,
+            )
 
+    def _active(self, r: RosterRow) -> None:
+        """A move to another unit, or HR fields the directory entry carries."""
+        box = self.boxes.get(r.hr_id)
         if box is None:
-            continue  # no mailbox: the directory has nothing to follow
+            return  # no mailbox: the directory has nothing to follow
+        ch = self.changed.get(r.hr_id)
+        changes = ch.changes if ch is not None else {}
         if box.state != MailboxState.ACTIVE.value:
-            if ch is not None and "hr_status" in ch.changes:
-                act(
-                    "skipped",
+            if "hr_status" in changes:
+                self._act(
+                    r, "skipped",
                     f"HR status is {HrStatus.ACTIVE.label_vi} again but the mailbox is locked "
                     "(unlock it with `dnmail unlock` if the person is back)",
                 )
-            continue
-        fields = [f for f in DIRECTORY_FIELDS if ch is not None and f in ch.changes]
+            return
+        fields = [f for f in DIRECTORY_FIELDS if f in changes]
         moved = box.unit_code != r.unit_code
-        if not (moved or fields or r.hr_id in stale):
-            continue
+        if not (moved or fields or r.hr_id in self.stale):
+            return
         if moved:
             kind = "move"
-            detail = f"{TRACKED['unit_code']}: {box.unit_code} → {r.unit_code} (the mailbox moves at the next provision)"
+            detail = (
+                f"{TRACKED['unit_code']}: {box.unit_code} → {r.unit_code} "
+                "(the mailbox moves at the next provision)"
+            )
+            if fields:
+                detail += "; " + _changes_text(changes, fields)
         else:
             kind = "update"
             detail = (
-                _changes_text(ch.changes, fields)
+                _changes_text(changes, fields)
                 if fields
                 else "the HR record changed since the directory entry was last updated"
             )
-        if moved and fields:
-            detail += "; " + _changes_text(ch.changes, fields)
+        o = self.open_reqs.get(r.hr_id)
         if o is not None:
             covered = " (it carries this change)" if o.kind == RequestKind.CHANGE.value else ""
-            act("skipped", f"{kind}: an open {o.kind} request #{o.id} exists{covered}")
-            continue
-        act(kind, detail)
+            self._act(r, "skipped", f"{kind}: an open {o.kind} request #{o.id} exists{covered}")
+            return
+        self._act(r, kind, detail)
 
-    if diff.missing:
-        people = staff_by_ids(session, diff.missing)
-        missing_boxes = _mailboxes(session, diff.missing)
-        for hr in diff.missing:
+    def _missing(self) -> None:
+        """People of the roster's units absent from it: listed, never locked."""
+        missing = self.diff.missing
+        if not missing:
+            return
+        people = queries.staff_by_ids(self.session, missing)
+        boxes = _mailboxes(self.session, missing)
+        for hr in missing:
             s = people[hr]
-            box = missing_boxes.get(hr)
-            actions.append(
+            box = boxes.get(hr)
+            self.actions.append(
                 SyncAction(
                     "missing",
                     hr,
                     s.full_name,
                     s.unit_code,
-                    f"{box.address}@{domain}" if box else None,
+                    f"{box.address}@{self.domain}" if box else None,
                     "not in the roster: left as it is (never locked on that ground)",
                 )
             )
-    order = list(ACTION_KINDS)
-    actions.sort(key=lambda a: order.index(a.kind))
-    return diff, actions
 
 
-def check_brake(session: Session, actions: list[SyncAction], safety: SafetySettings) -> list[str]:
+def plan_sync(
+    path: Path, *, session: Session, config: Config
+) -> tuple[RosterDiff, list[SyncAction]]:
+    """Read the roster and decide every action; stores nothing (reads in the caller's
+    transaction)."""
+    roster = read_roster_file(path, max_uncompressed_mb=config.limits.max_uncompressed_mb)
+    diff = diff_roster(roster, session=session, sha256=sha256_file(path))
+    planner = _Planner(session, roster, diff, config.directory.mail_domain)
+    return diff, planner.plan(roster.rows)
+
+
+def check_brake(
+    actions: list[SyncAction], safety: SafetySettings, *, session: Session
+) -> list[str]:
     """Why this run would lock too many mailboxes at once (DESIGN §4), or [] when it may."""
     # Counted per unit the mailbox is in (its branch), not the roster row's unit.
     by_mailbox_unit = Counter(a.mailbox_unit for a in actions if a.kind == "lock")
@@ -377,46 +375,46 @@ def check_brake(session: Session, actions: list[SyncAction], safety: SafetySetti
 
 
 def sync_roster(
-    session: Session,
-    path: Path,
-    *,
-    config: Config,
-    actor: str,
-    now: datetime,
-    apply: bool = False,
-    force: bool = False,
+    rt: Runtime, path: Path, *, apply: bool = False, force: bool = False
 ) -> SyncResult:
     """Compare an HR roster with the database and, with `apply`, record the staff changes
-    and queue the requests — all in the caller's transaction, so all or nothing.
+    and queue the requests — in one transaction, so all or nothing.
 
     Without `apply` nothing is stored. With `apply`, a run that trips the safety brake
     raises SafetyBrake before anything is written, unless `force`; without `apply` the
     brake's reasons are returned in `brake` for the caller to report.
     """
-    diff, actions = plan_sync(session, path, config=config)
-    brake = check_brake(session, actions, config.safety)
-    result = SyncResult(
-        file=str(path),
-        sha256=diff.sha256,
-        applied=False,
-        forced=force,
-        actions=actions,
-        unchanged=diff.unchanged,
-        staff_added=len(diff.added),
-        staff_changed=len(diff.changed),
-        warnings=list(diff.warnings),
-        brake=brake,
-    )
-    if not apply:
-        return result
-    if brake and not force:
-        raise brake_error(brake)
+    with rt.transaction(readonly=not apply) as s:
+        diff, actions = plan_sync(path, session=s, config=rt.config)
+        brake = check_brake(actions, rt.config.safety, session=s)
+        result = SyncResult(
+            file=str(path),
+            sha256=diff.sha256,
+            applied=False,
+            forced=force,
+            actions=actions,
+            unchanged=diff.unchanged,
+            staff_added=len(diff.added),
+            staff_changed=len(diff.changed),
+            warnings=list(diff.warnings),
+            brake=brake,
+        )
+        if not apply:
+            return result
+        if brake and not force:
+            raise brake_error(brake)
+        return _apply(s, rt, path, diff, result)
 
+
+def _apply(s: Session, rt: Runtime, path: Path, diff: RosterDiff, result: SyncResult) -> SyncResult:
+    """Store the staff changes, withdraw superseded requests, queue the new ones."""
+    actor, now = rt.actor, rt.now()
+    actions = result.actions
     if diff.added or diff.changed:
-        apply_roster_diff(session, diff, actor=actor, now=now, action="sync.staff")
+        apply_roster_diff(diff, session=s, actor=actor, now=now, action="sync.staff")
     for a in actions:
         if a.supersedes is not None:
-            withdraw_request(session, a.supersedes, actor=actor, now=now)
+            mark_withdrawn(a.supersedes, session=s, actor=actor, now=now)
     per_unit: dict[str, list[SyncAction]] = defaultdict(list)
     for a in actions:
         if a.queues is not None:
@@ -425,8 +423,8 @@ def sync_roster(
     name = Path(path).name
     for unit, items in per_unit.items():
         views = create_requests(
-            session,
-            config=config,
+            session=s,
+            config=rt.config,
             unit=unit,
             items=[
                 NewRequest(
@@ -436,6 +434,7 @@ def sync_roster(
                     note=f"HR roster {name}, row {a.row}: {a.detail}",
                 )
                 for a in items
+                if a.queues is not None
             ],
             actor=actor,
             now=now,
@@ -445,23 +444,23 @@ def sync_roster(
         SyncAction(**{**a.__dict__, "request_id": queued.get(a.hr_id)}) if a.queues else a
         for a in actions
     ]
-    result = SyncResult(**{**result.__dict__, "applied": True, "actions": final})
+    applied = SyncResult(**{**result.__dict__, "applied": True, "actions": final})
     audit.record(
-        session,
+        session=s,
         actor=actor,
         action="sync.apply",
         target=f"file:{name}",
         at=now,
         details={
             "sha256": diff.sha256,
-            "counts": result.counts,
+            "counts": applied.counts,
             # Reaching here with reasons means --force overrode the brake: say why it held.
-            "forced": bool(brake),
-            "brake": brake,
+            "forced": bool(result.brake),
+            "brake": result.brake,
             "withdrawn": [a.supersedes for a in actions if a.supersedes is not None],
         },
     )
-    return result
+    return applied
 
 
 def brake_error(reasons: list[str]) -> SafetyBrake:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from dnmail.config import Config
 from dnmail.db.models import Mailbox, Staff, Unit
 from dnmail.directory.dn import Layout
+from dnmail.domain.states import MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
 from dnmail.services import audit
@@ -55,8 +56,19 @@ def normalise_code(code: str) -> str:
 
 
 def add_unit(
-    session: Session,
+    rt: Runtime, code: str, *, name: str, parent: str | None = None, account: str | None = None
+) -> UnitAdded:
+    """Add a unit; adding the same unit again with the same values changes nothing."""
+    with rt.transaction() as s:
+        return insert_unit(
+            session=s, config=rt.config, code=code, name=name, parent=parent, account=account,
+            actor=rt.actor, now=rt.now(),
+        )
+
+
+def insert_unit(
     *,
+    session: Session,
     config: Config,
     code: str,
     name: str,
@@ -65,7 +77,7 @@ def add_unit(
     actor: str,
     now: datetime,
 ) -> UnitAdded:
-    """Add a unit; adding the same unit again with the same values changes nothing."""
+    """`add_unit` inside the caller's transaction (the caller owns it)."""
     code = normalise_code(code)
     name = clean_text(name)
     if not name:
@@ -105,7 +117,7 @@ def add_unit(
     session.add(unit)
     session.flush()
     audit.record(
-        session,
+        session=session,
         actor=actor,
         action="unit.add",
         target=f"unit:{code}",
@@ -115,24 +127,25 @@ def add_unit(
     return UnitAdded(_view(unit), created=True)
 
 
-def list_units(session: Session) -> list[UnitView]:
-    staff_counts = dict(
-        session.execute(select(Staff.unit_code, func.count()).group_by(Staff.unit_code)).all()
-    )
-    mbx_counts = dict(
-        session.execute(
-            select(Mailbox.unit_code, func.count())
-            .where(Mailbox.state == "active")
-            .group_by(Mailbox.unit_code)
-        ).all()
-    )
-    units = session.scalars(select(Unit).order_by(Unit.code)).all()
-    return [
-        _view(u, staff_counts.get(u.code, 0), mbx_counts.get(u.code, 0)) for u in units
-    ]
+def list_units(rt: Runtime) -> list[UnitView]:
+    """Every unit with its staff and active mailbox counts."""
+    with rt.transaction(readonly=True) as s:
+        staff_counts = dict(
+            s.execute(select(Staff.unit_code, func.count()).group_by(Staff.unit_code)).all()
+        )
+        mbx_counts = dict(
+            s.execute(
+                select(Mailbox.unit_code, func.count())
+                .where(Mailbox.state == MailboxState.ACTIVE.value)
+                .group_by(Mailbox.unit_code)
+            ).all()
+        )
+        units = s.scalars(select(Unit).order_by(Unit.code)).all()
+        return [_view(u, staff_counts.get(u.code, 0), mbx_counts.get(u.code, 0)) for u in units]
 
 
-def get_unit(session: Session, code: str) -> Unit:
+def get_unit(code: str, *, session: Session) -> Unit:
+    """The unit of `code` (NotFound otherwise), in the caller's transaction."""
     unit = session.get(Unit, normalise_code(code))
     if unit is None:
         raise NotFound(f"unit {code!r:.40} does not exist (see `dnmail unit list`)")
@@ -168,21 +181,20 @@ def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) ->
     """
     from dnmail.domain.passwords import generate_password
     from dnmail.exports.handouts import HandoutRow, write_single
-    from dnmail.services.accounts import policy_of
 
     domain = rt.config.directory.mail_domain
-    with rt.session() as s:
-        unit = get_unit(s, code)
+    with rt.transaction() as s:
+        unit = get_unit(code, session=s)
         account = unit.account or f"{unit.code}@{domain}"
         d = rt.directory
         d.ensure_ou(d.layout.units, "units")
         dn = d.layout.unit_account_dn(unit.code)
         created = d.ensure_unit_account(dn, code=unit.code, name=unit.name, mail=account)
-        password = generate_password(policy_of(rt))
+        password = generate_password(rt.config.passwords.policy())
         d.set_password(dn, password, must_change=False)
         now = rt.now()
         audit.record(
-            s, actor=rt.actor, action="unit.set-password", target=f"unit:{unit.code}", at=now,
+            session=s, actor=rt.actor, action="unit.set-password", target=f"unit:{unit.code}", at=now,
             details={"dn": dn, "created": created, "handout": str(handout) if handout else None},
         )
         if handout is not None:

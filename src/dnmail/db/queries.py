@@ -1,0 +1,70 @@
+"""Queries several services share: IN lists in chunks, the open-request test, lookups by
+HR id. Each takes the caller's session (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, select
+
+from dnmail.db.models import Request, Staff, Unit
+from dnmail.domain.states import OPEN_REQUEST_STATES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+#: Values per IN list. SQLite builds before 3.32 allow 999 host parameters per
+#: statement; 900 leaves room for the statement's other parameters.
+MAX_IN = 900
+
+
+def in_chunks(values: Iterable[T], size: int = MAX_IN) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`, for `column.in_(chunk)`."""
+    items = list(values)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def rows_where_in(
+    session: Session, query: Select, column: Any, values: Iterable[Any]
+) -> Iterator[Any]:
+    """The rows of `query` whose `column` is one of `values`, one IN list per chunk."""
+    for chunk in in_chunks(values):
+        yield from session.execute(query.where(column.in_(chunk)))
+
+
+def is_open() -> ColumnElement[bool]:
+    """A request still waiting for IID (`OPEN_REQUEST_STATES`: pending, failed)."""
+    return Request.state.in_([s.value for s in OPEN_REQUEST_STATES])
+
+
+def staff_by_ids(session: Session, hr_ids: Iterable[str]) -> dict[str, Staff]:
+    """Staff records by HR id (those that exist)."""
+    out: dict[str, Staff] = {}
+    for chunk in in_chunks(hr_ids):
+        out.update({s.hr_id: s for s in session.scalars(select(Staff).where(Staff.hr_id.in_(chunk)))})
+    return out
+
+
+def unit_accounts(session: Session) -> dict[str, str]:
+    """Each unit's official account (lower case) → the unit's code."""
+    return {a.lower(): c for c, a in session.execute(select(Unit.code, Unit.account)) if a}
+
+
+def unit_account_names(session: Session) -> set[str]:
+    """The local parts of the units' official accounts: never given to a person."""
+    return {a.split("@")[0] for a in session.scalars(select(Unit.account)) if a}
+
+
+def ids_by_key(session: Session, key: Any, id_column: Any, keys: Sequence[Any], *where: Any) -> dict:
+    """`key` → `id_column` for rows just inserted in bulk: a plain executemany, then the
+    ids by a unique key (an ordered INSERT … RETURNING runs row by row on SQLite)."""
+    out: dict = {}
+    query = select(key, id_column).where(*where)
+    for chunk in in_chunks(keys):
+        out.update(session.execute(query.where(key.in_(chunk))).all())
+    return out
+

@@ -1,0 +1,210 @@
+"""The audit trail as people read it: `audit list` (newest first, filtered, paged) and
+`audit verify` (the hash chain walked, and its head compared with an anchor file kept
+off the database host). The chain itself is written by `dnmail.services.audit`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dnmail.clock import start_of_day
+from dnmail.db.models import AuditEvent
+from dnmail.errors import BadInput
+from dnmail.exports.writers import atomic_output
+from dnmail.services import audit
+
+if TYPE_CHECKING:
+    from dnmail.services.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class AuditEventView:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict
+    hash: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEventView]
+    total: int
+    limit: int
+    offset: int
+
+    def to_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "order": "newest first",
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+def _match(column, value: str):
+    """Exact match, or a prefix match when the value ends with `*` (`request:*`)."""
+    if value.endswith("*"):
+        prefix = value[:-1]
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")
+    return column == value
+
+
+def list_audit_events(
+    rt: Runtime,
+    *,
+    since: date | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    action: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> AuditPage:
+    """Audit events, newest first, one page at a time. `actor`, `target` and `action`
+    match exactly, or by prefix when they end with `*`."""
+    conds = []
+    if since:
+        conds.append(AuditEvent.at >= start_of_day(since))
+    if actor:
+        conds.append(_match(AuditEvent.actor, actor))
+    if target:
+        conds.append(_match(AuditEvent.target, target))
+    if action:
+        conds.append(_match(AuditEvent.action, action))
+    q = select(AuditEvent).where(*conds).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    with rt.transaction(readonly=True) as s:
+        total = s.scalar(select(func.count()).select_from(AuditEvent).where(*conds)) or 0
+        items = [
+            AuditEventView(e.id, e.at, e.actor, e.action, e.target, _details(e.details), e.hash)
+            for e in s.scalars(q)
+        ]
+    return AuditPage(items, total, limit, offset)
+
+
+def _details(text: str) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:  # an altered row; `audit verify` names it
+        return {"unparsable": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head as last seen by `audit verify --anchor FILE`, kept off the database."""
+
+    id: int
+    hash: str
+    verified_at: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    head: Anchor | None  # the last event of the chain (None: empty trail)
+    broken_at: int | None = None
+    problem: str | None = None
+    anchor: Anchor | None = None  # the anchor compared against, if any
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} event(s) checked"
+        return (
+            f"audit chain broken at event #{self.broken_at}: {self.problem} "
+            f"({self.checked} event(s) checked)"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "head": self.head.to_dict() if self.head else None,
+            "broken_at": self.broken_at,
+            "problem": self.problem,
+            "anchor": self.anchor.to_dict() if self.anchor else None,
+        }
+
+
+def read_anchor(path: Path) -> Anchor | None:
+    """The anchor file's head, or None when the file does not exist yet."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Anchor(int(data["id"]), str(data["hash"]), str(data.get("verified_at", "")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BadInput(f"{path}: not an audit anchor file ({e.__class__.__name__})") from None
+
+
+def write_anchor(path: Path, anchor: Anchor) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(anchor.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+
+def verify_audit_trail(rt: Runtime, *, anchor_file: Path | None = None) -> ChainReport:
+    """Walk the whole chain (`audit.verify_chain`) and, given an anchor file saved by an
+    earlier run, check that its head is still there: a chain alone cannot show that its
+    last events were deleted, the saved head can. An intact chain's head is written
+    back to `anchor_file` (created when missing)."""
+    anchor = read_anchor(anchor_file) if anchor_file else None
+    with rt.transaction(readonly=True) as s:
+        report = _verify(s, anchor, rt.now())
+    if report.ok and anchor_file and report.head is not None:
+        write_anchor(anchor_file, report.head)
+    return report
+
+
+def _verify(session: Session, anchor: Anchor | None, now: datetime) -> ChainReport:
+    checked, brk = audit.verify_chain(session=session)
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    stamp = now.astimezone(UTC).isoformat()
+    head = Anchor(last[0], last[1], stamp) if last else None
+    if brk is not None:
+        return ChainReport(checked, head, brk.event_id, brk.problem, anchor)
+    if anchor is None:
+        return ChainReport(checked, head)
+    kept = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == anchor.id))
+    when = anchor.verified_at or "earlier"
+    if kept is None:
+        return ChainReport(
+            checked,
+            head,
+            anchor.id,
+            f"the chain ends at #{head.id if head else 0}, but event #{anchor.id} was its "
+            f"head when last verified ({when}): the last event(s) were deleted",
+            anchor,
+        )
+    if kept != anchor.hash:
+        return ChainReport(
+            checked,
+            head,
+            anchor.id,
+            f"its hash differs from the one saved when last verified ({when}): "
+            "the chain was rewritten",
+            anchor,
+        )
+    return ChainReport(checked, head, anchor=anchor)
