@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dnmail.domain.results import omitted_if_none
+
 
 class ExitCode:
     OK = 0
@@ -53,11 +55,11 @@ class Problem:
     """One thing wrong in an input file, with where it is."""
 
     message: str
-    file: str | None = None
-    sheet: str | None = None
-    page: int | None = None
-    row: int | None = None
-    column: str | None = None
+    file: str | None = omitted_if_none()
+    sheet: str | None = omitted_if_none()
+    page: int | None = omitted_if_none()
+    row: int | None = omitted_if_none()
+    column: str | None = omitted_if_none()
 
     def where(self) -> str:
         parts = []
@@ -76,9 +78,6 @@ class Problem:
     def __str__(self) -> str:
         where = self.where()
         return f"{where}: {self.message}" if where else self.message
-
-    def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 class InvalidFile(BadInput):

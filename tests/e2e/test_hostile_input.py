@@ -448,6 +448,7 @@ def test_the_excel_slip_reader_returns_clean_rows_or_a_clear_refusal(tmp_path, r
 @example(cells=[("NV1", "Lê Văn An", "snv", None, None, float("nan"), None)])
 @example(cells=[("NV1", "Lê Văn An", "snv", None, None, 1e300, None)])
 def test_the_roster_row_reader_returns_clean_rows_or_a_clear_refusal(cells):
+    from dnmail.cli.render import to_data
     from dnmail.readers.roster import ROSTER_COLUMNS, RosterRowReader
     from dnmail.readers.tabular import HeaderRow
 
@@ -460,7 +461,7 @@ def test_the_roster_row_reader_returns_clean_rows_or_a_clear_refusal(cells):
         roster = reader.finish()
     except InvalidFile as e:
         assert e.problems and all(p.file == "fuzz.csv" for p in e.problems)
-        json.dumps([p.as_dict() for p in e.problems], ensure_ascii=False)
+        json.dumps(to_data(e.problems), ensure_ascii=False)
         return
     for r in roster.rows:
         for text in (r.hr_id, r.full_name, r.unit_code, r.department, r.position, r.phone):

@@ -8,8 +8,15 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
-from dnmail.cli.requests import Reason
+from dnmail.domain.states import LockReason
 from dnmail.errors import ExitCode
+
+MAILBOX_COLUMNS = [
+    ("address", "Hộp thư"),
+    ("full_name", "Họ và tên"),
+    ("state", "Trạng thái"),
+    ("detail", "Chi tiết"),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +71,6 @@ def provision(
         if bar is not None:
             bar.stop()
     show_pw = handout_dir is None
-    rows = [i.to_dict(with_password=show_pw) for i in summary.items]
     columns = [
         ("request_id", "Yêu cầu"),
         ("kind", "Loại"),
@@ -87,7 +93,10 @@ def provision(
         text += f"\nhandout written: {p}"
     if show_pw and any(i.password for i in summary.items) and out.format == "table":
         text += "\npasswords are shown once: hand them over now (or use --handout-dir)"
-    out.data(summary.to_dict(with_passwords=show_pw), columns=columns, rows=rows, title="Kết quả cấp email", summary=text)
+    out.data(
+        summary, columns=columns, rows=summary.items, title="Kết quả cấp email", summary=text,
+        secrets=show_pw,
+    )
     if failed:
         raise typer.Exit(ExitCode.PARTIAL)
 
@@ -107,32 +116,29 @@ def reset_password(
     # A unit officer resets in its own unit only, bound to the directory as itself.
     unit = st.authorize(Right.RESET_PASSWORD)
     r = run(st.runtime(), address, handout=handout, unit=unit)
-    d = r.to_dict(with_password=True)
     cols = [("address", "Hộp thư"), ("full_name", "Họ và tên"), ("unit", "Đơn vị")]
     if r.password:
         cols.append(("password", "Mật khẩu"))
     summary = f"password of {r.address} reset; it must be changed at the next login"
     if r.handout:
         summary += f"\nhandout written: {r.handout}"
-    st.output.data(d, columns=cols, rows=[d], summary=summary)
+    st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
 
 
 def lock(
     ctx: typer.Context,
     address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
-    reason: Reason = typer.Option(..., "--reason", help="retired (nghỉ hưu), resigned (thôi việc), transferred, other."),
+    reason: LockReason = typer.Option(..., "--reason", help="retired (nghỉ hưu), resigned (thôi việc), transferred, other."),
     note: str | None = typer.Option(None, "--note", help="Free text kept with the lock."),
 ) -> None:
     """Lock a mailbox: logins fail, mail is still delivered."""
-    from dnmail.domain.states import LockReason
     from dnmail.services.accounts import lock_mailbox
     from dnmail.services.operators import Right
 
     st = state(ctx)
     st.authorize(Right.LOCK)
-    r = lock_mailbox(st.runtime(), address, reason=LockReason(reason.value), note=note)
-    d = r.to_dict()
-    st.output.data(d, columns=[("address", "Hộp thư"), ("full_name", "Họ và tên"), ("state", "Trạng thái"), ("detail", "Chi tiết")], rows=[d], summary=f"{r.address}: {r.detail}")
+    r = lock_mailbox(st.runtime(), address, reason=reason, note=note)
+    st.output.data(r, columns=MAILBOX_COLUMNS, rows=[r], summary=f"{r.address}: {r.detail}")
 
 
 def unlock(
@@ -146,5 +152,4 @@ def unlock(
     st = state(ctx)
     st.authorize(Right.UNLOCK)
     r = unlock_mailbox(st.runtime(), address)
-    d = r.to_dict()
-    st.output.data(d, columns=[("address", "Hộp thư"), ("full_name", "Họ và tên"), ("state", "Trạng thái"), ("detail", "Chi tiết")], rows=[d], summary=f"{r.address}: {r.detail}")
+    st.output.data(r, columns=MAILBOX_COLUMNS, rows=[r], summary=f"{r.address}: {r.detail}")

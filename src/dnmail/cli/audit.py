@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.cli.render import row_of
 
 app = typer.Typer(help="The audit trail: list events, verify the hash chain.", no_args_is_help=True)
 
@@ -59,7 +60,7 @@ def list_(
     # People read Vietnam time to the second (as in the exports); JSON keeps UTC.
     rows = [
         {
-            **e.to_dict(),
+            **row_of(e),
             "at": e.at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S"),
             "details": json.dumps(e.details, ensure_ascii=False, sort_keys=True),
         }
@@ -67,7 +68,7 @@ def list_(
     ]
     pages = max(1, -(-result.total // limit))
     st.output.data(
-        result.to_dict(),
+        result,
         columns=COLUMNS,
         rows=rows,
         title="Nhật ký (mới nhất trước)",
@@ -95,12 +96,11 @@ def verify(
     st.authorize(Right.READ_AUDIT)
     report = verify_audit_trail(st.runtime(), anchor_file=anchor)
     out = st.output
-    payload = report.to_dict()
     if out.format == "csv":
         columns = [(k, k) for k in ("ok", "checked", "broken_at", "problem")]
-        out.data(payload, columns=columns, rows=[payload])
+        out.data(report, columns=columns, rows=[report])
     elif report.ok or out.format == "json":
-        out.data(payload, summary=report.message)
+        out.data(report, summary=report.message)
     if report.ok:
         return
     raise AuditChainBroken(

@@ -37,4 +37,4 @@ def grant(
     if not r.mapped:
         summary += "; it already did: privileges re-applied"
     rows = [{"grant": g} for g in r.grants]
-    st.output.data(r.to_dict(), columns=[("grant", "grant")], rows=rows, summary=summary)
+    st.output.data(r, columns=[("grant", "grant")], rows=rows, summary=summary)

@@ -1,7 +1,8 @@
 """Output: rich tables on a terminal, JSON or CSV for scripts (DESIGN §4).
 
 `--format json` prints exactly one JSON document on stdout; every message and progress
-bar goes to stderr.
+bar goes to stderr. Results are frozen dataclasses (domain/results.py): `to_data` walks
+them for JSON, `row_of` makes a table row of one.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-VIETNAM = timezone(timedelta(hours=7), "ICT")
+from dnmail.clock import LOCAL_TZ
+from dnmail.domain.results import OMIT_NONE, SECRET
 
 
 @dataclass
@@ -50,15 +52,19 @@ class Output:
         payload: Any,
         *,
         columns: Sequence[tuple[str, str]] = (),
-        rows: Sequence[dict] | None = None,
+        rows: Sequence[Any] | None = None,
         title: str | None = None,
         summary: str | None = None,
+        secrets: bool = False,
     ) -> None:
-        """Render a result: `payload` for JSON, `rows` × `columns` (key, header) for
-        table and CSV. `summary` is a line for people (stderr in table mode)."""
+        """Render a result: `payload` for JSON, `rows` (dicts or results) × `columns`
+        (key, header) for table and CSV. `summary` is a line for people (stderr in table
+        mode). `secrets`: include the fields marked secret (a password shown once)."""
         if self.format == "json":
-            sys.stdout.write(dumps(payload) + "\n")
+            sys.stdout.write(dumps(to_data(payload, secrets=secrets)) + "\n")
             return
+        if rows is not None:
+            rows = [r if isinstance(r, Mapping) else row_of(r, secrets=secrets) for r in rows]
         if self.format == "csv":
             w = csv.writer(sys.stdout, lineterminator="\n")
             w.writerow([h for _, h in columns])
@@ -113,7 +119,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, datetime):
         # People read Vietnam time (UTC+7, no daylight saving); JSON keeps UTC.
         if v.tzinfo is not None:
-            v = v.astimezone(VIETNAM)
+            v = v.astimezone(LOCAL_TZ)
         return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, Enum):
         return str(v.value)
@@ -122,21 +128,45 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _default(o: Any):
-    if isinstance(o, datetime | date):
-        return o.isoformat()
-    if isinstance(o, Enum):
-        return o.value
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, set | frozenset | tuple):
-        return list(o)
-    if hasattr(o, "to_dict"):
-        return o.to_dict()
-    if hasattr(o, "as_dict"):
-        return o.as_dict()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+def row_of(result: Any, *, secrets: bool = False) -> dict[str, Any]:
+    """A result's fields (and its `json_extra()`) as a dict, values as they are: the
+    row of a table, or the object of a JSON document once `to_data` has walked it."""
+    out: dict[str, Any] = {}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        if f.metadata.get(SECRET) and not (secrets and value):
+            continue
+        if f.metadata.get(OMIT_NONE) and value is None:
+            continue
+        out[f.name] = value
+    extra = getattr(result, "json_extra", None)
+    if extra is not None:
+        out.update(extra())
+    return out
 
 
-def dumps(payload: Any) -> str:
-    return json.dumps(payload, ensure_ascii=False, default=_default, indent=2)
+def to_data(value: Any, *, secrets: bool = False) -> Any:
+    """`value` as plain JSON data: results walked field by field (`row_of`), Enums as
+    their value, dates in ISO 8601, paths as text, NamedTuples as objects."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        value = row_of(value, secrets=secrets)
+    elif isinstance(value, tuple) and hasattr(value, "_asdict"):
+        value = value._asdict()
+    if isinstance(value, Mapping):
+        return {str(k): to_data(v, secrets=secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_data(v, secrets=secrets) for v in value]
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(data: Any) -> str:
+    """A JSON document of plain data (`to_data`)."""
+    return json.dumps(data, ensure_ascii=False, indent=2)

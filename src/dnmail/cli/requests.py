@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from dnmail.cli.common import state
+from dnmail.domain.states import LockReason, RequestFilter, RequestKind
 
 app = typer.Typer(help="Requests: create, reject or withdraw mailbox requests.", no_args_is_help=True)
 queue_app = typer.Typer(help="The queue of requests waiting for IID.", no_args_is_help=True)
-
-
-class Kind(str, Enum):
-    create = "create"
-    change = "change"
-    cancel = "cancel"
-
-
-class Status(str, Enum):
-    open = "open"
-    pending = "pending"
-    failed = "failed"
-    done = "done"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
-    all = "all"
-
-
-class Reason(str, Enum):
-    retired = "retired"
-    resigned = "resigned"
-    transferred = "transferred"
-    other = "other"
 
 
 QUEUE_COLUMNS = [
@@ -55,16 +32,15 @@ def create(
     ctx: typer.Context,
     unit: str = typer.Option(..., "--unit", help="The unit asking (its code)."),
     staff: list[str] = typer.Option(..., "--staff", help="HR id (Mã hồ sơ); repeat for several people."),
-    kind: Kind = typer.Option(Kind.create, "--kind", help="create (cấp mới), change (thay đổi) or cancel (hủy bỏ)."),
+    kind: RequestKind = typer.Option(RequestKind.CREATE, "--kind", help="create (cấp mới), change (thay đổi) or cancel (hủy bỏ)."),
     address: str | None = typer.Option(
         None, "--address", help="Requested mailbox name (one person only); refused if taken, never renamed."
     ),
-    reason: Reason = typer.Option(Reason.other, "--reason", help="For cancel: why the mailbox is locked."),
+    reason: LockReason = typer.Option(LockReason.OTHER, "--reason", help="For cancel: why the mailbox is locked."),
     note: str | None = typer.Option(None, "--note", help="Free text kept with the request."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the request; queue nothing."),
 ) -> None:
     """Queue requests for staff of one unit (all of them, or none with every reason)."""
-    from dnmail.domain.states import LockReason, RequestKind
     from dnmail.errors import BadInput
     from dnmail.services.operators import Right
     from dnmail.services.requests import NewRequest, queue_requests
@@ -73,17 +49,13 @@ def create(
         raise BadInput("--address names one mailbox: give it with a single --staff")
     st = state(ctx)
     unit = st.authorize(Right.CREATE_REQUEST, unit=unit)  # an officer: its own unit only
-    items = [
-        NewRequest(hr.strip(), RequestKind(kind.value), address, LockReason(reason.value), note)
-        for hr in staff
-    ]
+    items = [NewRequest(hr.strip(), kind, address, reason, note) for hr in staff]
     views = queue_requests(st.runtime(), unit=unit, items=items, dry_run=dry_run)
-    rows = [v.to_dict() for v in views]
     st.output.data(
-        {"dry_run": dry_run, "requests": rows},
+        {"dry_run": dry_run, "requests": views},
         columns=QUEUE_COLUMNS[:7],
-        rows=rows,
-        summary=f"{'would queue' if dry_run else 'queued'} {len(rows)} request(s)",
+        rows=views,
+        summary=f"{'would queue' if dry_run else 'queued'} {len(views)} request(s)",
     )
 
 
@@ -96,7 +68,6 @@ IMPORT_COLUMNS = [
     ("request_text", "Yêu cầu"),
     ("reasons", "Lý do"),
 ]
-STATUS_LABELS = {"accepted": "Đã nhận", "refused": "Từ chối", "would-accept": "Sẽ nhận (thử)"}
 
 
 @app.command("import")
@@ -111,7 +82,7 @@ def import_(
         help="The unit the slips are for. Required for Excel slips; for a signed PDF, "
         "default: the unit whose configured signers include the signer.",
     ),
-    kind: Kind | None = typer.Option(
+    kind: RequestKind | None = typer.Option(
         None,
         "--kind",
         help="Override the kind read from 'Nội dung yêu cầu' (create, change, cancel).",
@@ -128,7 +99,6 @@ def import_(
     """
     import sys
 
-    from dnmail.domain.states import RequestKind
     from dnmail.services.operators import Right
     from dnmail.services.slip_import import import_slips
 
@@ -153,7 +123,7 @@ def import_(
             rt,
             files,
             unit=unit,
-            kind=RequestKind(kind.value) if kind else None,
+            kind=kind,
             dry_run=dry_run,
             progress=progress,
         )
@@ -171,7 +141,7 @@ def import_(
     if batch.refused:
         summary += f"; refused {len(batch.refused)}: " + ", ".join(f.file for f in batch.refused)
     out.data(
-        batch.to_dict(),
+        batch,
         columns=IMPORT_COLUMNS,
         rows=[_import_row(f) for f in batch.files],
         title="Nhập phiếu yêu cầu",
@@ -185,8 +155,6 @@ def _import_row(f) -> dict:
     """One file of `request import` as a table row (Vietnamese labels, short signer)."""
     from dataclasses import replace
 
-    from dnmail.domain.states import RequestKind
-
     ids = [f"#{r.id}" if r.id is not None else r.hr_id for r in f.requests]
     if f.signer:
         signer = _common_name(f.signer.subject)
@@ -195,9 +163,9 @@ def _import_row(f) -> dict:
     shown = ", ".join(ids[:20]) + (f" … ({len(ids)})" if len(ids) > 20 else "")
     return {
         "file": f.file,
-        "status_vi": STATUS_LABELS[f.status],
+        "status_vi": f.status.label_vi,
         "unit": f.unit,
-        "kind_vi": RequestKind(f.kind).label_vi if f.kind else None,
+        "kind_vi": f.kind.label_vi if f.kind else None,
         "signer_text": signer,
         "request_text": shown or "—",
         "reasons": "\n".join(str(replace(p, file=None)) for p in f.problems),
@@ -225,7 +193,7 @@ def reject(
     st = state(ctx)
     st.authorize(Right.REJECT_REQUEST)
     v = reject_request(st.runtime(), request_id, reason=reason)
-    st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} rejected")
+    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=f"request #{v.id} rejected")
 
 
 @app.command("withdraw")
@@ -240,15 +208,17 @@ def withdraw(
     st = state(ctx)
     unit = st.authorize(Right.WITHDRAW_REQUEST)  # an officer: its own unit's requests only
     v = withdraw_request(st.runtime(), request_id, unit=unit)
-    st.output.data(v.to_dict(), columns=QUEUE_COLUMNS[:7], rows=[v.to_dict()], summary=f"request #{v.id} withdrawn")
+    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=f"request #{v.id} withdrawn")
 
 
 @queue_app.command("list")
 def queue_list(
     ctx: typer.Context,
     unit: str | None = typer.Option(None, "--unit", help="Only this unit."),
-    status: Status = typer.Option(Status.open, "--status", help="open (pending+failed, default), a state, or all."),
-    kind: Kind | None = typer.Option(None, "--kind", help="Only this kind."),
+    status: RequestFilter = typer.Option(
+        RequestFilter.OPEN, "--status", help="open (pending+failed, default), a state, or all."
+    ),
+    kind: RequestKind | None = typer.Option(None, "--kind", help="Only this kind."),
     limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="Rows per page."),
     page: int = typer.Option(1, "--page", min=1, help="Page number (oldest first)."),
 ) -> None:
@@ -256,17 +226,16 @@ def queue_list(
     from dnmail.services.operators import Right
     from dnmail.services.requests import list_queue
 
-    states = {"open": ["pending", "failed"], "all": None}.get(status.value, [status.value])
     st = state(ctx)
     unit = st.authorize(Right.LIST_QUEUE, unit=unit)  # an officer: its own unit only
     result = list_queue(
-        st.runtime(), unit=unit.lower() if unit else None, states=states,
-        kind=kind.value if kind else None, limit=limit, offset=(page - 1) * limit,
+        st.runtime(), unit=unit.lower() if unit else None, states=status.states,
+        kind=kind, limit=limit, offset=(page - 1) * limit,
     )
-    rows = [i.to_dict() for i in result.items]
+    rows = result.items
     pages = max(1, -(-result.total // limit))
     st.output.data(
-        result.to_dict(),
+        result,
         columns=QUEUE_COLUMNS,
         rows=rows,
         title="Danh sách chờ cấp email",

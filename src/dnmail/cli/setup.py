@@ -41,7 +41,7 @@ def init(
     if result.accounts_created:
         branches += f"; created {len(result.accounts_created)} unit accounts"
     out.data(
-        result.to_dict(),
+        result,
         columns=[("item", "item"), ("value", "value")],
         rows=[
             {"item": "database", "value": result.database},

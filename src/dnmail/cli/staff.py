@@ -59,7 +59,7 @@ def import_(
     if result.missing:
         summary += f"; {len(result.missing)} active staff of these units are not in the file (left as they are)"
     out.data(
-        result.to_dict(),
+        result,
         columns=[("hr_id", "Mã hồ sơ"), ("full_name", "Họ và tên"), ("change", "Thay đổi")],
         rows=rows,
         title="Thay đổi hồ sơ",
@@ -86,9 +86,8 @@ def list_(
     rows = list_staff(
         st.runtime(), unit=unit, without_email=without_email, limit=limit, offset=offset
     )
-    dicts = [r.to_dict() for r in rows]
     st.output.data(
-        dicts,
+        rows,
         columns=[
             ("hr_id", "Mã hồ sơ"),
             ("full_name", "Họ và tên"),
@@ -99,7 +98,7 @@ def list_(
             ("hr_status", "Trạng thái"),
             ("address", "Hộp thư"),
         ],
-        rows=dicts,
+        rows=rows,
         title="Chưa cấp email" if without_email else "Nhân sự",
         summary=f"{len(rows)} staff",
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.cli.render import row_of
 from dnmail.errors import ExitCode
 
 
@@ -54,7 +55,7 @@ def sync(
     changing anything (exit 1) unless --force.
     """
     from dnmail.services.operators import Right
-    from dnmail.services.sync import ACTION_KINDS, brake_error, sync_roster
+    from dnmail.services.sync import brake_error, sync_roster
 
     st = state(ctx)
     st.authorize(Right.SYNC)
@@ -62,7 +63,7 @@ def sync(
     result = sync_roster(st.runtime(), roster, apply=apply, force=force)
     for w in result.warnings:
         out.warn(str(w))
-    rows = [{**a.to_dict(), "kind_vi": ACTION_KINDS[a.kind]} for a in result.actions]
+    rows = [{**row_of(a), "kind_vi": a.kind.label_vi} for a in result.actions]
     counts = ", ".join(f"{k} {n}" for k, n in result.counts.items())
     if result.applied:
         summary = f"{roster}: queued {result.queued} request(s) ({counts})"
@@ -70,9 +71,7 @@ def sync(
         summary = f"{roster}: dry run, nothing stored ({counts}); run with --apply to queue"
     if result.brake and result.forced:
         summary += "\nsafety brake overridden with --force:\n  - " + "\n  - ".join(result.brake)
-    out.data(
-        result.to_dict(), columns=SYNC_COLUMNS, rows=rows, title="Đồng bộ nhân sự", summary=summary
-    )
+    out.data(result, columns=SYNC_COLUMNS, rows=rows, title="Đồng bộ nhân sự", summary=summary)
     if result.brake and not result.forced:
         # The dry run shows the plan, then says that --apply would stop (exit 1 either way).
         raise brake_error(result.brake)
@@ -104,13 +103,12 @@ def reconcile(
     Exit 0 when nothing drifted, 3 when drift was found (also with --fix, after mending).
     """
     from dnmail.services.operators import Right
-    from dnmail.services.reconcile import DRIFT_KINDS
     from dnmail.services.reconcile import reconcile as run
 
     st = state(ctx)
     st.authorize(Right.RECONCILE)
     result = run(st.runtime(), fix=fix, unit=unit.lower() if unit else None)
-    rows = [{**i.to_dict(), "kind_vi": DRIFT_KINDS[i.kind]} for i in result.items]
+    rows = [{**row_of(i), "kind_vi": i.kind.label_vi} for i in result.items]
     scope = f"unit {result.unit}" if result.unit else "all units"
     if not result.items:
         summary = f"{scope}: {result.mailboxes} mailboxes and {result.entries} entries agree"
@@ -124,7 +122,7 @@ def reconcile(
     if result.pending:
         summary += f"\n{result.pending} mailbox(es) with an open request left to `provision`"
     st.output.data(
-        result.to_dict(),
+        result,
         columns=RECONCILE_COLUMNS,
         rows=rows,
         title="Đối soát thư mục",

@@ -39,9 +39,9 @@ def add(
     result = add_unit(st.runtime(), code, name=name, parent=parent, account=account)
     u = result.unit
     st.output.data(
-        {"created": result.created, "unit": u.to_dict()},
+        {"created": result.created, "unit": u},
         columns=COLUMNS[:4],
-        rows=[u.to_dict()],
+        rows=[u],
         summary=f"unit {u.code} added" if result.created else f"unit {u.code} already exists, unchanged",
     )
 
@@ -55,9 +55,7 @@ def list_(ctx: typer.Context) -> None:
     st = state(ctx)
     st.authorize(Right.LIST_UNITS)
     units = list_units(st.runtime())
-    st.output.data(
-        [u.to_dict() for u in units], columns=COLUMNS, rows=[u.to_dict() for u in units], title="Đơn vị"
-    )
+    st.output.data(units, columns=COLUMNS, rows=units, title="Đơn vị")
 
 
 @app.command("set-password")
@@ -76,7 +74,6 @@ def set_password(
     st = state(ctx)
     st.authorize(Right.SET_UNIT_PASSWORD)
     r = set_unit_password(st.runtime(), code, handout=handout)
-    d = r.to_dict(with_password=True)
     cols = [("code", "Mã đơn vị"), ("account", "Tài khoản đơn vị"), ("dn", "DN")]
     if r.password:
         cols.append(("password", "Mật khẩu"))
@@ -87,4 +84,4 @@ def set_password(
         summary += f"\nhandout written: {r.handout}"
     elif st.output.format == "table":
         summary += "\nthe password is shown once: hand it to the unit now (or use --handout)"
-    st.output.data(d, columns=cols, rows=[d], summary=summary)
+    st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)

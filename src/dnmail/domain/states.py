@@ -36,6 +36,27 @@ class RequestState(StrEnum):
 #: States in which a request still waits for IID (it may be picked up by `provision`).
 OPEN_REQUEST_STATES = (RequestState.PENDING, RequestState.FAILED)
 
+
+class RequestFilter(StrEnum):
+    """Which requests a list shows: the open ones (the queue), one state, or all."""
+
+    OPEN = "open"  # OPEN_REQUEST_STATES
+    PENDING = "pending"
+    FAILED = "failed"
+    DONE = "done"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    ALL = "all"
+
+    @property
+    def states(self) -> tuple[RequestState, ...] | None:
+        """The states shown (None: every state)."""
+        if self is RequestFilter.OPEN:
+            return OPEN_REQUEST_STATES
+        if self is RequestFilter.ALL:
+            return None
+        return (RequestState(self.value),)
+
 _REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     RequestState.PENDING: frozenset(
         {RequestState.DONE, RequestState.REJECTED, RequestState.FAILED, RequestState.WITHDRAWN}
@@ -102,3 +123,28 @@ class HrStatus(StrEnum):
             "retired": LockReason.RETIRED,
             "resigned": LockReason.RESIGNED,
         }[self.value]
+
+
+# --- outcomes of one item of a batch ----------------------------------------------------
+
+
+class ItemOutcome(StrEnum):
+    """What `provision` did with one request."""
+
+    DONE = "done"
+    FAILED = "failed"  # the request stays open (failed, retried by the next run)
+    WOULD_DO = "would-do"  # a dry run: what it would have done
+
+
+class SlipOutcome(StrEnum):
+    """What `request import` did with one slip file."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    WOULD_ACCEPT = "would-accept"  # a dry run
+
+    @property
+    def label_vi(self) -> str:
+        return {"accepted": "Đã nhận", "refused": "Từ chối", "would-accept": "Sẽ nhận (thử)"}[
+            self.value
+        ]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from dnmail.db.models import Mailbox, Staff
 from dnmail.domain.passwords import generate_password
+from dnmail.domain.results import secret
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
@@ -30,17 +31,11 @@ class AccountResult:
     hr_id: str
     full_name: str
     unit: str
-    state: str
+    state: MailboxState
     action: str
     detail: str = ""
-    password: str | None = None
+    password: str | None = secret()  # shown once; None when written to `handout`
     handout: Path | None = None
-
-    def to_dict(self, *, with_password: bool = False) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "password"}
-        if with_password and self.password:
-            d["password"] = self.password
-        return d
 
 
 def local_part(address: str, domain: str) -> str:
@@ -82,7 +77,7 @@ def reset_password(
         m = find_mailbox(address, domain, session=s, lock=unit is None)
         if unit is not None and m.unit_code != unit:
             raise other_unit(rt.actor, unit, m.unit_code, what=f"{m.address}@{domain}")
-        if m.state == MailboxState.LOCKED.value:
+        if m.state == MailboxState.LOCKED:
             raise Refused(
                 f"{m.address}@{domain} is locked ({LockReason(m.lock_reason or 'other').label_vi}); "
                 "unlock it first"
@@ -102,7 +97,7 @@ def reset_password(
                 HandoutRow(staff.full_name, staff.department, staff.phone, f"{m.address}@{domain}", password),
             )
         return AccountResult(
-            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, m.state,
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state),
             "reset-password", "must change at next login",
             password=None if handout else password, handout=handout,
         )
@@ -116,21 +111,21 @@ def lock_mailbox(
     with rt.transaction() as s:
         m = find_mailbox(address, domain, session=s)
         staff = s.get(Staff, m.staff_hr_id)
-        already = m.state == MailboxState.LOCKED.value
+        already = m.state == MailboxState.LOCKED
         rt.directory.lock(m.dn)  # idempotent: replaces the value
         now = rt.now()
         if not already:
             m.locked_at = now
-        m.state = MailboxState.LOCKED.value
-        m.lock_reason = reason.value
+        m.state = MailboxState.LOCKED
+        m.lock_reason = reason
         m.lock_note = clean_text(note) if note else None
         m.updated_at = now
         audit.record(
             session=s, actor=rt.actor, action="mailbox.lock", target=f"mailbox:{m.address}", at=now,
-            details={"reason": reason.value, "note": m.lock_note, "was_locked": already},
+            details={"reason": reason, "note": m.lock_note, "was_locked": already},
         )
         return AccountResult(
-            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, m.state, "lock",
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state), "lock",
             f"{'already locked; reason updated to' if already else 'locked:'} {reason.label_vi}",
         )
 
@@ -143,7 +138,7 @@ def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
         was = m.state
         rt.directory.unlock(m.dn)
         now = rt.now()
-        m.state = MailboxState.ACTIVE.value
+        m.state = MailboxState.ACTIVE
         m.lock_reason = None
         m.lock_note = None
         m.locked_at = None
@@ -153,6 +148,6 @@ def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
             details={"was": was},
         )
         return AccountResult(
-            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, m.state, "unlock",
-            "unlocked" if was == MailboxState.LOCKED.value else "was not locked",
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state), "unlock",
+            "unlocked" if was == MailboxState.LOCKED else "was not locked",
         )

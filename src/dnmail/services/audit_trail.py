@@ -6,7 +6,7 @@ off the database host). The chain itself is written by `dnmail.services.audit`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,25 +34,14 @@ class AuditEventView:
     details: dict
     hash: str
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 @dataclass(frozen=True)
 class AuditPage:
-    items: list[AuditEventView]
     total: int
     limit: int
     offset: int
-
-    def to_dict(self) -> dict:
-        return {
-            "total": self.total,
-            "limit": self.limit,
-            "offset": self.offset,
-            "order": "newest first",
-            "items": [i.to_dict() for i in self.items],
-        }
+    items: list[AuditEventView]
+    order: str = "newest first"
 
 
 def _match(column, value: str):
@@ -92,7 +81,7 @@ def list_audit_events(
             AuditEventView(e.id, e.at, e.actor, e.action, e.target, _details(e.details), e.hash)
             for e in s.scalars(q)
         ]
-    return AuditPage(items, total, limit, offset)
+    return AuditPage(total, limit, offset, items)
 
 
 def _details(text: str) -> dict:
@@ -110,9 +99,6 @@ class Anchor:
     id: int
     hash: str
     verified_at: str = ""
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -136,15 +122,8 @@ class ChainReport:
             f"({self.checked} event(s) checked)"
         )
 
-    def to_dict(self) -> dict:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "head": self.head.to_dict() if self.head else None,
-            "broken_at": self.broken_at,
-            "problem": self.problem,
-            "anchor": self.anchor.to_dict() if self.anchor else None,
-        }
+    def json_extra(self) -> dict[str, object]:
+        return {"ok": self.ok}
 
 
 def read_anchor(path: Path) -> Anchor | None:
@@ -160,7 +139,7 @@ def read_anchor(path: Path) -> Anchor | None:
 
 def write_anchor(path: Path, anchor: Anchor) -> None:
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(anchor.to_dict(), indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(asdict(anchor), indent=1) + "\n", encoding="utf-8")
 
 
 def verify_audit_trail(rt: Runtime, *, anchor_file: Path | None = None) -> ChainReport:

@@ -45,9 +45,6 @@ class GrantResult:
     mapped: bool  # False: the role was already this unit's (grants re-applied)
     grants: tuple[str, ...]
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 def check_role_name(role: str) -> str:
     if not _ROLE.match(role):

@@ -63,10 +63,10 @@ class ExportKind(StrEnum):
 
 # --- columns ----------------------------------------------------------------------------
 
-_MAILBOX_STATES = {s.value: s.label_vi for s in MailboxState}
-_REQUEST_STATES = {s.value: s.label_vi for s in RequestState}
-_KINDS = {k.value: k.label_vi for k in RequestKind}
-_REASONS = {r.value: r.label_vi for r in LockReason}
+_MAILBOX_STATES = {s: s.label_vi for s in MailboxState}
+_REQUEST_STATES = {s: s.label_vi for s in RequestState}
+_KINDS = {k: k.label_vi for k in RequestKind}
+_REASONS = {r: r.label_vi for r in LockReason}
 
 # The slip's own columns (Phụ lục II), after STT.
 _PERSON = (
@@ -137,7 +137,7 @@ def _mailbox_query(
             *extra,
         )
         .join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
-        .where(Mailbox.state == state.value)
+        .where(Mailbox.state == state)
         .order_by(Mailbox.unit_code, Mailbox.address)
     )
     if unit:
@@ -217,21 +217,11 @@ def _audit_query(since: datetime | None) -> Select:
 @dataclass(frozen=True)
 class ExportResult:
     file: Path
-    kind: str
+    kind: ExportKind
     format: str
     rows: int
     unit: str | None = None
     since: date | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "file": str(self.file),
-            "kind": self.kind,
-            "format": self.format,
-            "rows": self.rows,
-            "unit": self.unit,
-            "since": self.since.isoformat() if self.since else None,
-        }
 
 
 def export_format(path: Path) -> str:
@@ -304,7 +294,7 @@ def export_list(
                 audit.record(
                     session=s,
                     actor=rt.actor,
-                    action=f"export.{kind.value}",
+                    action=f"export.{kind}",
                     target=f"file:{path.name}",
                     at=now,
                     details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
@@ -314,7 +304,7 @@ def export_list(
             raise DnmailError(
                 f"{path}: cannot write the export: {e.strerror or e}; nothing was written"
             ) from None
-    return ExportResult(path, kind.value, fmt, rows, unit_code, since)
+    return ExportResult(path, kind, fmt, rows, unit_code, since)
 
 
 def _query(kind: ExportKind, domain: str, unit: str | None, since: date | None) -> Select:

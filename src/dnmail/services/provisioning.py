@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -37,8 +37,10 @@ from dnmail.directory.gateway import Entry
 from dnmail.domain.addresses import address_base, allocate_many
 from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
 from dnmail.domain.passwords import generate_password
+from dnmail.domain.results import secret
 from dnmail.domain.states import (
     HrStatus,
+    ItemOutcome,
     LockReason,
     MailboxState,
     RequestKind,
@@ -66,21 +68,15 @@ def base_of(address: str) -> str:
 @dataclass(frozen=True)
 class ItemResult:
     request_id: int
-    kind: str
+    kind: RequestKind
     unit: str
     hr_id: str
     full_name: str
-    state: str  # done | failed | would-do (dry run)
+    state: ItemOutcome
     address: str | None = None
     dn: str | None = None
     detail: str = ""  # what was done (created, adopted, moved, locked…) or why it failed
-    password: str | None = field(default=None, repr=False)  # shown once, never stored
-
-    def to_dict(self, *, with_password: bool = False) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "password"}
-        if with_password and self.password:
-            d["password"] = self.password
-        return d
+    password: str | None = secret()  # shown once, never stored
 
 
 @dataclass(frozen=True)
@@ -91,20 +87,14 @@ class ProvisionSummary:
 
     @property
     def done(self) -> list[ItemResult]:
-        return [i for i in self.items if i.state == "done"]
+        return [i for i in self.items if i.state is ItemOutcome.DONE]
 
     @property
     def failed(self) -> list[ItemResult]:
-        return [i for i in self.items if i.state == "failed"]
+        return [i for i in self.items if i.state is ItemOutcome.FAILED]
 
-    def to_dict(self, *, with_passwords: bool = False) -> dict:
-        return {
-            "dry_run": self.dry_run,
-            "done": len(self.done),
-            "failed": len(self.failed),
-            "items": [i.to_dict(with_password=with_passwords) for i in self.items],
-            "handouts": [str(p) for p in self.handouts],
-        }
+    def json_extra(self) -> dict[str, object]:
+        return {"done": len(self.done), "failed": len(self.failed)}
 
 
 @dataclass(slots=True)
@@ -281,7 +271,8 @@ class Provisioner:
 
     def _fail(self, w: _Work, reason: str) -> None:
         w.result = ItemResult(
-            w.req.id, w.req.kind, w.req.unit_code, w.staff.hr_id, w.staff.full_name, "failed",
+            w.req.id, RequestKind(w.req.kind), w.req.unit_code, w.staff.hr_id, w.staff.full_name,
+            ItemOutcome.FAILED,
             w.mailbox.address if w.mailbox else None, None, reason,
         )
 
@@ -289,8 +280,8 @@ class Provisioner:
         m = w.mailbox
         w.password = password
         w.result = ItemResult(
-            w.req.id, w.req.kind, w.req.unit_code, w.staff.hr_id, w.staff.full_name,
-            "would-do" if self.dry_run else "done",
+            w.req.id, RequestKind(w.req.kind), w.req.unit_code, w.staff.hr_id, w.staff.full_name,
+            ItemOutcome.WOULD_DO if self.dry_run else ItemOutcome.DONE,
             m.address if m else None, m.dn if m else None, detail, password,
         )
 
@@ -580,7 +571,7 @@ class Provisioner:
             r = w.req
             res = w.result
             assert res is not None
-            if res.state == "done":
+            if res.state is ItemOutcome.DONE:
                 values = {
                     "id": r.id,
                     "state": RequestState.DONE.value,
@@ -604,7 +595,7 @@ class Provisioner:
             events.append(
                 {
                     "actor": actor,
-                    "action": f"provision.{r.kind}" if res.state == "done" else "provision.failed",
+                    "action": f"provision.{r.kind}" if res.state is ItemOutcome.DONE else "provision.failed",
                     "target": f"request:{r.id}",
                     "details": {
                         "hr_id": res.hr_id,

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import NamedTuple
 
 from sqlalchemy import or_, select
@@ -45,30 +46,39 @@ from dnmail.errors import DirectoryError, DirectoryUnavailable
 from dnmail.services import audit
 from dnmail.services.runtime import Runtime
 
-DRIFT_KINDS = {
-    "missing-entry": "Thiếu mục trong thư mục",
-    "unknown-entry": "Mục không có hộp thư",
-    "lock-mismatch": "Trạng thái khóa lệch",
-    "attribute-drift": "Thuộc tính lệch",
-    "wrong-branch": "Sai nhánh đơn vị",
-    "duplicate-hr-id": "Trùng mã hồ sơ",
-}
-#: Entries dnmail has no record of: reported, never changed by --fix.
-REPORT_ONLY = frozenset({"unknown-entry", "duplicate-hr-id"})
+
+class DriftKind(StrEnum):
+    """Kinds of drift, in the order they are reported (the module docstring says what
+    --fix does with each)."""
+
+    MISSING_ENTRY = "missing-entry"
+    UNKNOWN_ENTRY = "unknown-entry"  # reported only
+    LOCK_MISMATCH = "lock-mismatch"
+    ATTRIBUTE_DRIFT = "attribute-drift"
+    WRONG_BRANCH = "wrong-branch"
+    DUPLICATE_HR_ID = "duplicate-hr-id"  # reported only
+
+    @property
+    def label_vi(self) -> str:
+        return {
+            "missing-entry": "Thiếu mục trong thư mục",
+            "unknown-entry": "Mục không có hộp thư",
+            "lock-mismatch": "Trạng thái khóa lệch",
+            "attribute-drift": "Thuộc tính lệch",
+            "wrong-branch": "Sai nhánh đơn vị",
+            "duplicate-hr-id": "Trùng mã hồ sơ",
+        }[self.value]
 
 
 @dataclass(frozen=True)
 class Drift:
-    kind: str  # one of DRIFT_KINDS
+    kind: DriftKind
     dn: str | None
     address: str | None
     hr_id: str | None
     detail: str
     fixed: bool = False
     fix: str = ""  # what --fix did, or why it could not
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,9 @@ class ReconcileResult:
     items: list[Drift] = field(default_factory=list)
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[DriftKind, int]:
         c = Counter(i.kind for i in self.items)
-        return {k: c.get(k, 0) for k in DRIFT_KINDS}
+        return {k: c.get(k, 0) for k in DriftKind}
 
     @property
     def fixed(self) -> int:
@@ -93,17 +103,8 @@ class ReconcileResult:
     def unfixed(self) -> list[Drift]:
         return [i for i in self.items if not i.fixed]
 
-    def to_dict(self) -> dict:
-        return {
-            "unit": self.unit,
-            "fix": self.fix,
-            "mailboxes": self.mailboxes,
-            "entries": self.entries,
-            "pending": self.pending,
-            "counts": self.counts,
-            "fixed": self.fixed,
-            "items": [i.to_dict() for i in self.items],
-        }
+    def json_extra(self) -> dict[str, object]:
+        return {"counts": self.counts, "fixed": self.fixed}
 
 
 class _Box(NamedTuple):
@@ -231,7 +232,7 @@ class Reconciler:
                 dns = "; ".join(sorted(e.dn for e in found))
                 self.items.append(
                     Drift(
-                        "duplicate-hr-id",
+                        DriftKind.DUPLICATE_HR_ID,
                         found[0].dn,
                         None,
                         hr,
@@ -255,7 +256,7 @@ class Reconciler:
         self._unknown(
             [e for key, e in index.by_dn.items() if key not in claimed and self._in_scope(e)]
         )
-        order = list(DRIFT_KINDS)
+        order = list(DriftKind)
         self.items.sort(key=lambda i: (order.index(i.kind), i.address or "", i.dn or ""))
         return ReconcileResult(self.unit, self.fix, len(boxes), len(entries), pending, self.items)
 
@@ -265,7 +266,7 @@ class Reconciler:
     # -- comparing ----------------------------------------------------------------------
     def _missing(self, b: _Box) -> None:
         drift = Drift(
-            "missing-entry",
+            DriftKind.MISSING_ENTRY,
             b.dn,
             self._addr(b),
             b.hr_id,
@@ -275,12 +276,12 @@ class Reconciler:
 
     def _compare(self, b: _Box, e: Entry) -> None:
         dn = e.dn
-        locked = b.state == MailboxState.LOCKED.value
+        locked = b.state == MailboxState.LOCKED
         if not locked:
             branch = self.layout.unit_of(dn)
             if branch is None or branch.lower() != b.unit_code.lower():
                 drift = Drift(
-                    "wrong-branch",
+                    DriftKind.WRONG_BRANCH,
                     dn,
                     self._addr(b),
                     b.hr_id,
@@ -290,7 +291,7 @@ class Reconciler:
                 dn = self._mend(drift, b, lambda: self._move(b, dn), default=dn)
             elif dn.lower() != b.dn.lower() or b.mailbox_unit != b.unit_code:
                 drift = Drift(
-                    "wrong-branch",
+                    DriftKind.WRONG_BRANCH,
                     dn,
                     self._addr(b),
                     b.hr_id,
@@ -301,13 +302,13 @@ class Reconciler:
             if e.employee_number != b.hr_id:
                 changes["employeeNumber"] = b.hr_id
             if changes:
-                drift = Drift("attribute-drift", dn, self._addr(b), b.hr_id, _attr_text(e, changes))
+                drift = Drift(DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id, _attr_text(e, changes))
                 target = dn
                 self._mend(drift, b, lambda: self._replace(b, target, changes))
         if locked != e.locked:
             said = "locked" if locked else "active"
             drift = Drift(
-                "lock-mismatch",
+                DriftKind.LOCK_MISMATCH,
                 dn,
                 self._addr(b),
                 b.hr_id,
@@ -341,7 +342,7 @@ class Reconciler:
                 )
             self.items.append(
                 Drift(
-                    "unknown-entry",
+                    DriftKind.UNKNOWN_ENTRY,
                     e.dn,
                     f"{e.uid}@{self.domain}" if e.uid else None,
                     e.employee_number or None,
@@ -363,9 +364,9 @@ class Reconciler:
         except DirectoryUnavailable:
             raise
         except DirectoryError as e:
-            self.items.append(Drift(**{**drift.__dict__, "fix": f"not mended: {e.message}"}))
+            self.items.append(replace(drift, fix=f"not mended: {e.message}"))
             return default
-        self.items.append(Drift(**{**drift.__dict__, "fixed": True, "fix": what}))
+        self.items.append(replace(drift, fixed=True, fix=what))
         with self.rt.transaction() as s:
             m = s.get(Mailbox, b.id, with_for_update=True)
             if isinstance(value, str) and m is not None:
@@ -389,7 +390,7 @@ class Reconciler:
         return value if isinstance(value, str) else default
 
     def _recreate(self, b: _Box):
-        locked = b.state == MailboxState.LOCKED.value
+        locked = b.state == MailboxState.LOCKED
         # A locked mailbox comes back where it was; an active one in its HR unit's branch.
         unit = b.mailbox_unit if locked else b.unit_code
         branch = self.layout.unit_branch(unit)

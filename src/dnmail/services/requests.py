@@ -45,23 +45,20 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RequestView:
     id: int
-    kind: str
+    kind: RequestKind
     unit: str
     hr_id: str
     full_name: str
     requested_address: str | None
-    state: str
+    state: RequestState
     attempts: int
     created_at: datetime
     requested_by: str
     handled_by: str | None = None
     last_error: str | None = None
-    lock_reason: str | None = None
+    lock_reason: LockReason | None = None
     slip_id: int | None = None
     address: str | None = None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ class _Checker:
         if m is not None:
             state = MailboxState(m.state).label_vi
             return f"already has the mailbox {m.address}@{self.domain} ({state})"
-        if s.hr_status != HrStatus.ACTIVE.value:
+        if s.hr_status != HrStatus.ACTIVE:
             return f"HR status is {HrStatus(s.hr_status).label_vi}, not active"
         return None
 
@@ -170,8 +167,8 @@ class _Checker:
     def _mailbox_problem(self, item: NewRequest, s: Staff) -> str | None:
         m = self.mailboxes.get(s.hr_id)
         if m is None:
-            return f"has no mailbox to {item.kind.value}"
-        if item.kind == RequestKind.CANCEL and m.state == MailboxState.LOCKED.value:
+            return f"has no mailbox to {item.kind}"
+        if item.kind == RequestKind.CANCEL and m.state == MailboxState.LOCKED:
             return f"mailbox {m.address}@{self.domain} is already locked"
         return None
 
@@ -274,7 +271,7 @@ def _insert(session: Session, rows: list[dict]) -> list[int]:
             # One open request per person: the pending one is the row just inserted.
             by_staff = queries.ids_by_key(
                 session, Request.staff_hr_id, Request.id, hr_ids,
-                Request.state == RequestState.PENDING.value,
+                Request.state == RequestState.PENDING,
             )
     except Conflict:
         raise Refused(
@@ -354,7 +351,7 @@ def mark_withdrawn(
 
 
 def _close(r: Request, state: RequestState, actor: str, now: datetime) -> None:
-    r.state = state.value
+    r.state = state
     r.handled_by = actor
     r.handled_at = now
     r.updated_at = now
@@ -365,30 +362,23 @@ def _close(r: Request, state: RequestState, actor: str, now: datetime) -> None:
 
 @dataclass(frozen=True)
 class QueuePage:
-    items: list[RequestView]
     total: int
     limit: int
     offset: int
-
-    def to_dict(self) -> dict:
-        return {
-            "total": self.total,
-            "limit": self.limit,
-            "offset": self.offset,
-            "items": [i.to_dict() for i in self.items],
-        }
+    items: list[RequestView]
 
 
 def list_queue(
     rt: Runtime,
     *,
     unit: str | None = None,
-    states: Sequence[str] | None = None,
-    kind: str | None = None,
+    states: Sequence[RequestState] | None = None,
+    kind: RequestKind | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> QueuePage:
-    """Requests oldest first (default: the open ones), one page at a time."""
+    """Requests oldest first (`states`: RequestFilter.states; None, every state), one
+    page at a time."""
     conds = []
     if unit:
         conds.append(Request.unit_code == unit)
@@ -408,24 +398,24 @@ def list_queue(
     with rt.transaction(readonly=True) as s:
         total = s.scalar(select(func.count()).select_from(Request).where(*conds))
         items = [_view(r, None, name, addr) for r, name, addr in s.execute(q)]
-    return QueuePage(items, total or 0, limit, offset)
+    return QueuePage(total or 0, limit, offset, items)
 
 
 def _view(r: Request, s: Staff | None, name: str | None = None, addr: str | None = None) -> RequestView:
     return RequestView(
         id=r.id,
-        kind=r.kind,
+        kind=RequestKind(r.kind),
         unit=r.unit_code,
         hr_id=r.staff_hr_id,
         full_name=name if name is not None else (s.full_name if s else ""),
         requested_address=r.requested_address,
-        state=r.state,
+        state=RequestState(r.state),
         attempts=r.attempts,
         created_at=r.created_at,
         requested_by=r.requested_by,
         handled_by=r.handled_by,
         last_error=r.last_error,
-        lock_reason=r.lock_reason,
+        lock_reason=LockReason(r.lock_reason) if r.lock_reason else None,
         slip_id=r.slip_id,
         address=addr,
     )

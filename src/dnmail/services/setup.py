@@ -26,9 +26,6 @@ class InitResult:
             or bool(self.accounts_created)
         )
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 def ensure_branches(rt: Runtime, unit_codes: list[str]) -> list[str]:
     """Create ou=people, ou=units, ou=system, ou=admins and one branch per unit when missing."""

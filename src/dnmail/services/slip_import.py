@@ -45,7 +45,8 @@ from dnmail.domain.matching import (
     row_name,
     row_problem,
 )
-from dnmail.domain.states import RequestKind
+from dnmail.domain.results import omitted_if_none
+from dnmail.domain.states import RequestKind, SlipOutcome
 from dnmail.domain.text import fold, name_key
 from dnmail.errors import (
     BadInput,
@@ -66,10 +67,6 @@ if TYPE_CHECKING:
     from dnmail.domain.slip import SlipRow
     from dnmail.services.runtime import Runtime
     from dnmail.signatures.certs import SignerInfo
-
-ACCEPTED = "accepted"
-REFUSED = "refused"
-WOULD_ACCEPT = "would-accept"
 
 #: Requests checked and created per call: bounds the IN lists of check_requests
 #: (SQLite allows 32,766 parameters, PostgreSQL 65,535) for a slip of any size.
@@ -104,8 +101,8 @@ class SignerView:
     def pin(self) -> str:
         return "sha256:" + self.fingerprint
 
-    def to_dict(self) -> dict:
-        return {**self.__dict__, "pin": self.pin}
+    def json_extra(self) -> dict[str, object]:
+        return {"pin": self.pin}
 
 
 @dataclass(frozen=True)
@@ -115,13 +112,10 @@ class SlipRequest:
     id: int | None
     hr_id: str
     full_name: str
-    requested_address: str | None
-    row: int
-    sheet: str | None = None
-    page: int | None = None
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None or k == "id"}
+    requested_address: str | None = omitted_if_none()
+    row: int = 0
+    sheet: str | None = omitted_if_none()
+    page: int | None = omitted_if_none()
 
 
 @dataclass(frozen=True)
@@ -129,11 +123,11 @@ class SlipImport:
     """What became of one file."""
 
     file: str
-    status: str  # accepted | refused | would-accept
+    status: SlipOutcome
     sha256: str | None = None
     format: str | None = None  # xlsx | pdf
     unit: str | None = None
-    kind: str | None = None
+    kind: RequestKind | None = None
     verdict: str | None = None
     signer: SignerView | None = None
     slip_id: int | None = None
@@ -143,23 +137,7 @@ class SlipImport:
 
     @property
     def ok(self) -> bool:
-        return self.status != REFUSED
-
-    def to_dict(self) -> dict:
-        return {
-            "file": self.file,
-            "sha256": self.sha256,
-            "status": self.status,
-            "format": self.format,
-            "unit": self.unit,
-            "kind": self.kind,
-            "verdict": self.verdict,
-            "signer": self.signer.to_dict() if self.signer else None,
-            "slip_id": self.slip_id,
-            "requests": [r.to_dict() for r in self.requests],
-            "problems": [p.as_dict() for p in self.problems],
-            "warnings": [w.as_dict() for w in self.warnings],
-        }
+        return self.status is not SlipOutcome.REFUSED
 
 
 @dataclass(frozen=True)
@@ -185,13 +163,8 @@ class SlipImportBatch:
             return ExitCode.OK
         return ExitCode.PARTIAL if self.accepted else ExitCode.BAD_INPUT
 
-    def to_dict(self) -> dict:
-        return {
-            "dry_run": self.dry_run,
-            "accepted": len(self.accepted),
-            "refused": len(self.refused),
-            "files": [f.to_dict() for f in self.files],
-        }
+    def json_extra(self) -> dict[str, object]:
+        return {"accepted": len(self.accepted), "refused": len(self.refused)}
 
 
 class SlipRefused(Exception):
@@ -460,11 +433,11 @@ def store_slip(
 
     base = SlipImport(
         file=str(read.path),
-        status=WOULD_ACCEPT,
+        status=SlipOutcome.WOULD_ACCEPT,
         sha256=read.sha256,
         format=content.format,
         unit=unit.code,
-        kind=chosen.value,
+        kind=chosen,
         verdict=read.verdict,
         signer=signer,
         warnings=tuple(warnings),
@@ -550,7 +523,7 @@ def store_slip(
             "request_ids": [r.id for r in created],
         },
     )
-    return replace(base, status=ACCEPTED, slip_id=slip.id, requests=tuple(created))
+    return replace(base, status=SlipOutcome.ACCEPTED, slip_id=slip.id, requests=tuple(created))
 
 
 def _problem_order(p: Problem) -> tuple:
@@ -638,7 +611,7 @@ def _import_one(
     name = path.name
     digest = seen.digests.get(path)
     refused = SlipImport(
-        file=str(path), status=REFUSED, sha256=digest, unit=unit, kind=kind.value if kind else None
+        file=str(path), status=SlipOutcome.REFUSED, sha256=digest, unit=unit, kind=kind
     )
     if digest is not None and digest in seen.known:
         return replace(refused, problems=(Problem(seen.known[digest], file=name),))
@@ -654,7 +627,7 @@ def _import_one(
         sha256=digest,
         format=read.content.format,
         unit=read.unit,
-        kind=slip_kind.value if slip_kind else None,
+        kind=slip_kind,
         verdict=read.verdict,
         signer=SignerView.of(read.signer) if read.signer else None,
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff, Unit
-from dnmail.domain.states import HrStatus
+from dnmail.domain.states import HrStatus, MailboxState
 from dnmail.domain.text import name_key
 from dnmail.errors import InvalidFile, Problem
 from dnmail.readers.safety import sha256_file
@@ -34,20 +34,17 @@ TRACKED = {
 }
 
 
+class FieldChange(NamedTuple):
+    old: str
+    new: str
+
+
 @dataclass(frozen=True)
 class StaffChange:
     hr_id: str
     full_name: str
     row: int
-    changes: dict[str, tuple[str, str]]  # field → (old, new)
-
-    def to_dict(self) -> dict:
-        return {
-            "hr_id": self.hr_id,
-            "full_name": self.full_name,
-            "row": self.row,
-            "changes": {k: {"old": o, "new": n} for k, (o, n) in self.changes.items()},
-        }
+    changes: dict[str, FieldChange]  # a TRACKED field → its old and new value
 
 
 @dataclass(frozen=True)
@@ -75,18 +72,6 @@ class RosterImportResult:
     @property
     def nothing_changed(self) -> bool:
         return self.added == 0 and not self.changed
-
-    def to_dict(self) -> dict:
-        return {
-            "file": self.file,
-            "sha256": self.sha256,
-            "dry_run": self.dry_run,
-            "added": self.added,
-            "changed": [c.to_dict() for c in self.changed],
-            "unchanged": self.unchanged,
-            "missing": self.missing,
-            "warnings": [w.as_dict() for w in self.warnings],
-        }
 
 
 def read_roster_file(path: Path, *, max_uncompressed_mb: int) -> Roster:
@@ -142,7 +127,7 @@ def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
             unchanged += 1
             continue
         changes = {
-            f: (o or "", n or "")
+            f: FieldChange(o or "", n or "")
             for f, o, n in zip(TRACKED, old[1:], new_values, strict=True)
             if (o or "") != (n or "")
         }
@@ -153,7 +138,7 @@ def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
         hr
         for hr, unit in session.execute(
             select(Staff.hr_id, Staff.unit_code).where(
-                Staff.unit_code.in_(units_in_roster), Staff.hr_status == HrStatus.ACTIVE.value
+                Staff.unit_code.in_(units_in_roster), Staff.hr_status == HrStatus.ACTIVE
             )
         )
         if hr not in seen
@@ -261,12 +246,9 @@ class StaffView:
     department: str
     position: str
     phone: str
-    hr_status: str
+    hr_status: HrStatus
     address: str | None
-    mailbox_state: str | None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+    mailbox_state: MailboxState | None
 
 
 def list_staff(
@@ -290,7 +272,7 @@ def list_staff(
     if without_email:
         q = q.where(
             Mailbox.id.is_(None),
-            Staff.hr_status == HrStatus.ACTIVE.value,
+            Staff.hr_status == HrStatus.ACTIVE,
             ~exists().where(Request.staff_hr_id == Staff.hr_id, queries.is_open()),
         )
     if limit:
@@ -306,9 +288,9 @@ def list_staff(
                 s.department,
                 s.position,
                 s.phone,
-                s.hr_status,
+                HrStatus(s.hr_status),
                 addr,
-                st,
+                MailboxState(st) if st else None,
             )
             for s, addr, st in session.execute(q)
         ]

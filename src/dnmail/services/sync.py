@@ -23,7 +23,8 @@ touched (`provision` carries the requests out).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -55,29 +56,52 @@ if TYPE_CHECKING:
     from dnmail.readers.roster import Roster, RosterRow
     from dnmail.services.runtime import Runtime
 
-#: Kinds of action, in the order they are reported, with their Vietnamese labels.
-ACTION_KINDS = {
-    "new-staff": "Nhân sự mới",
-    "move": "Chuyển đơn vị",
-    "update": "Cập nhật thông tin",
-    "lock": "Khóa hộp thư",
-    "withdraw": "Rút yêu cầu",
-    "missing": "Không có trong danh sách",
-    "skipped": "Bỏ qua",
-}
+class SyncActionKind(StrEnum):
+    """Kinds of action, in the order they are reported."""
+
+    NEW_STAFF = "new-staff"
+    MOVE = "move"
+    UPDATE = "update"
+    LOCK = "lock"
+    WITHDRAW = "withdraw"
+    MISSING = "missing"
+    SKIPPED = "skipped"
+
+    @property
+    def label_vi(self) -> str:
+        return {
+            "new-staff": "Nhân sự mới",
+            "move": "Chuyển đơn vị",
+            "update": "Cập nhật thông tin",
+            "lock": "Khóa hộp thư",
+            "withdraw": "Rút yêu cầu",
+            "missing": "Không có trong danh sách",
+            "skipped": "Bỏ qua",
+        }[self.value]
+
+    @property
+    def queues(self) -> RequestKind | None:
+        """The kind of request this action queues (with --apply), if any."""
+        return {
+            "move": RequestKind.CHANGE,
+            "update": RequestKind.CHANGE,
+            "lock": RequestKind.CANCEL,
+        }.get(self.value)
+
+
 #: HR fields that the directory entry carries (cn/sn/givenName, ou, title, telephoneNumber).
 DIRECTORY_FIELDS = ("full_name", "department", "position", "phone")
 
 
 @dataclass(frozen=True)
 class SyncAction:
-    kind: str  # one of ACTION_KINDS
+    kind: SyncActionKind
     hr_id: str
     full_name: str
     unit: str
     address: str | None = None
     detail: str = ""
-    lock_reason: str | None = None
+    lock_reason: LockReason | None = None
     row: int | None = None
     mailbox_unit: str | None = None  # the unit (branch) the mailbox is in now
     supersedes: int | None = None  # an open request withdrawn for this one
@@ -85,14 +109,7 @@ class SyncAction:
 
     @property
     def queues(self) -> RequestKind | None:
-        return {
-            "move": RequestKind.CHANGE,
-            "update": RequestKind.CHANGE,
-            "lock": RequestKind.CANCEL,
-        }.get(self.kind)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return self.kind.queues
 
 
 @dataclass(frozen=True)
@@ -109,28 +126,16 @@ class SyncResult:
     brake: list[str] = field(default_factory=list)  # why the safety brake holds (or held)
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[SyncActionKind, int]:
         c = Counter(a.kind for a in self.actions)
-        return {k: c.get(k, 0) for k in ACTION_KINDS}
+        return {k: c.get(k, 0) for k in SyncActionKind}
 
     @property
     def queued(self) -> int:
         return sum(1 for a in self.actions if a.queues is not None)
 
-    def to_dict(self) -> dict:
-        return {
-            "file": self.file,
-            "sha256": self.sha256,
-            "applied": self.applied,
-            "forced": self.forced,
-            "counts": self.counts,
-            "unchanged": self.unchanged,
-            "staff_added": self.staff_added,
-            "staff_changed": self.staff_changed,
-            "brake": self.brake,
-            "warnings": [w.as_dict() for w in self.warnings],
-            "actions": [a.to_dict() for a in self.actions],
-        }
+    def json_extra(self) -> dict[str, object]:
+        return {"counts": self.counts}
 
 
 class _Box(NamedTuple):
@@ -174,7 +179,7 @@ def _stale_in_directory(session: Session) -> set[str]:
         select(Mailbox.staff_hr_id)
         .join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
         .where(
-            Mailbox.state == MailboxState.ACTIVE.value,
+            Mailbox.state == MailboxState.ACTIVE,
             Staff.updated_at > Mailbox.updated_at,
             ~later_request,
         )
@@ -208,7 +213,7 @@ class _Planner:
                 status = "" if r.status == HrStatus.ACTIVE else f" ({r.status.label_vi})"
                 self.actions.append(
                     SyncAction(
-                        "new-staff", r.hr_id, r.full_name, r.unit_code,
+                        SyncActionKind.NEW_STAFF, r.hr_id, r.full_name, r.unit_code,
                         detail=f"new HR record{status}", row=r.row,
                     )
                 )
@@ -217,10 +222,10 @@ class _Planner:
             else:
                 self._active(r)
         self._missing()
-        order = list(ACTION_KINDS)
+        order = list(SyncActionKind)
         return sorted(self.actions, key=lambda a: order.index(a.kind))
 
-    def _act(self, r: RosterRow, kind: str, detail: str, **kw) -> None:
+    def _act(self, r: RosterRow, kind: SyncActionKind, detail: str, **kw) -> None:
         box = self.boxes.get(r.hr_id)
         self.actions.append(
             SyncAction(
@@ -243,26 +248,26 @@ class _Planner:
         box = self.boxes.get(r.hr_id)
         o = self.open_reqs.get(r.hr_id)
         status = r.status.label_vi
-        if box is None or box.state != MailboxState.ACTIVE.value:
+        if box is None or box.state != MailboxState.ACTIVE:
             # Nothing to lock; a create or change still waiting is now pointless.
-            if o is not None and o.kind != RequestKind.CANCEL.value:
+            if o is not None and o.kind != RequestKind.CANCEL:
                 self._act(
-                    r, "withdraw",
+                    r, SyncActionKind.WITHDRAW,
                     f"HR status {status}: the open {o.kind} request #{o.id} is withdrawn",
                     supersedes=o.id,
                 )
         elif o is None:
             self._act(
-                r, "lock", f"HR status {status}: lock ({reason.value})", lock_reason=reason.value
+                r, SyncActionKind.LOCK, f"HR status {status}: lock ({reason})", lock_reason=reason
             )
-        elif o.kind == RequestKind.CANCEL.value:
-            self._act(r, "skipped", f"a cancel request #{o.id} is already open ({o.state})")
+        elif o.kind == RequestKind.CANCEL:
+            self._act(r, SyncActionKind.SKIPPED, f"a cancel request #{o.id} is already open ({o.state})")
         else:
             self._act(
-                r, "lock",
-                f"HR status {status}: lock ({reason.value}); supersedes the open "
+                r, SyncActionKind.LOCK,
+                f"HR status {status}: lock ({reason}); supersedes the open "
                 f"{o.kind} request #{o.id}, withdrawn",
-                lock_reason=reason.value,
+                lock_reason=reason,
                 supersedes=o.id,
             )
 
@@ -273,10 +278,10 @@ class _Planner:
             return  # no mailbox: the directory has nothing to follow
         ch = self.changed.get(r.hr_id)
         changes = ch.changes if ch is not None else {}
-        if box.state != MailboxState.ACTIVE.value:
+        if box.state != MailboxState.ACTIVE:
             if "hr_status" in changes:
                 self._act(
-                    r, "skipped",
+                    r, SyncActionKind.SKIPPED,
                     f"HR status is {HrStatus.ACTIVE.label_vi} again but the mailbox is locked "
                     "(unlock it with `dnmail unlock` if the person is back)",
                 )
@@ -286,7 +291,7 @@ class _Planner:
         if not (moved or fields or r.hr_id in self.stale):
             return
         if moved:
-            kind = "move"
+            kind = SyncActionKind.MOVE
             detail = (
                 f"{TRACKED['unit_code']}: {box.unit_code} → {r.unit_code} "
                 "(the mailbox moves at the next provision)"
@@ -294,7 +299,7 @@ class _Planner:
             if fields:
                 detail += "; " + _changes_text(changes, fields)
         else:
-            kind = "update"
+            kind = SyncActionKind.UPDATE
             detail = (
                 _changes_text(changes, fields)
                 if fields
@@ -302,8 +307,8 @@ class _Planner:
             )
         o = self.open_reqs.get(r.hr_id)
         if o is not None:
-            covered = " (it carries this change)" if o.kind == RequestKind.CHANGE.value else ""
-            self._act(r, "skipped", f"{kind}: an open {o.kind} request #{o.id} exists{covered}")
+            covered = " (it carries this change)" if o.kind == RequestKind.CHANGE else ""
+            self._act(r, SyncActionKind.SKIPPED, f"{kind}: an open {o.kind} request #{o.id} exists{covered}")
             return
         self._act(r, kind, detail)
 
@@ -319,7 +324,7 @@ class _Planner:
             box = boxes.get(hr)
             self.actions.append(
                 SyncAction(
-                    "missing",
+                    SyncActionKind.MISSING,
                     hr,
                     s.full_name,
                     s.unit_code,
@@ -345,13 +350,13 @@ def check_brake(
 ) -> list[str]:
     """Why this run would lock too many mailboxes at once (DESIGN §4), or [] when it may."""
     # Counted per unit the mailbox is in (its branch), not the roster row's unit.
-    by_mailbox_unit = Counter(a.mailbox_unit for a in actions if a.kind == "lock")
+    by_mailbox_unit = Counter(a.mailbox_unit for a in actions if a.kind == SyncActionKind.LOCK)
     if not by_mailbox_unit:
         return []
     active = dict(
         session.execute(
             select(Mailbox.unit_code, func.count())
-            .where(Mailbox.state == MailboxState.ACTIVE.value)
+            .where(Mailbox.state == MailboxState.ACTIVE)
             .group_by(Mailbox.unit_code)
         ).all()
     )
@@ -430,7 +435,7 @@ def _apply(s: Session, rt: Runtime, path: Path, diff: RosterDiff, result: SyncRe
                 NewRequest(
                     a.hr_id,
                     a.queues,
-                    lock_reason=LockReason(a.lock_reason) if a.lock_reason else None,
+                    lock_reason=a.lock_reason,
                     note=f"HR roster {name}, row {a.row}: {a.detail}",
                 )
                 for a in items
@@ -440,11 +445,8 @@ def _apply(s: Session, rt: Runtime, path: Path, diff: RosterDiff, result: SyncRe
             now=now,
         )
         queued.update({v.hr_id: v.id for v in views})
-    final = [
-        SyncAction(**{**a.__dict__, "request_id": queued.get(a.hr_id)}) if a.queues else a
-        for a in actions
-    ]
-    applied = SyncResult(**{**result.__dict__, "applied": True, "actions": final})
+    final = [replace(a, request_id=queued.get(a.hr_id)) if a.queues else a for a in actions]
+    applied = replace(result, applied=True, actions=final)
     audit.record(
         session=s,
         actor=actor,

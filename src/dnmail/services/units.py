@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from dnmail.config import Config
 from dnmail.db.models import Mailbox, Staff, Unit
 from dnmail.directory.dn import Layout
+from dnmail.domain.results import secret
 from dnmail.domain.states import MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
@@ -34,9 +35,6 @@ class UnitView:
     branch_dn: str
     staff: int = 0
     mailboxes: int = 0
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def list_units(rt: Runtime) -> list[UnitView]:
         mbx_counts = dict(
             s.execute(
                 select(Mailbox.unit_code, func.count())
-                .where(Mailbox.state == MailboxState.ACTIVE.value)
+                .where(Mailbox.state == MailboxState.ACTIVE)
                 .group_by(Mailbox.unit_code)
             ).all()
         )
@@ -162,14 +160,8 @@ class UnitPassword:
     account: str
     dn: str
     created: bool  # the directory entry did not exist before
-    password: str | None = None  # shown once; None when written to `handout`
+    password: str | None = secret()  # shown once; None when written to `handout`
     handout: Path | None = None
-
-    def to_dict(self, *, with_password: bool = False) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "password"}
-        if with_password and self.password:
-            d["password"] = self.password
-        return d
 
 
 def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) -> UnitPassword:
