@@ -171,11 +171,11 @@ class Config:
     def _secret_file(self, key: str, value: str, what: str) -> str:
         """A secret kept in a file only its owner can read (first line, no newline)."""
         p = self.resolve_path(value)
+        data = read_trusted_file(p, what=what, private=True)
         try:
-            check_private_file(p, what=what)
-            return p.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as e:
-            raise ConfigError(f"{key}: cannot read {p}: {e.strerror}") from None
+            return data.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{key}: {p} is not UTF-8 text") from None
 
     def bind_password(self) -> str:
         """The directory bind secret, from the environment or a file (never the CLI)."""
@@ -222,31 +222,115 @@ class Config:
         )
 
 
-def check_private_file(path: Path, *, what: str) -> None:
-    """Refuse a secret file that other users can read (a stolen-laptop / shared-host guard)."""
+def _owner(uid: int) -> str:
     try:
-        mode = path.stat().st_mode
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+def _trusted_owner(uid: int) -> bool:
+    """Files dnmail takes orders from belong to whoever runs it, or to root (as ssh)."""
+    return uid in (os.geteuid(), 0)
+
+
+def check_safe_directory(path: Path, *, what: str) -> None:
+    """Refuse a directory that other users could write into (swap, plant or remove a
+    file there) or that belongs to someone else: group or other may not write to it,
+    and it belongs to whoever runs dnmail or to root (as ssh checks ~/.ssh)."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: {e.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{what} {path} is not a directory")
+    if not _trusted_owner(st.st_uid):
+        raise ConfigError(
+            f"{what} {path} belongs to {_owner(st.st_uid)}: dnmail only uses a directory of "
+            "its own user or of root",
+            hint=f"use a directory of your own, or run: chown {os.geteuid()} {path}",
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{what} {path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
+            f"run: chmod go-w {path}",
+            hint="whoever can write into it can replace or plant the files dnmail reads "
+            "or writes there",
+        )
+
+
+def read_trusted_file(path: Path, *, what: str, private: bool = False,
+                      max_bytes: int = 1024**2) -> bytes:
+    """The bytes of a file dnmail takes orders or secrets from, after checks made on
+    the open file itself (no race between the check and the read):
+
+    - a regular file: a FIFO, a device or a directory is refused without being read
+      (a FIFO would block the command for ever);
+    - owned by the user running dnmail or by root (as ssh requires of its files);
+    - writable by nobody else (`private`: readable by nobody else either).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{what} {path} is readable by other users (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod 600 {path}"
-        )
-
-
-def check_not_world_writable(path: Path, *, what: str) -> None:
-    """Refuse a file anyone may rewrite: whoever edits the configuration chooses the
-    database, the directory and where the bind password is read from."""
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from None
     try:
-        mode = path.stat().st_mode
-    except OSError:
-        return  # reported by whoever reads it
-    if mode & stat.S_IWOTH:
-        raise ConfigError(
-            f"{what} {path} is writable by every user (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod o-w {path}"
-        )
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(
+                f"cannot read {what} {path}: it is {_file_kind(st.st_mode)}, not a regular "
+                "file (refused without reading it)"
+            )
+        if not _trusted_owner(st.st_uid):
+            raise ConfigError(
+                f"{what} {path} belongs to {_owner(st.st_uid)}: dnmail only reads a file of "
+                "its own user or of root",
+                hint="whoever owns it chooses the servers and where secrets go: use your own "
+                "copy",
+            )
+        mode = stat.S_IMODE(st.st_mode)
+        if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"{what} {path} is readable by other users (mode {mode:o}); "
+                f"run: chmod 600 {path}"
+            )
+        if mode & stat.S_IWOTH:
+            raise ConfigError(
+                f"{what} {path} is writable by every user (mode {mode:o}); "
+                f"run: chmod o-w {path}"
+            )
+        if mode & stat.S_IWGRP:
+            raise ConfigError(
+                f"{what} {path} is writable by its group (mode {mode:o}); "
+                f"run: chmod g-w {path}"
+            )
+        if st.st_size > max_bytes:
+            raise ConfigError(f"{what} {path} is {st.st_size:,} bytes: not a {what}")
+        chunks = []
+        while data := os.read(fd, 65536):
+            chunks.append(data)
+        return b"".join(chunks)
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a plain file"
 
 
 def check_database_file(path: Path) -> None:
@@ -420,13 +504,11 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     path = find_config_file(explicit)
     if path is None:
         return parse_config({})
-    check_not_world_writable(path, what="configuration file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read configuration file {path}: {e.strerror}") from None
+    # Whoever may write the configuration chooses the database, the directory and
+    # where the bind password is sent: its file and its directory must be the user's
+    # (or root's) and writable by nobody else, as ssh requires of its own files.
+    raw = read_trusted_file(path, what="configuration file")
+    check_safe_directory(Path(os.path.realpath(path)).parent, what="the directory of the configuration file")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

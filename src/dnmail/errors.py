@@ -220,3 +220,10 @@ class InsufficientAccess(DirectoryError, PermissionDenied):
 
 class AuditChainBroken(DnmailError):
     exit_code = ExitCode.PARTIAL
+
+
+class NotRecorded(DnmailError):
+    """A change was made (a password set) but the database could not record it: the
+    password is shown or in its handout, never lost (exit 3: done in part)."""
+
+    exit_code = ExitCode.PARTIAL

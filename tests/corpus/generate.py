@@ -6,6 +6,7 @@ expected outcome of each case is in tests/e2e/test_hostile_input.py.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -165,4 +166,6 @@ def configs(d: Path) -> dict[str, Path]:
     (d / "huge-string.toml").write_text(
         '[directory]\nbase_dn = "' + "x" * 100_000 + '"\n', encoding="utf-8")
     (d / "a-directory.toml").mkdir(exist_ok=True)
+    if not (d / "a-fifo.toml").exists():  # would block a reader for ever
+        os.mkfifo(d / "a-fifo.toml", 0o600)
     return {p.name: p for p in d.iterdir()}

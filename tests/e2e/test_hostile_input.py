@@ -281,6 +281,7 @@ CONFIGS = {
     "nul.toml": "not valid TOML: Illegal character",
     "huge-string.toml": "is not a DN",
     "a-directory.toml": "cannot read configuration file",
+    "a-fifo.toml": "it is a FIFO, not a regular file (refused without reading it)",
 }
 
 

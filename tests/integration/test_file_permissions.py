@@ -5,6 +5,7 @@ is exit 2, names the file and the chmod to run, and changes nothing."""
 
 from __future__ import annotations
 
+import os
 import stat
 
 import pytest
@@ -117,4 +118,121 @@ def test_a_bind_password_file_others_may_read_is_refused(setup, tmp_path, bits):
     assert r.code == 2, r
     assert f"bind password file {secret} is readable by other users" in r.err
     assert f"run: chmod 600 {secret}" in r.err
+    assert "Service-Secret-1" not in r.err + r.out
+
+
+# --- whose configuration (issue 12 §5) ------------------------------------------------
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener standing in for a hostile "directory": records who connected and
+    what they sent (a simple bind carries the password in clear)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+    srv.settimeout(0.2)
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            conn.settimeout(1)
+            try:
+                got.append(conn.recv(4096))
+            except OSError:
+                got.append(b"")
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()[1], got
+    stop.set()
+    t.join()
+    srv.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_a_configuration_of_another_user_is_refused_before_any_connection(tmp_path, capsys,
+                                                                        monkeypatch, listener):
+    """The attack: a configuration owned by another user redirected the directory URL
+    to a listener that received the service bind password."""
+    port, got = listener
+    secret = tmp_path / "bind.secret"
+    secret.write_text("Service-Secret-1\n")
+    secret.chmod(0o600)
+    config = write_config(tmp_path / "config.toml", db_url=f"sqlite:///{tmp_path / 'x.db'}")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'url = "ldap://127.0.0.1:9"', f'url = "ldap://127.0.0.1:{port}"').replace(
+        'bind_password_env = "DNMAIL_TEST_NOPE"', f'bind_password_file = "{secret}"'),
+        encoding="utf-8")
+    os.chown(config, NOBODY, NOBODY)
+    r = cli_runner(capsys, monkeypatch, config)("init")
+    assert r.code == 2, r
+    assert f"configuration file {config} belongs to" in r.err and "uid 65534" in r.err
+    assert got == []
+    os.chown(config, os.geteuid(), os.getegid())  # its owner's: now it would be used
+    r = cli_runner(capsys, monkeypatch, config)("init")
+    assert r.code == 4 and got, r  # (the listener is no directory)
+
+
+@pytest.mark.parametrize("bits", [0o777, 0o1777, 0o775])
+def test_a_configuration_in_a_directory_others_may_write_is_refused(tmp_path, capsys,
+                                                                    monkeypatch, bits):
+    d = tmp_path / "etc"
+    d.mkdir()
+    config = write_config(d / "config.toml", db_url=f"sqlite:///{tmp_path / 'x.db'}")
+    d.chmod(bits)
+    r = cli_runner(capsys, monkeypatch, config)("unit", "list")
+    assert r.code == 2, r
+    assert f"the directory of the configuration file {d} is writable by other users" in r.err
+    assert f"run: chmod go-w {d}" in r.err
+
+
+def test_a_group_writable_configuration_is_refused(setup):
+    _, config, run = setup
+    config.chmod(0o664)
+    r = run("unit", "list")
+    assert r.code == 2, r
+    assert f"configuration file {config} is writable by its group" in r.err
+    assert f"run: chmod g-w {config}" in r.err
+
+
+def test_a_configuration_fifo_is_refused_without_reading(tmp_path, capsys, monkeypatch):
+    """A FIFO would block `open` and `read` for ever: refused at once."""
+    import time
+
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo, 0o600)
+    started = time.monotonic()
+    r = cli_runner(capsys, monkeypatch, fifo)("unit", "list")
+    assert time.monotonic() - started < 5
+    assert r.code == 2, r
+    assert f"cannot read configuration file {fifo}: it is a FIFO, not a regular file" in r.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_a_bind_password_file_of_another_user_is_refused(setup, tmp_path):
+    db, config, run = setup
+    secret = tmp_path / "bind.secret"
+    secret.write_text("Service-Secret-1\n")
+    secret.chmod(0o600)
+    os.chown(secret, NOBODY, NOBODY)
+    text = config.read_text(encoding="utf-8").replace(
+        'bind_password_env = "DNMAIL_TEST_NOPE"', f'bind_password_file = "{secret}"'
+    )
+    config.write_text(text, encoding="utf-8")
+    assert run("init", "--skip-directory").code == 0
+    r = run("reconcile")
+    assert r.code == 2, r
+    assert f"bind password file {secret} belongs to" in r.err
     assert "Service-Secret-1" not in r.err + r.out

@@ -70,7 +70,9 @@ def provision(
     finally:
         if bar is not None:
             bar.stop()
-    show_pw = handout_dir is None
+    # A password is shown when it is not in a handout (none was asked for, or
+    # writing it failed): once.
+    show_pw = any(i.password and not i.handed_out for i in summary.items)
     columns = [
         ("request_id", "Yêu cầu"),
         ("kind", "Loại"),
@@ -80,7 +82,7 @@ def provision(
         ("state", "Kết quả"),
         ("detail", "Chi tiết"),
     ]
-    if show_pw and any(i.password for i in summary.items):
+    if show_pw:
         columns.append(("password", "Mật khẩu"))
     done, failed = len(summary.done), len(summary.failed)
     if dry_run:
@@ -91,13 +93,15 @@ def provision(
         text = "the queue is empty: nothing to do"
     for p in summary.handouts:
         text += f"\nhandout written: {p}"
-    if show_pw and any(i.password for i in summary.items) and out.format == "table":
+    if show_pw and out.format == "table":
         text += "\npasswords are shown once: hand them over now (or use --handout-dir)"
     out.data(
         summary, columns=columns, rows=summary.items, title="Kết quả cấp email", summary=text,
         secrets=show_pw,
     )
-    if failed:
+    if summary.handout_problem:
+        out.error(summary.handout_problem)
+    if failed or summary.handout_problem:
         raise typer.Exit(ExitCode.PARTIAL)
 
 
@@ -123,6 +127,10 @@ def reset_password(
     if r.handout:
         summary += f"\nhandout written: {r.handout}"
     st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
+    if r.unrecorded:
+        from dnmail.errors import NotRecorded
+
+        raise NotRecorded(r.unrecorded)
 
 
 def lock(

@@ -85,3 +85,7 @@ def set_password(
     elif st.output.format == "table":
         summary += "\nthe password is shown once: hand it to the unit now (or use --handout)"
     st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
+    if r.unrecorded:
+        from dnmail.errors import NotRecorded
+
+        raise NotRecorded(r.unrecorded)

@@ -1,13 +1,19 @@
 """Single-mailbox operations: password reset (step 5), lock and unlock (step 6).
 
-Order of writes: the directory first, then the database with its audit event in one
-transaction. If the directory refuses, nothing is recorded; if the database fails
-after the directory changed, `reconcile` reports the drift and mends it.
+Order of writes: the audit event is written (flushed, not committed), then the
+directory changes, then the transaction commits. If the directory refuses, nothing is
+recorded; if the database fails after the directory changed, `reconcile` reports the
+drift and mends it.
+
+A new password is never lost (`PasswordHandover`): its handout is written first under
+a temporary name, then the directory sets it, then the handout is published. A failure
+before the directory change changes nothing; a failure after it (the commit) still
+shows the password or publishes its handout, and says that it was not recorded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -18,8 +24,8 @@ from dnmail.domain.passwords import generate_password
 from dnmail.domain.results import secret
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.domain.text import clean_text
-from dnmail.errors import BadInput, NotFound, Refused
-from dnmail.exports.handouts import HandoutRow, write_single
+from dnmail.errors import BadInput, DnmailError, NotFound, Refused
+from dnmail.exports.handouts import HandoutRow, StagedFile, check_handout_dir, stage_single
 from dnmail.services import audit
 from dnmail.services.operators import other_unit
 from dnmail.services.runtime import Runtime
@@ -36,6 +42,62 @@ class AccountResult:
     detail: str = ""
     password: str | None = secret()  # shown once; None when written to `handout`
     handout: Path | None = None
+    #: Set when the password was changed but the database could not record it.
+    unrecorded: str | None = None
+
+
+class PasswordHandover:
+    """The order of effects when one password is set (reset-password, unit
+    set-password): the handout (if any) is written under a temporary name first, then
+    the directory changes the password, then the handout is published.
+
+    Usage: `stage(row)` before the directory change, `changed()` right after it,
+    `published()` after the commit; `failed(exc)` from the handler of any failure:
+    before the change it removes the staged file and re-raises; after it, it keeps the
+    password (published handout, or shown) and returns the database's complaint.
+    """
+
+    def __init__(self, handout: Path | None):
+        self.handout = Path(handout) if handout is not None else None
+        self.staged: StagedFile | None = None
+        self.done = False
+        if self.handout is not None:  # refused before anything is looked at
+            check_handout_dir(self.handout.parent)
+            StagedFile.refuse_existing(self.handout)
+
+    def stage(self, row: HandoutRow) -> None:
+        if self.handout is not None:
+            self.staged = stage_single(self.handout, row)
+
+    def changed(self) -> None:
+        self.done = True
+
+    def published(self) -> Path | None:
+        """Where the handout is now: its final name, or its temporary one when it could
+        not be renamed (the password is in force: never remove it then)."""
+        if self.staged is None:
+            return None
+        try:
+            return self.staged.publish()
+        except OSError:
+            return self.staged.path
+        finally:
+            self.staged.close()
+
+    def failed(self, exc: BaseException) -> str:
+        if not self.done:
+            if self.staged is not None:
+                self.staged.discard()
+            raise exc
+        if self.staged is not None:
+            self.published()
+        if not isinstance(exc, DnmailError):
+            raise exc
+        return (
+            f"the password WAS changed in the directory, but the database did not record it "
+            f"({exc.message}); it is shown here or in its handout: hand it over, and tell IID "
+            "so that the audit trail can be completed"
+        )
 
 
 def local_part(address: str, domain: str) -> str:
@@ -71,35 +133,60 @@ def reset_password(
     """
     domain = rt.config.directory.mail_domain
     policy = rt.config.passwords.policy()
-    with rt.transaction() as s:
-        # A unit officer (`unit` given) may not lock the row: on PostgreSQL its role
-        # holds no UPDATE on mailboxes (row-level security, docs/security.md).
-        m = find_mailbox(address, domain, session=s, lock=unit is None)
-        if unit is not None and m.unit_code != unit:
-            raise other_unit(rt.actor, unit, m.unit_code, what=f"{m.address}@{domain}")
-        if m.state == MailboxState.LOCKED:
-            raise Refused(
-                f"{m.address}@{domain} is locked ({LockReason(m.lock_reason or 'other').label_vi}); "
-                "unlock it first"
+    hand = PasswordHandover(handout)
+    result: AccountResult | None = None
+    try:
+        with rt.transaction() as s:
+            # A unit officer (`unit` given) may not lock the row: on PostgreSQL its role
+            # holds no UPDATE on mailboxes (row-level security, docs/security.md).
+            m = find_mailbox(address, domain, session=s, lock=unit is None)
+            staff = s.get(Staff, m.staff_hr_id)
+            if unit is not None:
+                check_officer_scope(m, staff, unit, actor=rt.actor, domain=domain)
+            assert staff is not None
+            if m.state == MailboxState.LOCKED:
+                raise Refused(
+                    f"{m.address}@{domain} is locked ({LockReason(m.lock_reason or 'other').label_vi}); "
+                    "unlock it first"
+                )
+            password = generate_password(policy)
+            full = f"{m.address}@{domain}"
+            hand.stage(HandoutRow(staff.full_name, staff.department, staff.phone, full, password))
+            # The mailbox row itself does not change: the audit event records the reset.
+            audit.record(
+                session=s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
+                at=rt.now(), details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},
             )
-        staff = s.get(Staff, m.staff_hr_id)
-        password = generate_password(policy)
-        rt.directory.set_password(m.dn, password)
-        now = rt.now()
-        # The mailbox row itself does not change: the audit event records the reset.
-        audit.record(
-            session=s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
-            at=now, details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},
-        )
-        if handout is not None:
-            write_single(
-                handout,
-                HandoutRow(staff.full_name, staff.department, staff.phone, f"{m.address}@{domain}", password),
+            s.flush()  # anything the database refuses, it refuses before the change
+            rt.directory.set_password(m.dn, password)
+            hand.changed()
+            result = AccountResult(
+                full, m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state),
+                "reset-password", "must change at next login",
+                password=None if handout else password,
             )
-        return AccountResult(
-            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state),
-            "reset-password", "must change at next login",
-            password=None if handout else password, handout=handout,
+    except BaseException as exc:
+        why = hand.failed(exc)
+        assert result is not None
+        return replace(result, handout=hand.published(), unrecorded=why)
+    return replace(result, handout=hand.published())
+
+
+def check_officer_scope(
+    m: Mailbox, staff: Staff | None, unit: str, *, actor: str, domain: str
+) -> None:
+    """A unit officer acts on its own unit's mailboxes, and only while HR keeps the
+    person in that unit: once a transfer is recorded (`sync --apply`, `staff import`)
+    the old unit loses the mailbox at once, although the entry moves only at the next
+    `provision` (DESIGN §1 step 6). On PostgreSQL the officer's role does not even see
+    the staff row of another unit (`staff` is None then)."""
+    if m.unit_code != unit:
+        raise other_unit(actor, unit, m.unit_code, what=f"{m.address}@{domain}")
+    if staff is None or staff.unit_code != unit:
+        moved_to = staff.unit_code if staff is not None else "another unit"
+        raise other_unit(
+            actor, unit, moved_to,
+            what=f"{m.address}@{domain}: HR records its owner as transferred to {moved_to}",
         )
 
 

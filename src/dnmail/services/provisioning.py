@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -77,6 +77,7 @@ class ItemResult:
     dn: str | None = None
     detail: str = ""  # what was done (created, adopted, moved, locked…) or why it failed
     password: str | None = secret()  # shown once, never stored
+    handed_out: bool = False  # the password is in a handout file (shown only if one was not)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class ProvisionSummary:
     items: list[ItemResult]
     handouts: list[Path]
     dry_run: bool = False
+    #: Why some passwords could not be written to their handout (they are in `items`).
+    handout_problem: str | None = None
 
     @property
     def done(self) -> list[ItemResult]:
@@ -141,7 +144,11 @@ class Provisioner:
         self.policy = rt.config.passwords.policy()
         self.reserved = reserved_names(rt.config)
         self.pattern = rt.config.addresses.pattern
-        self.handouts = HandoutWriter(handout_dir, stamp=rt.now()) if handout_dir else None
+        # The handout directory is checked (and refused) before anything is changed.
+        self.handouts = (
+            HandoutWriter(handout_dir, stamp=rt.now()) if handout_dir and not dry_run else None
+        )
+        self.handout_problem: str | None = None
         self.progress = progress or (lambda n: None)
         self.dry_run = dry_run
         self._branches: set[str] = set()
@@ -154,20 +161,24 @@ class Provisioner:
         seen: set[int] = set()
         remaining = limit
         chunk = self.cfg.provision.chunk_size
-        while remaining is None or remaining > 0:
-            size = chunk if remaining is None else min(chunk, remaining)
-            batch = self._run_chunk(request_ids, size, seen)
-            if batch is None:
-                break
-            results.extend(batch)
-            seen.update(r.request_id for r in batch)
-            if remaining is not None:
-                remaining -= len(batch)
-            self.progress(len(batch))
-            if self.dry_run and not batch:
-                break
+        try:
+            while remaining is None or remaining > 0:
+                size = chunk if remaining is None else min(chunk, remaining)
+                batch = self._run_chunk(request_ids, size, seen)
+                if batch is None:
+                    break
+                results.extend(batch)
+                seen.update(r.request_id for r in batch)
+                if remaining is not None:
+                    remaining -= len(batch)
+                self.progress(len(batch))
+                if self.dry_run and not batch:
+                    break
+        finally:
+            if self.handouts is not None:
+                self.handouts.close()  # files that never got a row are removed
         paths = sorted(self.handouts.paths.values()) if self.handouts else []
-        return ProvisionSummary(results, paths, self.dry_run)
+        return ProvisionSummary(results, paths, self.dry_run, self.handout_problem)
 
     def _run_chunk(
         self, request_ids: Sequence[int], size: int, seen: set[int]
@@ -203,14 +214,20 @@ class Provisioner:
             if not reqs:
                 return None
             works = self._load(s, reqs)
+            if self.handouts is not None:
+                # Each unit's handout exists (created new, 0600) before any password of
+                # this chunk is set: a handout that cannot be made changes nothing.
+                self.handouts.prepare(
+                    w.staff.unit_code for w in works if w.req.kind == RequestKind.CREATE.value
+                )
             self._handle_all(s, works, now)
-            results = [w.result for w in works if w.result is not None]
             if self.dry_run:
-                return results  # rolled back
+                return [w.result for w in works if w.result is not None]  # rolled back
             self._record(s, works, now)
-            # Passwords reach disk before the commit that marks them issued.
+            # Passwords reach disk, under the handout's final name, before the commit
+            # that marks them issued.
             self._write_handouts(works)
-        return results
+        return [w.result for w in works if w.result is not None]
 
     # -- loading ----------------------------------------------------------------------
     def _load(self, s: Session, reqs: list[Row]) -> list[_Work]:
@@ -611,6 +628,10 @@ class Provisioner:
         audit.record_many(events, session=s, at=now)
 
     def _write_handouts(self, works: list[_Work]) -> None:
+        """Each new password into its unit's handout (then marked `handed_out`, never
+        shown). When the handout cannot be written (a full
+        disk), the passwords are returned to be shown, and the chunk is still recorded:
+        they are in force, and never lost."""
         if self.handouts is None:
             return
         per_unit: dict[str, list[HandoutRow]] = {}
@@ -625,7 +646,18 @@ class Provisioner:
                         w.password,
                     )
                 )
-        self.handouts.write_many(per_unit)
+        try:
+            self.handouts.write_many(per_unit)
+            self.handouts.publish()
+        except OSError as e:
+            self.handout_problem = (
+                f"the handouts in {self.handouts.directory} could not be written "
+                f"({e.strerror or e}): the passwords are shown instead; hand them over now"
+            )
+            return
+        for w in works:
+            if w.password and w.result is not None:
+                w.result = replace(w.result, handed_out=True)
 
 
 def provision(
@@ -694,6 +726,7 @@ def _provision_parallel(
         proc.start()
     items: list[ItemResult] = []
     handouts: list[Path] = []
+    handout_problems: list[str] = []
     errors: list[tuple[str, int]] = []
     finished = 0
     while finished < n:
@@ -714,6 +747,8 @@ def _provision_parallel(
         elif msg[0] == "done":
             items.extend(msg[1].items)
             handouts.extend(msg[1].handouts)
+            if msg[1].handout_problem:
+                handout_problems.append(msg[1].handout_problem)
             finished += 1
         else:
             errors.append((msg[1], msg[2]))
@@ -724,7 +759,9 @@ def _provision_parallel(
         message, code = max(errors, key=lambda e: e[1])
         raise WorkerError(message, code)
     items.sort(key=lambda i: i.request_id)
-    return ProvisionSummary(items, sorted(handouts), False)
+    return ProvisionSummary(
+        items, sorted(handouts), False, handout_problems[0] if handout_problems else None
+    )
 
 
 def count_open(rt: Runtime, request_ids: Sequence[int] = ()) -> int:

@@ -162,6 +162,8 @@ class UnitPassword:
     created: bool  # the directory entry did not exist before
     password: str | None = secret()  # shown once; None when written to `handout`
     handout: Path | None = None
+    #: Set when the password was changed but the database could not record it.
+    unrecorded: str | None = None
 
 
 def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) -> UnitPassword:
@@ -171,27 +173,38 @@ def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) ->
     marked must-change. Shown once or written to `handout` (0600); the audit event
     records that it happened, never the password.
     """
+    from dataclasses import replace
+
     from dnmail.domain.passwords import generate_password
-    from dnmail.exports.handouts import HandoutRow, write_single
+    from dnmail.exports.handouts import HandoutRow
+    from dnmail.services.accounts import PasswordHandover
 
     domain = rt.config.directory.mail_domain
-    with rt.transaction() as s:
-        unit = get_unit(code, session=s)
-        account = unit.account or f"{unit.code}@{domain}"
-        d = rt.directory
-        d.ensure_ou(d.layout.units, "units")
-        dn = d.layout.unit_account_dn(unit.code)
-        created = d.ensure_unit_account(dn, code=unit.code, name=unit.name, mail=account)
-        password = generate_password(rt.config.passwords.policy())
-        d.set_password(dn, password, must_change=False)
-        now = rt.now()
-        audit.record(
-            session=s, actor=rt.actor, action="unit.set-password", target=f"unit:{unit.code}", at=now,
-            details={"dn": dn, "created": created, "handout": str(handout) if handout else None},
-        )
-        if handout is not None:
-            write_single(handout, HandoutRow(unit.name, "", "", account, password))
-        return UnitPassword(
-            unit.code, account, dn, created,
-            password=None if handout else password, handout=handout,
-        )
+    hand = PasswordHandover(handout)
+    result: UnitPassword | None = None
+    try:
+        with rt.transaction() as s:
+            unit = get_unit(code, session=s)
+            account = unit.account or f"{unit.code}@{domain}"
+            d = rt.directory
+            d.ensure_ou(d.layout.units, "units")
+            dn = d.layout.unit_account_dn(unit.code)
+            created = d.ensure_unit_account(dn, code=unit.code, name=unit.name, mail=account)
+            password = generate_password(rt.config.passwords.policy())
+            hand.stage(HandoutRow(unit.name, "", "", account, password))
+            audit.record(
+                session=s, actor=rt.actor, action="unit.set-password", target=f"unit:{unit.code}",
+                at=rt.now(),
+                details={"dn": dn, "created": created, "handout": str(handout) if handout else None},
+            )
+            s.flush()
+            d.set_password(dn, password, must_change=False)
+            hand.changed()
+            result = UnitPassword(
+                unit.code, account, dn, created, password=None if handout else password
+            )
+    except BaseException as exc:
+        why = hand.failed(exc)
+        assert result is not None
+        return replace(result, handout=hand.published(), unrecorded=why)
+    return replace(result, handout=hand.published())
