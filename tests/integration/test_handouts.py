@@ -82,10 +82,15 @@ def world(rt, tmp_path):
 def test_handout_onto_dev_null_is_refused_and_dev_null_keeps_its_mode(world, ldap, cli):
     rt, dn, password = world
     before = mode(Path("/dev/null"))
-    r = cli("reset-password", "thanhnq", "--handout", "/dev/null")
+    try:
+        r = cli("reset-password", "thanhnq", "--handout", "/dev/null")
+    finally:  # never leave the host's /dev/null broken, whatever the code under test did
+        after = mode(Path("/dev/null"))
+        if after != before:
+            os.chmod("/dev/null", before)
+    assert after == before, f"dnmail changed /dev/null to {after:o}"
     assert r.code == 2, r
     assert "/dev/null exists already: a handout never reuses or overwrites a file" in r.err
-    assert mode(Path("/dev/null")) == before == 0o666
     assert bind_result(ldap, dn, password) == 0  # nothing changed
     assert audit_count(rt, "mailbox.reset-password") == 0
 
