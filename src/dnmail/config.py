@@ -118,8 +118,17 @@ class SignatureSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    max_uncompressed_mb: int = 200
+    """What one untrusted file (roster, slip) may cost to read (issue 12 §3).
+
+    A 5,000-row roster unpacks to 2.3 MiB and a 50,000-row one to 23 MiB; reading the
+    latter adds ~26 MiB and 5 s of CPU, a 20-page PDF slip ~75 MiB and 3 s.
+    """
+
+    max_uncompressed_mb: int = 50  # an .xlsx unpacking to more, or a bigger PDF, is refused
     max_rows: int = 200_000
+    memory_mb: int = 300  # what the reader process may add to its address space
+    cpu_seconds: int = 10  # processor time of the reader
+    wall_seconds: int = 20  # elapsed time of the reader
 
 
 @dataclass(frozen=True)
@@ -470,8 +479,13 @@ def _validate(cfg: Config) -> Config:
 
     check_pattern(cfg.addresses.pattern)
     cfg.passwords.policy()
-    if cfg.limits.max_uncompressed_mb < 1:
+    lim = cfg.limits
+    if lim.max_uncompressed_mb < 1:
         raise ConfigError("limits.max_uncompressed_mb must be at least 1")
+    if lim.memory_mb < 64:
+        raise ConfigError("limits.memory_mb must be at least 64")
+    if lim.cpu_seconds < 1 or lim.wall_seconds < 1:
+        raise ConfigError("limits.cpu_seconds and limits.wall_seconds must be at least 1")
     if d.ca_file and not Path(d.ca_file).expanduser().is_absolute():
         cfg = replace(cfg, directory=replace(d, ca_file=str(cfg.resolve_path(d.ca_file))))
     if not cfg.database.url:

@@ -10,6 +10,7 @@ import os
 import random
 from pathlib import Path
 
+from support import bombs
 from support.workbooks import (
     ROSTER_HEADERS,
     SlipPerson,
@@ -49,6 +50,9 @@ def rosters(d: Path) -> dict[str, Path]:
         "garbage.csv": d / "garbage.csv",
         "empty.csv": _csv(d / "empty.csv", ""),
         "zip-bomb.xlsx": zip_bomb_xlsx(d / "zip-bomb.xlsx", size=8 * 1024**2),
+        "shared-strings-bomb.xlsx": bombs.shared_strings_xlsx(
+            d / "shared-strings-bomb.xlsx",
+            write_xlsx(d / "roster-base.xlsx", [list(ROSTER_HEADERS), GOOD.split(",")])),
         "xxe.xlsx": xxe_xlsx(d / "xxe.xlsx"),
         "text-as.xlsx": text_as_xlsx(d / "text-as.xlsx"),
         "garbage.xlsx": d / "garbage.xlsx",
@@ -108,6 +112,9 @@ def excel_slips(d: Path) -> dict[str, Path]:
         "one-bad-row.xlsx": slip("one-bad-row.xlsx", [
             SlipPerson("Nguyễn Văn An"), SlipPerson("Hồ Vắng Mặt")]),
         "zip-bomb.xlsx": zip_bomb_xlsx(d / "zip-bomb.xlsx", size=8 * 1024**2),
+        "shared-strings-bomb.xlsx": bombs.shared_strings_xlsx(
+            d / "shared-strings-bomb.xlsx",
+            slip("slip-base.xlsx", [SlipPerson("Nguyễn Văn An")])),
         "xxe.xlsx": xxe_xlsx(d / "xxe.xlsx"),
         "text-as.xlsx": text_as_xlsx(d / "text-as.xlsx"),
         # accepted: the marks are dropped and the names match
@@ -144,6 +151,12 @@ def pdf_slips(d: Path, pki, rows) -> dict[str, Path]:
         "second-signature-broken.pdf": ps.flip_byte_in_signature_dict(
             ps.sign_pdf(good, pki.snv_deputy, field_name="Sig2")),
         "signature-over-an-empty-page.pdf": ps.sign_pdf(ps.make_slip_pdf([]), pki.snv),
+        # issue 12: the chief signs a change slip holding a white "Hủy bỏ" he cannot see;
+        # a page that inflates to 1 GiB inside the signed revision
+        "hidden-white-cancel.pdf": ps.sign_pdf(ps.add_hidden_text(
+            ps.make_slip_pdf(rows, content="Thay đổi thông tin hộp thư"),
+            "Nội dung yêu cầu: Hủy bỏ"), pki.snv),
+        "deflate-bomb.pdf": bombs.deflate_bomb_pdf(pki.snv, rows),
         "a-second-eof-after-signing.pdf": ps.append_after_eof(
             good, b"\n%%EOF\n<script>alert(1)</script>\n"),
         # accepted: bytes after %%EOF are never read; another unit's co-signature is

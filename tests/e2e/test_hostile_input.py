@@ -127,6 +127,7 @@ ROSTER_REFUSED = {
     "garbage.csv": "invalid UTF-8 byte 0x89",
     "empty.csv": "no roster header row found in the file",
     "zip-bomb.xlsx": "zip bomb: member 'xl/media/padding.bin' unpacks",
+    "shared-strings-bomb.xlsx": "zip bomb: the members unpack to 195 MiB (limit 50 MiB)",
     "xxe.xlsx": "XML with a DOCTYPE or ENTITY declaration",
     "text-as.xlsx": "not an Excel workbook (.xlsx): the file is not a zip container",
     "garbage.xlsx": "not an Excel workbook (.xlsx): damaged zip container",
@@ -193,6 +194,7 @@ SLIPS_REFUSED = {
     "dn-address.xlsx": "requested address refused",
     "one-bad-row.xlsx": "nobody named 'Hồ Vắng Mặt'",
     "zip-bomb.xlsx": "zip bomb",
+    "shared-strings-bomb.xlsx": "zip bomb: the members unpack to 195 MiB (limit 50 MiB)",
     "xxe.xlsx": "DOCTYPE or ENTITY",
     "text-as.xlsx": "not an Excel workbook",
 }
@@ -242,6 +244,8 @@ PDFS_REFUSED = {
     "signed-by-a-rogue-ca.pdf": "",
     "second-signature-broken.pdf": "signature 'Sig2'",
     "signature-over-an-empty-page.pdf": "the table has no rows",
+    "hidden-white-cancel.pdf": "text 'Nội dung yêu cầu: Hủy bỏ' would not be visible",
+    "deflate-bomb.pdf": "needs more than 300 MiB of memory to read",
 }
 PDFS_ACCEPTED = {"junk-after-eof.pdf", "co-signed-by-another-unit.pdf"}
 

@@ -138,3 +138,23 @@ def test_broken_files_are_refused_whole(dbcli, tmp_path, case, expect):
     assert "x." in err and expect in err
     assert "Traceback" not in err
     assert snapshot(dbcli.rt) == before
+
+
+def test_a_roster_too_costly_to_read_is_refused_on_the_configured_limit(
+        dbcli, tmp_path, db_url, monkeypatch):
+    """Issue 12 §3: the roster is read in a child bounded by [limits]; 40 MiB of shared
+    strings pass the size limit but not `memory_mb = 64`: refused, naming the limit."""
+    from support import bombs
+
+    tight = write_config(tmp_path / "tight.toml", db_url=db_url,
+                         extra="[limits]\nmemory_mb = 64\n")
+    monkeypatch.setenv("DNMAIL_CONFIG", str(tight))
+    costly = bombs.shared_strings_xlsx(tmp_path / "costly.xlsx",
+                                       write_roster(tmp_path / "base.xlsx", n=3),
+                                       size=40 * 1024**2)
+    before = snapshot(dbcli.rt)
+    code, _out, err = dbcli("staff", "import", costly)
+    assert code == 2, err
+    assert "costly.xlsx: needs more than 64 MiB of memory to read (limits.memory_mb)" in err
+    assert "Traceback" not in err
+    assert snapshot(dbcli.rt) == before

@@ -357,6 +357,59 @@ def update_metadata(data: bytes, *, title: str = "Phiếu yêu cầu (đã lưu 
     return out.getvalue()
 
 
+def overlay_drawing(data: bytes, draw, *, page: int = 0, before: bytes = b"") -> bytes:
+    """Incremental update: what `draw(canvas, font)` draws with reportlab (DejaVu as
+    `font`) is painted over page `page`, as a form XObject.
+
+    `before` is content run just before the form is painted: state the form inherits
+    (e.g. b"1 g", a white fill for a drawing that sets no colour).
+    """
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    font, _bold = register_fonts()
+    drawing = io.BytesIO()
+    c = canvas.Canvas(drawing, pagesize=A4, invariant=1)
+    draw(c, font)
+    c.showPage()
+    c.save()
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    xobj = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(drawing.getvalue())), 0)
+    ops = b"q " + before + b" /DnmDrawing Do Q"
+    stream_ref = writer.add_object(generic.StreamObject(stream_data=ops))
+    resources = generic.DictionaryObject({generic.pdf_name("/XObject"): generic.DictionaryObject(
+        {generic.pdf_name("/DnmDrawing"): xobj})})
+    writer.add_stream_to_page(page, stream_ref, resources=resources)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+#: Where the header line "Chức vụ: …" of make_slip_pdf sits: text hidden at this height,
+#: right of the visible words, is read before the real "Nội dung yêu cầu" line.
+HIDDEN_LINE_AT = (330.0, 646.2)
+
+
+def add_hidden_text(data: bytes, text: str, *, at: tuple[float, float] = HIDDEN_LINE_AT,
+                    size: float = 10.5, page: int = 0) -> bytes:
+    """Incremental update: `text` drawn white on white on page `page` (issue 12 §1).
+
+    Whoever prepares the slip adds it before the chief signs: the viewer shows nothing,
+    a text extractor reads it. With the default place, a hidden "Nội dung yêu cầu: Hủy
+    bỏ" is the request content a reader finds first.
+    """
+
+    def draw(c, font):
+        c.setFillColorRGB(1, 1, 1)
+        c.setFont(font, size)
+        c.drawString(at[0], at[1], text)
+
+    return overlay_drawing(data, draw, page=page)
+
+
 def append_after_eof(data: bytes, junk: bytes = b"\n% appended after signing\n") -> bytes:
     return data + junk
 

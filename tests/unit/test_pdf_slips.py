@@ -248,6 +248,33 @@ def test_broken_second_signature_refuses_the_file(verify, good, pki):
     assert "'Sig1'" not in message
 
 
+HIDDEN_CANCEL = "Nội dung yêu cầu: Hủy bỏ"
+
+
+def test_a_hidden_white_cancel_signed_with_a_change_slip_is_refused(verify, pki, monkeypatch):
+    """Issue 12 §1: whoever prepares the slip adds a white "Hủy bỏ" the chief never sees;
+    the signature holds (the chief signed it), so the reader must refuse it, naming the
+    page and the text."""
+    change = ps.make_slip_pdf(ROWS, content="Thay đổi thông tin hộp thư")
+    signed = ps.sign_pdf(ps.add_hidden_text(change, HIDDEN_CANCEL), pki.snv)
+    revision = verify(signed).signed_revision  # the signature is good
+
+    with pytest.raises(InvalidFile) as exc:
+        read_pdf_slip(revision, file_name="slip.pdf")
+    (problem,) = exc.value.problems
+    assert (problem.file, problem.page) == ("slip.pdf", 1)
+    assert f"text '{HIDDEN_CANCEL}' would not be visible" in problem.message
+    assert "#ffffff on #ffffff" in problem.message
+
+    # the attack, without the check: the change slip reads as a cancel
+    import dnmail.readers.pdf_visibility as visibility
+
+    monkeypatch.setattr(visibility, "refuse_hidden_text", lambda pages, file_name: None)
+    assert read_pdf_slip(revision, file_name="slip.pdf").kind is RequestKind.CANCEL
+    assert read_pdf_slip(verify(ps.sign_pdf(change, pki.snv)).signed_revision,
+                         file_name="slip.pdf").kind is RequestKind.CHANGE
+
+
 @pytest.mark.parametrize("attack", [ps.paint_over_table, ps.replace_page_content])
 def test_incremental_update_over_the_table_is_refused(verify, good, attack):
     data = attack(good, FAKE_ROWS)

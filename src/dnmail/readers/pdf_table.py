@@ -331,8 +331,15 @@ def read_pdf_slip(signed_revision: bytes, *, file_name: str) -> SlipContent:
     Pass `PdfSlipVerdict.signed_revision`, never the whole file. Rows run from the
     header row (found by its text) to the first empty row, across pages (a repeated
     header on the next page is skipped). Everything comes back NFC.
+
+    Only what the signer saw is read: a signed revision holding text that a viewer
+    would not show (white on white, invisible render mode, covered, clipped, off the
+    page, too small, in a hidden layer) is refused with the page and the text of each
+    such run, never silently filtered (readers/pdf_visibility.py).
     """
     import pdfplumber
+
+    from dnmail.readers.pdf_visibility import refuse_hidden_text
 
     check_pdf(signed_revision, file_name)
     try:
@@ -345,6 +352,7 @@ def read_pdf_slip(signed_revision: bytes, *, file_name: str) -> SlipContent:
             pages = list(pdf.pages)
         except Exception as exc:
             raise _unreadable(file_name, "not a readable PDF", exc) from exc
+        refuse_hidden_text(pages, file_name=file_name)
         for pno, page in enumerate(pages, start=1):
             if not scan.read_page(page, pno):
                 break

@@ -6,6 +6,9 @@ verified at the time of import, its content read.
   revision alone;
 - an Excel slip carries no signature: it is an IID-side convenience, its unit is the
   one named with `--unit`, its verdict "unsigned-xlsx".
+
+Both are read in a child process bounded by `[limits]` (readers/sandbox.py): a file
+whose reading needs more memory or time than that is refused, naming the limit.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from typing import TYPE_CHECKING
 
 from dnmail.errors import ConfigError, InvalidFile, Problem
 from dnmail.readers.safety import sha256_file
+from dnmail.readers.sandbox import Limits, run_bounded
 
 if TYPE_CHECKING:
     from dnmail.config import Config
     from dnmail.domain.slip import SlipContent
     from dnmail.signatures.certs import SignerInfo
     from dnmail.signatures.trust import TrustSettings
+    from dnmail.signatures.verify import PdfSlipVerdict
 
 #: Slip.verdict values.
 VERDICT_UNSIGNED_XLSX = "unsigned-xlsx"  # an Excel slip: no signature to check
@@ -84,6 +89,7 @@ def read_slip(
     """
     name = path.name
     limit = config.limits.max_uncompressed_mb * 1024 * 1024
+    bounds = Limits.of(config.limits)
     try:
         if path.is_dir():
             raise _refused(name, "is a directory, not a slip file")
@@ -93,13 +99,14 @@ def read_slip(
                 name, "a slip must be an Excel workbook (.xlsx) or a signed PDF (.pdf)"
             )
         if fmt == "xlsx":
-            return _read_excel(path, unit=unit, max_uncompressed=limit)
-        return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit)
+            return _read_excel(path, unit=unit, max_uncompressed=limit, bounds=bounds)
+        return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit, bounds=bounds)
     except OSError as exc:
         raise _refused(name, f"cannot read the file: {exc.strerror or exc}") from None
 
 
-def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int) -> ReadSlip:
+def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
+                bounds: Limits) -> ReadSlip:
     from dnmail.readers.excel_slip import read_excel_slip
 
     if unit is None:
@@ -109,16 +116,15 @@ def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int) -> ReadS
             "--unit CODE",
         )
     digest = sha256_file(path)
-    content = read_excel_slip(path, max_uncompressed=max_uncompressed)
+    content = run_bounded(read_excel_slip, (path,), {"max_uncompressed": max_uncompressed},
+                          file_name=path.name, limits=bounds)
     return ReadSlip(path, digest, content, unit, VERDICT_UNSIGNED_XLSX)
 
 
 def _read_pdf(
-    path: Path, *, unit: str | None, now: datetime, trust: TrustSettings | None, max_bytes: int
+    path: Path, *, unit: str | None, now: datetime, trust: TrustSettings | None, max_bytes: int,
+    bounds: Limits,
 ) -> ReadSlip:
-    from dnmail.readers.pdf_table import read_pdf_slip
-    from dnmail.signatures.verify import verify_pdf_slip
-
     if trust is None:  # pragma: no cover - import_slips loads it whenever a PDF may come
         raise ConfigError("signature settings were not loaded")
     name = path.name
@@ -131,17 +137,8 @@ def _read_pdf(
         )
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()  # the bytes verified, not a second read
-    verdict = verify_pdf_slip(
-        data,
-        file_name=name,
-        trust_roots=trust.trust_roots,
-        crls=trust.crls,
-        revocation=trust.revocation,
-        now=now,
-        unit_signers=trust.unit_signers,
-        unit=unit,
-    )
-    content = read_pdf_slip(verdict.signed_revision, file_name=name)
+    verdict, content = run_bounded(_verify_and_read, (data, name, trust, now, unit),
+                                   file_name=name, limits=bounds)
     counting = [
         r
         for r in verdict.signatures
@@ -156,3 +153,25 @@ def _read_pdf(
         VERDICT_SIGNED if checked else VERDICT_SIGNED_NO_CRL,
         verdict.signer,
     )
+
+
+def _verify_and_read(data: bytes, name: str, trust: TrustSettings, now: datetime,
+                     unit: str | None) -> tuple[PdfSlipVerdict, SlipContent]:
+    """In the bounded child: verify the signatures, then read the signed revision."""
+    from dataclasses import replace
+
+    from dnmail.readers.pdf_table import read_pdf_slip
+    from dnmail.signatures.verify import verify_pdf_slip
+
+    verdict = verify_pdf_slip(
+        data,
+        file_name=name,
+        trust_roots=trust.trust_roots,
+        crls=trust.crls,
+        revocation=trust.revocation,
+        now=now,
+        unit_signers=trust.unit_signers,
+        unit=unit,
+    )
+    content = read_pdf_slip(verdict.signed_revision, file_name=name)
+    return replace(verdict, signed_revision=b""), content  # no need to send it back

@@ -20,6 +20,7 @@ from dnmail.services import audit
 from dnmail.services.units import get_unit
 
 if TYPE_CHECKING:
+    from dnmail.config import LimitSettings
     from dnmail.readers.roster import Roster, RosterRow
     from dnmail.services.runtime import Runtime
 
@@ -74,10 +75,14 @@ class RosterImportResult:
         return self.added == 0 and not self.changed
 
 
-def read_roster_file(path: Path, *, max_uncompressed_mb: int) -> Roster:
+def read_roster_file(path: Path, *, limits: LimitSettings) -> Roster:
+    """Read an HR roster in a child process bounded by `[limits]` (readers/sandbox.py)."""
     from dnmail.readers.roster import read_roster
+    from dnmail.readers.sandbox import Limits, run_bounded
 
-    return read_roster(path, max_uncompressed=max_uncompressed_mb * 1024 * 1024)
+    return run_bounded(read_roster, (path,),
+                       {"max_uncompressed": limits.max_uncompressed_mb * 1024 * 1024},
+                       file_name=path.name, limits=Limits.of(limits))
 
 
 _COLUMNS = (
@@ -217,7 +222,7 @@ def apply_roster_diff(
 def import_roster(rt: Runtime, path: Path, *, dry_run: bool = False) -> RosterImportResult:
     """Upsert HR records by HR id. The whole file or nothing: any problem refuses it.
     `dry_run` reports what would change and stores nothing."""
-    roster = read_roster_file(path, max_uncompressed_mb=rt.config.limits.max_uncompressed_mb)
+    roster = read_roster_file(path, limits=rt.config.limits)
     digest = sha256_file(path)
     with rt.transaction(readonly=dry_run) as s:
         diff = diff_roster(roster, session=s, sha256=digest)

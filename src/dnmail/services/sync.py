@@ -339,7 +339,7 @@ def plan_sync(
 ) -> tuple[RosterDiff, list[SyncAction]]:
     """Read the roster and decide every action; stores nothing (reads in the caller's
     transaction)."""
-    roster = read_roster_file(path, max_uncompressed_mb=config.limits.max_uncompressed_mb)
+    roster = read_roster_file(path, limits=config.limits)
     diff = diff_roster(roster, session=session, sha256=sha256_file(path))
     planner = _Planner(session, roster, diff, config.directory.mail_domain)
     return diff, planner.plan(roster.rows)
