@@ -16,10 +16,10 @@ import time
 import pytest
 
 from dnmail.errors import InvalidFile
+from dnmail.readers.pdf_colours import colour_difference
 from dnmail.readers.pdf_visibility import (
     HiddenText,
     HidingTrick,
-    colour_difference,
     find_hidden_text,
     hidden_text_on_page,
 )

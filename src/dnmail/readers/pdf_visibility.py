@@ -36,11 +36,13 @@ outlines are not rasterised (a glyph whose outline is empty, or a ToUnicode map 
 names other characters than the glyphs drawn, is not seen; text painted over text does
 not count as covering it); Type 3 glyph procedures are not run.
 
-pdfminer's interpreter is the base (pdfplumber reads with it too), extended where it
-does not track what decides visibility: clipping paths, ExtGState opacity and blend
-modes, colour spaces beyond Gray/RGB/CMYK, the `F` fill operator and shadings, the
-graphics state a form XObject inherits, optional content and annotations. Importing
-this module loads pdfminer: import it inside the functions that need it.
+Colours (spaces, tint functions, patterns, blending, difference) are worked out in
+readers/pdf_colours.py. pdfminer's interpreter is the base (pdfplumber reads with it
+too), extended where it does not track what decides visibility: clipping paths,
+ExtGState opacity and blend modes, colour spaces beyond Gray/RGB/CMYK, the `F` fill
+operator and shadings, the graphics state a form XObject inherits, optional content
+and annotations. Importing this module loads pdfminer: import it inside the functions
+that need it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,31 @@ from pdfminer.psparser import PSLiteral
 from pdfminer.utils import MATRIX_IDENTITY, apply_matrix_pt, mult_matrix
 
 from dnmail.errors import InvalidFile, Problem
+from dnmail.readers.pdf_colours import (
+    BARE,
+    DEVICE_CMYK,
+    DEVICE_GRAY,
+    DEVICE_RGB,
+    NOTHING,
+    SEPARABLE_BLENDS,
+    WHITE,
+    ColourSpace,
+    Layer,
+    Paint,
+    clamp,
+    colour_difference,
+    colour_space,
+    dict_of,
+    hex_colour,
+    list_of,
+    mean_paint,
+    name_of,
+    num,
+    nums,
+    over,
+    seen,
+    shading_paint,
+)
 
 #: An em smaller than this (points, as the viewer shows it at 100 %) cannot be read.
 MIN_GLYPH_HEIGHT = 3.0
@@ -126,554 +153,6 @@ class HiddenText:
 
 class _Refused(Exception):
     """The page cannot be checked at all (e.g. forms nested too deep)."""
-
-
-# --- colours -------------------------------------------------------------------------
-
-RGB = tuple[float, float, float]
-#: A paint is an RGB colour (components 0..1); NOTHING when the operator lays down no
-#: ink (colourant /None, an empty pattern cell); None when dnmail cannot tell.
-Paint = tuple[float, ...] | None
-NOTHING: tuple[float, ...] = ()
-WHITE: RGB = (1.0, 1.0, 1.0)
-
-
-def _clamp(v: float) -> float:
-    return 0.0 if not v > 0.0 else 1.0 if v > 1.0 else float(v)
-
-
-def _num(value: object, default: float = 0.0) -> float:
-    value = resolve1(value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return default
-
-
-def _nums(value: object) -> list[float]:
-    value = resolve1(value)
-    if not isinstance(value, (list, tuple)):
-        return []
-    return [_num(v) for v in value]
-
-
-def _name(value: object) -> str | None:
-    value = resolve1(value)
-    if isinstance(value, PSLiteral):
-        return value.name if isinstance(value.name, str) else value.name.decode("latin-1")
-    return None
-
-
-def _dict(value: object) -> dict:
-    value = resolve1(value)
-    if isinstance(value, PDFStream):
-        return value.attrs
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list:
-    value = resolve1(value)
-    return list(value) if isinstance(value, (list, tuple)) else []
-
-
-def _stream_bytes(value: object) -> bytes | None:
-    value = resolve1(value)
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, PDFStream):
-        return value.get_data()
-    return None
-
-
-def _gray(c: Sequence[float]) -> Paint:
-    g = _clamp(c[0]) if c else 0.0
-    return (g, g, g)
-
-
-def _rgb(c: Sequence[float]) -> Paint:
-    return tuple(_clamp(x) for x in c[:3]) if len(c) >= 3 else None
-
-
-def _cmyk(c: Sequence[float]) -> Paint:
-    if len(c) < 4:
-        return None
-    k = _clamp(c[3])
-    return tuple((1 - _clamp(x)) * (1 - k) for x in c[:3])
-
-
-def _lab_space(white: Sequence[float]) -> Callable[[Sequence[float]], Paint]:
-    xw, yw, zw = tuple(white[:3]) if len(white) >= 3 else (0.9505, 1.0, 1.089)
-
-    def convert(c: Sequence[float]) -> Paint:
-        if len(c) < 3:
-            return None
-        lum, a, b = c[:3]
-        fy = (lum + 16) / 116
-        fx, fz = fy + a / 500, fy - b / 200
-
-        def g(t: float) -> float:
-            return t**3 if t > 6 / 29 else 3 * (6 / 29) ** 2 * (t - 4 / 29)
-
-        x, y, z = xw * g(fx), yw * g(fy), zw * g(fz)
-        lin = (3.2406 * x - 1.5372 * y - 0.4986 * z, -0.9689 * x + 1.8758 * y + 0.0415 * z,
-               0.0557 * x - 0.2040 * y + 1.0570 * z)
-        return tuple(_clamp(1.055 * v ** (1 / 2.4) - 0.055 if v > 0.0031308 else 12.92 * v)
-                     for v in lin)
-
-    return convert
-
-
-@dataclass(frozen=True)
-class _Space:
-    """A colour space: how many operands `sc`/`scn` take, and how they become a paint."""
-
-    n: int
-    to_paint: Callable[[Sequence[float]], Paint]
-    initial: tuple[float, ...]
-    pattern: bool = False
-    base: _Space | None = None  # uncoloured patterns: the space of their colour
-    indexed: bool = False  # image samples are indices (default Decode [0 2^bpc-1])
-
-
-_DEVICE_GRAY = _Space(1, _gray, (0.0,))
-_DEVICE_RGB = _Space(3, _rgb, (0.0, 0.0, 0.0))
-_DEVICE_CMYK = _Space(4, _cmyk, (0.0, 0.0, 0.0, 1.0))
-_PATTERN = _Space(1, lambda c: None, (), pattern=True)
-_DEVICE_NAMES = {
-    "DeviceGray": _DEVICE_GRAY, "G": _DEVICE_GRAY, "CalGray": _DEVICE_GRAY,
-    "DeviceRGB": _DEVICE_RGB, "RGB": _DEVICE_RGB, "CalRGB": _DEVICE_RGB,
-    "DeviceCMYK": _DEVICE_CMYK, "CMYK": _DEVICE_CMYK, "Pattern": _PATTERN,
-}
-
-
-def _unknown_space(n: int) -> _Space:
-    return _Space(max(n, 1), lambda c: None, (0.0,) * max(n, 1))
-
-
-def _colour_space(spec: object, named: dict, depth: int = 0) -> _Space:
-    """The colour space `spec` (a name, maybe one of the resources', or an array)."""
-    if depth > 8:
-        return _unknown_space(1)
-    spec = resolve1(spec)
-    name = _name(spec)
-    if name is not None:
-        if name in _DEVICE_NAMES:
-            return _DEVICE_NAMES[name]
-        if name in named:
-            return _colour_space(named[name], named, depth + 1)
-        return _unknown_space(1)
-    items = _list(spec)
-    kind = _name(items[0]) if items else None
-    if kind is None:
-        return _unknown_space(1)
-    if kind in _DEVICE_NAMES and kind != "Pattern":
-        return _DEVICE_NAMES[kind]
-    if kind == "ICCBased" and len(items) >= 2:
-        attrs = _dict(items[1])
-        if "Alternate" in attrs:
-            return _colour_space(attrs["Alternate"], named, depth + 1)
-        n = int(_num(attrs.get("N"), 3))
-        return {1: _DEVICE_GRAY, 3: _DEVICE_RGB, 4: _DEVICE_CMYK}.get(n, _unknown_space(n))
-    if kind == "Lab":
-        return _Space(3, _lab_space(_nums(_dict(items[1]).get("WhitePoint")) if len(items) > 1
-                                    else []), (0.0, 0.0, 0.0))
-    if kind in ("Indexed", "I") and len(items) >= 4:
-        base = _colour_space(items[1], named, depth + 1)
-        hival = int(_num(items[2]))
-        table = _stream_bytes(items[3]) or b""
-
-        def indexed(c: Sequence[float]) -> Paint:
-            i = min(max(int(c[0]) if c else 0, 0), hival)
-            chunk = table[i * base.n:(i + 1) * base.n]
-            if len(chunk) < base.n:
-                return None
-            return base.to_paint([v / 255 for v in chunk])
-
-        return _Space(1, indexed, (0.0,), indexed=True)
-    if kind in ("Separation", "DeviceN") and len(items) >= 4:
-        names = [_name(items[1])] if kind == "Separation" else [_name(v) for v in _list(items[1])]
-        n = len(names) or 1
-        if all(nm == "None" for nm in names):
-            return _Space(n, lambda c: NOTHING, (1.0,) * n)
-        if kind == "Separation" and names[0] == "All":
-            return _Space(1, lambda c: _gray([1 - c[0]]) if c else None, (1.0,))
-        alternate = _colour_space(items[2], named, depth + 1)
-        function = _function(items[3])
-
-        def tinted(c: Sequence[float]) -> Paint:
-            if function is None:
-                return None
-            out = function(list(c[:n]))
-            return alternate.to_paint(out) if out is not None else None
-
-        return _Space(n, tinted, (1.0,) * n)
-    if kind == "Pattern":
-        base = _colour_space(items[1], named, depth + 1) if len(items) > 1 else None
-        return _Space(1 + (base.n if base else 0), lambda c: None, (), pattern=True, base=base)
-    return _unknown_space(1)
-
-
-Function = Callable[[Sequence[float]], "list[float] | None"]
-
-
-def _function(spec: object, depth: int = 0) -> Function | None:
-    """A PDF function of type 0 (sampled), 2 (exponential) or 3 (stitching); None else."""
-    if depth > 4:
-        return None
-    spec = resolve1(spec)
-    if isinstance(spec, list):  # one single-output function per component
-        parts = [_function(f, depth + 1) for f in spec]
-        if any(p is None for p in parts):
-            return None
-
-        def joined(x: Sequence[float]) -> list[float] | None:
-            outs = [p(x) for p in parts]  # type: ignore[misc]
-            return None if any(o is None for o in outs) else [o[0] for o in outs]  # type: ignore[index]
-
-        return joined
-    attrs = _dict(spec)
-    ftype = int(_num(attrs.get("FunctionType"), -1))
-    domain = _nums(attrs.get("Domain")) or [0.0, 1.0]
-    rng = _nums(attrs.get("Range"))
-
-    def clip_in(x: Sequence[float]) -> list[float]:
-        out = []
-        for i in range(len(domain) // 2):
-            v = x[i] if i < len(x) else domain[2 * i]
-            out.append(min(max(v, domain[2 * i]), domain[2 * i + 1]))
-        return out
-
-    def clip_out(y: list[float]) -> list[float]:
-        if not rng:
-            return y
-        return [min(max(v, rng[2 * i]), rng[2 * i + 1]) if 2 * i + 1 < len(rng) else v
-                for i, v in enumerate(y)]
-
-    if ftype == 2:
-        c0 = _nums(attrs.get("C0")) or [0.0]
-        c1 = _nums(attrs.get("C1")) or [1.0]
-        exponent = _num(attrs.get("N"), 1.0)
-
-        def exponential(x: Sequence[float]) -> list[float] | None:
-            t = clip_in(x)[0]
-            try:
-                p = t**exponent
-            except (OverflowError, ZeroDivisionError, ValueError):
-                return None
-            if isinstance(p, complex):
-                return None
-            return clip_out([a + p * (b - a) for a, b in zip(c0, c1, strict=False)])
-
-        return exponential
-    if ftype == 3:
-        parts = [_function(f, depth + 1) for f in _list(attrs.get("Functions"))]
-        bounds = _nums(attrs.get("Bounds"))
-        encode = _nums(attrs.get("Encode"))
-        if not parts or any(p is None for p in parts) or len(encode) < 2 * len(parts):
-            return None
-        edges = [domain[0], *bounds, domain[1]]
-
-        def stitched(x: Sequence[float]) -> list[float] | None:
-            t = clip_in(x)[0]
-            k = 0
-            while k < len(parts) - 1 and t >= edges[k + 1]:
-                k += 1
-            lo, hi = edges[k], edges[k + 1]
-            e0, e1 = encode[2 * k], encode[2 * k + 1]
-            u = e0 if hi == lo else e0 + (t - lo) * (e1 - e0) / (hi - lo)
-            out = parts[k]([u])  # type: ignore[misc]
-            return clip_out(out) if out is not None else None
-
-        return stitched
-    if ftype == 0 and isinstance(spec, PDFStream) and len(domain) == 2:
-        size = [int(v) for v in _nums(attrs.get("Size"))]
-        bps = int(_num(attrs.get("BitsPerSample"), 8))
-        if len(size) != 1 or size[0] < 1 or size[0] > 65536 or bps not in (8, 16) or not rng:
-            return None
-        outputs = len(rng) // 2
-        decode = _nums(attrs.get("Decode")) or rng
-        encode = _nums(attrs.get("Encode")) or [0.0, size[0] - 1.0]
-        data = spec.get_data()
-        width = bps // 8
-        top = float((1 << bps) - 1)
-
-        def sampled(x: Sequence[float]) -> list[float] | None:
-            t = clip_in(x)[0]
-            d0, d1 = domain
-            e = encode[0] + (t - d0) * (encode[1] - encode[0]) / ((d1 - d0) or 1)
-            i = min(max(round(e), 0), size[0] - 1)
-            out = []
-            for j in range(outputs):
-                at = (i * outputs + j) * width
-                raw = data[at:at + width]
-                if len(raw) < width:
-                    return None
-                s = int.from_bytes(raw, "big")
-                out.append(decode[2 * j] + s * (decode[2 * j + 1] - decode[2 * j]) / top)
-            return clip_out(out)
-
-        return sampled
-    if ftype == 4 and isinstance(spec, PDFStream):
-        program = _calculator_program(spec.get_data())
-        if program is None:
-            return None
-
-        def calculated(x: Sequence[float]) -> list[float] | None:
-            out = _run_calculator(program, clip_in(x))
-            return clip_out(out) if out is not None else None
-
-        return calculated
-    return None
-
-
-_CALC_MAX_STEPS = 10_000
-_CALC_MAX_STACK = 100
-
-
-def _calculator_program(source: bytes) -> list | None:
-    """A type 4 (PostScript calculator) function's body as nested lists; None if bad."""
-    import re
-
-    tokens = re.findall(rb"[{}]|[^\s{}]+", source[:65536])
-    stack: list[list] = [[]]
-    for token in tokens:
-        if token == b"{":
-            stack.append([])
-        elif token == b"}":
-            if len(stack) < 2:
-                return None
-            done = stack.pop()
-            stack[-1].append(done)
-        else:
-            try:
-                stack[-1].append(float(token) if token[:1] in b"+-.0123456789" else
-                                 token.decode("ascii"))
-            except (ValueError, UnicodeDecodeError):
-                return None
-    if len(stack) != 1 or len(stack[0]) != 1 or not isinstance(stack[0][0], list):
-        return None
-    return stack[0][0]
-
-
-def _run_calculator(program: list, inputs: Sequence[float]) -> list[float] | None:
-    """Run a calculator program on a stack of inputs, with bounded steps and stack."""
-    stack: list[Any] = list(inputs)
-    steps = 0
-
-    def num() -> float:
-        v = stack.pop()
-        if isinstance(v, bool):
-            raise ValueError("a boolean where a number is needed")
-        return float(v)
-
-    unary: dict[str, Callable[[float], Any]] = {
-        "abs": abs, "neg": lambda a: -a, "ceiling": math.ceil, "floor": math.floor,
-        "round": lambda a: math.floor(a + 0.5), "truncate": math.trunc, "sqrt": math.sqrt,
-        "sin": lambda a: math.sin(math.radians(a)), "cos": lambda a: math.cos(math.radians(a)),
-        "ln": math.log, "log": math.log10, "cvi": math.trunc, "cvr": float,
-    }
-    binary: dict[str, Callable[[float, float], Any]] = {
-        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b, "idiv": lambda a, b: math.trunc(a / b),
-        "mod": lambda a, b: math.fmod(a, b), "exp": lambda a, b: a**b,
-        "atan": lambda a, b: math.degrees(math.atan2(a, b)) % 360,
-        "bitshift": lambda a, b: int(a) << int(b) if b >= 0 else int(a) >> -int(b),
-    }
-    compare: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-        "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-    }
-
-    def run(body: list) -> None:
-        nonlocal steps
-        i = 0
-        while i < len(body):
-            steps += 1
-            if steps > _CALC_MAX_STEPS or len(stack) > _CALC_MAX_STACK:
-                raise ValueError("too long")
-            item = body[i]
-            if isinstance(item, float):
-                stack.append(item)
-            elif isinstance(item, list):
-                # {proc} if  |  {proc} {proc} ifelse
-                nxt = body[i + 1] if i + 1 < len(body) else None
-                if nxt == "if":
-                    if stack.pop() is True:
-                        run(item)
-                    i += 1
-                elif isinstance(nxt, list) and i + 2 < len(body) and body[i + 2] == "ifelse":
-                    run(item if stack.pop() is True else nxt)
-                    i += 2
-                else:
-                    raise ValueError("a procedure outside if/ifelse")
-            elif item in unary:
-                stack.append(unary[item](num()))
-            elif item in binary:
-                b = num()
-                stack.append(binary[item](num(), b))
-            elif item in compare:
-                b, a = stack.pop(), stack.pop()
-                stack.append(compare[item](a, b))
-            elif item in ("true", "false"):
-                stack.append(item == "true")
-            elif item == "not":
-                a = stack.pop()
-                stack.append(not a if isinstance(a, bool) else ~int(a))
-            elif item in ("and", "or", "xor"):
-                b, a = stack.pop(), stack.pop()
-                if isinstance(a, bool) and isinstance(b, bool):
-                    stack.append({"and": a and b, "or": a or b, "xor": a != b}[item])
-                else:
-                    x, y = int(a), int(b)
-                    stack.append({"and": x & y, "or": x | y, "xor": x ^ y}[item])
-            elif item == "dup":
-                stack.append(stack[-1])
-            elif item == "pop":
-                stack.pop()
-            elif item == "exch":
-                stack[-1], stack[-2] = stack[-2], stack[-1]
-            elif item == "copy":
-                n = int(num())
-                if n < 0 or n > len(stack):
-                    raise ValueError("copy")
-                stack.extend(stack[len(stack) - n:] if n else [])
-            elif item == "index":
-                n = int(num())
-                if n < 0 or n >= len(stack):
-                    raise ValueError("index")
-                stack.append(stack[-1 - n])
-            elif item == "roll":
-                j, n = int(num()), int(num())
-                if n < 0 or n > len(stack):
-                    raise ValueError("roll")
-                if n:
-                    part = stack[len(stack) - n:]
-                    j %= n
-                    stack[len(stack) - n:] = part[-j:] + part[:-j] if j else part
-            else:
-                raise ValueError(f"operator {item!r}")
-            i += 1
-
-    try:
-        run(program)
-        return [float(v) for v in stack]
-    except (ValueError, IndexError, ZeroDivisionError, OverflowError, TypeError):
-        return None
-
-
-def _mean(paints: Sequence[Paint]) -> Paint:
-    if any(p is None for p in paints):
-        return None
-    inked = [p for p in paints if p]
-    if not inked:
-        return NOTHING
-    return tuple(sum(p[i] for p in inked) / len(inked) for i in range(3))  # type: ignore[index]
-
-
-def _shading_paint(spec: object, named: dict) -> Paint:
-    """The mean colour of an axial, radial or function-based shading; None for meshes."""
-    attrs = _dict(spec)
-    space = _colour_space(attrs.get("ColorSpace"), named)
-    stype = int(_num(attrs.get("ShadingType"), 0))
-    function = _function(attrs.get("Function")) if "Function" in attrs else None
-    if function is None:
-        return None
-    if stype in (2, 3):
-        t0, t1 = (_nums(attrs.get("Domain")) or [0.0, 1.0])[:2]
-        points: list[list[float]] = [[t0 + (t1 - t0) * k / 4] for k in range(5)]
-    elif stype == 1:
-        d = _nums(attrs.get("Domain"))
-        if len(d) != 4:
-            d = [0.0, 1.0, 0.0, 1.0]
-        points = [[d[0] + (d[1] - d[0]) * i / 2, d[2] + (d[3] - d[2]) * j / 2]
-                  for i in range(3) for j in range(3)]
-    else:
-        return None
-    out = []
-    for p in points:
-        values = function(p)
-        out.append(space.to_paint(values) if values is not None else None)
-    return _mean(out)
-
-
-@lru_cache(maxsize=4096)
-def _lab(rgb: tuple[float, ...]) -> tuple[float, float, float]:
-    def lin(c: float) -> float:
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (lin(c) for c in rgb)
-    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.9505
-    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.089
-
-    def f(t: float) -> float:
-        return t ** (1 / 3) if t > (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29
-
-    fx, fy, fz = f(x), f(y), f(z)
-    return (116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz))
-
-
-def colour_difference(a: Sequence[float], b: Sequence[float]) -> float:
-    """CIE76 ΔE between two sRGB colours (components 0..1)."""
-    return math.dist(_lab(tuple(a)), _lab(tuple(b)))
-
-
-def _hex(rgb: Paint) -> str:
-    if not rgb:
-        return "no ink" if rgb == NOTHING else "unknown"
-    return "#" + "".join(f"{round(_clamp(v) * 255):02x}" for v in rgb)
-
-
-def _soft_light(b: float, s: float) -> float:
-    if s <= 0.5:
-        return b - (1 - 2 * s) * b * (1 - b)
-    d = ((16 * b - 12) * b + 4) * b if b <= 0.25 else math.sqrt(b)
-    return b + (2 * s - 1) * (d - b)
-
-
-_SEPARABLE: dict[str, Callable[[float, float], float]] = {
-    "Normal": lambda b, s: s,
-    "Compatible": lambda b, s: s,
-    "Multiply": lambda b, s: b * s,
-    "Screen": lambda b, s: b + s - b * s,
-    "Overlay": lambda b, s: 2 * b * s if b <= 0.5 else 1 - 2 * (1 - b) * (1 - s),
-    "Darken": min,
-    "Lighten": max,
-    "ColorDodge": lambda b, s: 0.0 if b == 0 else 1.0 if s >= 1 else min(1.0, b / (1 - s)),
-    "ColorBurn": lambda b, s: 1.0 if b >= 1 else 0.0 if s <= 0 else 1 - min(1.0, (1 - b) / s),
-    "HardLight": lambda b, s: 2 * b * s if s <= 0.5 else 1 - 2 * (1 - b) * (1 - s),
-    "SoftLight": _soft_light,
-    "Difference": lambda b, s: abs(b - s),
-    "Exclusion": lambda b, s: b + s - 2 * b * s,
-}
-
-
-#: What has been painted at a point so far: its colour and how much it covers (alpha).
-#: The page is an isolated group composed on white paper at the end (ISO 32000
-#: §11.4.7), so a blend mode acts on what was painted before, never on the paper.
-Layer = tuple[tuple[float, ...], float]
-BARE: Layer = (WHITE, 0.0)
-
-
-def _over(under: Layer | None, paint: Paint, alpha: float | None, blend: str) -> Layer | None:
-    """`paint` laid with opacity `alpha` and blend mode `blend` over `under` (§11.3.6)."""
-    if under is None or paint is None or alpha is None:
-        return None
-    if not paint or alpha <= 0:
-        return under
-    mix = _SEPARABLE.get(blend)
-    if mix is None:
-        return None
-    colour, covered = under
-    result = covered + alpha - covered * alpha
-    k = alpha / result
-    return (tuple((1 - k) * b + k * ((1 - covered) * s + covered * mix(b, s))
-                  for b, s in zip(colour, paint, strict=False)), result)
-
-
-def _seen(layer: Layer) -> tuple[float, ...]:
-    """The colour shown: the layer composed on white paper."""
-    colour, covered = layer
-    return tuple(covered * v + 1 - covered for v in colour)
 
 
 # --- geometry ------------------------------------------------------------------------
@@ -757,7 +236,7 @@ def _flatten(path: Sequence[tuple], ctm: tuple) -> list[list[Point]]:
     last: Point = (0.0, 0.0)
 
     def pt(x: object, y: object) -> Point:
-        return apply_matrix_pt(ctm, (_num(x), _num(y)))
+        return apply_matrix_pt(ctm, (num(x), num(y)))
 
     def bezier(p1: Point, p2: Point, p3: Point) -> None:
         p0 = current[-1] if current else last
@@ -856,7 +335,7 @@ class _Picture:
         stencil = self._get("ImageMask", "IM") is True
         if stencil:
             bits = _sampler(self.stream, 1, 1, [0.0, 1.0])
-            decode = _nums(self._get("Decode", "D")) or [0.0, 1.0]
+            decode = nums(self._get("Decode", "D")) or [0.0, 1.0]
             painted_when = 0.0 if decode[0] == 0 else 1.0
             fill = self.fill
             if bits is not None:
@@ -864,17 +343,17 @@ class _Picture:
                 self._alpha = lambda u, v: None if (s := bits(u, v)) is None else (
                     1.0 if s[0] == painted_when else 0.0)
             return
-        space = _colour_space(self._get("ColorSpace", "CS"), self.named)
-        bpc = int(_num(self._get("BitsPerComponent", "BPC"), 8))
-        decode = _nums(self._get("Decode", "D")) or (
+        space = colour_space(self._get("ColorSpace", "CS"), self.named)
+        bpc = int(num(self._get("BitsPerComponent", "BPC"), 8))
+        decode = nums(self._get("Decode", "D")) or (
             [0.0, float((1 << bpc) - 1)] if space.indexed else [0.0, 1.0] * space.n)
         samples = _sampler(self.stream, space.n, bpc, decode)
         if samples is not None:
             self._pixels = lambda u, v: None if (s := samples(u, v)) is None else space.to_paint(s)
         smask = self._get("SMask")
         if isinstance(smask, PDFStream):
-            alpha = _sampler(smask, 1, int(_num(smask.attrs.get("BitsPerComponent"), 8)),
-                             _nums(smask.attrs.get("Decode")) or [0.0, 1.0])
+            alpha = _sampler(smask, 1, int(num(smask.attrs.get("BitsPerComponent"), 8)),
+                             nums(smask.attrs.get("Decode")) or [0.0, 1.0])
             self._alpha = (lambda u, v: None if (s := alpha(u, v)) is None else s[0]) \
                 if alpha is not None else (lambda u, v: None)
         elif self._get("Mask") is not None:
@@ -900,8 +379,8 @@ def _sampler(stream: PDFStream, ncomp: int, bpc: int, decode: Sequence[float]
              ) -> Callable[[float, float], list[float] | None] | None:
     """Decoded samples of an image at unit-square coordinates; None when not decodable."""
     attrs = stream.attrs
-    width = int(_num(resolve1(attrs.get("Width", attrs.get("W"))), 0))
-    height = int(_num(resolve1(attrs.get("Height", attrs.get("H"))), 0))
+    width = int(num(resolve1(attrs.get("Width", attrs.get("W"))), 0))
+    height = int(num(resolve1(attrs.get("Height", attrs.get("H"))), 0))
     if width <= 0 or height <= 0 or width * height > MAX_SAMPLED_PIXELS or \
             bpc not in (1, 2, 4, 8, 16):
         return None
@@ -957,12 +436,12 @@ def _image_data(stream: PDFStream, limit: int) -> bytes | None:
                 data = asciihexdecode(data)
             else:
                 return None
-            params = _dict(raw_params)
-            predictor = int(_num(params.get("Predictor"), 1))
+            params = dict_of(raw_params)
+            predictor = int(num(params.get("Predictor"), 1))
             if predictor > 1:
-                colors = int(_num(params.get("Colors"), 1))
-                columns = int(_num(params.get("Columns"), 1))
-                bits = int(_num(params.get("BitsPerComponent"), 8))
+                colors = int(num(params.get("Colors"), 1))
+                columns = int(num(params.get("Columns"), 1))
+                bits = int(num(params.get("BitsPerComponent"), 8))
                 data = (apply_tiff_predictor(colors, columns, bits, data) if predictor == 2
                         else apply_png_predictor(predictor, colors, columns, bits, data))
     except Exception:  # zlib's, or pdfminer's (an unsupported predictor…): not decoded
@@ -1027,8 +506,8 @@ class _State(PDFGraphicState):
 
     def __init__(self) -> None:
         super().__init__()
-        self.fill_space: _Space = _DEVICE_GRAY
-        self.stroke_space: _Space = _DEVICE_GRAY
+        self.fill_space: ColourSpace = DEVICE_GRAY
+        self.stroke_space: ColourSpace = DEVICE_GRAY
         self.fill: Paint = (0.0, 0.0, 0.0)
         self.stroke: Paint = (0.0, 0.0, 0.0)
         self.fill_note = ""  # how the fill was chosen when dnmail cannot check it
@@ -1169,29 +648,29 @@ class _OptionalContent:
 
     def __init__(self, catalog: dict) -> None:
         self.off: set[int] = set()
-        props = _dict(catalog.get("OCProperties"))
+        props = dict_of(catalog.get("OCProperties"))
         self.active = bool(props)
         if not props:
             return
-        config = _dict(props.get("D"))
-        base_off = _name(config.get("BaseState")) == "OFF"
-        on = {r.objid for r in _list(config.get("ON")) if isinstance(r, PDFObjRef)}
-        off = {r.objid for r in _list(config.get("OFF")) if isinstance(r, PDFObjRef)}
-        groups = {r.objid for r in _list(props.get("OCGs")) if isinstance(r, PDFObjRef)}
+        config = dict_of(props.get("D"))
+        base_off = name_of(config.get("BaseState")) == "OFF"
+        on = {r.objid for r in list_of(config.get("ON")) if isinstance(r, PDFObjRef)}
+        off = {r.objid for r in list_of(config.get("OFF")) if isinstance(r, PDFObjRef)}
+        groups = {r.objid for r in list_of(props.get("OCGs")) if isinstance(r, PDFObjRef)}
         for oid in groups | on | off:
             if oid in off or (base_off and oid not in on):
                 self.off.add(oid)
         # auto states for viewing: a group's /Usage /View /ViewState decides
-        for entry in _list(config.get("AS")):
-            entry = _dict(entry)
-            if _name(entry.get("Event")) != "View":
+        for entry in list_of(config.get("AS")):
+            entry = dict_of(entry)
+            if name_of(entry.get("Event")) != "View":
                 continue
-            if "View" not in {_name(c) for c in _list(entry.get("Category"))}:
+            if "View" not in {name_of(c) for c in list_of(entry.get("Category"))}:
                 continue
-            for ref in _list(entry.get("OCGs")):
+            for ref in list_of(entry.get("OCGs")):
                 if not isinstance(ref, PDFObjRef):
                     continue
-                state = _name(_dict(_dict(_dict(ref).get("Usage")).get("View")).get("ViewState"))
+                state = name_of(dict_of(dict_of(dict_of(ref).get("Usage")).get("View")).get("ViewState"))
                 if state == "OFF":
                     self.off.add(ref.objid)
                 elif state == "ON":
@@ -1204,15 +683,15 @@ class _OptionalContent:
         return self._hidden(ref, 0)
 
     def _group_name(self, ref: object) -> str:
-        raw = resolve1(_dict(ref).get("Name"))
+        raw = resolve1(dict_of(ref).get("Name"))
         if isinstance(raw, bytes):
             return raw.decode("utf-16") if raw[:2] in (b"\xfe\xff", b"\xff\xfe") \
                 else raw.decode("latin-1")
         return str(raw) if raw is not None else "?"
 
     def _hidden(self, ref: object, depth: int) -> str | None:
-        obj = _dict(ref)
-        kind = _name(obj.get("Type"))
+        obj = dict_of(ref)
+        kind = name_of(obj.get("Type"))
         if kind == "OCMD":
             return self._membership(obj, depth)
         if isinstance(ref, PDFObjRef) and ref.objid in self.off:
@@ -1227,12 +706,12 @@ class _OptionalContent:
             if visible is None or visible:
                 return None
             return "visibility expression"
-        groups = [r for r in (_list(md.get("OCGs")) or [md.get("OCGs")]) if r is not None]
+        groups = [r for r in (list_of(md.get("OCGs")) or [md.get("OCGs")]) if r is not None]
         if not groups:
             return None
         hidden = [self._hidden(r, depth + 1) for r in groups]
         shown = [h is None for h in hidden]
-        policy = _name(md.get("P")) or "AnyOn"
+        policy = name_of(md.get("P")) or "AnyOn"
         visible = {"AllOn": all(shown), "AnyOn": any(shown), "AnyOff": not all(shown),
                    "AllOff": not any(shown)}.get(policy, any(shown))
         if visible:
@@ -1242,12 +721,12 @@ class _OptionalContent:
     def _expression(self, expr: object, depth: int) -> bool | None:
         if depth > 16:
             return None
-        if isinstance(expr, PDFObjRef) and _name(_dict(expr).get("Type")) == "OCG":
+        if isinstance(expr, PDFObjRef) and name_of(dict_of(expr).get("Type")) == "OCG":
             return self._hidden(expr, depth) is None
-        items = _list(expr)
+        items = list_of(expr)
         if not items:
             return None
-        op = _name(items[0])
+        op = name_of(items[0])
         values = [self._expression(e, depth + 1) for e in items[1:]]
         if any(v is None for v in values):
             return None
@@ -1285,12 +764,12 @@ class _Interpreter(PDFPageInterpreter):
 
     def init_resources(self, resources: dict) -> None:
         super().init_resources(resources)
-        res = _dict(resources)
-        self.colour_spaces = {k: v for k, v in _dict(res.get("ColorSpace")).items()}
-        self.ext_states = _dict(res.get("ExtGState"))
-        self.patterns = _dict(res.get("Pattern"))
-        self.shadings = _dict(res.get("Shading"))
-        self.properties = _dict(res.get("Properties"))
+        res = dict_of(resources)
+        self.colour_spaces = {k: v for k, v in dict_of(res.get("ColorSpace")).items()}
+        self.ext_states = dict_of(res.get("ExtGState"))
+        self.patterns = dict_of(res.get("Pattern"))
+        self.shadings = dict_of(res.get("Shading"))
+        self.properties = dict_of(res.get("Properties"))
 
     def init_state(self, ctm: tuple) -> None:
         super().init_state(ctm)
@@ -1298,32 +777,32 @@ class _Interpreter(PDFPageInterpreter):
         self._pending_clip = None
 
     def do_gs(self, name: object) -> None:
-        params = _dict(self.ext_states.get(_name(name) or ""))
+        params = dict_of(self.ext_states.get(name_of(name) or ""))
         state = self.graphicstate
         for key, raw in params.items():
             value = resolve1(raw)
             if key == "ca":
-                state.fill_alpha = _clamp(_num(value, 1.0))
+                state.fill_alpha = clamp(num(value, 1.0))
             elif key == "CA":
-                state.stroke_alpha = _clamp(_num(value, 1.0))
+                state.stroke_alpha = clamp(num(value, 1.0))
             elif key == "BM":
-                modes = [_name(v) for v in _list(value)] or [_name(value)]
-                state.blend = next((m for m in modes if m in _SEPARABLE), modes[0] or "Normal")
+                modes = [name_of(v) for v in list_of(value)] or [name_of(value)]
+                state.blend = next((m for m in modes if m in SEPARABLE_BLENDS), modes[0] or "Normal")
             elif key == "SMask":
-                state.smask = _name(value) != "None"
+                state.smask = name_of(value) != "None"
             elif key == "LW":
-                state.linewidth = _num(value, state.linewidth)
+                state.linewidth = num(value, state.linewidth)
             elif key == "Font":
-                spec = _list(value)
+                spec = list_of(value)
                 if len(spec) == 2:
                     ref = spec[0]
                     objid = ref.objid if isinstance(ref, PDFObjRef) else None
-                    self.textstate.font = self.rsrcmgr.get_font(objid, _dict(ref))
-                    self.textstate.fontsize = _num(spec[1], self.textstate.fontsize)
+                    self.textstate.font = self.rsrcmgr.get_font(objid, dict_of(ref))
+                    self.textstate.fontsize = num(spec[1], self.textstate.fontsize)
 
     # colours
 
-    def _paint_with(self, space: _Space, paint: Paint, stroking: bool, note: str = "") -> None:
+    def _paint_with(self, space: ColourSpace, paint: Paint, stroking: bool, note: str = "") -> None:
         state = self.graphicstate
         if stroking:
             state.stroke_space, state.stroke, state.stroke_note = space, paint, note
@@ -1331,7 +810,7 @@ class _Interpreter(PDFPageInterpreter):
             state.fill_space, state.fill, state.fill_note = space, paint, note
 
     def _set_space(self, name: object, stroking: bool) -> None:
-        space = _colour_space(name, self.colour_spaces)
+        space = colour_space(name, self.colour_spaces)
         self._paint_with(space, NOTHING if space.pattern else space.to_paint(space.initial),
                          stroking)
 
@@ -1343,7 +822,7 @@ class _Interpreter(PDFPageInterpreter):
 
     def _set_colour(self, stroking: bool) -> None:
         args = self.argstack
-        pattern_name = _name(args[-1]) if args and isinstance(args[-1], PSLiteral) else None
+        pattern_name = name_of(args[-1]) if args and isinstance(args[-1], PSLiteral) else None
         end = len(args) - (1 if pattern_name is not None else 0)
         start = end
         while start > 0 and end - start < 32 and isinstance(args[start - 1], (int, float)):
@@ -1371,37 +850,37 @@ class _Interpreter(PDFPageInterpreter):
     def do_sc(self) -> None:
         self._set_colour(False)
 
-    def _device_colour(self, space: _Space, values: Sequence[object], stroking: bool) -> None:
-        self._paint_with(space, space.to_paint([_num(v) for v in values]), stroking)
+    def _device_colour(self, space: ColourSpace, values: Sequence[object], stroking: bool) -> None:
+        self._paint_with(space, space.to_paint([num(v) for v in values]), stroking)
 
     def do_G(self, gray: object) -> None:
-        self._device_colour(_DEVICE_GRAY, [gray], True)
+        self._device_colour(DEVICE_GRAY, [gray], True)
 
     def do_g(self, gray: object) -> None:
-        self._device_colour(_DEVICE_GRAY, [gray], False)
+        self._device_colour(DEVICE_GRAY, [gray], False)
 
     def do_RG(self, r: object, g: object, b: object) -> None:
-        self._device_colour(_DEVICE_RGB, [r, g, b], True)
+        self._device_colour(DEVICE_RGB, [r, g, b], True)
 
     def do_rg(self, r: object, g: object, b: object) -> None:
-        self._device_colour(_DEVICE_RGB, [r, g, b], False)
+        self._device_colour(DEVICE_RGB, [r, g, b], False)
 
     def do_K(self, c: object, m: object, y: object, k: object) -> None:
-        self._device_colour(_DEVICE_CMYK, [c, m, y, k], True)
+        self._device_colour(DEVICE_CMYK, [c, m, y, k], True)
 
     def do_k(self, c: object, m: object, y: object, k: object) -> None:
-        self._device_colour(_DEVICE_CMYK, [c, m, y, k], False)
+        self._device_colour(DEVICE_CMYK, [c, m, y, k], False)
 
-    def _pattern_paint(self, name: str, space: _Space, values: Sequence[float]) -> Paint:
+    def _pattern_paint(self, name: str, space: ColourSpace, values: Sequence[float]) -> Paint:
         ref = self.patterns.get(name)
         pattern = resolve1(ref)
-        attrs = _dict(pattern)
-        ptype = int(_num(attrs.get("PatternType"), 0))
+        attrs = dict_of(pattern)
+        ptype = int(num(attrs.get("PatternType"), 0))
         if ptype == 2:
-            return _shading_paint(attrs.get("Shading"), self.colour_spaces)
+            return shading_paint(attrs.get("Shading"), self.colour_spaces)
         if ptype != 1 or not isinstance(pattern, PDFStream):
             return None
-        if int(_num(attrs.get("PaintType"), 1)) == 2:  # uncoloured: the colour is given
+        if int(num(attrs.get("PaintType"), 1)) == 2:  # uncoloured: the colour is given
             return space.base.to_paint(values) if space.base else None
         if self.depth >= 4:
             return None
@@ -1410,10 +889,10 @@ class _Interpreter(PDFPageInterpreter):
         cell.set_ctm(MATRIX_IDENTITY)
         interp = _Interpreter(self.rsrcmgr, cell, self.layers, self.depth + 1)
         interp.parent_stream_ids.update(self.parent_stream_ids | self.stream_ids)
-        interp.render_contents(_dict(attrs.get("Resources")), [pattern], ctm=MATRIX_IDENTITY)
+        interp.render_contents(dict_of(attrs.get("Resources")), [pattern], ctm=MATRIX_IDENTITY)
         paints = [p.paint if p.picture is None else None for p in cell.painted]
         paints += [pa[0] for g in cell.glyphs for pa in g.paints]
-        return _mean(paints)
+        return mean_paint(paints)
 
     # paths and clips
 
@@ -1435,7 +914,7 @@ class _Interpreter(PDFPageInterpreter):
         self.do_f()
 
     def do_sh(self, name: object) -> None:
-        paint = _shading_paint(self.shadings.get(_name(name) or ""), self.colour_spaces)
+        paint = shading_paint(self.shadings.get(name_of(name) or ""), self.colour_spaces)
         self.device.paint_shading(paint, self.graphicstate)
 
     # text
@@ -1467,8 +946,8 @@ class _Interpreter(PDFPageInterpreter):
 
     def do_BDC(self, tag: object, props: object) -> None:
         layer = None
-        if _name(tag) == "OC":
-            ref = self.properties.get(_name(props) or "") if _name(props) else props
+        if name_of(tag) == "OC":
+            ref = self.properties.get(name_of(props) or "") if name_of(props) else props
             layer = self.layers.hidden(ref)
         self.device.layers.append(layer)
 
@@ -1477,7 +956,7 @@ class _Interpreter(PDFPageInterpreter):
             self.device.layers.pop()
 
     def do_Do(self, xobjid_arg: object) -> None:
-        name = _name(xobjid_arg) or ""
+        name = name_of(xobjid_arg) or ""
         xobj = resolve1(self.xobjmap.get(name))
         if not isinstance(xobj, PDFStream):
             return
@@ -1496,14 +975,14 @@ class _Interpreter(PDFPageInterpreter):
                   matrix: tuple | None = None) -> None:
         if self.depth >= MAX_FORM_DEPTH:
             raise _Refused(f"form XObjects nested more than {MAX_FORM_DEPTH} deep")
-        form_matrix = matrix or tuple(_nums(xobj.get("Matrix")) or MATRIX_IDENTITY)
+        form_matrix = matrix or tuple(nums(xobj.get("Matrix")) or MATRIX_IDENTITY)
         if len(form_matrix) != 6:
             form_matrix = MATRIX_IDENTITY
         ctm = mult_matrix(form_matrix, self.ctm)
-        bbox = _nums(xobj.get("BBox"))
+        bbox = nums(xobj.get("BBox"))
         resources = xobj.get("Resources")
         interp = self.subinterp()
-        interp.init_resources(_dict(resources) if resources else self.resources.copy())
+        interp.init_resources(dict_of(resources) if resources else self.resources.copy())
         interp.init_state(ctm)
         interp.textstate = textstate
         if len(bbox) == 4:
@@ -1525,23 +1004,23 @@ class _Interpreter(PDFPageInterpreter):
 
     def render_annotations(self, page: Any) -> None:
         device: _Device = self.device
-        for ref in _list(page.annots):
-            annot = _dict(ref)
-            flags = int(_num(annot.get("F"), 0))
+        for ref in list_of(page.annots):
+            annot = dict_of(ref)
+            flags = int(num(annot.get("F"), 0))
             if flags & (2 | 32):  # Hidden, NoView
                 continue
             if self.layers.hidden(annot.get("OC")):
                 continue
-            appearance = resolve1(_dict(annot.get("AP")).get("N"))
+            appearance = resolve1(dict_of(annot.get("AP")).get("N"))
             if isinstance(appearance, dict) and not isinstance(appearance, PDFStream):
-                appearance = resolve1(appearance.get(_name(annot.get("AS")) or ""))
+                appearance = resolve1(appearance.get(name_of(annot.get("AS")) or ""))
             if not isinstance(appearance, PDFStream):
                 continue
-            rect = _nums(annot.get("Rect"))
-            bbox = _nums(appearance.get("BBox"))
+            rect = nums(annot.get("Rect"))
+            bbox = nums(appearance.get("BBox"))
             if len(rect) != 4 or len(bbox) != 4:
                 continue
-            form_matrix = tuple(_nums(appearance.get("Matrix")) or MATRIX_IDENTITY)
+            form_matrix = tuple(nums(appearance.get("Matrix")) or MATRIX_IDENTITY)
             if len(form_matrix) != 6:
                 form_matrix = MATRIX_IDENTITY
             tb = _bbox([apply_matrix_pt(form_matrix, p) for p in _corners(bbox)])
@@ -1553,7 +1032,7 @@ class _Interpreter(PDFPageInterpreter):
             fit = (sx, 0, 0, sy, rx0 - tb[0] * sx, ry0 - tb[1] * sy)
             self.init_state(device.page_ctm)
             device.set_ctm(device.page_ctm)
-            device.annotation = _name(annot.get("Subtype")) or "annotation"
+            device.annotation = name_of(annot.get("Subtype")) or "annotation"
             try:
                 self._run_form(appearance, _State(), self.textstate.copy(),
                                matrix=mult_matrix(form_matrix, fit))
@@ -1647,7 +1126,7 @@ def _judge(g: _Glyph, grid: _Grid, visible: Box) -> _Verdict:
             else f"opacity {opacity:.2g}")
     if g.smask:
         return HidingTrick.UNCHECKABLE, "drawn through a soft mask"
-    if any(b not in _SEPARABLE for _, _, b in g.paints):
+    if any(b not in SEPARABLE_BLENDS for _, _, b in g.paints):
         return HidingTrick.UNCHECKABLE, f"blend mode /{g.paints[0][2]}"
     near = [p for p in grid.near(box) if p.bbox[0] <= box[2] and box[0] <= p.bbox[2]
             and p.bbox[1] <= box[3] and box[1] <= p.bbox[3]]
@@ -1681,7 +1160,7 @@ def _colours(g: _Glyph, under: Paint) -> str:
     paint, alpha, blend = g.paints[0]
     how = "".join((f" at opacity {alpha:.2g}" if alpha < 1 else "",
                    f" in blend mode /{blend}" if blend not in ("Normal", "Compatible") else ""))
-    return f"{_hex(paint)}{how} on {_hex(under)}"
+    return f"{hex_colour(paint)}{how} on {hex_colour(under)}"
 
 
 @lru_cache(maxsize=256)
@@ -1691,10 +1170,10 @@ def _contrast_on_paper(paints: tuple[tuple[Paint, float, str], ...]) -> float | 
 
 
 def _contrast_on(under: Layer, paint: Paint, alpha: float, blend: str) -> float | None:
-    painted = _over(under, paint, alpha, blend)
+    painted = over(under, paint, alpha, blend)
     if painted is None:
         return None
-    return colour_difference(_seen(painted), _seen(under))
+    return colour_difference(seen(painted), seen(under))
 
 
 def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
@@ -1713,7 +1192,7 @@ def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
             continue
         paint, alpha = laid
         if under is not None and paint is not None and alpha is not None:
-            under = _over(under, paint, alpha, item.blend)
+            under = over(under, paint, alpha, item.blend)
         elif paint is not None and alpha is not None and alpha >= 0.999 \
                 and item.blend in ("Normal", "Compatible"):
             under = (paint, 1.0)  # an opaque paint hides whatever dnmail could not tell
@@ -1723,9 +1202,9 @@ def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
         return None  # over a picture dnmail cannot decode: not judged (see the docstring)
     best: tuple[float, Layer] | None = None  # how much the glyph shows, and with it
     for paint, alpha, blend in g.paints:
-        painted = _over(under, paint, alpha, blend)
+        painted = over(under, paint, alpha, blend)
         if painted is not None:
-            drawn = colour_difference(_seen(painted), _seen(under))
+            drawn = colour_difference(seen(painted), seen(under))
             if best is None or drawn > best[0]:
                 best = (drawn, painted)
     factor = 1.0  # what is left of the difference under covers dnmail cannot compose
@@ -1741,9 +1220,9 @@ def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
         paint, alpha = laid
         covering = covering or item.kind
         if with_glyph is not None and without is not None and paint is not None \
-                and alpha is not None and item.blend in _SEPARABLE:
-            with_glyph = _over(with_glyph, paint, alpha, item.blend)
-            without = _over(without, paint, alpha, item.blend)
+                and alpha is not None and item.blend in SEPARABLE_BLENDS:
+            with_glyph = over(with_glyph, paint, alpha, item.blend)
+            without = over(without, paint, alpha, item.blend)
         else:
             factor *= 1 - (1.0 if alpha is None else alpha)
     if best is None:  # the glyph's own colour is unknown: only a cover can decide
@@ -1754,12 +1233,12 @@ def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
     if with_glyph is None or without is None:
         shown = drawn * factor
     else:
-        shown = colour_difference(_seen(with_glyph), _seen(without)) * factor
+        shown = colour_difference(seen(with_glyph), seen(without)) * factor
     if shown >= MIN_COLOUR_DIFFERENCE:
         return None
     if drawn >= MIN_COLOUR_DIFFERENCE:
         return HidingTrick.COVERED, f"by a {covering} drawn after it"
-    return HidingTrick.SAME_COLOUR, _colours(g, _seen(under))
+    return HidingTrick.SAME_COLOUR, _colours(g, seen(under))
 
 
 # --- the whole page --------------------------------------------------------------------
@@ -1844,7 +1323,7 @@ def _hidden_on(page: Any, page_no: int, rsrcmgr: PDFResourceManager,
 def hidden_text_on_page(page: Any, *, page_number: int | None = None) -> list[HiddenText]:
     """The hidden text of one open pdfplumber page (shares its fonts, so it costs less)."""
     doc = page.pdf.doc
-    layers = _OptionalContent(_dict(doc.catalog))
+    layers = _OptionalContent(dict_of(doc.catalog))
     return _hidden_on(page.page_obj, page_number or page.page_number, page.pdf.rsrcmgr, layers)
 
 
@@ -1855,7 +1334,7 @@ def iter_hidden_text(pdf_bytes: bytes) -> Iterator[HiddenText]:
     from pdfminer.pdfparser import PDFParser
 
     doc = PDFDocument(PDFParser(io.BytesIO(pdf_bytes)))
-    layers = _OptionalContent(_dict(doc.catalog))
+    layers = _OptionalContent(dict_of(doc.catalog))
     rsrcmgr = PDFResourceManager(caching=True)
     for page_no, page in enumerate(PDFPage.create_pages(doc), start=1):
         yield from _hidden_on(page, page_no, rsrcmgr, layers)
