@@ -18,6 +18,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -392,7 +393,7 @@ def _coerce_section(name: str, cls: type, table: Any) -> Any:
         raise ConfigError(f"[{name}] must be a table")
     defaults = cls()
     values = {}
-    fields = cls.__dataclass_fields__
+    fields = {f.name: f for f in dataclass_fields(cls)}
     for key, value in table.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
@@ -437,13 +438,20 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             raise ConfigError(
                 f"unknown section or key {key!r} (known: {', '.join([*_SECTIONS, 'units', 'data_dir'])})"
             )
-    cfg = Config(**{k: v for k, v in kwargs.items() if k != "data_dir"})
-    if "data_dir" in kwargs:
-        cfg = replace(cfg, data_dir=cfg.resolve_path(kwargs["data_dir"]))
-    return _validate(cfg)
+    if "data_dir" in kwargs:  # relative to the config file, like every path in it
+        kwargs["data_dir"] = Config(path=path, data_dir=Path()).resolve_path(kwargs["data_dir"])
+    return _validate(Config(**kwargs))
 
 
 def _validate(cfg: Config) -> Config:
+    """Refuse values that cannot work (ConfigError names the key); resolve paths."""
+    _check_connections(cfg)
+    _check_batches(cfg)
+    _check_rules(cfg)
+    return _resolve_paths(cfg)
+
+
+def _check_connections(cfg: Config) -> None:
     d = cfg.directory
     if url_password(cfg.database.url):
         raise ConfigError(
@@ -463,6 +471,9 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("directory.page_size must be between 1 and 100000")
     if cfg.signatures.revocation not in ("soft-fail", "require"):
         raise ConfigError('signatures.revocation must be "soft-fail" or "require"')
+
+
+def _check_batches(cfg: Config) -> None:
     p = cfg.provision
     if not 1 <= p.chunk_size <= 10_000:
         raise ConfigError("provision.chunk_size must be between 1 and 10000")
@@ -475,6 +486,9 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("safety.max_lock_share must be in (0, 1]")
     if s.max_lock_count < 0:
         raise ConfigError("safety.max_lock_count must be ≥ 0")
+
+
+def _check_rules(cfg: Config) -> None:
     from dnmail.domain.addresses import check_pattern
 
     check_pattern(cfg.addresses.pattern)
@@ -486,20 +500,23 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError("limits.memory_mb must be at least 64")
     if lim.cpu_seconds < 1 or lim.wall_seconds < 1:
         raise ConfigError("limits.cpu_seconds and limits.wall_seconds must be at least 1")
+
+
+def _resolve_paths(cfg: Config) -> Config:
+    """A relative CA file or SQLite path is relative to the config file; no database
+    URL means a SQLite file in the data dir."""
+    d = cfg.directory
     if d.ca_file and not Path(d.ca_file).expanduser().is_absolute():
         cfg = replace(cfg, directory=replace(d, ca_file=str(cfg.resolve_path(d.ca_file))))
-    if not cfg.database.url:
-        cfg = replace(
-            cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.data_dir / 'dnmail.db'}")
-        )
-    elif cfg.database.url.startswith("sqlite:///") and not cfg.database.url.startswith(
-        "sqlite:////"
-    ):
-        rel = cfg.database.url[len("sqlite:///") :]
+    url = cfg.database.url
+    if not url:
+        url = f"sqlite:///{cfg.data_dir / 'dnmail.db'}"
+    elif url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///") :]
         if rel and rel != ":memory:":
-            cfg = replace(
-                cfg, database=replace(cfg.database, url=f"sqlite:///{cfg.resolve_path(rel)}")
-            )
+            url = f"sqlite:///{cfg.resolve_path(rel)}"
+    if url != cfg.database.url:
+        cfg = replace(cfg, database=replace(cfg.database, url=url))
     return cfg
 
 

@@ -6,13 +6,15 @@ ldap3, openpyxl, pyHanko) inside its body, so `dnmail --help` stays fast.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dnmail import __version__
-from dnmail.cli import accounts, requests, setup, staff, units
+from dnmail.cli import accounts, params, requests, setup, staff, units
 from dnmail.cli import audit as audit_cli
 from dnmail.cli import db as db_cli
 from dnmail.cli import exports as exports_cli
@@ -23,6 +25,8 @@ from dnmail.cli.common import Format, State, state
 from dnmail.cli.render import Output
 from dnmail.errors import DnmailError, ExitCode
 
+HELP_OPTIONS = ["-h", "--help"]
+
 app = typer.Typer(
     name="dnmail",
     help="Lifecycle of the official @danang.gov.vn mailboxes: HR roster, request slips, "
@@ -30,7 +34,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 
 
@@ -75,9 +79,27 @@ sync_cli.register(app)
 local_cli.register(app)
 
 
+def prepare(command: Any) -> None:
+    """`command` and every command under it as dnmail shows and reads them: help
+    paragraphs flow to the terminal's width (a docstring breaks its lines where the
+    source does, not where a sentence ends), flags show no `<bool>` type (they take no
+    value), and values are read without pydantic (cli/params.py)."""
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTIONS))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        params.install(param)
+    for sub in getattr(command, "commands", {}).values():
+        prepare(sub)
+
+
 def invoke(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (DESIGN §4). Errors end here, once."""
     cmd = typer.main.get_command(app)
+    prepare(cmd)
     ctx_state = State()
     try:
         cmd.main(
@@ -94,7 +116,7 @@ def invoke(argv: list[str] | None = None) -> int:
     except DnmailError as e:
         ctx_state.output.error(e.message)
         if e.hint:
-            ctx_state.output.err.print(f"hint: {e.hint}", markup=False)
+            ctx_state.output.say(f"hint: {e.hint}")
         return e.exit_code
     except KeyboardInterrupt:
         ctx_state.output.error("interrupted")

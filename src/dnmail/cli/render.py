@@ -29,22 +29,32 @@ class Output:
 
     # -- stderr -------------------------------------------------------------------
     @property
-    def err(self):
+    def err(self) -> Any:
+        """A rich console on stderr (progress bars, colours on a terminal)."""
         from rich.console import Console
 
         if not hasattr(self, "_err"):
             self._err = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._err
 
+    def say(self, message: str, style: str | None = None) -> None:
+        """A line on stderr: coloured on a terminal, plain text otherwise (cron, pipes),
+        without loading rich for it."""
+        if sys.stderr.isatty():
+            self.err.print(message, style=style, markup=False)
+        else:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(message, markup=False)
+            self.say(message)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"warning: {message}", style="yellow", markup=False)
+        self.say(f"warning: {message}", "yellow")
 
     def error(self, message: str) -> None:
-        self.err.print(f"error: {message}", style="bold red", markup=False)
+        self.say(f"error: {message}", "bold red")
 
     # -- stdout -------------------------------------------------------------------
     def data(
@@ -91,7 +101,7 @@ class Output:
             elif not self.quiet and not summary:
                 self.info(f"{title or 'list'}: nothing to show")
         if summary and not self.quiet:
-            self.err.print(summary, markup=False)
+            self.say(summary)
 
 
 PLAIN_ABOVE = 500

@@ -48,7 +48,7 @@ def create(
     if address and len(staff) > 1:
         raise BadInput("--address names one mailbox: give it with a single --staff")
     st = state(ctx)
-    unit = st.authorize(Right.CREATE_REQUEST, unit=unit)  # an officer: its own unit only
+    unit = st.authorize(Right.CREATE_REQUEST, unit=unit) or unit  # an officer: its own unit
     items = [NewRequest(hr.strip(), kind, address, reason, note) for hr in staff]
     views = queue_requests(st.runtime(), unit=unit, items=items, dry_run=dry_run)
     st.output.data(
@@ -156,6 +156,7 @@ def _import_row(f) -> dict:
     from dataclasses import replace
 
     ids = [f"#{r.id}" if r.id is not None else r.hr_id for r in f.requests]
+    signer: str | None
     if f.signer:
         signer = _common_name(f.signer.subject)
     else:

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from dnmail.domain.states import OPEN_REQUEST_STATES
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -127,7 +129,8 @@ class Slip(Base):
     imported_by: Mapped[str] = mapped_column(String(255))
 
 
-OPEN_STATES_SQL = "state IN ('pending', 'failed')"
+#: The open-request test as SQL, for the partial unique index (db.queries.is_open in queries).
+OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_REQUEST_STATES))
 
 
 class Request(Base):
@@ -155,13 +158,15 @@ class Request(Base):
         # The queue, oldest first, per state.
         Index("ix_requests_state_created", "state", "created_at", "id"),
         # At most one open request per person: a second one is refused with the reason,
-        # and two admins (or cron and an admin) racing cannot both queue one.
+        # and two admins (or cron and an admin) racing cannot both queue one. Partial on
+        # both databases (migration 0001 creates it with the same WHERE on PostgreSQL);
+        # only SQLite's is declared here, so that a command on SQLite never loads the
+        # PostgreSQL dialect (Alembic does not compare the WHERE of an index).
         Index(
             "uq_requests_open_per_staff",
             "staff_hr_id",
             unique=True,
             sqlite_where=text(OPEN_STATES_SQL),
-            postgresql_where=text(OPEN_STATES_SQL),
         ),
     )
 

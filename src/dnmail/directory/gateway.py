@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from dnmail.config import DirectorySettings
@@ -23,6 +24,9 @@ from dnmail.errors import (
     InsufficientAccess,
     NoSuchEntry,
 )
+
+if TYPE_CHECKING:
+    from dnmail.directory.pipeline import PipelinedWriter
 
 #: ppolicy's "locked by an administrator" value: every bind fails until it is removed
 #: (draft-behera-ldap-password-policy §5.3.3; needs pwdLockout: TRUE in the policy).
@@ -84,7 +88,7 @@ class Directory:
         self._conn = conn
         self.bind_dn = bind_dn
         self._password = password
-        self._writer = None
+        self._writer: PipelinedWriter | None = None
 
     # -- connection ------------------------------------------------------------------
     @classmethod
@@ -349,7 +353,7 @@ class Directory:
     def _search_eq(
         self, base: str, attribute: str, values: list[str], attributes: Iterable[str], object_class=None
     ) -> list[Entry]:
-        out = []
+        out: list[Entry] = []
         for i in range(0, len(values), 500):
             with self._fast("search") as w:
                 found = w.search_eq(base, attribute, values[i : i + 500], list(attributes), object_class=object_class)
@@ -397,7 +401,7 @@ class Directory:
         import ldap3
 
         _check_values(changes)
-        mods = {}
+        mods: dict[str, list] = {}
         for k, v in changes.items():
             if v in (None, "", [], ()):
                 mods[k] = [(ldap3.MODIFY_REPLACE, [])]

@@ -334,18 +334,34 @@ def validate_local_part(text: str, *, domain: str = DEFAULT_DOMAIN) -> str:
             "type the address again by hand"
         )
 
-    local = value
-    if "@" in value:
-        if value.count("@") > 1:
-            raise InvalidName(f"{what} contains more than one '@'")
-        local, _, mail_domain = value.partition("@")
-        if not mail_domain:
-            raise InvalidName(f"{what} ends with '@' but names no domain")
-        if not (mail_domain.isascii() and mail_domain.lower() == domain.lower()):
-            raise InvalidName(f"{what} is not an address of {domain}")
-        if not local:
-            raise InvalidName(f"{what} has nothing before '@'")
+    local = _before_domain(value, what, domain)
+    problems = _local_part_problems(local)
+    if problems:
+        raise InvalidName(f"{what} is refused: " + "; ".join(problems))
+    result = local.lower()
+    assert is_valid_local_part(result), result
+    return result
 
+
+def _before_domain(value: str, what: str, domain: str) -> str:
+    """The local part of `value`: all of it, or what comes before `@domain`."""
+    if "@" not in value:
+        return value
+    if value.count("@") > 1:
+        raise InvalidName(f"{what} contains more than one '@'")
+    local, _, mail_domain = value.partition("@")
+    if not mail_domain:
+        raise InvalidName(f"{what} ends with '@' but names no domain")
+    if not (mail_domain.isascii() and mail_domain.lower() == domain.lower()):
+        raise InvalidName(f"{what} is not an address of {domain}")
+    if not local:
+        raise InvalidName(f"{what} has nothing before '@'")
+    return local
+
+
+def _local_part_problems(local: str) -> list[str]:
+    """Every reason `local` cannot be a local part (DESIGN §2: a-z0-9, a letter first,
+    at most 64 characters), with a suggestion for letters with diacritics."""
     problems: list[str] = []
     if len(local) > MAX_LOCAL_LENGTH:
         problems.append(f"it is {len(local)} characters long (at most {MAX_LOCAL_LENGTH})")
@@ -368,11 +384,7 @@ def validate_local_part(text: str, *, domain: str = DEFAULT_DOMAIN) -> str:
         )
     if local[0].isascii() and local[0].isdigit():
         problems.append("it must start with a letter")
-    if problems:
-        raise InvalidName(f"{what} is refused: " + "; ".join(problems))
-    result = local.lower()
-    assert is_valid_local_part(result), result
-    return result
+    return problems
 
 
 # --- allocation ----------------------------------------------------------------------

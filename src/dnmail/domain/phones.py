@@ -31,8 +31,36 @@ def parse_phone(value: object) -> Phone:
 
     Raises BadPhone with a human reason for anything that is not a plausible number.
     """
-    if value is None:
+    text, shown = _cell_text(value)
+    if text == "":
         return Phone("")
+    text = _SEPARATORS.sub("", text)
+    if text.startswith("+84"):
+        text = "0" + text[3:]
+    elif text.startswith("0084"):
+        text = "0" + text[4:]
+    if not text.isdigit() or not text.isascii():
+        raise BadPhone(f"{shown!r} is not a phone number")
+    restored = False
+    if text.startswith("84") and len(text) == 11:
+        text = "0" + text[2:]
+    elif not text.startswith("0") and len(text) in (9, 10):
+        # 9 digits: a mobile (9xx…/3xx…/7xx…/8xx…/5xx…) or a landline (236…) that lost its 0;
+        # 10 digits without 0: an 11-digit landline (0236 xxx xxxx) that lost its 0.
+        text = "0" + text
+        restored = True
+    if not 10 <= len(text) <= 11:
+        raise BadPhone(f"{shown!r} has {len(text)} digits; a Vietnamese number has 10 or 11")
+    if not text.startswith("0"):
+        raise BadPhone(f"{shown!r} is not a Vietnamese number (0…, +84… or 84…)")
+    return Phone(text, restored)
+
+
+def _cell_text(value: object) -> tuple[str, str]:
+    """The cell as text ("" when empty) and as messages show it; a number cell must be
+    a whole, non-negative number with no more digits than a phone number has."""
+    if value is None:
+        return "", ""
     if isinstance(value, bool):
         raise BadPhone("not a phone number")
     if isinstance(value, float):
@@ -44,27 +72,6 @@ def parse_phone(value: object) -> Phone:
     if isinstance(value, int) and not 0 <= value < _TOO_BIG:
         raise BadPhone("not a phone number")
     text = str(value).strip()
-    if text == "":
-        return Phone("")
     if text.endswith(".0") and text[:-2].isdigit():  # a number that went through float
         text = text[:-2]
-    text = _SEPARATORS.sub("", text)
-    if text.startswith("+84"):
-        text = "0" + text[3:]
-    elif text.startswith("0084"):
-        text = "0" + text[4:]
-    if not text.isdigit() or not text.isascii():
-        raise BadPhone(f"{str(value)[:40]!r} is not a phone number")
-    restored = False
-    if text.startswith("84") and len(text) == 11:
-        text = "0" + text[2:]
-    elif not text.startswith("0") and len(text) in (9, 10):
-        # 9 digits: a mobile (9xx…/3xx…/7xx…/8xx…/5xx…) or a landline (236…) that lost its 0;
-        # 10 digits without 0: an 11-digit landline (0236 xxx xxxx) that lost its 0.
-        text = "0" + text
-        restored = True
-    if not 10 <= len(text) <= 11:
-        raise BadPhone(f"{str(value)[:40]!r} has {len(text)} digits; a Vietnamese number has 10 or 11")
-    if not text.startswith("0"):
-        raise BadPhone(f"{str(value)[:40]!r} is not a Vietnamese number (0…, +84… or 84…)")
-    return Phone(text, restored)
+    return text, str(value)[:40]

@@ -138,8 +138,6 @@ def write_xlsx(
 ) -> int:
     """Stream rows into a one-sheet workbook (openpyxl write-only). Returns the row count."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     wb = Workbook(write_only=True)
@@ -148,66 +146,10 @@ def write_xlsx(
     for i, c in enumerate(shown, 1):
         ws.column_dimensions[get_column_letter(i)].width = c.width
     ws.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for c in shown:
-        cell = WriteOnlyCell(ws, value=c.header)
-        cell.font = bold
-        header.append(cell)
-    ws.append(header)
-
-    def text_cell(v: str):
-        # An explicit string cell: openpyxl would otherwise read "=…" as a formula and
-        # "#N/A" as an error value.
-        cell = WriteOnlyCell(ws)
-        cell.value = v
-        cell.data_type = "s"
-        return cell
-
-    illegal = _XML_ILLEGAL.search
-
-    def text(v):
-        if not v:
-            return None
-        if v[0] in _XLSX_SPECIAL:
-            if v[0] != "#":
-                return text_cell(_xml_safe("'" + v))
-            if v in _XLSX_ERROR_CODES:
-                return text_cell(v)
-        if illegal(v):
-            # XML cannot carry control characters (openpyxl would refuse the cell).
-            return _xml_safe(v)
-        return v
-
-    # A date in a workbook is a number (days since 1899-12-30, local time) with a date
-    # format. Written as that number, to the second, through one styled cell per column
-    # that every row reuses (openpyxl writes a cell the moment its row is appended):
-    # no per-date cell, style lookup or datetime conversion in openpyxl.
-    def datetime_converter(c: Column):
-        cell = WriteOnlyCell(ws)
-        cell.number_format = c.number_format
-
-        def convert(v):
-            if v is None:
-                return None
-            cell.value = ((v - _EXCEL_EPOCH) // _SECOND) / 86400
-            return cell
-
-        return convert
-
+    cells = _XlsxCells(ws)
+    ws.append(cells.header(shown))
     picks = _sheet_indexes(columns)
-    converters: list[Callable[[Any], Any]] = []
-    for i in picks:
-        c = columns[i]
-        if c.labels is not None:
-            converters.append(_label(c.labels))
-        elif c.type == "datetime":
-            converters.append(datetime_converter(c))
-        elif c.type in ("text", "json"):
-            converters.append(text)
-        else:
-            converters.append(_same)
-
+    converters = [cells.converter(columns[i]) for i in picks]
     n = 0
     every = len(picks) == len(columns)
     for row in rows:
@@ -219,6 +161,84 @@ def write_xlsx(
         ws.auto_filter.ref = f"A1:{get_column_letter(len(shown))}{n + 1}"
     wb.save(path)
     return n
+
+
+class _XlsxCells:
+    """The cells of a write-only sheet: a bold header, text that is never read as a
+    formula or an error value, dates as numbers."""
+
+    def __init__(self, ws: Any):
+        from openpyxl.cell import WriteOnlyCell
+
+        self.ws = ws
+        self.cell = WriteOnlyCell
+        self._illegal = _XML_ILLEGAL.search
+
+    def header(self, shown: Sequence[Column]) -> list:
+        from openpyxl.styles import Font
+
+        bold = Font(bold=True)
+        header = []
+        for c in shown:
+            cell = self.cell(self.ws, value=c.header)
+            cell.font = bold
+            header.append(cell)
+        return header
+
+    def converter(self, c: Column) -> Callable[[Any], Any]:
+        if c.labels is not None:
+            return _label(c.labels)
+        if c.type == "datetime":
+            return self._datetime(c)
+        if c.type in ("text", "json"):
+            return self._text
+        return _same
+
+    def _text_cell(self, v: str) -> Any:
+        # An explicit string cell: openpyxl would otherwise read "=…" as a formula and
+        # "#N/A" as an error value.
+        cell = self.cell(self.ws)
+        cell.value = v
+        cell.data_type = "s"
+        return cell
+
+    def _text(self, v: Any) -> Any:
+        if not v:
+            return None
+        if v[0] in _XLSX_SPECIAL:
+            if v[0] != "#":
+                return self._text_cell(_xml_safe("'" + v))
+            if v in _XLSX_ERROR_CODES:
+                return self._text_cell(v)
+        if self._illegal(v):
+            # XML cannot carry control characters (openpyxl would refuse the cell).
+            return _xml_safe(v)
+        return v
+
+    def _datetime(self, c: Column) -> Callable[[Any], Any]:
+        # A date in a workbook is a number (days since 1899-12-30, local time) with a
+        # date format. Written as that number, to the second, through one styled cell
+        # per column that every row reuses (openpyxl writes a cell the moment its row is
+        # appended): no per-date cell, style lookup or datetime conversion in openpyxl.
+        cell = self.cell(self.ws)
+        cell.number_format = c.number_format
+
+        def convert(v: Any) -> Any:
+            if v is None:
+                return None
+            cell.value = ((v - _EXCEL_EPOCH) // _SECOND) / 86400
+            return cell
+
+        return convert
+
+
+def _local_time(pattern: str) -> Callable[[Any], Any]:
+    """An aware datetime as Vietnam time text (`pattern`, strftime)."""
+
+    def convert(v: Any) -> Any:
+        return v.astimezone(LOCAL_TZ).strftime(pattern) if v is not None else None
+
+    return convert
 
 
 def _same(v):
@@ -247,12 +267,7 @@ def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[Sequence]) -
         if c.labels is not None:
             convs.append(_label(c.labels))
         elif c.type == "datetime":
-            fmt = c.number_format
-            convs.append(
-                lambda v, fmt=fmt: (
-                    v.astimezone(LOCAL_TZ).strftime(_strftime(fmt)) if v is not None else None
-                )
-            )
+            convs.append(_local_time(_strftime(c.number_format)))
         elif c.type in ("text", "json"):
             convs.append(lambda v: neutralise(v) if v else v)
         else:

@@ -197,7 +197,7 @@ def lock_mailbox(
     domain = rt.config.directory.mail_domain
     with rt.transaction() as s:
         m = find_mailbox(address, domain, session=s)
-        staff = s.get(Staff, m.staff_hr_id)
+        staff = s.get_one(Staff, m.staff_hr_id)
         already = m.state == MailboxState.LOCKED
         rt.directory.lock(m.dn)  # idempotent: replaces the value
         now = rt.now()
@@ -218,10 +218,11 @@ def lock_mailbox(
 
 
 def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
+    """Unlock: the password works again (directory first, then the row and its event)."""
     domain = rt.config.directory.mail_domain
     with rt.transaction() as s:
         m = find_mailbox(address, domain, session=s)
-        staff = s.get(Staff, m.staff_hr_id)
+        staff = s.get_one(Staff, m.staff_hr_id)
         was = m.state
         rt.directory.unlock(m.dn)
         now = rt.now()

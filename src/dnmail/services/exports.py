@@ -63,10 +63,10 @@ class ExportKind(StrEnum):
 
 # --- columns ----------------------------------------------------------------------------
 
-_MAILBOX_STATES = {s: s.label_vi for s in MailboxState}
-_REQUEST_STATES = {s: s.label_vi for s in RequestState}
-_KINDS = {k: k.label_vi for k in RequestKind}
-_REASONS = {r: r.label_vi for r in LockReason}
+_MAILBOX_STATES = {s.value: s.label_vi for s in MailboxState}
+_REQUEST_STATES = {s.value: s.label_vi for s in RequestState}
+_KINDS = {k.value: k.label_vi for k in RequestKind}
+_REASONS = {r.value: r.label_vi for r in LockReason}
 
 # The slip's own columns (Phụ lục II), after STT.
 _PERSON = (

@@ -27,13 +27,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dnmail.config import Config
+from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Slip, Staff, Unit
 from dnmail.domain.addresses import validate_local_part
 from dnmail.domain.matching import (
@@ -183,7 +184,8 @@ def unit_staff_by_name(
     session: Session, unit: str, names: Iterable[str]
 ) -> dict[str, list[StaffCandidate]]:
     """The unit's staff with these names (name_key), by key: one indexed query per
-    900 names, or a single scan of the unit for a long slip (never one per row)."""
+    IN list (db.queries.MAX_IN names), or a single scan of the unit for a long slip
+    (never one per row)."""
     keys = sorted(set(names))
     cols = (
         Staff.hr_id,
@@ -194,22 +196,18 @@ def unit_staff_by_name(
         Staff.hr_status,
     )
     found: dict[str, list[StaffCandidate]] = {}
+    query = select(*cols).where(Staff.unit_code == unit).order_by(Staff.hr_id)
+    rows: Iterable[Any]
     if len(keys) > NAME_LOOKUP_MAX:
-        queries = [select(*cols).where(Staff.unit_code == unit)]
+        rows = session.execute(query)
     else:
-        queries = [
-            select(*cols).where(Staff.unit_code == unit, Staff.name_key.in_(keys[i : i + 900]))
-            for i in range(0, len(keys), 900)
-        ]
+        rows = queries.rows_where_in(session, query, Staff.name_key, keys)
     wanted = set(keys)
-    for query in queries:
-        for hr_id, full_name, key, department, phone, status in session.execute(
-            query.order_by(Staff.hr_id)
-        ):
-            if key in wanted:
-                found.setdefault(key, []).append(
-                    StaffCandidate(hr_id, full_name, department or "", phone or "", status)
-                )
+    for hr_id, full_name, key, department, phone, status in rows:
+        if key in wanted:
+            found.setdefault(key, []).append(
+                StaffCandidate(hr_id, full_name, department or "", phone or "", status)
+            )
     return found
 
 
@@ -304,13 +302,8 @@ def plan_requests(
 
 
 def _mailboxes_of(session: Session, hr_ids: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for i in range(0, len(hr_ids), 900):
-        query = select(Mailbox.staff_hr_id, Mailbox.address).where(
-            Mailbox.staff_hr_id.in_(hr_ids[i : i + 900])
-        )
-        out.update((hr_id, address) for hr_id, address in session.execute(query))
-    return out
+    query = select(Mailbox.staff_hr_id, Mailbox.address)
+    return dict(queries.rows_where_in(session, query, Mailbox.staff_hr_id, hr_ids))
 
 
 # --- one file ------------------------------------------------------------------------
@@ -578,16 +571,13 @@ def _known_slips(rt: Runtime, paths: Sequence[Path]) -> _Seen:
     if not keys:
         return seen
     with rt.transaction(readonly=True) as s:
-        for i in range(0, len(keys), 900):
-            for slip in s.scalars(select(Slip).where(Slip.sha256.in_(keys[i : i + 900]))):
-                ids = list(
-                    s.scalars(
-                        select(Request.id).where(Request.slip_id == slip.id).order_by(Request.id)
-                    )
-                )
-                seen.known[slip.sha256] = _already(
-                    slip.id, slip.imported_at, slip.imported_by, slip.file_name, ids
-                )
+        for (slip,) in queries.rows_where_in(s, select(Slip), Slip.sha256, keys):
+            ids = list(
+                s.scalars(select(Request.id).where(Request.slip_id == slip.id).order_by(Request.id))
+            )
+            seen.known[slip.sha256] = _already(
+                slip.id, slip.imported_at, slip.imported_by, slip.file_name, ids
+            )
     return seen
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from dnmail.db import queries
@@ -180,7 +180,7 @@ def apply_roster_diff(
         rows = [values(r) | stamps for r in diff.added]
         conn = session.connection()
         for i in range(0, len(rows), 5000):
-            conn.execute(Staff.__table__.insert(), rows[i : i + 5000])
+            conn.execute(insert(Staff), rows[i : i + 5000])
     if diff.changed:
         updates = []
         for r, ch in diff.changed:

@@ -23,6 +23,7 @@ touched (`provision` carries the requests out).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -45,6 +46,7 @@ from dnmail.services import audit
 from dnmail.services.requests import NewRequest, create_requests, mark_withdrawn
 from dnmail.services.staff import (
     TRACKED,
+    FieldChange,
     RosterDiff,
     apply_roster_diff,
     diff_roster,
@@ -187,7 +189,7 @@ def _stale_in_directory(session: Session) -> set[str]:
     return set(session.scalars(q))
 
 
-def _changes_text(changes: dict[str, tuple[str, str]], fields) -> str:
+def _changes_text(changes: Mapping[str, FieldChange], fields: list[str]) -> str:
     return "; ".join(
         f"{TRACKED[f]}: {changes[f][0] or '∅'} → {changes[f][1] or '∅'}" for f in fields
     )
@@ -350,7 +352,9 @@ def check_brake(
 ) -> list[str]:
     """Why this run would lock too many mailboxes at once (DESIGN §4), or [] when it may."""
     # Counted per unit the mailbox is in (its branch), not the roster row's unit.
-    by_mailbox_unit = Counter(a.mailbox_unit for a in actions if a.kind == SyncActionKind.LOCK)
+    by_mailbox_unit = Counter(
+        a.mailbox_unit for a in actions if a.kind == SyncActionKind.LOCK and a.mailbox_unit
+    )
     if not by_mailbox_unit:
         return []
     active = dict(

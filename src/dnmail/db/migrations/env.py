@@ -34,7 +34,7 @@ def run_migrations_online() -> None:
     if connection is None:
         from dnmail.db.session import make_engine
 
-        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.connect() as connection:
             _run(connection)
         engine.dispose()
