@@ -37,7 +37,9 @@ from pathlib import Path
 
 from common import ROOT, dnmail_cmd
 
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # the time of import (DNMAIL_NOW)
+# The time of import: the real time (nothing moves a dnmail subprocess's clock); the test
+# PKI is dated around it.
+NOW = datetime.now(UTC).replace(microsecond=0)
 UNITS = ("snv", "sgtvt", "stttt", "syt")  # the PDF slips' units, each with a pinned signer
 EXCEL_UNIT = "sxd"  # the Excel slip's unit
 UNIT_NAMES = {
@@ -355,7 +357,7 @@ def main() -> None:
 
     import os
 
-    env = dict(os.environ, DNMAIL_NOW=NOW.isoformat(), PYTHONPATH=str(ROOT / "src"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     me = [sys.executable, str(Path(__file__).resolve())]
     with tempfile.TemporaryDirectory() as tmp:
         world = World(Path(tmp), args.pg)

@@ -1,5 +1,8 @@
-"""The one clock. Tests and time-dependent rules (certificate validity at import time,
-lock dates) read "now" here; DNMAIL_NOW (ISO 8601) pins it for subprocess tests.
+"""The one clock. Time-dependent rules (certificate validity at the time of import, lock
+dates, audit times) read "now" here, and nothing outside the process can move it: no
+environment variable, config key or option changes the time a slip's certificates are
+validated at (a unit officer could otherwise revive a signer whose certificate expired).
+Tests move time inside their own process (time-machine) or give a Runtime its own `now`.
 
 The database and JSON keep UTC; people read and type Vietnam time (UTC+7, no daylight
 saving): `LOCAL_TZ`, and the days they type (`parse_day`, `start_of_day`).
@@ -7,17 +10,13 @@ saving): `LOCAL_TZ`, and the days they type (`parse_day`, `start_of_day`).
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
 
 
 def now() -> datetime:
-    pinned = os.environ.get("DNMAIL_NOW")
-    if pinned:
-        dt = datetime.fromisoformat(pinned)
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    """The current time, aware, in UTC."""
     return datetime.now(UTC)
 
 

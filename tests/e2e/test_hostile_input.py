@@ -30,7 +30,7 @@ from dnmail.db.session import make_engine
 from dnmail.domain.addresses import DEFAULT_PATTERN, MAX_BASE_LENGTH, address_base
 from dnmail.errors import BadInput, InvalidFile, InvalidName
 from support import pdfslips as ps
-from support.pki import TEST_NOW, build_test_pki, write_crl_pem, write_pem
+from support.pki import build_test_pki, write_crl_pem, write_pem
 
 CORPUS = Path(__file__).parents[1] / "corpus"
 STAFF = [
@@ -90,7 +90,8 @@ signers = ["{pki.sgtvt.pin}"]
     with Session(engine) as s, s.begin():
         seed_units(s, config=load_config(config))
         seed_staff(s, STAFF)
-    monkeypatch.setenv("DNMAIL_NOW", TEST_NOW.isoformat())
+    # no clock set: signatures are validated at the real time, as in production (the
+    # test PKI is dated around it)
     yield engine, cli_runner(capsys, monkeypatch, config)
     engine.dispose()
 

@@ -177,13 +177,14 @@ def seeded(engine):
 
 
 @pytest.fixture
-def run(tmp_path, db_url, capsys, monkeypatch):
-    """`dnmail ARGS…` in-process; exports need a database, not a directory."""
+def run(tmp_path, db_url, capsys, monkeypatch, time_machine):
+    """`dnmail ARGS…` in-process, the clock stopped at NOW; exports need a database,
+    not a directory."""
     from dnmail.cli.main import invoke
 
     config = write_config(tmp_path / "config.toml", db_url=db_url)
     monkeypatch.setenv("DNMAIL_CONFIG", str(config))
-    monkeypatch.setenv("DNMAIL_NOW", NOW)
+    time_machine.move_to(datetime.fromisoformat(NOW), tick=False)
     monkeypatch.setenv("COLUMNS", "200")
 
     def _run(*args) -> CliResult:

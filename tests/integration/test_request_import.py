@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import ldap3
@@ -22,7 +22,7 @@ from conftest import seed_staff, seed_units, write_config
 from dnmail.db.models import AuditEvent, Mailbox, Request, Slip
 from dnmail.domain.states import RequestKind
 from support import pdfslips as ps
-from support.pki import TEST_NOW, build_test_pki, write_crl_pem, write_pem
+from support.pki import TEST_NOW, build_test_pki, shown, write_crl_pem, write_pem
 from support.workbooks import (
     SlipPerson,
     text_as_xlsx,
@@ -32,7 +32,7 @@ from support.workbooks import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-CLAIMED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)  # the signing time the signer writes
+CLAIMED = TEST_NOW - timedelta(days=8, minutes=30)  # the signing time the signer writes
 
 STAFF = [
     ("SNV-0003", "Phạm Minh Tuấn", "snv", "Phòng Tổ chức", "Chuyên viên", "0905123456"),
@@ -85,7 +85,9 @@ def pdfs(pki):
         "painted": ps.paint_over_table(good, FAKE_ROWS),
         "untrusted": ps.sign_pdf(snv, pki.rogue_snv),
         "stranger": ps.sign_pdf(snv, pki.stranger),
-        "expired": ps.sign_pdf(snv, pki.expired, timestamp=datetime(2024, 6, 1, tzinfo=UTC)),
+        "expired": ps.sign_pdf(  # claims a time inside its certificate's validity
+            snv, pki.expired, timestamp=pki.expired.cert.not_valid_before_utc + timedelta(days=500)
+        ),
         "revoked": ps.sign_pdf(snv, pki.revoked),
         "other_unit": ps.sign_pdf(snv, pki.sgtvt),
         "unsigned": snv,
@@ -125,9 +127,9 @@ def config_file(tmp_path, db_url, ldap, pki, pki_dir):
 
 
 @pytest.fixture
-def world(rt, monkeypatch):
-    """Two units and their staff; the clock at TEST_NOW (the time of import)."""
-    monkeypatch.setenv("DNMAIL_NOW", TEST_NOW.isoformat())
+def world(rt, time_machine):
+    """Two units and their staff; the clock stopped at TEST_NOW (the time of import)."""
+    time_machine.move_to(TEST_NOW, tick=False)
     with rt.transaction() as s:
         seed_units(s, ("snv", "sgtvt"), config=rt.config)
         seed_staff(s, STAFF)
@@ -332,7 +334,7 @@ def test_same_file_twice_is_refused_with_the_first_import(world, cli, tmp_path, 
     for again in (path, copy):
         f = refused_file(run_import(cli, again))
         text = messages(f)
-        assert "already imported on 2026-11-28 09:00 UTC" in text
+        assert f"already imported on {shown(TEST_NOW)}" in text
         assert f"requests #{ids[0]}, #{ids[1]}" in text and "'a.pdf'" in text
         assert f["sha256"] == hashlib.sha256(pdfs["good"]).hexdigest()
     # the same file twice in one run: the second is refused, the first imported once
@@ -386,21 +388,22 @@ def test_dry_run_stores_nothing(world, cli, tmp_path, pdfs):
     assert run_import(cli, pdf).code == 0  # not taken for a file imported before
 
 
-def test_service_validates_at_the_time_of_import(world, tmp_path, pdfs, monkeypatch):
+def test_service_validates_at_the_time_of_import(world, tmp_path, pdfs, pki, time_machine):
     """Through the service: the same signed file, imported before and after its
     signer's certificate expired (the claimed signing time changes nothing)."""
     from dnmail.services.slip_import import import_slips
 
     rt = world
-    path = put(tmp_path, "slip.pdf", pdfs["good"])  # signer valid 2026-01-01 → 2046-01-01
+    path = put(tmp_path, "slip.pdf", pdfs["good"])  # signer valid for 20 years from about now
     batch = import_slips(rt, [path], dry_run=True)
     assert [f.status for f in batch.files] == ["would-accept"] and batch.exit_code == 0
-    monkeypatch.setenv("DNMAIL_NOW", "2046-03-01T09:00:00+00:00")
+    ended = pki.snv.cert.not_valid_after_utc
+    time_machine.move_to(ended + timedelta(days=59, hours=9), tick=False)
     batch = import_slips(rt, [path])
     [f] = batch.files
     assert f.status == "refused" and batch.exit_code == 2
-    assert "certificate expired at 2046-01-01" in f.problems[0].message
-    assert "the signing time it claims (2026-11-20 08:30 UTC)" in f.problems[0].message
+    assert f"certificate expired at {shown(ended)}" in f.problems[0].message
+    assert f"the signing time it claims ({shown(CLAIMED)})" in f.problems[0].message
     assert counts(rt)["Slip"] == 0
 
 
@@ -483,7 +486,7 @@ PDF_REFUSALS = [
     ("painted", (), "the document was changed after signing"),
     ("untrusted", ("--unit", "snv"), "does not chain to a configured trust root"),
     ("stranger", (), "does not chain to a configured trust root"),
-    ("expired", (), "certificate expired at 2025-01-01"),
+    ("expired", (), "certificate expired at {expired_end}"),
     (
         "other_unit",
         ("--unit", "snv"),
@@ -496,8 +499,9 @@ PDF_REFUSALS = [
 
 
 @pytest.mark.parametrize(("key", "args", "reason"), PDF_REFUSALS, ids=[c[0] for c in PDF_REFUSALS])
-def test_pdf_refused_and_nothing_stored(world, cli, tmp_path, pdfs, key, args, reason):
+def test_pdf_refused_and_nothing_stored(world, cli, tmp_path, pdfs, pki, key, args, reason):
     rt = world
+    reason = reason.format(expired_end=shown(pki.expired.cert.not_valid_after_utc))
     path = put(tmp_path, f"{key}.pdf", pdfs[key])
     before = counts(rt)
     f = refused_file(run_import(cli, path, *args))
@@ -516,7 +520,7 @@ def test_revoked_signer_refused_when_revocation_is_required(
     path = put(tmp_path, "revoked.pdf", pdfs["revoked"])
     before = counts(rt)
     f = refused_file(run_import(cli, path))
-    assert "certificate revoked at 2026-11-18 09:00 UTC (a compromised key)" in messages(f)
+    assert f"certificate revoked at {shown(pki.revoked_at)} (a compromised key)" in messages(f)
     assert run_import(cli, put(tmp_path, "good.pdf", pdfs["good"])).code == 0  # CRLs cover it
     assert counts(rt)["Slip"] == before["Slip"] + 1
 

@@ -7,7 +7,7 @@ signing certificate per unit. Around them, the cases the signature rule must ref
   root ─┬─ intermediate ─┬─ snv        Chánh Văn phòng Sở Nội vụ   nonRepudiation + digitalSignature
         │                ├─ snv_deputy Phó Chánh Văn phòng SNV     digitalSignature only
         │                ├─ sgtvt      Chánh Văn phòng Sở GTVT     nonRepudiation only
-        │                ├─ expired    valid 2023-01-01 → 2025-01-01
+        │                ├─ expired    valid from 4 years to 2 years before `now`
         │                └─ revoked    listed in the intermediate's CRL
         └─ intermediate_b ── no_crl    (no CRL is ever published for intermediate_b)
   rogue_root ─┬─ rogue_snv             the exact subject of `snv`, different key
@@ -34,10 +34,34 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-#: The validation moment the test-suite uses ("the time of import").
-TEST_NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-DEFAULT_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
-DEFAULT_NOT_AFTER = datetime(2046, 1, 1, tzinfo=UTC)
+
+def _start_of_day(dt: datetime) -> datetime:
+    return dt.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _suite_now() -> datetime:
+    """The real time, to the minute; never exactly midnight (messages print a midnight
+    as a bare date, any other moment as date and time)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now + timedelta(minutes=1) if now == _start_of_day(now) else now
+
+
+#: The validation moment the test-suite uses ("the time of import"): the real time when
+#: the tests start. Nothing can move the clock of a `dnmail` subprocess, so the PKI is
+#: dated around the real now: valid from ~11 months before it to 20 years after it;
+#: the expired signer's certificate ended 2 years before it. In-process tests that need
+#: "now" to be exactly TEST_NOW freeze it there with time-machine.
+TEST_NOW = _suite_now()
+
+
+def shown(dt: datetime) -> str:
+    """A moment as dnmail's messages print it: a bare date at midnight UTC, else date and
+    time ("2026-11-28" or "2026-11-28 09:00 UTC")."""
+    dt = dt.astimezone(UTC)
+    return f"{dt:%Y-%m-%d}" if dt == _start_of_day(dt) else f"{dt:%Y-%m-%d %H:%M} UTC"
+
+DEFAULT_NOT_BEFORE = _start_of_day(TEST_NOW) - timedelta(days=330)
+DEFAULT_NOT_AFTER = _start_of_day(TEST_NOW) + timedelta(days=20 * 365)
 
 
 def make_name(cn: str, *, title: str | None = None, org: str | None = None) -> x509.Name:
@@ -293,25 +317,35 @@ class TestPki:
 def build_test_pki(
     *,
     key_type: str = "rsa",
-    not_before: datetime = DEFAULT_NOT_BEFORE,
-    not_after: datetime = DEFAULT_NOT_AFTER,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
     now: datetime = TEST_NOW,
 ) -> TestPki:
     """Build the whole test PKI (about 1 s with RSA, 0.1 s with EC).
 
-    CRLs are issued 30 days before `now` and expire a year after it, and the revoked
-    signer's revocation date is 10 days before `now`, so that validation at `now`
-    sees a fresh CRL listing it.
+    Everything is dated relative to `now` (by default the real time the suite started):
+    the signers are valid from 330 days before its day to 20 years after it (or between
+    `not_before` and `not_after`), the expired signer from 4 to 2 years before it. CRLs
+    are issued 30 days before `now` and expire a year after it, and the revoked signer's
+    revocation date is 10 days before `now`, so that validation at `now` (or at the real
+    time in a subprocess started soon after) sees a fresh CRL listing it.
     """
+    today = _start_of_day(now)
+    if not_before is None:
+        not_before = today - timedelta(days=330)
+    if not_after is None:
+        not_after = today + timedelta(days=20 * 365)
     ca_name = "Cơ quan chứng thực thử nghiệm dnmail"
+    # The CAs are older than every signer (the expired one included), as real ones are.
+    ca_from = min(not_before, today - timedelta(days=5 * 365))
     root = make_ca("root", make_name("dnmail Test Root CA", org=ca_name), key_type=key_type,
-                   not_before=not_before - timedelta(days=365), not_after=not_after + timedelta(days=365))
+                   not_before=ca_from - timedelta(days=365), not_after=not_after + timedelta(days=365))
     inter = make_ca("intermediate", make_name("dnmail Test Signing CA", org=ca_name), key_type=key_type,
-                    issuer=root, path_length=0, not_before=not_before - timedelta(days=180),
+                    issuer=root, path_length=0, not_before=ca_from - timedelta(days=180),
                     not_after=not_after + timedelta(days=180))
     inter_b = make_ca("intermediate_b", make_name("dnmail Test Signing CA B", org=ca_name),
                       key_type=key_type, issuer=root, path_length=0,
-                      not_before=not_before - timedelta(days=180),
+                      not_before=ca_from - timedelta(days=180),
                       not_after=not_after + timedelta(days=180))
 
     def signer(label, cn, title, org, issuer=inter, **kw):
@@ -325,8 +359,8 @@ def build_test_pki(
     sgtvt = signer("sgtvt", "Lê Văn Hùng", "Chánh Văn phòng", SGTVT_ORG,
                    non_repudiation=True, digital_signature=False)
     expired = signer("expired", "Hoàng Văn Cũ", "Chánh Văn phòng", SNV_ORG,
-                     not_before=datetime(2023, 1, 1, tzinfo=UTC),
-                     not_after=datetime(2025, 1, 1, tzinfo=UTC))
+                     not_before=today - timedelta(days=4 * 365),
+                     not_after=today - timedelta(days=2 * 365))
     revoked = signer("revoked", "Đặng Văn Mất", "Chánh Văn phòng", SNV_ORG)
     no_crl = signer("no_crl", "Phan Thị Bê", "Chánh Văn phòng", SNV_ORG, issuer=inter_b)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import unicodedata
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
 
@@ -29,6 +29,7 @@ from support.pki import (
     make_name,
     make_signer,
     sha256_fingerprint,
+    shown,
     write_crl_pem,
     write_pem,
 )
@@ -53,13 +54,13 @@ def extra(pki):
         "enc": make_signer("enc", make_name("Mã Hóa", org=SNV_ORG), pki.intermediate,
                            non_repudiation=False, digital_signature=False),
         "future": make_signer("future", make_name("Tương Lai", org=SNV_ORG), pki.intermediate,
-                              not_before=datetime(2027, 1, 1, tzinfo=UTC)),
+                              not_before=TEST_NOW.replace(hour=0, minute=0) + timedelta(days=35)),
         "tsa": make_signer("tsa", make_name("dnmail Test TSA"), pki.intermediate,
                            time_stamping=True),
-        # lists the revoked signer, but its next update (2026-11-25) is before TEST_NOW
+        # lists the revoked signer, but its next update (3 days ago) is before TEST_NOW
         "stale_crl": make_crl(pki.intermediate, [(pki.revoked.cert, pki.revoked_at)],
                               this_update=pki.revoked_at,
-                              next_update=datetime(2026, 11, 25, tzinfo=UTC)),
+                              next_update=TEST_NOW - timedelta(days=3)),
     }
 
 
@@ -335,26 +336,28 @@ def test_rogue_ca_copying_the_subject(verify, slip_pdf, pki, pins):
 
 def test_expired_signer(verify, slip_pdf, pki):
     message = refused(verify, ps.sign_pdf(slip_pdf, pki.expired))
-    assert "certificate expired at 2025-01-01 (validated at 2026-11-28 09:00 UTC)" in message
+    ended = shown(pki.expired.cert.not_valid_after_utc)
+    assert f"certificate expired at {ended} (validated at {shown(TEST_NOW)})" in message
 
 
 def test_backdated_signature_is_validated_at_import_time(verify, slip_pdf, pki):
-    claimed = datetime(2024, 6, 1, tzinfo=UTC)  # inside the expired cert's validity
+    # inside the expired cert's validity
+    claimed = pki.expired.cert.not_valid_before_utc + timedelta(days=500)
     data = ps.sign_pdf(slip_pdf, pki.expired, timestamp=claimed)
     with pytest.raises(SignatureInvalid) as info:
         verify(data)
     [report] = info.value.reports
     assert report.signer.signing_time == claimed
     assert not report.trusted
-    assert "certificate expired at 2025-01-01" in str(info.value)
-    assert "the signing time it claims (2024-06-01)" in str(info.value)
+    assert f"certificate expired at {shown(pki.expired.cert.not_valid_after_utc)}" in str(info.value)
+    assert f"the signing time it claims ({shown(claimed)})" in str(info.value)
 
 
 def test_certificate_not_yet_valid(verify, slip_pdf, extra):
     data = ps.sign_pdf(slip_pdf, extra["future"])
     message = refused(verify, data, unit_signers={"snv": [SignerPin.parse(extra["future"].pin)]})
-    assert ("certificate is not valid before 2027-01-01 "
-            "(validated at 2026-11-28 09:00 UTC)") in message
+    starts = shown(extra["future"].cert.not_valid_before_utc)
+    assert f"certificate is not valid before {starts} (validated at {shown(TEST_NOW)})" in message
 
 
 def test_encryption_only_certificate_is_refused(verify, slip_pdf, extra):
@@ -366,7 +369,7 @@ def test_encryption_only_certificate_is_refused(verify, slip_pdf, extra):
 @pytest.mark.parametrize("mode", ["require", "soft-fail"])
 def test_revoked_signer_with_the_crl(verify, slip_pdf, pki, mode):
     message = refused(verify, ps.sign_pdf(slip_pdf, pki.revoked), revocation=mode)
-    assert f"certificate revoked at {pki.revoked_at:%Y-%m-%d} 09:00 UTC" in message
+    assert f"certificate revoked at {shown(pki.revoked_at)}" in message
 
 
 def test_stale_crl(verify, slip_pdf, pki, good, extra):
