@@ -9,7 +9,10 @@ signing certificate per unit. Around them, the cases the signature rule must ref
         │                ├─ sgtvt      Chánh Văn phòng Sở GTVT     nonRepudiation only
         │                ├─ expired    valid from 4 years to 2 years before `now`
         │                └─ revoked    listed in the intermediate's CRL
-        └─ intermediate_b ── no_crl    (no CRL is ever published for intermediate_b)
+        └─ intermediate_b ─┬─ no_crl      (no CRL is ever published for intermediate_b)
+                           └─ deputy_twin the subject AND serial number of `snv_deputy`
+                                          (pinned by issuer + serial: another trusted CA's
+                                          certificate with that serial must not pass)
   rogue_root ─┬─ rogue_snv             the exact subject of `snv`, different key
               └─ stranger              an unrelated, untrusted signer
 
@@ -288,6 +291,7 @@ class TestPki:
     expired: Identity
     revoked: Identity
     no_crl: Identity
+    deputy_twin: Identity
     rogue_root: Identity
     rogue_snv: Identity
     stranger: Identity
@@ -363,6 +367,10 @@ def build_test_pki(
                      not_after=today - timedelta(days=2 * 365))
     revoked = signer("revoked", "Đặng Văn Mất", "Chánh Văn phòng", SNV_ORG)
     no_crl = signer("no_crl", "Phan Thị Bê", "Chánh Văn phòng", SNV_ORG, issuer=inter_b)
+    deputy_twin = make_signer("deputy_twin", snv_deputy.cert.subject, inter_b, key_type=key_type,
+                              non_repudiation=False, digital_signature=True,
+                              serial=snv_deputy.cert.serial_number,
+                              not_before=not_before, not_after=not_after)
 
     rogue_root = make_ca("rogue_root", root.cert.subject, key_type=key_type,  # same subject too
                          not_before=not_before, not_after=not_after)
@@ -378,8 +386,11 @@ def build_test_pki(
     crl_root = make_crl(root, this_update=this_update, next_update=next_update)
     crl_inter = make_crl(inter, [(revoked.cert, revoked_at)], this_update=revoked_at,
                          next_update=next_update)
-    return TestPki(root, inter, inter_b, snv, snv_deputy, sgtvt, expired, revoked, no_crl,
-                   rogue_root, rogue_snv, stranger, crl_root, crl_inter, revoked_at)
+    return TestPki(root=root, intermediate=inter, intermediate_b=inter_b, snv=snv,
+                   snv_deputy=snv_deputy, sgtvt=sgtvt, expired=expired, revoked=revoked,
+                   no_crl=no_crl, deputy_twin=deputy_twin, rogue_root=rogue_root,
+                   rogue_snv=rogue_snv, stranger=stranger, crl_root=crl_root,
+                   crl_intermediate=crl_inter, revoked_at=revoked_at)
 
 
 # --- files, for config `[signatures] trust_roots` / `crls` ----------------------------
