@@ -306,3 +306,87 @@ def test_service_and_iid_admins_can_do_everything(slapd, units, who):
     # A paged search over every mailbox (the service is not held to 500 entries).
     conn.extend.standard.paged_search(f"ou=people,{s}", "(uid=*)", paged_size=200)
     assert _code(conn) == 0
+
+
+def test_anonymous_reads_the_schema(slapd):
+    """What clients discover before binding: the subschema entry named by the root DSE,
+    with the classes and attributes dnmail and the mail servers use (ppolicy's too)."""
+    anon = connect(slapd)
+    anon.search("", "(objectClass=*)", ldap3.BASE, attributes=["subschemaSubentry"])
+    [subschema] = anon.entries[0]["subschemaSubentry"].values
+    anon.search(subschema, "(objectClass=subschema)", ldap3.BASE,
+                attributes=["objectClasses", "attributeTypes"])
+    [entry] = anon.entries
+    classes = " ".join(entry["objectClasses"].values)
+    types = " ".join(entry["attributeTypes"].values)
+    for name in ("'inetOrgPerson'", "'organizationalUnit'", "'pwdPolicy'"):
+        assert name in classes, name
+    for name in ("'employeeNumber'", "'pwdAccountLockedTime'", "'pwdReset'"):
+        assert name in types, name
+    anon.unbind()
+    # ldap3 itself, as a client would: an anonymous connection that loads the schema
+    server = ldap3.Server(slapd.url, get_info=ldap3.SCHEMA, connect_timeout=5)
+    conn = ldap3.Connection(server, auto_bind=True, receive_timeout=10)
+    assert "inetOrgPerson" in server.schema.object_classes
+    conn.unbind()
+
+
+# --- the root DN --------------------------------------------------------------------------
+
+
+def test_the_root_dn_bypasses_the_rules(slapd, units, boxes):
+    """Everything, anywhere — including what the rules give nobody but the service and
+    IID: reading hashes, locking, writing ou=system, ou=admins and the password policy."""
+    s = slapd.suffix
+    r = root(slapd)
+    dn = boxes["snv"]
+    assert read_attrs(r, dn, "userPassword")["userPassword"][0].startswith("{SSHA}")
+    assert r.modify(dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LOCKED])]}), r.result
+    assert bind_result(slapd, dn, "initial-1") == 49
+    assert r.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]}), r.result
+    assert bind_result(slapd, dn, "initial-1") == 0
+    policy = f"cn=default,ou=policies,{s}"
+    assert r.modify(policy, {"description": [(MODIFY_REPLACE, ["set by the root DN"])]}), r.result
+    assert r.modify(policy, {"description": [(MODIFY_DELETE, [])]}), r.result
+    for branch in ("ou=system", "ou=admins", "ou=units"):
+        uid = unique("root")
+        entry = f"uid={uid},{branch},{s}"
+        assert r.add(entry, ["inetOrgPerson"], {"cn": uid, "sn": uid, "userPassword": "r-1"}), r.result
+        assert r.modify_dn(entry, f"uid={uid}x"), r.result
+        assert r.delete(f"uid={uid}x,{branch},{s}"), r.result
+    r.unbind()
+
+
+# --- size limits ----------------------------------------------------------------------------
+
+
+def test_size_limits(ldap):
+    """More than the frontend's 500 entries in one unit: the root DN, the service, IID
+    admins and the unit's officer get them all in one search; the mail servers' identity
+    is held to 500 (sizeLimitExceeded, code 4)."""
+    s = ldap.suffix
+    svc = service(ldap)
+    officer = ensure_unit(svc, s, "big", "Văn thư BIG-1")
+    branch = f"ou=big,ou=people,{s}"
+    n = 505
+    for i in range(n):
+        uid = f"big{i:04d}"
+        assert svc.add(f"uid={uid},{branch}", ["inetOrgPerson"],
+                       {"uid": uid, "cn": uid, "sn": "Nguyễn", "mail": f"{uid}@danang.gov.vn"})
+    admin = f"uid={unique('iid')},ou=admins,{s}"
+    assert svc.add(admin, ["inetOrgPerson"], {"cn": "IID", "sn": "IID", "userPassword": "a-1"})
+    who = {
+        "root DN": root(ldap),
+        "service": svc,
+        "IID admin": connect(ldap, admin, "a-1"),
+        "unit officer": connect(ldap, officer, "Văn thư BIG-1"),
+    }
+    for name, conn in who.items():
+        assert conn.bound, name
+        conn.search(branch, "(objectClass=inetOrgPerson)", attributes=["uid"])
+        assert (conn.result["result"], len(conn.entries)) == (0, n), (name, conn.result)
+    m = connect(ldap, ldap.mailauth_dn, ldap.mailauth_password)
+    m.search(f"ou=people,{s}", "(objectClass=inetOrgPerson)", attributes=["uid"])
+    assert (m.result["result"], len(m.entries)) == (4, 500), m.result
+    for conn in (*who.values(), m):
+        conn.unbind()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PG_ADMIN_URL, _unavailable, write_config
+from conftest import _unavailable, write_config
 from conftest_slapd import require_openldap, unique
 from dnmail.config import DirectorySettings
 from dnmail.directory import pipeline
@@ -466,40 +466,93 @@ def test_cli_init_refuses_plain_ldap_to_another_host(dnmail, tls_ldap):
 # --- PostgreSQL sslmode ----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster (tests/servers/postgres.py), started by each test
+    with `ssl = on` or `off`: both sides of docs/tls.md hold, whatever the machine's own
+    server is set to."""
+    from servers.postgres import PostgresUnavailable, ThrowawayPostgres
+
+    try:
+        cluster = ThrowawayPostgres.create()
+    except PostgresUnavailable as e:
+        _unavailable(f"a throw-away PostgreSQL ({e})")
+    yield cluster
+    cluster.remove()
+
+
+SECRET = "Pg-s3cret-NOT-SHOWN"
+
+
+def _url(admin_url: str, query: str) -> str:
+    """The cluster's URL with a password (it must never show) and `query`."""
+    scheme, rest = admin_url.split("://", 1)
+    user, host = rest.split("@", 1)
+    return f"{scheme}://{user}:{SECRET}@{host}?{query}"
+
+
+def _unreachable(url: str) -> DatabaseUnavailable:
+    from dnmail.db.session import make_engine, translate_db_errors
+
+    engine = make_engine(url)
+    try:
+        with pytest.raises(DatabaseUnavailable) as err, translate_db_errors(url):
+            with engine.connect():
+                pass
+    finally:
+        engine.dispose()
+    assert err.value.exit_code == ExitCode.UNAVAILABLE
+    assert SECRET not in err.value.message
+    return err.value
+
+
 @pytest.mark.postgres
-def test_postgresql_sslmode_reaches_the_driver():
-    """make_engine keeps ?sslmode=…; libpq acts on it (no SSL on the server → a clear
-    DatabaseUnavailable; SSL on → the session is encrypted). The password never shows."""
-    import psycopg
+def test_postgresql_sslmode_require_is_refused_by_a_server_without_ssl(pg_cluster):
+    """make_engine keeps ?sslmode=…; libpq acts on it: no SSL on the server → a clear
+    DatabaseUnavailable. The password never shows."""
+    from dnmail.db.session import make_engine
+
+    with pg_cluster.running(tls=None) as admin:
+        url = _url(admin, "sslmode=require")
+        engine = make_engine(url)
+        assert engine.url.query["sslmode"] == "require"
+        assert engine.url.drivername == "postgresql+psycopg"
+        engine.dispose()
+        e = _unreachable(url)
+        assert "server does not support SSL, but SSL was required" in e.message
+        assert "sslmode=require" in e.message
+
+
+@pytest.mark.postgres
+def test_postgresql_session_is_encrypted_and_verified_when_the_server_has_ssl(pg_cluster, pki):
+    """SSL on → the session is encrypted (`require`), and `verify-full` with the CA named
+    in the URL checks the chain and the host name; an unknown CA is refused."""
     from sqlalchemy import text
 
     from dnmail.db.session import make_engine, translate_db_errors
 
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=5) as c:
-            server_ssl = c.execute("SHOW ssl").fetchone()[0] == "on"
-    except Exception as e:
-        _unavailable(f"PostgreSQL at {PG_ADMIN_URL} ({e.__class__.__name__})")
-    scheme, rest = PG_ADMIN_URL.split("://", 1)
-    user, host = rest.split("@", 1)
-    url = f"{scheme}://{user.split(':')[0]}:Pg-s3cret-NOT-SHOWN@{host}?sslmode=require"
-
-    engine = make_engine(url)
-    try:
-        assert engine.url.query["sslmode"] == "require"
-        assert engine.url.drivername == "postgresql+psycopg"
-        if server_ssl:
-            with translate_db_errors(url), engine.connect() as c:
-                assert c.execute(
-                    text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                ).scalar()
-        else:
-            with pytest.raises(DatabaseUnavailable) as err, translate_db_errors(url):
-                with engine.connect():
-                    pass
-            assert err.value.exit_code == ExitCode.UNAVAILABLE
-            assert "server does not support SSL, but SSL was required" in err.value.message
-            assert "sslmode=require" in err.value.message
-            assert "Pg-s3cret-NOT-SHOWN" not in err.value.message
-    finally:
-        engine.dispose()
+    with pg_cluster.running(tls=pki.good) as admin:
+        for query in ("sslmode=require", f"sslmode=verify-full&sslrootcert={pki.ca}",
+                      f"sslmode=verify-ca&sslrootcert={pki.ca}"):
+            for host in ("127.0.0.1", "localhost"):
+                url = _url(admin, query).replace("@127.0.0.1:", f"@{host}:")
+                engine = make_engine(url)
+                try:
+                    with translate_db_errors(url), engine.connect() as c:
+                        ssl_on, version = c.execute(text(
+                            "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                        )).one()
+                finally:
+                    engine.dispose()
+                assert ssl_on and version in ("TLSv1.2", "TLSv1.3"), (query, host)
+        e = _unreachable(_url(admin, f"sslmode=verify-full&sslrootcert={pki.other_ca}"))
+        assert "certificate verify failed" in e.message, e.message
+        # sslmode=disable still connects to this server (pg_hba allows it): the client
+        # decides, which is why docs/tls.md says `verify-full`
+        engine = make_engine(_url(admin, "sslmode=disable"))
+        try:
+            with engine.connect() as c:
+                assert c.execute(text(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar() is False
+        finally:
+            engine.dispose()
