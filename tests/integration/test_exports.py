@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -658,14 +659,47 @@ def test_rows_are_fetched_in_batches(seeded):
 # --- writers --------------------------------------------------------------------------------
 
 
+def _first_visible(text: str) -> str:
+    for ch in text:
+        if not (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")):
+            return ch
+    return ""
+
+
 @given(st.text())
 def test_neutralise(text):
     out = neutralise(text)
     if text and text[0] in "=+-@\t\r":
         assert out == "'" + text
+    elif _first_visible(text) in tuple("=+-@＝＋－＠"):  # issue 12 §5
+        assert out == "'" + text
     else:
         assert out == text
     assert not out or out[0] not in "=+-@\t\r"
+
+
+# A formula behind what nobody sees, or in full-width form (issue 12 §5).
+HIDDEN_FORMULAS = ["\u3000=1+1", " =1+1", "\u200b+cmd|' /C calc'!A0", "\b-1+1", "\u00a0@SUM(A1)",
+                   "＝HYPERLINK(\"http://evil.example\")", "＋1", "－1+1", "＠SUM(A1)",
+                   "\u2028=1"]
+
+
+@pytest.mark.parametrize("value", HIDDEN_FORMULAS)
+def test_a_formula_behind_invisible_characters_is_neutralised(value, tmp_path):
+    from dnmail.exports.writers import Column, write_csv, write_xlsx
+
+    assert neutralise(value) == "'" + value
+    columns = [Column("department", "Phòng ban")]
+    write_csv(tmp_path / "x.csv", columns, [(value,)])
+    assert csv_rows(tmp_path / "x.csv")[1][1] == "'" + value
+    write_xlsx(tmp_path / "x.xlsx", columns, [(value,)], title="x")
+    cell = openpyxl.load_workbook(tmp_path / "x.xlsx").active["B2"]
+    assert cell.data_type == "s" and cell.value.startswith("'")
+
+
+@pytest.mark.parametrize("value", ["Nguyễn Văn An", " Văn phòng", "#1 Phòng", "'quoted", "\u3000Phòng"])
+def test_plain_text_is_left_alone(value):
+    assert neutralise(value) == value
 
 
 def test_xlsx_writer_replaces_characters_xml_cannot_carry(tmp_path):

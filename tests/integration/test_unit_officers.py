@@ -194,3 +194,72 @@ def test_on_a_terminal_the_officer_is_asked(world, cli, monkeypatch):
     r = cli("--as", SNV, "reset-password", "thanhnq")
     assert r.code == 0, r
     assert asked == [f"directory password of {SNV} (uid=snv,ou=units,dc=danang,dc=gov,dc=vn): "]
+
+
+def test_rights_follow_hr_from_the_moment_sync_records_a_transfer(world, ldap, cli, monkeypatch,
+                                                                   tmp_path):
+    """The attack (issue 12 §4): HR moved Nguyễn Quang Thanh from snv to sgtvt and
+    `sync --apply` recorded it, but until the next `provision` moved the entry, snv's
+    officer could still reset the mailbox's password. Now both dnmail's check and
+    slapd's access rules refuse it; after the move, sgtvt's officer has it."""
+    snv_password = set_officer_password(cli, monkeypatch)
+    dn = mailbox_dn(ldap, "snv", "thanhnq")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "Mã hồ sơ,Họ và tên,Mã đơn vị,Phòng ban,Chức vụ,Số điện thoại,Trạng thái\n"
+        "HR001,Nguyễn Quang Thanh,sgtvt,Văn phòng,Chánh văn phòng,0905123456,Đang công tác\n"
+        "HR002,Trần Đức,sgtvt,Văn phòng,Kế toán,02363822222,Đang công tác\n",
+        encoding="utf-8",
+    )
+    r = cli("sync", roster, "--apply")
+    assert r.code == 0, r
+    assert read_attrs(root(ldap), dn, "employeeType")["employeeType"] == ["dnmail-transfer"]
+    before = read_attrs(root(ldap), dn, "userPassword")["userPassword"]
+
+    r = cli("--as", SNV, "reset-password", "thanhnq")
+    assert r.code == 1, r
+    assert "snv@danang.gov.vn is a unit officer of snv: cannot act for unit sgtvt" in r.err
+    assert "HR records its owner as transferred to sgtvt" in r.err
+
+    # The CLI's check bypassed: the directory refuses the old unit's officer itself.
+    with Directory.connect(world.config.directory, snv_password, bind_dn=officer_dn(ldap)) as d:
+        with pytest.raises(InsufficientAccess):
+            d.set_password(dn, "stolen-Password-1")
+    conn = ldap3.Connection(ldap.url, officer_dn(ldap), snv_password, auto_bind=True)
+    assert not conn.modify(dn, {"pwdReset": [(ldap3.MODIFY_REPLACE, ["TRUE"])]})
+    assert conn.result["result"] == 50  # insufficientAccessRights
+    conn.unbind()
+    assert read_attrs(root(ldap), dn, "userPassword")["userPassword"] == before
+
+    # The move carried out: the entry is sgtvt's, unmarked, and sgtvt's officer resets it.
+    [item] = provision(world).items
+    assert item.state == "done", item
+    moved = mailbox_dn(ldap, "sgtvt", "thanhnq")
+    assert not read_attrs(root(ldap), moved, "employeeType").get("employeeType")
+    set_officer_password(cli, monkeypatch, "sgtvt")
+    r = cli("--as", "sgtvt@danang.gov.vn", "--format", "json", "reset-password", "thanhnq")
+    assert r.code == 0, r
+    assert bind_result(ldap, moved, r.json()["password"]) == 0
+    monkeypatch.setenv("DNMAIL_OPERATOR_PASSWORD", snv_password)
+    r = cli("--as", SNV, "reset-password", "thanhnq")
+    assert r.code == 1 and "cannot act for unit sgtvt" in r.err, r
+
+
+def test_the_transfer_mark_keeps_the_cities_own_employee_types(world, ldap, cli, tmp_path):
+    conn = root(ldap)
+    dn = mailbox_dn(ldap, "snv", "thanhnq")
+    assert conn.modify(dn, {"employeeType": [(ldap3.MODIFY_ADD, ["Biên chế"])]}), conn.result
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "Mã hồ sơ,Họ và tên,Mã đơn vị,Phòng ban,Chức vụ,Số điện thoại,Trạng thái\n"
+        "HR001,Nguyễn Quang Thanh,sgtvt,Văn phòng,Chánh văn phòng,0905123456,Đang công tác\n",
+        encoding="utf-8",
+    )
+    assert cli("sync", roster, "--apply").code == 0
+    assert sorted(read_attrs(conn, dn, "employeeType")["employeeType"]) == [
+        "Biên chế", "dnmail-transfer"]
+    assert cli("sync", roster, "--apply").code == 0  # twice: still one mark
+    [item] = provision(world).items
+    moved = mailbox_dn(ldap, "sgtvt", "thanhnq")
+    assert read_attrs(conn, moved, "employeeType")["employeeType"] == ["Biên chế"]
+    conn.unbind()

@@ -503,7 +503,12 @@ def test_load_certificates_and_crls(tmp_path, pki):
 
 # --- reading the table ---------------------------------------------------------------
 
-MANY = [ps.Person(f"Người Thứ {i}", "Phòng Một", f"09051234{i:02d}", f"user{i}")
+def _spelled(i: int) -> str:
+    """A name part made of letters only (a person's name holds no digit): 1 → "Ab"."""
+    return chr(65 + i // 26) + chr(97 + i % 26)
+
+
+MANY = [ps.Person(f"Người Thứ {_spelled(i)}", "Phòng Một", f"09051234{i:02d}", f"user{i}")
         for i in range(1, 61)]
 
 

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 #: (draft-behera-ldap-password-policy §5.3.3; needs pwdLockout: TRUE in the policy).
 LOCKED_FOREVER = "000001010000Z"
 
+#: The value `sync --apply` adds to a mailbox entry's employeeType once HR records that
+#: its owner moved to another unit, until the move at the next `provision` removes it:
+#: slapd's access rules then refuse the old unit's officer that entry's password
+#: (rule {1} of dnmail.ldif.in) — rights follow HR, not the branch the entry is in yet.
+TRANSFER_MARK = "dnmail-transfer"
+
 MAILBOX_ATTRS = (
     "uid",
     "cn",
@@ -44,6 +50,7 @@ MAILBOX_ATTRS = (
     "ou",
     "pwdAccountLockedTime",
     "pwdReset",
+    "employeeType",
 )
 MAILBOX_CLASSES = ("top", "person", "organizationalPerson", "inetOrgPerson")
 
@@ -68,6 +75,10 @@ class Entry:
     @property
     def locked(self) -> bool:
         return bool(self.attrs.get("pwdaccountlockedtime"))
+
+    @property
+    def transfer_marked(self) -> bool:
+        return any(v.lower() == TRANSFER_MARK for v in self.attrs.get("employeetype", ()))
 
 
 def _is_loopback(host: str) -> bool:
@@ -430,6 +441,19 @@ class Directory:
 
     def unlock(self, dn: str) -> None:
         self.replace(dn, {"pwdAccountLockedTime": None})
+
+    def mark_transfer(self, dn: str, *, on: bool = True) -> None:
+        """Add (or remove) TRANSFER_MARK on a mailbox entry; idempotent, and any other
+        employeeType value the entry carries is kept."""
+        import ldap3
+        from ldap3.core import exceptions as lx
+
+        op = ldap3.MODIFY_ADD if on else ldap3.MODIFY_DELETE
+        with self._op("mark transfer" if on else "clear transfer mark", dn):
+            try:
+                self._conn.modify(dn, {"employeeType": [(op, [TRANSFER_MARK])]})
+            except (lx.LDAPAttributeOrValueExistsResult, lx.LDAPNoSuchAttributeResult):
+                pass  # already so
 
     def set_password(self, dn: str, password: str, *, must_change: bool = True) -> None:
         """Password Modify extended operation (RFC 3062); the server hashes it. The entry

@@ -45,3 +45,41 @@ def name_key(value: object) -> str:
     Diacritics are kept: "Lê Thị Hà" and "Lê Thị Hạ" are different people.
     """
     return clean_text(value).casefold().replace(" ", "")
+
+
+#: Besides letters (any script, with their combining marks), what a person's name may
+#: hold: spaces, apostrophes (' ’ ʼ), hyphens (- ‐) and dots. Nothing else: a name
+#: reaches the directory (cn, sn, givenName) and every export.
+NAME_PUNCTUATION = frozenset(" '\u2019\u02bc-\u2010.")
+_MARKS = frozenset(("Mn", "Mc", "Me"))
+
+
+def person_name_problem(name: str) -> str | None:
+    """Why `name` (already cleaned: NFC, single spaces) is not a person's name, or None.
+
+    A name starts with a letter and holds letters (any script, normalised), spaces,
+    apostrophes, hyphens and dots only — so `=1+1 Nguyễn`, whatever invisible
+    characters came before the `=` (a tab, spaces, U+200B, U+3000, a backspace), is
+    refused, and so is any other sign a spreadsheet or a directory could act on.
+    """
+    if not name:
+        return "the name is empty"
+    if name.replace(" ", "").isalpha():  # the common name: letters and spaces only
+        return None
+    if not name[0].isalpha():
+        return (
+            f"{name[:60]!r} is not a person's name: it starts with {_shown(name[0])} "
+            "(a name starts with a letter)"
+        )
+    for ch in name:
+        if ch.isalpha() or ch in NAME_PUNCTUATION or unicodedata.category(ch) in _MARKS:
+            continue
+        return (
+            f"{name[:60]!r} is not a person's name: {_shown(ch)} is not allowed "
+            "(only letters, spaces, apostrophes, hyphens and dots)"
+        )
+    return None
+
+
+def _shown(ch: str) -> str:
+    return repr(ch) if ch.isprintable() and not ch.isspace() else f"U+{ord(ch):04X}"

@@ -8,10 +8,11 @@ name in the target's directory and renamed over the target only once it is compl
 Formula neutralisation (DESIGN §5): a spreadsheet runs a cell that starts with `=`,
 `+`, `-` or `@` (and Excel also one that starts with a tab or a carriage return
 before those) as a formula: a name like `=HYPERLINK(...)` in the HR roster would
-become a live link in the unit's spreadsheet. In xlsx and csv every text cell that
-starts with one of these characters gets a leading apostrophe `'`, and in xlsx such
-cells are written explicitly as strings. JSON is data, not a spreadsheet: it keeps
-the text as stored.
+become a live link in the unit's spreadsheet. The first VISIBLE character counts (a
+leading space, U+3000, U+200B or control character hides nothing from a spreadsheet),
+and so do the full-width forms `＝＋－＠`. In xlsx and csv every such text cell gets a
+leading apostrophe `'`, and in xlsx such cells are written explicitly as strings. JSON
+is data, not a spreadsheet: it keeps the text as stored.
 
 Times are stored in UTC. Spreadsheets show them in Vietnam time (UTC+7, no daylight
 saving), which is what a unit reading "Ngày cấp" expects; JSON keeps ISO 8601 UTC.
@@ -24,6 +25,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +39,11 @@ from dnmail.clock import LOCAL_TZ
 #: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV
 #: injection"): these text cells get a leading apostrophe.
 FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+#: ... also when they are the first VISIBLE character (after spaces, U+3000, zero-width
+#: and control characters, which spreadsheets skip or users cannot see), and in their
+#: full-width forms (＝＋－＠), which Excel with an East Asian input method takes too.
+FORMULA_STARTS = FORMULA_TRIGGERS | frozenset("\uff1d\uff0b\uff0d\uff20")
+_INVISIBLE = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
 
 FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".json": "json"}
 
@@ -49,7 +56,6 @@ _SECOND = timedelta(seconds=1)
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Excel's error literals: a text cell equal to one would become an error cell.
 _XLSX_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
-_XLSX_SPECIAL = FORMULA_TRIGGERS | {"#"}
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,25 @@ class Column:
 STT = Column("no", "STT", "int", width=6)
 
 
+def formula_like(text: str) -> bool:
+    """Would a spreadsheet run this text as a formula? True when its first character,
+    or its first visible one, starts a formula (FORMULA_STARTS)."""
+    first = text[0]
+    if first in FORMULA_TRIGGERS:
+        return True
+    if first.isalnum():  # the common cell: a name, a number, an address
+        return False
+    for ch in text:
+        if ch in FORMULA_STARTS:
+            return True
+        if not (ch.isspace() or unicodedata.category(ch) in _INVISIBLE):
+            return False
+    return False
+
+
 def neutralise(text: str) -> str:
     """`'` before a text a spreadsheet would run as a formula; other text unchanged."""
-    if text and text[0] in FORMULA_TRIGGERS:
+    if text and formula_like(text):
         return "'" + text
     return text
 
@@ -205,8 +227,8 @@ class _XlsxCells:
     def _text(self, v: Any) -> Any:
         if not v:
             return None
-        if v[0] in _XLSX_SPECIAL:
-            if v[0] != "#":
+        if not v[0].isalnum():
+            if formula_like(v):
                 return self._text_cell(_xml_safe("'" + v))
             if v in _XLSX_ERROR_CODES:
                 return self._text_cell(v)

@@ -33,7 +33,7 @@ from pathlib import Path
 from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.slip import SlipContent, SlipRow, kind_from_content
 from dnmail.domain.states import RequestKind
-from dnmail.domain.text import fold, name_key
+from dnmail.domain.text import fold, name_key, person_name_problem
 from dnmail.errors import Problem
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet
 from dnmail.readers.tabular import (
@@ -405,6 +405,9 @@ def _read_table(
             full_name = None
         elif full_name is not None and _LETTER.search(full_name) is None:
             problem(number, "full_name", f"{full_name[:60]!r} is not a name (no letters)")
+            full_name = None
+        elif full_name is not None and (why := person_name_problem(full_name)) is not None:
+            problem(number, "full_name", why)
             full_name = None
         if not full_name or None in (seq, department, address, phone):
             continue

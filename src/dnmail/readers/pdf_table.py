@@ -20,7 +20,7 @@ from typing import Any
 
 from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.slip import SlipContent, SlipRow, kind_from_content
-from dnmail.domain.text import clean_text, fold
+from dnmail.domain.text import clean_text, fold, person_name_problem
 from dnmail.errors import InvalidFile, Problem
 from dnmail.readers.safety import check_pdf
 
@@ -169,6 +169,8 @@ def _read_row(
 
     if not name:
         problems.append(problem("the name is empty", "full_name"))
+    elif (why := person_name_problem(name)) is not None:
+        problems.append(problem(why, "full_name"))
     number, restored = "", False
     try:
         parsed = parse_phone(phone_text)

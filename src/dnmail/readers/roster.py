@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.states import HrStatus
-from dnmail.domain.text import fold
+from dnmail.domain.text import fold, person_name_problem
 from dnmail.errors import Problem
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED
 from dnmail.readers.tabular import (
@@ -202,6 +202,7 @@ class RosterRowReader:
             or not full_name
             or len(full_name) > MAX_NAME_CHARS
             or _LETTER.search(full_name) is None
+            or person_name_problem(full_name) is not None
             or not unit_code
             or status is None
         ):
@@ -249,6 +250,9 @@ class RosterRowReader:
             ok = False
         elif _LETTER.search(full_name) is None:
             self._problem(number, "full_name", f"{full_name[:60]!r} is not a name (no letters)")
+            ok = False
+        elif (why := person_name_problem(full_name)) is not None:
+            self._problem(number, "full_name", why)
             ok = False
 
         unit_code = self._text(number, "unit_code", raw_unit)

@@ -10,8 +10,8 @@
   with `fold()` (case, diacritics, spacing and line breaks ignored), in any column
   order, extra columns ignored.
 - `cell_text`: a raw cell as clean text (NFC, single spaces, no control characters)
-  or a `CellError` saying why it cannot be used (a formula, an Excel error value, a
-  cell far too long).
+  or a `CellError` saying why it cannot be used (a formula — also when its `=` comes
+  after invisible characters —, an Excel error value, a cell far too long).
 
 openpyxl is imported inside the functions that read workbooks.
 """
@@ -81,7 +81,10 @@ def cell_text(value: object) -> str:
             raise CellError(f"cell holds the Excel error {value.strip()}; type the value")
         if len(value) > MAX_CELL_CHARS:
             raise CellError(f"cell is {len(value):,} characters long (limit {MAX_CELL_CHARS:,})")
-        return _clean(value)
+        text = _clean(value)
+        if text[:1] == "=":  # a formula behind a tab, spaces, U+200B, U+3000, a backspace…
+            raise CellError(FORMULA_MESSAGE)
+        return text
     if kind is int:
         return str(value)
     if kind is float:

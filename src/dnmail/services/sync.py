@@ -16,8 +16,9 @@ synced twice must queue nothing the second time.
 * a person of the roster's units missing from the roster → listed, never locked on
   that ground alone.
 
-The database is read and written in the caller's transaction; the directory is not
-touched (`provision` carries the requests out).
+The database is read and written in the caller's transaction; `provision` carries the
+requests out. The directory is touched only to mark the entries of people who moved
+(`mark_transfers`), so that the old unit's officer loses them at once.
 """
 
 from __future__ import annotations
@@ -451,6 +452,9 @@ def _apply(s: Session, rt: Runtime, path: Path, diff: RosterDiff, result: SyncRe
         queued.update({v.hr_id: v.id for v in views})
     final = [replace(a, request_id=queued.get(a.hr_id)) if a.queues else a for a in actions]
     applied = replace(result, applied=True, actions=final)
+    marked = mark_transfers(
+        rt, session=s, hr_ids=[a.hr_id for a in actions if a.kind is SyncActionKind.MOVE]
+    )
     audit.record(
         session=s,
         actor=actor,
@@ -464,9 +468,41 @@ def _apply(s: Session, rt: Runtime, path: Path, diff: RosterDiff, result: SyncRe
             "forced": bool(result.brake),
             "brake": result.brake,
             "withdrawn": [a.supersedes for a in actions if a.supersedes is not None],
+            "transfer_marked": marked,
         },
     )
     return applied
+
+
+def mark_transfers(rt: Runtime, *, session: Session, hr_ids: list[str]) -> list[str]:
+    """Rights follow HR: once a transfer is recorded, the old unit's officer may no
+    longer reset the mailbox's password, although the entry moves to the new branch only
+    at the next `provision`. dnmail's own check compares the person's unit
+    (services/accounts.py); this marks the entry so that slapd refuses the officer too,
+    whatever client it uses (TRANSFER_MARK). Done before the commit: a directory that
+    cannot be reached stops the run (exit 4) with nothing recorded. Returns the DNs
+    marked."""
+    if not hr_ids:
+        return []
+    from dnmail.errors import NoSuchEntry
+
+    d = rt.directory
+    marked = []
+    rows = list(queries.rows_where_in(
+        session, select(Mailbox.staff_hr_id, Mailbox.dn), Mailbox.staff_hr_id, hr_ids
+    ))
+    for hr_id, dn in rows:
+        try:
+            d.mark_transfer(dn)
+        except NoSuchEntry:
+            # Moved already (a crash after a move), or missing: wherever its HR id is.
+            found = d.find_by_hr_ids([hr_id]).get(hr_id, [])
+            if len(found) != 1:
+                continue  # `reconcile` reports a missing or doubled entry
+            dn = found[0].dn
+            d.mark_transfer(dn)
+        marked.append(dn)
+    return sorted(marked)
 
 
 def brake_error(reasons: list[str]) -> SafetyBrake:

@@ -96,6 +96,8 @@ class Actions:
             changes["pwdAccountLockedTime"] = None
         if changes:
             self.d.replace(dn, changes)
+        if e.transfer_marked:
+            self.d.mark_transfer(dn, on=False)
         password = generate_password(self.policy)
         self.d.set_password(dn, password)
         m = Mailbox(
@@ -143,6 +145,9 @@ class Actions:
         if changes:
             self.d.replace(dn, changes)
             done.append("updated " + ", ".join(sorted(changes)))
+        if e.transfer_marked:
+            # In its new unit's branch now: that unit's officer has it (rule {2}).
+            self.d.mark_transfer(dn, on=False)
         m.dn = dn
         m.unit_code = st.unit_code
         m.updated_at = now
