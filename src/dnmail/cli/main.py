@@ -79,11 +79,12 @@ sync_cli.register(app)
 local_cli.register(app)
 
 
-def prepare(command: Any) -> None:
-    """`command` and every command under it as dnmail shows and reads them: help
-    paragraphs flow to the terminal's width (a docstring breaks its lines where the
+def prepare(command: Any, args: list[str]) -> None:
+    """`command`, and the commands `args` name under it, as dnmail shows and reads them:
+    help paragraphs flow to the terminal's width (a docstring breaks its lines where the
     source does, not where a sentence ends), flags show no `<bool>` type (they take no
-    value), and values are read without pydantic (cli/params.py)."""
+    value), and values are read without pydantic (cli/params.py). Only the commands on
+    the way to the one run: preparing all of them would cost every start a few ms."""
     if command.help:
         paragraphs = inspect.cleandoc(command.help).split("\n\n")
         command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
@@ -92,18 +93,22 @@ def prepare(command: Any) -> None:
         if getattr(param, "is_flag", False):
             param.metavar = ""
         params.install(param)
-    for sub in getattr(command, "commands", {}).values():
-        prepare(sub)
+    subs = getattr(command, "commands", {})
+    for i, arg in enumerate(args):
+        if arg in subs:  # an option's value that names a command only costs a few µs
+            prepare(subs[arg], args[i + 1 :])
+            return
 
 
 def invoke(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (DESIGN §4). Errors end here, once."""
+    args = argv if argv is not None else sys.argv[1:]
     cmd = typer.main.get_command(app)
-    prepare(cmd)
+    prepare(cmd, args)
     ctx_state = State()
     try:
         cmd.main(
-            args=argv if argv is not None else sys.argv[1:],
+            args=args,
             prog_name="dnmail",
             standalone_mode=True,
             obj=ctx_state,

@@ -4,9 +4,9 @@ HR id. Each takes the caller's session (the caller owns the transaction)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, Table, select
 
 from dnmail.db.models import Request, Staff, Unit
 from dnmail.domain.states import OPEN_REQUEST_STATES
@@ -49,9 +49,16 @@ def staff_by_ids(session: Session, hr_ids: Iterable[str]) -> dict[str, Staff]:
     return out
 
 
+def table(model: Any) -> Table:
+    """A model's table, for Core queries: plain rows, none of the ORM's per-statement
+    and per-row work (lists read by every command, such as the queue's first page)."""
+    return cast(Table, model.__table__)
+
+
 def unit_accounts(session: Session) -> dict[str, str]:
     """Each unit's official account (lower case) → the unit's code."""
-    return {a.lower(): c for c, a in session.execute(select(Unit.code, Unit.account)) if a}
+    units = table(Unit)
+    return {a.lower(): c for c, a in session.execute(select(units.c.code, units.c.account)) if a}
 
 
 def unit_account_names(session: Session) -> set[str]:
