@@ -72,3 +72,13 @@ def test_a_slip_signed_by_the_twin_is_refused(pki):
     message = str(info.value)
     assert "is not an authorised signer of unit snv" in message, message
     assert pki.deputy_twin.pin in message  # the pin an operator would have to add
+
+
+def test_a_signer_whose_issuer_cannot_be_read_matches_no_issuer_pin(pki):
+    """Mutation run survivor: an unreadable issuer name must never count as a match."""
+    from dataclasses import replace
+
+    pin = SignerPin.parse(pki.snv_deputy.issuer_serial_pin)
+    info = SignerInfo.from_certificate(pki.snv_deputy.cert)
+    assert pin.matches(info)
+    assert not pin.matches(replace(info, issuer="not a DN at all"))
