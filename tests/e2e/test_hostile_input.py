@@ -135,6 +135,13 @@ ROSTER_REFUSED = {
     "ldap-unit-code.csv": "row 2, column 'Mã đơn vị': unknown unit code 'snv*)(ou=*'",
     "control-chars-in-xml.xlsx": "sheet 'Sheet1': the sheet cannot be read after row 1: "
     "not well-formed",
+    # what a reader of the workbook does not see (issue 12 §3)
+    "hidden-sheet.xlsx": "sheet 'Dữ liệu': the sheet is hidden and holds data that a reader",
+    "very-hidden-sheet.xlsx": "sheet 'Dữ liệu': the sheet is very hidden (only a macro",
+    "hidden-row.xlsx": "sheet 'Sheet1', row 3: the row is hidden and holds data",
+    "tiny-row.xlsx": "sheet 'Sheet1', row 3: the row is hidden and holds data",
+    "hidden-column.xlsx": "sheet 'Sheet1', row 1, column 'I': column I is hidden and holds data",
+    "two-rosters.xlsx": "several sheets hold a roster table ('Sheet1', 'Trang 2')",
     # names (issue 12 §5): letters, spaces, apostrophes, hyphens and dots, nothing else
     "formula-behind-invisible.csv": "row 7, column 'B (Họ và tên)': Họ và tên: cell holds a formula",
     "not-a-name.csv": "row 4, column 'B (Họ và tên)': Họ và tên: 'Nguyễn <b>An</b>' is not a "
@@ -198,6 +205,9 @@ SLIPS_REFUSED = {
     "long-cell.xlsx": "characters long",
     "ldap-name.xlsx": "'Nguyễn *)(uid=*' is not a person's name: '*' is not allowed",
     "formula-behind-invisible.xlsx": "Họ và tên: cell holds a formula",
+    "hidden-row.xlsx": "the row is hidden and holds data",
+    "hidden-slip-sheet.xlsx": "the sheet is hidden and holds data",
+    "two-slip-sheets.xlsx": "several sheets hold a slip table ('Phiếu yêu cầu', 'Trang 2')",
     "ldap-address.xlsx": "requested address refused",
     "dn-address.xlsx": "requested address refused",
     "one-bad-row.xlsx": "nobody named 'Hồ Vắng Mặt'",

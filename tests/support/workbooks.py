@@ -372,3 +372,56 @@ def xxe_xlsx(path: Path, *, member: str = "xl/worksheets/sheet1.xml") -> Path:
 def text_as_xlsx(path: Path, text: str = "Mã hồ sơ,Họ và tên\n1,Nguyễn Văn A\n") -> Path:
     Path(path).write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def hide_in_workbook(
+    path: Path,
+    *,
+    sheet_rows: Sequence[Sequence[object]] | None = None,
+    sheet_state: str = "hidden",
+    sheet_first: bool = False,
+    hidden_row: Sequence[object] | None = None,
+    tiny_row: bool = False,
+    hidden_column: Sequence[object] | None = None,
+    second_visible: Sequence[Sequence[object]] | None = None,
+) -> Path:
+    """Rewrite a workbook with things a reader does not see (issue 12 §3): another sheet
+    (`sheet_state` hidden or veryHidden, first or last) holding `sheet_rows`; a row
+    appended to the table and hidden (or only 1 pt high: `tiny_row`); a hidden column
+    right of the table holding `hidden_column` (one value per row from the top); or a
+    second, visible sheet holding `second_visible`."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    ws = wb.active
+    if hidden_row is not None:
+        r = ws.max_row + 1
+        # right under the table's last row, so a reader that ignores hiddenness reads it
+        while r > 1 and all(c.value is None for c in ws[r - 1]):
+            r -= 1
+        ws.insert_rows(r)
+        for c, value in enumerate(hidden_row, start=1):
+            ws.cell(row=r, column=c, value=value)
+        if tiny_row:
+            ws.row_dimensions[r].height = 1
+        else:
+            ws.row_dimensions[r].hidden = True
+    if hidden_column is not None:
+        col = ws.max_column + 2
+        for r, value in enumerate(hidden_column, start=1):
+            ws.cell(row=r, column=col, value=value)
+        from openpyxl.utils import get_column_letter
+
+        ws.column_dimensions[get_column_letter(col)].hidden = True
+    if sheet_rows is not None:
+        other = wb.create_sheet("Dữ liệu", 0 if sheet_first else None)
+        for row in sheet_rows:
+            other.append(list(row))
+        other.sheet_state = sheet_state
+        wb.active = wb.worksheets.index(ws)
+    if second_visible is not None:
+        other = wb.create_sheet("Trang 2")
+        for row in second_visible:
+            other.append(list(row))
+    wb.save(path)
+    return Path(path)

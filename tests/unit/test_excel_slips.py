@@ -345,3 +345,43 @@ def test_template_layout(tmp_path):
     assert ws["B14"].font.bold and ws.column_dimensions["B"].width == 28
     assert ws["D15"].number_format == "@"  # phone column kept as text
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+# --- what a reader of the workbook sees (issue 12 §3) -----------------------------------
+
+
+def test_hidden_things_without_data_are_harmless(tmp_path):
+    from openpyxl import load_workbook
+
+    path = slip(tmp_path)
+    wb = load_workbook(path)
+    ws = wb.active
+    ws.row_dimensions[ws.max_row + 3].hidden = True  # an empty hidden row
+    ws.column_dimensions["K"].hidden = True  # an empty hidden column
+    empty = wb.create_sheet("Danh mục")
+    empty.sheet_state = "hidden"
+    wb.save(path)
+    assert len(read_excel_slip(path).rows) == 3
+
+
+def test_a_hidden_row_inside_the_table_is_refused_with_its_row(tmp_path):
+    from support.workbooks import hide_in_workbook
+
+    path = hide_in_workbook(slip(tmp_path), hidden_row=["4", "Lê Văn Ẩn", "", "", ""])
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(path)
+    [problem] = excinfo.value.problems
+    assert problem.sheet == "Phiếu yêu cầu" and problem.row is not None
+    assert "the row is hidden and holds data" in problem.message
+
+
+def test_the_active_sheet_wins_when_it_holds_the_table(tmp_path):
+    from openpyxl import load_workbook
+
+    path = slip(tmp_path)
+    wb = load_workbook(path)
+    notes = wb.create_sheet("Hướng dẫn")
+    notes["A1"] = "Điền phiếu ở trang trước"
+    wb.active = 0
+    wb.save(path)
+    assert read_excel_slip(path).rows[0].sheet == "Phiếu yêu cầu"

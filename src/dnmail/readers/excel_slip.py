@@ -257,10 +257,13 @@ def read_excel_slip(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRES
             [Problem("a slip must be an Excel workbook (.xlsx) or a signed PDF", file=file_name)],
         )
     with Table(path, max_uncompressed=max_uncompressed) as table:
-        for sheet in table.sheet_names:
-            content = _read_sheet(table, sheet)
-            if content is not None:
-                return content
+        # What a reader of the workbook sees (issue 12 §3): one sheet, the active one
+        # or the one visible sheet holding the table; hidden sheets, rows or columns
+        # holding data and a second sheet with a table are refused, naming them.
+        sheet = table.table_sheet(SLIP_COLUMNS, what="slip", max_scan=HEADER_SCAN_ROWS)
+        content = _read_sheet(table, sheet) if sheet is not None else None
+        if content is not None:
+            return content
     expected = ", ".join(repr(c.header) for c in SLIP_COLUMNS)
     sheets = ", ".join(repr(s) for s in table.sheet_names)
     raise_problems(

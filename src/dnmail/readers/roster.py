@@ -30,6 +30,7 @@ from dnmail.readers.tabular import (
     Column,
     HeaderRow,
     ProblemList,
+    Table,
     cell_text,
     find_header,
     is_blank,
@@ -88,17 +89,27 @@ def read_roster(
 ) -> Roster:
     """Read an HR roster (.xlsx or .csv) whole, or raise InvalidFile with every problem.
 
-    The first worksheet is read unless `sheet` names another. `max_uncompressed`
+    The sheet read is the active one, or the one visible sheet holding the roster,
+    unless `sheet` names another; a hidden sheet, row or column holding data and a
+    second sheet holding a roster are refused, naming them. `max_uncompressed`
     bounds what an .xlsx may unpack to, and the size of a .csv file. UnsafeFile (a
     kind of InvalidFile) when the workbook is refused before parsing. A roster with
     no data row is refused too: it is a broken export, not an empty city.
     """
     path = Path(path)
-    with (
-        open_table(path, max_uncompressed=max_uncompressed) as table,
-        closing(table.rows(sheet or table.sheet_names[0])) as rows,
-    ):
-        sheet_name = sheet or table.sheet_names[0]
+    with open_table(path, max_uncompressed=max_uncompressed) as table:
+        # The sheet a reader sees: hidden sheets holding data and a second roster
+        # table are refused (Table.table_sheet), hidden rows or columns holding data
+        # too (Table.rows).
+        sheet_name = sheet or table.table_sheet(
+            ROSTER_COLUMNS, what="roster", max_scan=HEADER_SCAN_ROWS
+        )
+        reader = _read_sheet(table, sheet_name)
+    return reader.finish()
+
+
+def _read_sheet(table: Table, sheet_name: str | None) -> RosterRowReader:
+    with closing(table.rows(sheet_name)) as rows:
         header = find_header(
             rows,
             ROSTER_COLUMNS,
@@ -110,7 +121,7 @@ def read_roster(
         reader = RosterRowReader(table.file_name, sheet_name, header)
         for number, cells in rows:
             reader.read(number, cells)
-    return reader.finish()
+    return reader
 
 
 class RosterRowReader:

@@ -26,6 +26,7 @@ import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -387,9 +388,18 @@ class Table:
         self.format = file_format(self.path)
         self.max_uncompressed = max_uncompressed
         self._workbook = None
+        self.hidden_sheets: dict[str, str] = {}  # title → "hidden" | "veryHidden"
+        self.active_sheet: str | None = None
         if self.format == "xlsx":
             self._workbook = _open_workbook(self.path, max_uncompressed)
-            self.sheet_names = [ws.title for ws in self._workbook.worksheets]
+            sheets = self._workbook.worksheets
+            self.sheet_names = [ws.title for ws in sheets]
+            self.hidden_sheets = {
+                ws.title: ws.sheet_state for ws in sheets if ws.sheet_state != "visible"
+            }
+            active = self._workbook.active
+            if active is not None and active in sheets and active.title not in self.hidden_sheets:
+                self.active_sheet = active.title
             if not self.sheet_names:
                 self.close()
                 raise_problems(
@@ -409,12 +419,59 @@ class Table:
             self._workbook.close()
             self._workbook = None
 
-    def rows(self, sheet: str | None = None) -> Iterator[tuple[int, Sequence[object]]]:
+    def rows(
+        self, sheet: str | None = None, *, hidden_ok: bool = False
+    ) -> Iterator[tuple[int, Sequence[object]]]:
+        """The rows of `sheet` (default: the first). A hidden row or column that holds
+        data refuses the file (InvalidFile naming it) unless `hidden_ok`."""
         if self.format == "csv":
             return _csv_rows(self.path, self.max_uncompressed)
         if self._workbook is None:
             raise ValueError("the table is closed")
-        return _sheet_rows(self._workbook, self.file_name, sheet or self.sheet_names[0])
+        name = sheet or self.sheet_names[0]
+        return _sheet_rows(self._workbook, self.file_name, name, refuse_hidden=not hidden_ok)
+
+    def table_sheet(self, spec: Sequence[Column], *, what: str, max_scan: int) -> str | None:
+        """The one sheet a table is read from, as a reader sees the workbook (issue 12
+        §3): the active sheet when it holds the table (a header row of `spec` in its
+        first `max_scan` rows), else the one visible sheet that does. Refused, naming
+        them: a hidden or very hidden sheet that holds data (nobody reading the file
+        sees it), and a second visible sheet holding the table (which one counts?).
+        None for a CSV file; the active (or first) sheet when none holds the table."""
+        if self.format == "csv":
+            return None
+        problems = []
+        for name, state in self.hidden_sheets.items():
+            if self._holds_data(name):
+                how = "very hidden (only a macro or an XML editor shows it)" if state == "veryHidden" else "hidden"
+                problems.append(Problem(
+                    f"the sheet is {how} and holds data that a reader of the workbook does not "
+                    f"see: delete it, or unhide it and check it", file=self.file_name, sheet=name))
+        visible = [n for n in self.sheet_names if n not in self.hidden_sheets]
+        holding = [n for n in visible if self._holds_header(n, spec, max_scan)]
+        if len(holding) > 1:
+            names = ", ".join(repr(n) for n in holding)
+            problems.append(Problem(
+                f"several sheets hold a {what} table ({names}): dnmail reads one sheet, keep the "
+                "table on one and delete the others", file=self.file_name))
+        if problems:
+            raise_problems(self.file_name, problems)
+        if self.active_sheet in holding or not holding:
+            return self.active_sheet or (visible[0] if visible else self.sheet_names[0])
+        return holding[0]
+
+    def _holds_data(self, sheet: str) -> bool:
+        with closing(self.rows(sheet, hidden_ok=True)) as rows:
+            return any(not is_blank(v) for _, cells in rows for v in cells)
+
+    def _holds_header(self, sheet: str, spec: Sequence[Column], max_scan: int) -> bool:
+        with closing(self.rows(sheet, hidden_ok=True)) as rows:
+            for number, cells in rows:
+                if match_header(cells, spec) is not None:
+                    return True
+                if number >= max_scan:
+                    return False
+        return False
 
 
 def open_table(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> Table:
@@ -476,7 +533,9 @@ def _open_workbook(path: Path, max_uncompressed: int):  # -> openpyxl Workbook
         )
 
 
-def _sheet_rows(workbook, file_name: str, sheet: str) -> Iterator[tuple[int, Sequence[object]]]:
+def _sheet_rows(
+    workbook, file_name: str, sheet: str, *, refuse_hidden: bool = True
+) -> Iterator[tuple[int, Sequence[object]]]:
     try:
         worksheet = workbook[sheet]
     except KeyError:
@@ -486,7 +545,10 @@ def _sheet_rows(workbook, file_name: str, sheet: str) -> Iterator[tuple[int, Seq
     worksheet.reset_dimensions()
     number = 0
     try:
-        rows = worksheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True)
+        if refuse_hidden:
+            rows = _visible_rows(worksheet, file_name, sheet)
+        else:
+            rows = worksheet.iter_rows(min_row=1, max_col=MAX_COLUMNS, values_only=True)
         for number, cells in enumerate(rows, start=1):
             yield number, cells
     except DnmailError:
@@ -508,6 +570,73 @@ def _sheet_rows(workbook, file_name: str, sheet: str) -> Iterator[tuple[int, Seq
                 )
             ],
         )
+
+
+#: A row lower than this (points) or a column narrower than this (characters) shows
+#: nothing a reader can see: it counts as hidden.
+MIN_VISIBLE_ROW_HEIGHT = 4.0
+MIN_VISIBLE_COLUMN_WIDTH = 1.0
+_HIDDEN_HINT = "a reader of the workbook does not see it: delete it, or unhide it and check it"
+
+
+def _is_hidden(attrs: dict, size_key: str, minimum: float) -> bool:
+    if str(attrs.get("hidden", "")).lower() in ("1", "true"):
+        return True
+    size = attrs.get(size_key)
+    try:
+        return size is not None and float(size) < minimum
+    except ValueError:
+        return False
+
+
+def _hidden_columns(dimensions: dict) -> list[int]:
+    """0-based indexes (below MAX_COLUMNS) of the columns a <cols> entry hides."""
+    hidden: set[int] = set()
+    for attrs in dimensions.values():
+        if _is_hidden(attrs, "width", MIN_VISIBLE_COLUMN_WIDTH):
+            low, high = int(attrs.get("min", 1)), int(attrs.get("max", attrs.get("min", 1)))
+            hidden.update(range(max(low, 1) - 1, min(high, MAX_COLUMNS)))
+    return sorted(hidden)
+
+
+def _visible_rows(worksheet, file_name: str, sheet: str) -> Iterator[Sequence[object]]:
+    """The sheet's rows as `iter_rows(values_only=True, max_col=MAX_COLUMNS)` gives
+    them, refusing a hidden row or column that holds data (issue 12 §3). openpyxl's
+    read-only sheets drop row and column attributes, so its sheet parser is driven
+    here, as ReadOnlyWorksheet does, and asked for them: <cols> comes before the
+    rows in a sheet, each <row> carries its own."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = worksheet.parent
+    empty = (None,) * MAX_COLUMNS
+    with worksheet._get_source() as src:
+        parser = WorkSheetParser(
+            src, worksheet._shared_strings, data_only=book.data_only, epoch=book.epoch,
+            date_formats=book._date_formats, timedelta_formats=book._timedelta_formats,
+        )
+        hidden_columns: list[int] | None = None
+        expected = 1
+        for index, row in parser.parse():
+            if hidden_columns is None:
+                hidden_columns = _hidden_columns(parser.column_dimensions)
+            while expected < index:  # rows the file leaves out are empty
+                expected += 1
+                yield empty
+            values = worksheet._get_row(row, 1, MAX_COLUMNS, values_only=True)
+            attrs = parser.row_dimensions.pop(str(index), None)
+            if attrs and _is_hidden(attrs, "ht", MIN_VISIBLE_ROW_HEIGHT) and any(
+                not is_blank(v) for v in values
+            ):
+                raise_problems(file_name, [Problem(
+                    f"the row is hidden and holds data: {_HIDDEN_HINT}",
+                    file=file_name, sheet=sheet, row=index)])
+            for column in hidden_columns:
+                if not is_blank(values[column]):
+                    raise_problems(file_name, [Problem(
+                        f"column {column_letter(column)} is hidden and holds data: {_HIDDEN_HINT}",
+                        file=file_name, sheet=sheet, row=index, column=column_letter(column))])
+            expected = index + 1
+            yield values
 
 
 def _short(exc: BaseException) -> str:
