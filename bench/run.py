@@ -1,7 +1,7 @@
 """Every performance figure of dnmail in one command, each against a baseline measured
 in the same run (issue 7). Started by `bench/run`; see docs/performance.md.
 
-    bench/run [--quick] [--json FILE] [--only provision,growth,cli,roster,slips,export,sync]
+    bench/run [--quick] [--json FILE] [--only provision,growth,cli,roster,slips,export,sync,adopt]
 
 It makes its own data (a city of up to 100,000 people over 50 units with realistic
 Vietnamese names, HR rosters, signed PDF slips), starts its own throw-away slapd servers
@@ -49,6 +49,7 @@ MODES: dict[str, dict] = {
         "pdf_files": 20, "slips_repeat": 3,
         "export_rows": 10_000, "export_repeat": 3,
         "sync_n": 10_000, "sync_repeat": 3,
+        "adopt_n": 5_000, "adopt_repeat": 1,
     },
     "full": {
         "provision_n": 10_000, "provision_repeat": 3,
@@ -58,6 +59,7 @@ MODES: dict[str, dict] = {
         "pdf_files": 200, "slips_repeat": 3,
         "export_rows": 100_000, "export_repeat": 3,
         "sync_n": 100_000, "sync_repeat": 3,
+        "adopt_n": 100_000, "adopt_repeat": 3,
     },
 }  # fmt: skip
 
@@ -68,7 +70,7 @@ PROVISION = {"workers": 1, "chunk_size": 1000, "db": "sqlite", "output": "json"}
 # Growth: chunks of 100 so that each batch of 1,000 gives ten timed chunks.
 GROWTH_CHUNK = 100
 
-FIGURES = ("provision", "growth", "cli", "roster", "slips", "export", "sync")
+FIGURES = ("provision", "growth", "cli", "roster", "slips", "export", "sync", "adopt")
 
 # --- the city ---------------------------------------------------------------------------
 
@@ -604,6 +606,21 @@ class Runner:
             ratio=r["ratio_apply"], target="≤ 1.5×", target_value=1.5,
             peak_mib=max(r[k]["peak_mib"] for k in ("import", "sync-dry", "sync-apply")),
             note=f"staff import of the same file; dry run {r['ratio_dry']}; median of {r['repeat']}",
+            details=r,
+        )]  # fmt: skip
+
+
+    def adopt(self) -> list[Figure]:
+        r = self.script("bench_adopt.py", "--n", str(self.m["adopt_n"]),
+                        "--repeat", str(self.m["adopt_repeat"]), "--json")  # fmt: skip
+        a, b, d = r["adopt_apply"], r["ldapsearch"], r["adopt_dry"]
+        return [Figure(
+            "adopt", f"directory adopt --apply, {r['entries']:,} entries (50 units)",
+            dnmail=f"{a['median_s']:.2f} s", baseline=f"{b['median_s']:.2f} s",
+            ratio=r["ratio"], target="≤ 3×", target_value=3.0, peak_mib=max(a["peak_mib"], d["peak_mib"]),
+            note=f"ldapsearch -E pr=1000 of the same entries and attributes; dry run "
+                 f"{d['median_s']:.2f} s ({r['ratio_dry']}×); {r['adopted']:,} adopted with "
+                 f"{r['audit_events']:,} audit events; SQLite; median of {r['repeat']}",
             details=r,
         )]  # fmt: skip
 

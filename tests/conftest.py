@@ -114,8 +114,12 @@ def pg_url(pg_template):
 # --- configuration and runtime --------------------------------------------------------
 
 
-def write_config(path: Path, *, db_url: str, ldap=None, extra: str = "") -> Path:
-    """A config file for tests; `ldap` is a SlapdInfo (or None for a dead server)."""
+def write_config(
+    path: Path, *, db_url: str, ldap=None, extra: str = "", directory: str = ""
+) -> Path:
+    """A config file for tests; `ldap` is a SlapdInfo (or None for a dead server): its
+    layout (by-unit or flat, with its unit attribute) is the config's. `directory`:
+    more lines of the [directory] table."""
     lines = [f'data_dir = "{path.parent / "data"}"', "", "[database]", f'url = "{db_url}"', "", "[directory]"]
     if ldap is not None:
         pw = path.parent / "bind.secret"
@@ -127,8 +131,12 @@ def write_config(path: Path, *, db_url: str, ldap=None, extra: str = "") -> Path
             f'bind_dn = "{ldap.service_dn}"',
             f'bind_password_file = "{pw}"',
         ]
+        if ldap.layout != "by-unit":
+            lines += [f'layout = "{ldap.layout}"', f'unit_attribute = "{ldap.unit_attribute}"']
     else:
         lines += ['url = "ldap://127.0.0.1:9"', 'bind_password_env = "DNMAIL_TEST_NOPE"']
+    if directory:
+        lines.append(directory)
     lines += ["", extra]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -138,13 +146,22 @@ def write_config(path: Path, *, db_url: str, ldap=None, extra: str = "") -> Path
 
 
 @pytest.fixture
-def ldap(tmp_path_factory):
-    """A fresh throw-away slapd (dnmail.local; about 0.2 s to build and start)."""
+def layout():
+    """The directory layout of the `ldap` server and the test config: by-unit, unless
+    a test or module parametrizes `layout` (e.g. over ["by-unit", "flat"])."""
+    return "by-unit"
+
+
+@pytest.fixture
+def ldap(tmp_path_factory, layout):
+    """A fresh throw-away slapd (dnmail.local; about 0.2 s to build and start), with the
+    access rules of `layout` (flat: unit officers keyed on departmentNumber)."""
     from dnmail.errors import DirectoryUnavailable
+    from dnmail.local.render import DirectoryLayout
     from dnmail.local.slapd import ThrowawaySlapd
 
     workdir = tmp_path_factory.mktemp("slapd")
-    server = ThrowawaySlapd(workdir)
+    server = ThrowawaySlapd(workdir, layout=DirectoryLayout(kind=layout))
     try:
         info = server.start()
     except DirectoryUnavailable as e:
@@ -227,8 +244,15 @@ def seed_units(session, codes=("snv", "sgtvt"), *, config=None):
         )
 
 
+def mailbox_dn(info, unit: str, uid: str) -> str:
+    """Where dnmail puts a mailbox of `unit` in the layout of the server `info`."""
+    if info.layout == "flat":
+        return f"uid={uid},ou=people,{info.suffix}"
+    return f"uid={uid},ou={unit},ou=people,{info.suffix}"
+
+
 def seed_staff(session, rows):
-    """rows: (hr_id, full_name, unit, department, position, phone[, status])."""
+    """rows: (hr_id, full_name, unit, department, position, phone[, status[, email]])."""
     from datetime import UTC, datetime
 
     from dnmail.db.models import Staff
@@ -241,6 +265,7 @@ def seed_staff(session, rows):
             Staff(
                 hr_id=hr, full_name=clean_text(name), name_key=name_key(name), unit_code=unit,
                 department=dept, position=pos, phone=phone, hr_status=rest[0] if rest else "active",
+                email=rest[1] if len(rest) > 1 else "",
                 status_changed_at=now, created_at=now, updated_at=now,
             )
         )

@@ -67,10 +67,13 @@ class DirectorySettings:
     ca_file: str = ""
     allow_insecure: bool = False
     page_size: int = 1000
-
-    @property
-    def people_dn(self) -> str:
-        return f"ou=people,{self.base_dn}"
+    # Where the mailboxes are (docs/directory-layout.md): "by-unit" (a branch per unit
+    # under people_dn) or "flat" (all directly under people_dn).
+    layout: str = "by-unit"
+    people_dn: str = ""  # resolved in load_config: ou=people,<base_dn> by default
+    unit_attribute: str = ""  # e.g. "departmentNumber": the attribute naming the unit
+    # Glob patterns on addresses that `directory adopt` leaves alone (docs/takeover.md).
+    ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -448,7 +451,7 @@ def _validate(cfg: Config) -> Config:
     _check_connections(cfg)
     _check_batches(cfg)
     _check_rules(cfg)
-    return _resolve_paths(cfg)
+    return _check_layout(_resolve_paths(cfg))
 
 
 def _check_connections(cfg: Config) -> None:
@@ -517,6 +520,36 @@ def _resolve_paths(cfg: Config) -> Config:
             url = f"sqlite:///{cfg.resolve_path(rel)}"
     if url != cfg.database.url:
         cfg = replace(cfg, database=replace(cfg.database, url=url))
+    return cfg
+
+
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+
+
+def _check_layout(cfg: Config) -> Config:
+    """directory.layout, people_dn (default ou=people,<base_dn>), unit_attribute, ignore."""
+    d = cfg.directory
+    if d.layout not in ("by-unit", "flat"):
+        raise ConfigError(f'directory.layout must be "by-unit" or "flat", not {d.layout!r:.40}')
+    if d.unit_attribute and not _ATTRIBUTE_NAME.match(d.unit_attribute):
+        raise ConfigError(
+            f"directory.unit_attribute {d.unit_attribute!r:.80} is not an attribute name "
+            "(e.g. departmentNumber)"
+        )
+    if d.unit_attribute.lower() in ("uid", "mail", "cn", "sn", "givenname", "employeenumber",
+                                    "ou", "title", "telephonenumber", "userpassword"):
+        raise ConfigError(
+            f"directory.unit_attribute {d.unit_attribute} already holds something else: "
+            "name an attribute of its own (e.g. departmentNumber)"
+        )
+    for pattern in d.ignore:
+        if not pattern.strip():
+            raise ConfigError("directory.ignore holds an empty pattern")
+    people = d.people_dn.strip() or f"ou=people,{d.base_dn}"
+    if "=" not in people or not people.lower().endswith(d.base_dn.lower()):
+        raise ConfigError(f"directory.people_dn {people!r:.80} is not a DN under {d.base_dn}")
+    if people != d.people_dn:
+        cfg = replace(cfg, directory=replace(d, people_dn=people))
     return cfg
 
 

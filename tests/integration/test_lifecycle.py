@@ -1,5 +1,6 @@
-"""The account lifecycle against a real slapd, on SQLite and PostgreSQL: request, queue,
-provision (create / change / cancel), reset, lock, unlock, hostile values."""
+"""The account lifecycle against a real slapd, on SQLite and PostgreSQL, in both directory
+layouts (by-unit and flat): request, queue, provision (create / change / cancel), reset,
+lock, unlock, hostile values."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ldap3
 import pytest
 from sqlalchemy import func, select
 
-from conftest import seed_staff, seed_units
+from conftest import mailbox_dn, seed_staff, seed_units
 from dnmail.db.models import AuditEvent, Mailbox, Request, Staff
 from dnmail.domain.states import LockReason, RequestKind
 from dnmail.errors import NotFound, Refused
@@ -20,6 +21,8 @@ from dnmail.services.requests import (
     reject_request,
     withdraw_request,
 )
+
+pytestmark = pytest.mark.parametrize("layout", ["by-unit", "flat"])
 
 PEOPLE = [
     ("HR001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "Chánh văn phòng", "0905123456"),
@@ -80,7 +83,7 @@ def test_create_provision_and_login(world, ldap):
     assert got == {"HR001": "thanhnq", "HR002": "hanhltm", "HR003": "thanhnq1", "HR004": "duct"}
     # The directory has the entries under each unit's branch, hashed password, must-change.
     [(dn, attrs)] = entry(ldap, "thanhnq")
-    assert dn == f"uid=thanhnq,ou=snv,ou=people,{ldap.suffix}"
+    assert dn == mailbox_dn(ldap, "snv", "thanhnq")
     assert attrs["employeeNumber"] == ["HR001"]
     assert attrs["mail"] == ["thanhnq@danang.gov.vn"]
     assert attrs["cn"] == ["Nguyễn Quang Thanh"]
@@ -147,7 +150,7 @@ def test_requested_address_used_or_refused(world, ldap):
         queue(rt, "snv", "HR001", address="myhanh")
     # A stranger's entry holds "duct" in the directory: the request fails, the batch goes on.
     c = root_conn(ldap)
-    c.add(f"uid=duct,ou=sgtvt,ou=people,{ldap.suffix}", ["inetOrgPerson"],
+    c.add(mailbox_dn(ldap, "sgtvt", "duct"), ["inetOrgPerson"],
           {"cn": "Stranger", "sn": "S", "employeeNumber": "X999"})
     c.unbind()
     queue(rt, "sgtvt", "HR004", address="duct")
@@ -184,9 +187,15 @@ def test_transfer_moves_entry_keeping_address(world, ldap):
         st.phone = "0911222333"
     queue(rt, "sgtvt", "HR002", kind=RequestKind.CHANGE)
     [moved] = provision(rt).items
-    assert moved.state == "done" and "moved from snv to sgtvt" in moved.detail
     [(dn, attrs)] = entry(ldap, "hanhltm")
-    assert dn == f"uid=hanhltm,ou=sgtvt,ou=people,{ldap.suffix}"
+    assert dn == mailbox_dn(ldap, "sgtvt", "hanhltm")
+    if ldap.layout == "flat":
+        # No branch to move to: the entry stays, its unit attribute says the new unit.
+        assert "transferred from snv to sgtvt" in moved.detail and "moved" not in moved.detail
+        assert attrs["departmentNumber"] == ["sgtvt"] and dn == created.dn
+    else:
+        assert "moved from snv to sgtvt" in moved.detail
+    assert moved.state == "done"
     assert attrs["ou"] == ["Phòng Vận tải"] and attrs["telephoneNumber"] == ["0911222333"]
     assert can_bind(ldap, dn, created.password)
     with rt.transaction() as s:
@@ -285,7 +294,7 @@ def test_hostile_names_are_stored_safely(world, ldap, name, address):
     c.search(ldap.people_dn, "(employeeNumber=HX1)", attributes=["cn", "uid"])
     [e] = c.entries
     assert e.cn.value == name[:300] or e.cn.value == name
-    assert e.entry_dn.startswith(f"uid={item.address},ou=snv,")
+    assert e.entry_dn == mailbox_dn(ldap, "snv", item.address)
     # Nothing else appeared anywhere (no DN injection).
     c.search(ldap.suffix, "(ou=admins)", attributes=["ou"])
     assert all("people" not in x.entry_dn for x in c.entries)
@@ -296,7 +305,7 @@ def test_control_characters_never_reach_the_directory(world, ldap):
     from dnmail.errors import InvalidName
 
     rt = world
-    dn = f"uid=nul,ou=snv,ou=people,{ldap.suffix}"
+    dn = mailbox_dn(ldap, "snv", "nul")
     with pytest.raises(InvalidName, match="control character"):
         rt.directory.add_mailbox(dn, {"uid": "nul", "cn": "Lê\x00Văn", "sn": "Lê"}, "pw")
     with pytest.raises(InvalidName):
@@ -317,3 +326,24 @@ def test_dead_directory_marks_nothing_done(world, ldap):
         provision(rt)
     with rt.transaction() as s:
         assert s.scalar(select(Request.state)) == "pending"
+
+
+def test_create_adopts_an_entry_that_carries_the_hr_id(world, ldap):
+    """A create request for someone whose entry exists already (a crash after the add, or
+    made by hand elsewhere): the entry is taken over — put where the layout wants it,
+    its attributes brought in line — and a new password handed out; never a second one."""
+    rt = world
+    c = root_conn(ldap)
+    c.add(f"ou=old,ou=people,{ldap.suffix}", ["organizationalUnit"], {"ou": "old"})
+    c.add(f"uid=thanhnq,ou=old,ou=people,{ldap.suffix}", ["inetOrgPerson"],
+          {"cn": "Thanh", "sn": "N", "uid": "thanhnq", "employeeNumber": "HR001", "userPassword": "old"})
+    c.unbind()
+    queue(rt, "snv", "HR001")
+    [item] = provision(rt).items
+    assert item.state == "done" and "adopted" in item.detail
+    [(dn, attrs)] = entry(ldap, "thanhnq")
+    assert dn == mailbox_dn(ldap, "snv", "thanhnq") == item.dn
+    assert attrs["cn"] == ["Nguyễn Quang Thanh"]
+    if ldap.layout == "flat":
+        assert attrs["departmentNumber"] == ["snv"]
+    assert can_bind(ldap, dn, item.password) and not can_bind(ldap, dn, "old")

@@ -5,7 +5,6 @@ refused; unlocked → works; reset → new works, old refused; transfer → stil
 from __future__ import annotations
 
 import csv
-import imaplib
 import os
 
 import pytest
@@ -18,23 +17,9 @@ from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
 from dnmail.services.setup import ensure_branches
 from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot
+from servers.dovecot import imap_login as login
 
 pytestmark = [pytest.mark.dovecot]
-
-
-def login(server: ThrowawayDovecot, user: str, password: str) -> bool:
-    conn = imaplib.IMAP4("127.0.0.1", server.imap_port)
-    try:
-        conn.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
-        typ, _ = conn.select("INBOX")
-        return typ == "OK"
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        try:
-            conn.logout()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 @pytest.fixture

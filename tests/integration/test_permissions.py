@@ -98,6 +98,8 @@ def admin_only_commands(tmp_path) -> dict[str, list[str]]:
         "dnmail export audit": ["export", "audit", "-o", tmp_path / "audit.csv"],
         "dnmail audit list": ["audit", "list"],
         "dnmail audit verify": ["audit", "verify"],
+        "dnmail directory adopt": ["directory", "adopt", "--apply", "--tag"],
+        "dnmail directory link": ["directory", "link", "binhlt", "G1"],
     }
 
 
@@ -116,6 +118,8 @@ LABELS = {
     "dnmail export audit": "exporting the audit trail",
     "dnmail audit list": "reading the audit trail",
     "dnmail audit verify": "reading the audit trail",
+    "dnmail directory adopt": "taking over directory entries",
+    "dnmail directory link": "taking over directory entries",
 }
 
 #: Commands a unit officer may run (for its own unit), and the blank form anyone may.

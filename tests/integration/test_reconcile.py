@@ -248,3 +248,34 @@ def test_open_requests_are_left_to_provision(world, cli, ldap):
     assert r.code == 3 and kinds(r.json()) == {"wrong-branch": {"dungbh@danang.gov.vn"}}
     assert entry(ldap, "dungbh")[0][0] == dn(ldap, "sgtvt", "dungbh")
     assert cli("reconcile").code == 0
+
+
+@pytest.mark.parametrize("layout", ["flat"])
+def test_flat_layout_drift_found_and_mended(world, cli, ldap):
+    """Flat: no branches. An entry pushed into a sub-branch is out of place (moved back
+    under people_dn); the unit attribute is an attribute like the others; --unit keeps
+    to the entries whose departmentNumber names the unit."""
+    assert cli("reconcile").code == 0
+    people = ldap.people_dn
+    c = root(ldap)
+    c.add(f"ou=old,{people}", ["organizationalUnit"], {"ou": "old"})
+    c.modify_dn(f"uid=khoahm,{people}", "uid=khoahm", new_superior=f"ou=old,{people}")
+    c.modify(f"uid=anpv,{people}", {"departmentNumber": [(ldap3.MODIFY_REPLACE, ["sgtvt"])]})
+    c.unbind()
+    r = cli("--format", "json", "reconcile")
+    assert r.code == 3
+    assert kinds(r.json()) == {
+        "wrong-branch": {"khoahm@danang.gov.vn"},
+        "attribute-drift": {"anpv@danang.gov.vn"},
+    }
+    drift = next(i for i in r.json()["items"] if i["kind"] == "attribute-drift")
+    assert "departmentNumber: sgtvt → snv" in drift["detail"]
+    # --unit sgtvt reads the entries whose departmentNumber is sgtvt: anpv (an snv
+    # mailbox) is compared there too, not called unknown.
+    sgtvt = cli("--format", "json", "reconcile", "--unit", "sgtvt")
+    assert kinds(sgtvt.json()) == {"attribute-drift": {"anpv@danang.gov.vn"}}
+    fixed = cli("--format", "json", "reconcile", "--fix")
+    assert {i["kind"] for i in fixed.json()["items"] if i["fixed"]} == {"wrong-branch", "attribute-drift"}
+    assert entry(ldap, "khoahm")[0][0] == f"uid=khoahm,{people}"
+    assert entry(ldap, "anpv")[0][1]["departmentNumber"] == ["snv"]
+    assert cli("reconcile").code == 0

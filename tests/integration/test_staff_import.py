@@ -158,3 +158,34 @@ def test_a_roster_too_costly_to_read_is_refused_on_the_configured_limit(
     assert "costly.xlsx: needs more than 64 MiB of memory to read (limits.memory_mb)" in err
     assert "Traceback" not in err
     assert snapshot(dbcli.rt) == before
+
+
+def test_email_column_stored_kept_when_absent_and_no_hr_change(dbcli, tmp_path):
+    """The roster's optional email column (what `directory adopt` matches by) is stored;
+    a roster without it keeps what was stored; a new email alone is no HR change the
+    directory must follow (the record's updated_at stays)."""
+    rows = roster_rows(3)
+    with_email = write_roster(
+        tmp_path / "a.xlsx", [[*r, f"x{i}@danang.gov.vn"] for i, r in enumerate(rows)],
+        headers=[*ROSTER_HEADERS, "Hộp thư"],
+    )
+    assert dbcli("staff", "import", with_email)[0] == 0
+    rt = dbcli.rt
+
+    def emails():
+        with rt.transaction(readonly=True) as s:
+            return {x.hr_id: (x.email, x.updated_at) for x in s.scalars(select(Staff))}
+
+    first = emails()
+    assert sorted(e for e, _ in first.values()) == ["x0@danang.gov.vn", "x1@danang.gov.vn", "x2@danang.gov.vn"]
+    assert dbcli("staff", "import", write_roster(tmp_path / "b.xlsx", rows))[0] == 0
+    assert emails() == first
+    changed = write_roster(
+        tmp_path / "c.xlsx", [[*r, "new@danang.gov.vn" if i == 0 else f"x{i}@danang.gov.vn"] for i, r in enumerate(rows)],
+        headers=[*ROSTER_HEADERS, "Email"],
+    )
+    code, out, err = dbcli("--format", "json", "staff", "import", changed)
+    assert code == 0, err
+    now = emails()
+    hr0 = rows[0][0]
+    assert now[hr0][0] == "new@danang.gov.vn" and now[hr0][1] == first[hr0][1]

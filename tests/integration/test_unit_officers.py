@@ -1,7 +1,8 @@
 """Unit officers in the directory, through dnmail: the unit accounts `init` makes,
 `unit set-password`, and `reset-password` run as an officer — bound to slapd as the
-unit's own account, so that the server's ACLs (src/dnmail/local/templates/dnmail.ldif.in)
-hold it to its branch even when the CLI's check is bypassed. SQLite and PostgreSQL."""
+unit's own account, so that the server's ACLs (src/dnmail/local/templates/access-*.ldif.in)
+hold it to its branch (by-unit) or to the entries whose departmentNumber is its unit
+(flat) even when the CLI's check is bypassed. SQLite and PostgreSQL, both layouts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import stat
 import ldap3
 import pytest
 
-from conftest import seed_staff, seed_units
+from conftest import mailbox_dn, seed_staff, seed_units
 from conftest_slapd import bind_result, read_attrs, root
 from dnmail.directory.gateway import Directory
 from dnmail.domain.states import RequestKind
@@ -18,7 +19,7 @@ from dnmail.errors import InsufficientAccess
 from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
 
-pytestmark = pytest.mark.slapd
+pytestmark = [pytest.mark.slapd, pytest.mark.parametrize("layout", ["by-unit", "flat"])]
 
 SNV = "snv@danang.gov.vn"
 PEOPLE = [
@@ -44,10 +45,6 @@ def world(rt, cli):
 
 def officer_dn(ldap, code="snv"):
     return f"uid={code},ou=units,{ldap.suffix}"
-
-
-def mailbox_dn(ldap, unit, uid):
-    return f"uid={uid},ou={unit},ou=people,{ldap.suffix}"
 
 
 def set_officer_password(cli, monkeypatch, code="snv") -> str:
@@ -166,13 +163,21 @@ def test_the_officer_password_file_must_be_private(world, ldap, cli, monkeypatch
 def test_an_officer_connection_cannot_add_or_see_other_branches(world, ldap, cli, monkeypatch):
     password = set_officer_password(cli, monkeypatch)
     with Directory.connect(world.config.directory, password, bind_dn=officer_dn(ldap)) as d:
-        assert [e.uid for e in d.iter_people(f"ou=snv,ou=people,{ldap.suffix}")] == ["thanhnq"]
+        assert [e.uid for e in d.iter_people("snv")] == ["thanhnq"]
         with pytest.raises(InsufficientAccess):
             d.add_mailbox(mailbox_dn(ldap, "snv", "moi"), {"uid": "moi", "cn": "x", "sn": "x"},
                           "Initial-Password-1")
     conn = ldap3.Connection(ldap.url, officer_dn(ldap), password, auto_bind=True)
-    conn.search(f"ou=sgtvt,ou=people,{ldap.suffix}", "(objectClass=*)")
-    assert conn.entries == []
+    if ldap.layout == "flat":
+        conn.search(ldap.people_dn, "(objectClass=inetOrgPerson)", attributes=["uid"])
+        assert [e.uid.value for e in conn.entries] == ["thanhnq"]  # duct is sgtvt's
+        # ... and it cannot take another unit's mailbox into its own.
+        conn.modify(mailbox_dn(ldap, "sgtvt", "duct"),
+                    {"departmentNumber": [(ldap3.MODIFY_REPLACE, ["snv"])]})
+        assert conn.result["result"] == 50  # insufficientAccessRights
+    else:
+        conn.search(f"ou=sgtvt,ou=people,{ldap.suffix}", "(objectClass=*)")
+        assert conn.entries == []
     conn.unbind()
 
 

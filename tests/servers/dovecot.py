@@ -36,6 +36,24 @@ MAIL_DOMAIN = "danang.gov.vn"
 TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "dovecot"
 
 
+def imap_login(server: ThrowawayDovecot, user: str, password: str) -> bool:
+    """Log in over IMAP (AUTHENTICATE PLAIN: UTF-8 passwords) and open the INBOX."""
+    import imaplib
+
+    conn = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    try:
+        conn.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
+        typ, _ = conn.select("INBOX")
+        return typ == "OK"
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        try:
+            conn.logout()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def _traversable_by(path: Path, uid: int, gid: int) -> bool:
     """Can a process running as uid/gid reach `path` (x on every ancestor)?"""
     for p in [path, *path.parents]:

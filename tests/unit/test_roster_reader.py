@@ -533,3 +533,20 @@ def test_reading_a_csv_roster_does_not_import_openpyxl(tmp_path):
 def test_write_xlsx_helper_round_trip(tmp_path):
     path = write_xlsx(tmp_path / "a.xlsx", [["a", 1], [None, "b"]])
     assert [list(c)[:2] for _, c in iter_sheet_rows(path)] == [["a", 1], [None, "b"]]
+
+
+@pytest.mark.parametrize("header", ["Email", "HỘP THƯ", "Thư điện tử", "địa chỉ  e-mail", "E-MAIL"])
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_optional_email_column_under_any_of_its_headers(tmp_path, fmt, header):
+    rows = [[*r, e] for r, e in zip(ROWS, ["Thanh.NQ@danang.gov.vn", "", "not an address", " duct@danang.gov.vn "], strict=True)]
+    path = write_roster(tmp_path / f"r.{fmt}", rows, headers=[*ROSTER_HEADERS, header])
+    roster = read_roster(path)
+    assert [r.email for r in roster.rows] == ["thanh.nq@danang.gov.vn", "", "", "duct@danang.gov.vn"]
+    # A bad address is a warning naming the row and column, never a refused roster.
+    [warning] = [w for w in roster.warnings if "not an address" in w.message]
+    assert warning.row == 4 and clean_text(header) in str(warning.column)
+
+
+def test_without_the_email_column_emails_are_unknown(tmp_path):
+    roster = read_roster(write_roster(tmp_path / "r.xlsx", ROWS))
+    assert {r.email for r in roster.rows} == {None}

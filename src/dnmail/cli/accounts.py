@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from dnmail.cli.common import state
+from dnmail.cli.common import progress_bar, state
 from dnmail.domain.states import LockReason
 from dnmail.errors import ExitCode
 
@@ -50,26 +49,13 @@ def provision(
     rt = st.runtime()
     out = st.output
     ids = list(request_ids or [])
-    progress = None
-    bar = None
-    if sys.stderr.isatty() and not out.quiet:
-        from rich.progress import Progress
 
-        total = count_open(rt, ids)
-        if limit:
-            total = min(total, limit)
-        bar = Progress(console=out.err, transient=True)
-        task = bar.add_task("provisioning", total=total)
-        bar.start()
+    def total() -> int:
+        n = count_open(rt, ids)
+        return min(n, limit) if limit else n
 
-        def progress(n: int) -> None:
-            bar.advance(task, n)
-
-    try:
+    with progress_bar(out, "provisioning", total) as progress:
         summary = run(rt, ids, limit=limit, dry_run=dry_run, handout_dir=handout_dir, progress=progress)
-    finally:
-        if bar is not None:
-            bar.stop()
     # A password is shown when it is not in a handout (none was asked for, or
     # writing it failed): once.
     show_pw = any(i.password and not i.handed_out for i in summary.items)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -62,3 +65,23 @@ def state(ctx: typer.Context) -> State:
     if not isinstance(root.obj, State):
         root.obj = State()
     return root.obj
+
+
+@contextmanager
+def progress_bar(
+    out: Output, label: str, total: Callable[[], int | None] = lambda: None, *, when: bool = True
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress callback (items done) drawing a bar on a terminal; None in cron, with
+    --quiet, or unless `when`. `total` is asked only when a bar is drawn."""
+    if not (when and sys.stderr.isatty() and not out.quiet):
+        yield None
+        return
+    from rich.progress import Progress
+
+    bar = Progress(console=out.err, transient=True)
+    task = bar.add_task(label, total=total())
+    bar.start()
+    try:
+        yield lambda n: bar.advance(task, n)
+    finally:
+        bar.stop()

@@ -56,6 +56,32 @@ def _db_max_size_option() -> int:
     )
 
 
+def _layout_option() -> str:
+    return typer.Option(
+        "by-unit", "--layout",
+        help="by-unit (a branch per unit) or flat (every mailbox under ou=people; unit "
+        "officers' rights follow --unit-attribute). Use the layout of directory.layout.",
+    )
+
+
+def _unit_attribute_option() -> str:
+    return typer.Option(
+        "", "--unit-attribute",
+        help="The attribute naming a mailbox's unit (directory.unit_attribute); "
+        "flat layout default: departmentNumber.",
+    )
+
+
+def _layout(kind: str, unit_attribute: str, people_dn: str = ""):
+    from dnmail.errors import BadInput
+    from dnmail.local.render import DirectoryLayout
+
+    try:
+        return DirectoryLayout(kind=kind, unit_attribute=unit_attribute, people_dn=people_dn)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+
+
 def _workdir(directory: Path | None) -> Path:
     if directory is not None:
         return directory.resolve()
@@ -103,6 +129,8 @@ def start(
     timeout: float = typer.Option(
         10.0, "--timeout", min=0.1, help="Seconds to wait for the server to answer a bind."
     ),
+    layout: str = _layout_option(),
+    unit_attribute: str = _unit_attribute_option(),
 ) -> None:
     """Build (the first time) and start a throw-away slapd; print shell export lines.
 
@@ -124,6 +152,7 @@ def start(
         db_max_size=db_max_size,
         nosync=not sync,
         timeout=timeout,
+        layout=_layout(layout, unit_attribute),
     )
     info = started.info
     if started.reused:
@@ -206,6 +235,11 @@ def render(
     tls_cert: Path | None = _tls_option("--tls-cert", "Server certificate as slapd will read it"),
     tls_key: Path | None = _tls_option("--tls-key", "Server private key"),
     tls_ca: Path | None = _tls_option("--tls-ca", "CA certificate(s)"),
+    layout: str = _layout_option(),
+    unit_attribute: str = _unit_attribute_option(),
+    people_dn: str = typer.Option(
+        "", "--people-dn", help="The mailboxes' branch (directory.people_dn); default ou=people,SUFFIX."
+    ),
 ) -> None:
     """Render the slapd configuration of a production server into OUT.
 
@@ -229,6 +263,7 @@ def render(
         module_dir=tools.module_dir,
         schema_dir=tools.schema_dir,
         tls=_tls_files(tls_cert, tls_key, tls_ca),
+        layout=_layout(layout, unit_attribute, people_dn),
     )
     done = render_for_production(out_dir, settings)
     out = state(ctx).output

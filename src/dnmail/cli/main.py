@@ -17,6 +17,7 @@ from dnmail import __version__
 from dnmail.cli import accounts, params, requests, setup, staff, units
 from dnmail.cli import audit as audit_cli
 from dnmail.cli import db as db_cli
+from dnmail.cli import directory as directory_cli
 from dnmail.cli import exports as exports_cli
 from dnmail.cli import local as local_cli
 from dnmail.cli import sync as sync_cli
@@ -74,6 +75,7 @@ app.add_typer(exports_cli.app, name="export")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(template_cli.app, name="template")
+app.add_typer(directory_cli.app, name="directory")
 accounts.register(app)
 sync_cli.register(app)
 local_cli.register(app)

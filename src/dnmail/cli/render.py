@@ -71,7 +71,8 @@ class Output:
         (key, header) for table and CSV. `summary` is a line for people (stderr in table
         mode). `secrets`: include the fields marked secret (a password shown once)."""
         if self.format == "json":
-            sys.stdout.write(dumps(to_data(payload, secrets=secrets)) + "\n")
+            write_json(payload, sys.stdout.write, secrets=secrets)
+            sys.stdout.write("\n")
             return
         if rows is not None:
             rows = [r if isinstance(r, Mapping) else row_of(r, secrets=secrets) for r in rows]
@@ -180,3 +181,35 @@ def to_data(value: Any, *, secrets: bool = False) -> Any:
 def dumps(data: Any) -> str:
     """A JSON document of plain data (`to_data`)."""
     return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+#: Lists longer than this are written item by item (`write_json`).
+STREAM_ABOVE = 1000
+
+
+def write_json(value: Any, write, *, secrets: bool = False, pad: str = "") -> None:
+    """`dumps(to_data(value))`, written piece by piece: a list of more than
+    STREAM_ABOVE results (100,000 directory entries) is walked and written one item at
+    a time, never held whole as plain data and text. The text is the same."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = row_of(value, secrets=secrets)
+    if isinstance(value, Mapping) and any(_long(v) for v in value.values()):
+        inner = pad + "  "
+        write("{")
+        for n, (k, v) in enumerate(value.items()):
+            write(("," if n else "") + "\n" + inner + json.dumps(str(k), ensure_ascii=False) + ": ")
+            write_json(v, write, secrets=secrets, pad=inner)
+        write("\n" + pad + "}")
+    elif _long(value):
+        inner = pad + "  "
+        write("[")
+        for n, item in enumerate(value):
+            text = dumps(to_data(item, secrets=secrets)).replace("\n", "\n" + inner)
+            write(("," if n else "") + "\n" + inner + text)
+        write("\n" + pad + "]")
+    else:
+        write(dumps(to_data(value, secrets=secrets)).replace("\n", "\n" + pad))
+
+
+def _long(value: Any) -> bool:
+    return isinstance(value, list | tuple) and len(value) > STREAM_ABOVE

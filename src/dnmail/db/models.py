@@ -79,6 +79,9 @@ class Staff(Base):
     position: Mapped[str] = mapped_column(String(255), default="")
     phone: Mapped[str] = mapped_column(String(32), default="")
     hr_status: Mapped[str] = mapped_column(String(16), default="active")
+    # The address the roster's optional email column gives (lower case, "" when none):
+    # what `directory adopt` matches an existing entry's `mail` with (DESIGN §7).
+    email: Mapped[str] = mapped_column(String(255), default="", server_default="")
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -105,6 +108,14 @@ class Mailbox(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "created" by dnmail, or "adopted": an entry that existed before dnmail took it over
+    # (`directory adopt`, `directory link`; DESIGN §7).
+    origin: Mapped[str] = mapped_column(String(16), default="created", server_default="created")
+    # For an adopted mailbox, the entry's attributes as they were when it was taken
+    # over (JSON: attribute → values): what `reconcile` compares the entry with, since
+    # those values were never dnmail's to decide. Attributes dnmail writes later (a
+    # transfer) replace their value here.
+    adopted_attrs: Mapped[str | None] = mapped_column(Text)
 
 
 class Slip(Base):

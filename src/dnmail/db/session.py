@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from dnmail.errors import (
@@ -102,6 +102,14 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def limit_page_cache(session, mib: int) -> None:
+    """Keep SQLite's page cache of this session's connection to `mib` MiB (it is 64 by
+    default): a run that reads or writes a whole city (`directory adopt`) would fill
+    it, on top of what it holds itself. Nothing on PostgreSQL (the server's memory)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text(f"PRAGMA cache_size=-{int(mib) * 1024}"))
 
 
 def is_retryable(e: BaseException) -> bool:

@@ -488,3 +488,12 @@ def allocate_many(
         taken.add(candidate)
         result.append(candidate)
     return result
+
+
+_TRAILING_DIGITS = re.compile(r"\d+$")
+
+
+def base_of(address: str) -> str:
+    """An address without its numeric suffix (thanhnq1 → thanhnq): what
+    `mailboxes.base` holds, so that allocation finds every address of a base at once."""
+    return _TRAILING_DIGITS.sub("", address) or address

@@ -12,6 +12,7 @@ from dnmail.errors import DnmailError
 
 #: The attributes that follow the HR record; uid and employeeNumber never change.
 SYNCED = ("cn", "sn", "givenName", "telephoneNumber", "title", "ou", "mail")
+FIXED = ("uid", "employeeNumber")
 
 
 class Person(Protocol):
@@ -29,8 +30,11 @@ class Person(Protocol):
     def phone(self) -> str: ...
 
 
-def mailbox_attributes(person: Person, address: str, domain: str) -> dict[str, object]:
-    """The entry's attributes for `person` with the local part `address`."""
+def mailbox_attributes(
+    person: Person, address: str, domain: str, *, unit_values: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The entry's attributes for `person` with the local part `address`; `unit_values`:
+    the attribute naming the unit, when the layout has one (`Layout.unit_values`)."""
     try:
         family_middle, given = split_name(person.full_name)
         sn = family_middle[0] if family_middle else given
@@ -46,16 +50,20 @@ def mailbox_attributes(person: Person, address: str, domain: str) -> dict[str, o
         "telephoneNumber": person.phone or None,
         "title": person.position or None,
         "ou": person.department or None,
+        **(unit_values or {}),
     }
 
 
 def changed_attributes(
     current: Callable[[str], str], wanted: Mapping[str, object]
 ) -> dict[str, object]:
-    """The synced attributes whose wanted value differs from `current(name)` (an
+    """The attributes of `wanted` (the synced ones, and the unit attribute when it has
+    one; never uid or employeeNumber) whose value differs from `current(name)` (an
     entry's first value, "" when absent): name → the value to write (None removes)."""
     changes: dict[str, object] = {}
-    for name in SYNCED:
+    names = [n for n in SYNCED if n in wanted]
+    names += [k for k in wanted if k not in SYNCED and k not in FIXED]
+    for name in names:
         want = wanted.get(name)
         if (want or "") != current(name):
             changes[name] = want

@@ -21,7 +21,11 @@ def clean_text(value: object) -> str:
     if value is None:
         return ""
     text = unicodedata.normalize("NFC", str(value))
-    if any(unicodedata.category(ch) in _DROP_CATEGORIES and not ch.isspace() for ch in text):
+    # isprintable() is False for every Cc/Cf/Co/Cs character (and for other spaces than
+    # " "): one C-speed check spares the per-character look-up for nearly every name.
+    if not text.isprintable() and any(
+        unicodedata.category(ch) in _DROP_CATEGORIES and not ch.isspace() for ch in text
+    ):
         text = "".join(
             ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _DROP_CATEGORIES
         )

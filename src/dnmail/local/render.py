@@ -58,6 +58,31 @@ _ERE_SPECIAL = set(".[]()*+?{}|^$\\")
 
 
 @dataclass(frozen=True)
+class DirectoryLayout:
+    """Where the mailboxes are (docs/directory-layout.md): "by-unit" (a branch per unit;
+    officers' rights follow the branch) or "flat" (all under people_dn; officers' rights
+    follow `unit_attribute`, which the flat layout requires). people_dn "" means
+    ou=people,<suffix>."""
+
+    kind: str = "by-unit"
+    unit_attribute: str = ""
+    people_dn: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("by-unit", "flat"):
+            raise ValueError(f'the layout is "by-unit" or "flat", not {self.kind!r}')
+        if self.kind == "flat" and not self.unit_attribute:
+            object.__setattr__(self, "unit_attribute", DEFAULT_UNIT_ATTRIBUTE)
+        if self.unit_attribute and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", self.unit_attribute):
+            raise ValueError(f"{self.unit_attribute!r} is not an attribute name")
+
+
+#: The attribute naming a mailbox's unit in the flat layout unless told otherwise: part
+#: of inetOrgPerson (RFC 2798), so no schema is added to the city's server.
+DEFAULT_UNIT_ATTRIBUTE = "departmentNumber"
+
+
+@dataclass(frozen=True)
 class TlsFiles:
     """PEM files for the server side of TLS (StartTLS and ldaps://)."""
 
@@ -122,19 +147,29 @@ def template_values(
     tls: TlsFiles | None = None,
     module_dn: str = DEFAULT_MODULE_DN,
     database_dn: str = DEFAULT_DATABASE_DN,
+    layout: DirectoryLayout | None = None,
 ) -> dict[str, str]:
     """The values of every placeholder in templates/*.ldif.in.
 
     `password_hashes` maps ``root``, ``service`` and ``mailauth`` to hashes (see
     :func:`ssha`). Defaults are production's (fsync on, stats logging, Debian's
-    paths, module and database DNs); the throw-away server overrides some of them.
+    paths, module and database DNs, the by-unit layout); the throw-away server
+    overrides some of them.
     """
     first_attr, _, first_value = suffix.split(",", 1)[0].partition("=")
     if first_attr.strip().lower() != "dc":
         raise ValueError(f"the suffix must start with a dc= component: {suffix!r}")
+    layout = layout or DirectoryLayout()
+    people = layout.people_dn or f"ou=people,{suffix}"
+    if not normalise_dn(people).endswith(normalise_dn(suffix)):
+        raise ValueError(f"the people branch {people!r} is not under the suffix {suffix!r}")
     values = {
         "SUFFIX": suffix,
         "SUFFIX_RE": ere_escape(normalise_dn(suffix)),
+        "LAYOUT": layout.kind,
+        "PEOPLE_DN": people,
+        "PEOPLE_RE": ere_escape(normalise_dn(people)),
+        "UNIT_ATTRIBUTE": layout.unit_attribute,
         "DC": first_value.strip(),
         "ORGANIZATION_B64": base64.b64encode(ORGANIZATION.encode("utf-8")).decode("ascii"),
         "ROOT_DN": f"cn=admin,{suffix}",
@@ -183,12 +218,14 @@ def render_files(values: Mapping[str, str], *, with_tls: bool = False) -> dict[s
     """Render the templates into {file name: LDIF}, in the order they are applied.
 
     ``config.ldif`` (slapadd -n0), ``ppolicy-module.ldif`` and ``dnmail.ldif``
-    (slapmodify -n0 offline, ldapmodify online), ``tls.ldif`` when `with_tls`, and
+    (slapmodify -n0 offline, ldapmodify online; the access rules of the layout,
+    ``access-<layout>.ldif.in``, at its end), ``tls.ldif`` when `with_tls`, and
     ``base.ldif`` (slapadd -n1). The module record of dnmail.ldif.in gets a file of
     its own: slapmodify records a new olcModuleLoad without loading the module, so
     the overlay, whose objectClass the module defines, must come in a later run.
     """
     dnmail = _split_records(render(template("dnmail.ldif.in"), values))
+    dnmail += _split_records(render(template(f"access-{values['LAYOUT']}.ldif.in"), values))
     module = [c for c in dnmail if _dn_of(c) == values["MODULE_DN"]]
     files = {
         "config.ldif": render(template("config.ldif.in"), values),
@@ -217,6 +254,7 @@ class ProductionSettings:
     module_dir: Path = DEFAULT_MODULE_DIR
     schema_dir: Path = DEFAULT_SCHEMA_DIR
     tls: TlsFiles | None = None
+    layout: DirectoryLayout = field(default_factory=DirectoryLayout)
 
     def values(self, password_hashes: Mapping[str, str]) -> dict[str, str]:
         """Every placeholder for a production server: fsync on, stats logging, the
@@ -235,6 +273,7 @@ class ProductionSettings:
             tls=self.tls,
             module_dn=self.module_dn,
             database_dn=self.database_dn,
+            layout=self.layout,
         )
 
     def files(self, password_hashes: Mapping[str, str]) -> dict[str, str]:

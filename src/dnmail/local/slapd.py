@@ -33,6 +33,7 @@ from dnmail.local.defaults import DEFAULT_DB_MAX_SIZE, DEFAULT_SUFFIX
 from dnmail.local.openldap import Toolchain, load_offline
 from dnmail.local.process import free_port, proc_alive, running_pid, terminate, write_private
 from dnmail.local.render import (
+    DirectoryLayout,
     TlsFiles,
     normalise_dn,
     render,
@@ -61,6 +62,8 @@ class SlapdInfo:
     mailauth_password: str
     workdir: Path
     pid: int
+    layout: str = "by-unit"  # the access rules it was built with (DirectoryLayout)
+    unit_attribute: str = ""
 
     @property
     def people_dn(self) -> str:
@@ -92,6 +95,8 @@ class SlapdInfo:
             "DNMAIL_TEST_LDAP_MAILAUTH_DN": self.mailauth_dn,
             "DNMAIL_TEST_LDAP_MAILAUTH_PASSWORD": self.mailauth_password,
             "DNMAIL_TEST_SLAPD_DIR": str(self.workdir),
+            "DNMAIL_TEST_LDAP_LAYOUT": self.layout,
+            "DNMAIL_TEST_LDAP_UNIT_ATTRIBUTE": self.unit_attribute,
             # What a dnmail config points at: the service identity, whose rights
             # are the ones the ACLs give to dnmail (not the root DN).
             "DNMAIL_BIND_DN": self.service_dn,
@@ -161,6 +166,7 @@ class ThrowawaySlapd:
         passwords: Mapping[str, str] | None = None,
         toolchain: Toolchain | None = None,
         log_level: str = "none",
+        layout: DirectoryLayout | None = None,
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.port = port
@@ -173,6 +179,7 @@ class ThrowawaySlapd:
         self.passwords = passwords
         self.toolchain = toolchain or Toolchain.from_env()
         self.log_level = log_level
+        self.layout = layout or DirectoryLayout()
         self.info: SlapdInfo | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -273,6 +280,7 @@ class ThrowawaySlapd:
             "cn=peercred,cn=external,cn=auth",
             log_level=self.log_level,
             tls=self.tls,
+            layout=self.layout,
         )
         files = render_files(values, with_tls=self.tls is not None)
         load_offline(self.config_dir, files, self.workdir / "build", self.toolchain)
@@ -283,6 +291,15 @@ class ThrowawaySlapd:
         creds = _Secrets(**json.loads(secrets_file.read_text()))
         if normalise_dn(creds.suffix) != normalise_dn(self.suffix):
             raise ValueError(f"{self.workdir} holds a server for {creds.suffix}, not {self.suffix}")
+        before = read_info(self.workdir)
+        if before is not None and (before.layout, before.unit_attribute) != (
+            self.layout.kind, self.layout.unit_attribute
+        ):
+            raise ValueError(
+                f"{self.workdir} holds a server built for the {before.layout} layout"
+                f"{' on ' + before.unit_attribute if before.unit_attribute else ''}: "
+                "start it with the same layout, or use another directory"
+            )
         if self.tls is not None:
             self._check_tls_files()
             tls = render(template("tls.ldif.in"), tls_values(self.tls))
@@ -350,6 +367,8 @@ class ThrowawaySlapd:
             mailauth_password=creds.mailauth_password,
             workdir=self.workdir,
             pid=self._proc.pid,
+            layout=self.layout.kind,
+            unit_attribute=self.layout.unit_attribute,
         )
         self._wait_ready(info, timeout)
         return info
@@ -442,6 +461,7 @@ def start_detached(
     db_max_size: int = DEFAULT_DB_MAX_SIZE,
     nosync: bool = True,
     timeout: float = 10,
+    layout: DirectoryLayout | None = None,
 ) -> Started:
     """Start (building it the first time) the server of `workdir` and leave it running.
 
@@ -460,6 +480,7 @@ def start_detached(
         suffix=suffix,
         db_max_size=db_max_size,
         nosync=nosync,
+        layout=layout,
     )
     return Started(server.start(timeout=timeout), reused=False)
 

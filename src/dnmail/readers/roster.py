@@ -7,7 +7,11 @@ header are allowed):
     Mã hồ sơ | Họ và tên | Mã đơn vị | Phòng ban | Chức vụ | Số điện thoại | Trạng thái
 
 All seven are required: a roster that silently lacks, say, "Phòng ban" would blank
-every department on import. Every problem in the file is collected and reported at
+every department on import. One more is optional: the person's existing address,
+under ``Email``, ``Hộp thư``, ``Thư điện tử`` or ``Địa chỉ email`` (what `directory
+adopt` matches directory entries by, DESIGN §7); a roster without it leaves the
+addresses stored before untouched, and a value that is not an address is a warning
+(the address is left out), never a reason to refuse the roster. Every problem in the file is collected and reported at
 once (InvalidFile); nothing is returned unless the whole file is good. Whether the
 unit codes exist is the import service's business, not the reader's.
 """
@@ -46,7 +50,13 @@ ROSTER_COLUMNS: tuple[Column, ...] = (
     Column("phone", "Số điện thoại", aliases=("dienthoai", "sdt", "sodt")),
     Column("status", "Trạng thái", aliases=("trangthaicongtac",)),
 )
-_HEADER = {column.field: column.header for column in ROSTER_COLUMNS}
+#: The optional column of existing addresses (any of these headers).
+EMAIL_COLUMN = Column(
+    "email", "Email", aliases=("hopthu", "thudientu", "diachiemail", "diachithudientu"),
+    required=False,
+)
+_HEADER = {column.field: column.header for column in (*ROSTER_COLUMNS, EMAIL_COLUMN)}
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _STATUS_BY_KEY = {fold(status.label_vi): status for status in HrStatus}
 _ALLOWED_STATUS = ", ".join(repr(status.label_vi) for status in HrStatus)
 
@@ -72,6 +82,7 @@ class RosterRow:
     phone: str  # digits, national form, or ""
     phone_restored: bool
     status: HrStatus
+    email: str | None = None  # lower case; "" when blank; None when the roster has no column
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,7 @@ def _read_sheet(table: Table, sheet_name: str | None) -> RosterRowReader:
     with closing(table.rows(sheet_name)) as rows:
         header = find_header(
             rows,
-            ROSTER_COLUMNS,
+            (*ROSTER_COLUMNS, EMAIL_COLUMN),
             file_name=table.file_name,
             sheet=sheet_name,
             max_scan=HEADER_SCAN_ROWS,
@@ -136,7 +147,8 @@ class RosterRowReader:
         self.header = header
         columns = header.columns
         self._indexes = tuple(columns[column.field] for column in ROSTER_COLUMNS)
-        self._width = max(self._indexes) + 1
+        self._email_index = columns.get(EMAIL_COLUMN.field)
+        self._width = max((*self._indexes, self._email_index or 0)) + 1
         self.rows: list[RosterRow] = []
         self.problems = ProblemList(file_name)
         self.warnings: list[Problem] = []
@@ -183,7 +195,7 @@ class RosterRowReader:
             department = self._cached_text(raw_dept)
             position = self._cached_text(raw_pos)
         except CellError:
-            return self._read_checked(number, values)
+            return self._read_checked(number, values, cells)
         if (
             type(raw_phone) is str
             and len(raw_phone) in (10, 11)
@@ -201,10 +213,10 @@ class RosterRowReader:
             try:
                 parsed = parse_phone(raw_phone)
             except BadPhone:
-                return self._read_checked(number, values)
+                return self._read_checked(number, values, cells)
             phone, restored = parsed.number, parsed.restored_zero
         else:
-            return self._read_checked(number, values)
+            return self._read_checked(number, values, cells)
         status = self._status_cache.get(raw_status) if type(raw_status) is str else None
         if (
             not hr_id
@@ -217,12 +229,13 @@ class RosterRowReader:
             or not unit_code
             or status is None
         ):
-            return self._read_checked(number, values)
+            return self._read_checked(number, values, cells)
         self._first_row_of[hr_id] = number
         if restored:
             self._warn_restored(number, raw_phone, phone)
         row = RosterRow(
-            number, hr_id, full_name, unit_code, department, position, phone, restored, status
+            number, hr_id, full_name, unit_code, department, position, phone, restored, status,
+            self._email(number, cells),
         )
         self.rows.append(row)
         return row
@@ -237,7 +250,9 @@ class RosterRowReader:
                 self._text_cache[value] = text
         return text
 
-    def _read_checked(self, number: int, values: tuple[object, ...]) -> RosterRow | None:
+    def _read_checked(
+        self, number: int, values: tuple[object, ...], cells: Sequence[object]
+    ) -> RosterRow | None:
         if all(is_blank(v) for v in values):
             return None
         raw_hr, raw_name, raw_unit, raw_dept, raw_pos, raw_phone, raw_status = values
@@ -302,7 +317,8 @@ class RosterRowReader:
         if restored:
             self._warn_restored(number, raw_phone, phone)
         row = RosterRow(
-            number, hr_id, full_name, unit_code, department, position, phone, restored, status
+            number, hr_id, full_name, unit_code, department, position, phone, restored, status,
+            self._email(number, cells),
         )
         self.rows.append(row)
         return row
@@ -396,6 +412,29 @@ class RosterRowReader:
             self._problem(number, "phone", str(exc))
             return None, False
         return phone.number, phone.restored_zero
+
+    def _email(self, number: int, cells: Sequence[object]) -> str | None:
+        """The row's address (lower case), "" when blank, None without the column. Not
+        an address: a warning, and the value is left out."""
+        if self._email_index is None:
+            return None
+        value = cells[self._email_index]
+        try:
+            text = cell_text(value).lower()
+        except CellError as exc:
+            text, problem = "", str(exc)
+        else:
+            problem = "" if not text or _EMAIL.match(text) else f"{text[:80]!r} is not an address"
+        if problem:
+            self.warnings.append(
+                Problem(
+                    f"{_HEADER['email']}: {problem}; left out",
+                    file=self.file_name, sheet=self.sheet, row=number,
+                    column=self.header.ref("email"),
+                )
+            )
+            return ""
+        return text
 
     def _warn_restored(self, number: int, value: object, phone: str) -> None:
         self._restored += 1

@@ -25,19 +25,22 @@ _ADVISORY_KEY = 0x646E6D61  # "dnma"
 _HEAD = "dnmail_audit_head"
 
 
+# Built once: json.dumps makes a new encoder on every call with these options.
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DETAILS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def event_hash(
     id: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str
 ) -> str:
-    payload = json.dumps(
-        [id, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, action, target, details, prev_hash],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    payload = _PAYLOAD.encode(
+        [id, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, action, target, details, prev_hash]
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _canonical_details(details: dict | None) -> str:
-    return json.dumps(details or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _DETAILS.encode(details or {})
 
 
 def _head(session: Session) -> tuple[int, str]:
@@ -96,7 +99,6 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
     caller owns the transaction."""
     if not events:
         return
-    from sqlalchemy import insert
 
     last_id, last_hash = _head(session)
     rows = []
@@ -117,7 +119,11 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
             }
         )
         last_id, last_hash = new_id, h
-    session.execute(insert(AuditEvent), rows)
+    # Straight to the driver: SQLAlchemy's per-row parameter processing costs more than
+    # the insert itself when a batch records 100,000 events (`directory adopt`).
+    from dnmail.db.queries import insert_rows
+
+    insert_rows(session, AuditEvent.__table__, rows)
     session.info[_HEAD] = (last_id, last_hash)
 
 

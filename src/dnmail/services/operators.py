@@ -56,6 +56,7 @@ class Right(StrEnum):
     EXPORT_LIST = "exporting lists"
     EXPORT_AUDIT = "exporting the audit trail"
     READ_AUDIT = "reading the audit trail"
+    ADOPT = "taking over directory entries"
 
 
 #: right → whether unit officers hold it (for their own unit). IID administrators hold
@@ -83,6 +84,7 @@ RIGHTS: Mapping[Right, bool] = {
     Right.EXPORT_LIST: True,
     Right.EXPORT_AUDIT: False,
     Right.READ_AUDIT: False,
+    Right.ADOPT: False,
 }
 
 

@@ -23,6 +23,18 @@ Kinds of drift, and what ``--fix`` does (each mend with an audit event):
 People with an open request are only checked for a missing entry: `provision` is
 about to bring the rest in line, and mending it here would race with it. Locked
 mailboxes keep the attributes and branch they had when they were locked.
+
+In the flat layout there are no branches: ``wrong-branch`` means an entry that is not
+directly under people_dn, and the unit is the unit attribute's value (an
+``attribute-drift`` when it differs).
+
+Mailboxes taken over from the existing directory (`directory adopt`, DESIGN §7) are
+compared with what their entry held when it was adopted (and what dnmail wrote since),
+never with the HR record: their names, addresses and branches were never dnmail's to
+decide. Their drift is reported only, except what is dnmail's since the takeover: the
+lock state, and the attributes a transfer wrote. An entry found at another DN is
+recorded there (``wrong-branch``, the database follows the entry; it is never moved);
+a missing one is reported (restore it from the directory's backup).
 """
 
 from __future__ import annotations
@@ -122,6 +134,12 @@ class _Box(NamedTuple):
     department: str
     position: str
     phone: str
+    origin: str
+    adopted_attrs: str | None
+
+    @property
+    def adopted(self) -> bool:
+        return self.origin == "adopted"
 
 
 _BOX_COLUMNS = (
@@ -136,6 +154,8 @@ _BOX_COLUMNS = (
     Staff.department,
     Staff.position,
     Staff.phone,
+    Mailbox.origin,
+    Mailbox.adopted_attrs,
 )
 
 
@@ -144,6 +164,7 @@ class _Index:
         self.by_dn: dict[str, Entry] = {}
         self.by_hr: dict[str, list[Entry]] = defaultdict(list)
         self.by_uid: dict[str, list[Entry]] = defaultdict(list)
+        self.by_mail: dict[str, list[Entry]] = defaultdict(list)
         self.add(entries)
 
     def add(self, entries: Iterable[Entry]) -> None:
@@ -156,20 +177,31 @@ class _Index:
                 self.by_hr[e.employee_number].append(e)
             if e.uid:
                 self.by_uid[e.uid.lower()].append(e)
+            for mail in e.attrs.get("mail", ()):
+                self.by_mail[mail.lower()].append(e)
 
-    def entry_of(self, b: _Box) -> Entry | None:
+    def entry_of(self, b: _Box, domain: str) -> Entry | None:
         """The entry of a mailbox: at its recorded DN, else the one with its HR id, else
-        the one with its address as uid and no employeeNumber. None when absent or when
-        the HR id is on several entries (a duplicate, reported on its own)."""
+        the one with its address as uid (or mail) and no employeeNumber. None when absent
+        or when the HR id is on several entries (a duplicate, reported on its own). An
+        adopted entry may carry an employeeNumber of another numbering: it is the one
+        at the recorded DN all the same, when it still carries the one it had."""
         e = self.by_dn.get(b.dn.lower())
         if e is not None and e.employee_number in ("", b.hr_id):
             return e
+        if e is not None and b.adopted:
+            from dnmail.services.adopt import adopted_snapshot
+
+            if e.employee_number == adopted_snapshot(b.adopted_attrs).get("employeeNumber", ""):
+                return e
         found = self.by_hr.get(b.hr_id, [])
         if len(found) == 1:
             return found[0]
         if found:
             return None
         bare = [x for x in self.by_uid.get(b.address, []) if not x.employee_number]
+        if not bare:
+            bare = [x for x in self.by_mail.get(f"{b.address}@{domain}", []) if not x.employee_number]
         return bare[0] if len(bare) == 1 else None
 
 
@@ -194,6 +226,13 @@ def _open_hr_ids(s: Session) -> set[str]:
     return set(s.scalars(select(Request.staff_hr_id).where(queries.is_open())))
 
 
+def _written_by_dnmail(text: str | None) -> set[str]:
+    """The attributes of an adopted entry dnmail has written since (a transfer)."""
+    import json
+
+    return set(json.loads(text).get("dnmail", {})) if text else set()
+
+
 def _attr_text(entry: Entry, changes: dict[str, object]) -> str:
     return "; ".join(
         f"{k}: {entry.first(k) or '∅'!s} → {v or '∅'!s}" for k, v in sorted(changes.items())
@@ -212,8 +251,7 @@ class Reconciler:
 
     # -- reading ------------------------------------------------------------------------
     def run(self) -> ReconcileResult:
-        base = self.layout.unit_branch(self.unit) if self.unit else self.layout.people
-        entries = list(self.d.iter_people(base))
+        entries = list(self.d.iter_people(self.unit))
         with self.rt.transaction(readonly=True) as s:
             boxes = _load_boxes(s, self.unit, entries)
             open_hr = _open_hr_ids(s)
@@ -242,7 +280,7 @@ class Reconciler:
                 )
         pending = 0
         for b in sorted(boxes, key=lambda b: b.address):
-            e = index.entry_of(b)
+            e = index.entry_of(b, self.domain)
             if e is None:
                 if b.hr_id in index.by_hr:
                     continue  # a duplicate: reported above, nothing to compare with
@@ -261,7 +299,7 @@ class Reconciler:
         return ReconcileResult(self.unit, self.fix, len(boxes), len(entries), pending, self.items)
 
     def _in_scope(self, e: Entry) -> bool:
-        return self.unit is None or self.layout.unit_of(e.dn) == self.unit
+        return self.unit is None or self.layout.unit_of(e.dn, e.attrs) == self.unit
 
     # -- comparing ----------------------------------------------------------------------
     def _missing(self, b: _Box) -> None:
@@ -272,21 +310,34 @@ class Reconciler:
             b.hr_id,
             f"no entry at {b.dn} nor any with employeeNumber {b.hr_id}",
         )
+        if b.adopted:
+            # dnmail did not make it and cannot make it as it was (its password above all).
+            self.items.append(replace(
+                drift, fix="reported only: an entry taken over from the existing directory; "
+                "restore it from the directory's backup",
+            ))
+            return
         self._mend(drift, b, lambda: self._recreate(b))
 
     def _compare(self, b: _Box, e: Entry) -> None:
+        if b.adopted:
+            self._compare_adopted(b, e)
+            return
         dn = e.dn
         locked = b.state == MailboxState.LOCKED
         if not locked:
-            branch = self.layout.unit_of(dn)
-            if branch is None or branch.lower() != b.unit_code.lower():
+            if not self.layout.in_place(dn, b.unit_code):
+                branch = self.layout.branch_unit(dn)
+                where = (
+                    f"not directly under {self.layout.people}" if self.layout.flat
+                    else f"in the branch of {branch or '(no unit)'}"
+                )
                 drift = Drift(
                     DriftKind.WRONG_BRANCH,
                     dn,
                     self._addr(b),
                     b.hr_id,
-                    f"the entry is in the branch of {branch or '(no unit)'}; "
-                    f"the HR unit is {b.unit_code} (database DN {b.dn})",
+                    f"the entry is {where}; the HR unit is {b.unit_code} (database DN {b.dn})",
                 )
                 dn = self._mend(drift, b, lambda: self._move(b, dn), default=dn)
             elif dn.lower() != b.dn.lower() or b.mailbox_unit != b.unit_code:
@@ -298,13 +349,57 @@ class Reconciler:
                     f"the entry is in the right branch but the database records {b.dn}",
                 )
                 self._mend(drift, b, lambda: (dn, "database record updated"))
-            changes = changed_attributes(e.first, mailbox_attributes(b, b.address, self.domain))
+            changes = changed_attributes(
+                e.first,
+                mailbox_attributes(
+                    b, b.address, self.domain, unit_values=self.layout.unit_values(b.unit_code)
+                ),
+            )
             if e.employee_number != b.hr_id:
                 changes["employeeNumber"] = b.hr_id
             if changes:
                 drift = Drift(DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id, _attr_text(e, changes))
                 target = dn
                 self._mend(drift, b, lambda: self._replace(b, target, changes))
+        self._compare_lock(b, e, dn)
+
+    def _compare_adopted(self, b: _Box, e: Entry) -> None:
+        """An entry taken over: compared with what it held when adopted (and what dnmail
+        wrote since, which alone --fix restores); found elsewhere, the database follows."""
+        from dnmail.services.adopt import adopted_snapshot
+
+        dn = e.dn
+        if dn.lower() != b.dn.lower():
+            drift = Drift(
+                DriftKind.WRONG_BRANCH, dn, self._addr(b), b.hr_id,
+                f"the entry taken over at {b.dn} is now at {dn}",
+            )
+            self._mend(drift, b, lambda: (dn, "database record updated (the entry is not moved)"))
+        if b.state != MailboxState.LOCKED:
+            written = _written_by_dnmail(b.adopted_attrs)
+            changed = {
+                k: v or None
+                for k, v in adopted_snapshot(b.adopted_attrs).items()
+                if e.first(k) != v
+            }
+            ours = {k: v for k, v in changed.items() if k in written}
+            theirs = {k: v for k, v in changed.items() if k not in written}
+            if theirs:
+                self.items.append(Drift(
+                    DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id,
+                    "changed since it was taken over: " + _attr_text(e, theirs),
+                    fix="reported only: values the entry had before dnmail took it over",
+                ))
+            if ours:
+                drift = Drift(
+                    DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id,
+                    "changed since dnmail wrote it: " + _attr_text(e, ours),
+                )
+                self._mend(drift, b, lambda: self._replace(b, dn, ours))
+        self._compare_lock(b, e, dn)
+
+    def _compare_lock(self, b: _Box, e: Entry, dn: str) -> None:
+        locked = b.state == MailboxState.LOCKED
         if locked != e.locked:
             said = "locked" if locked else "active"
             drift = Drift(
@@ -371,7 +466,8 @@ class Reconciler:
             m = s.get(Mailbox, b.id, with_for_update=True)
             if isinstance(value, str) and m is not None:
                 m.dn = value
-                m.unit_code = self.layout.unit_of(value) or m.unit_code
+                if not b.adopted:
+                    m.unit_code = self.layout.branch_unit(value) or b.unit_code
             if m is not None:
                 m.updated_at = self.rt.now()
             audit.record(
@@ -393,13 +489,11 @@ class Reconciler:
         locked = b.state == MailboxState.LOCKED
         # A locked mailbox comes back where it was; an active one in its HR unit's branch.
         unit = b.mailbox_unit if locked else b.unit_code
-        branch = self.layout.unit_branch(unit)
         dn = self.layout.mailbox_dn(unit, b.address)
-        self.d.ensure_ou(branch, unit)
+        self._ensure_branch(unit)
         # The password is thrown away: nobody is told it (DESIGN §2, never stored).
-        self.d.add_mailbox(
-            dn, mailbox_attributes(b, b.address, self.domain), generate_password(self.rt.config.passwords.policy())
-        )
+        attrs = mailbox_attributes(b, b.address, self.domain, unit_values=self.layout.unit_values(unit))
+        self.d.add_mailbox(dn, attrs, generate_password(self.rt.config.passwords.policy()))
         if locked:
             self.d.lock(dn)
         return dn, (
@@ -408,9 +502,14 @@ class Reconciler:
             f"`dnmail reset-password {b.address}` hands a password out"
         )
 
+    def _ensure_branch(self, unit: str) -> None:
+        branch = self.layout.branch_to_create(unit)
+        if branch is not None:
+            self.d.ensure_ou(*branch)
+
     def _move(self, b: _Box, dn: str):
         branch = self.layout.unit_branch(b.unit_code)
-        self.d.ensure_ou(branch, b.unit_code)
+        self._ensure_branch(b.unit_code)
         new_dn = self.d.move(dn, branch)
         return new_dn, f"moved to {branch}"
 

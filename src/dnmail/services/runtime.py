@@ -126,9 +126,9 @@ class Runtime:
             settings = self.config.directory
             op = self.operator
             if op is not None and op.is_officer and op.unit:
-                from dnmail.directory.dn import Layout
+                from dnmail.directory.layout import Layout
 
-                bind_dn = Layout(settings.base_dn).unit_account_dn(op.unit)
+                bind_dn = Layout.of(settings).unit_account_dn(op.unit)
                 password = self.config.operator_password(op.account, bind_dn)
                 self._directory = Directory.connect(settings, password, bind_dn=bind_dn)
             else:

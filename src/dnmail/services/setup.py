@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from dnmail.directory.layout import split_dn
 from dnmail.services.runtime import Runtime
 
 
@@ -28,22 +29,17 @@ class InitResult:
 
 
 def ensure_branches(rt: Runtime, unit_codes: list[str]) -> list[str]:
-    """Create ou=people, ou=units, ou=system, ou=admins and one branch per unit when missing."""
+    """Create people_dn, ou=units, ou=system, ou=admins and, in the by-unit layout, one
+    branch per unit when missing (docs/directory-layout.md)."""
     d = rt.directory
     lay = d.layout
     created = []
-    for dn, ou in (
-        (lay.people, "people"),
-        (lay.units, "units"),
-        (lay.system, "system"),
-        (lay.admins, "admins"),
-    ):
+    wanted = [(lay.people, split_dn(lay.people)[0][1]), (lay.units, "units"),
+              (lay.system, "system"), (lay.admins, "admins")]
+    wanted += [b for b in map(lay.branch_to_create, unit_codes) if b is not None]
+    for dn, ou in wanted:
         if d.ensure_ou(dn, ou):
             created.append(dn)
-    for code in unit_codes:
-        branch = lay.unit_branch(code)
-        if d.ensure_ou(branch, code):
-            created.append(branch)
     return created
 
 

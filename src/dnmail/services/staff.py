@@ -32,6 +32,7 @@ TRACKED = {
     "position": "Chức vụ",
     "phone": "Số điện thoại",
     "hr_status": "Trạng thái",
+    "email": "Email",
 }
 
 
@@ -93,6 +94,7 @@ _COLUMNS = (
     Staff.position,
     Staff.phone,
     Staff.hr_status,
+    Staff.email,
 )
 
 
@@ -127,7 +129,9 @@ def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
         if old is None:
             added.append(r)
             continue
-        new_values = (r.full_name, r.unit_code, r.department, r.position, r.phone, r.status.value)
+        # A roster without the email column leaves the addresses stored before.
+        email = old[7] if r.email is None else r.email
+        new_values = (r.full_name, r.unit_code, r.department, r.position, r.phone, r.status.value, email)
         if old[1:] == new_values:
             unchanged += 1
             continue
@@ -161,7 +165,7 @@ def apply_roster_diff(
     The caller owns the transaction (`staff import`, `sync --apply`)."""
 
     def values(r: RosterRow) -> dict:
-        return {
+        row = {
             "hr_id": r.hr_id,
             "full_name": r.full_name,
             "name_key": name_key(r.full_name),
@@ -171,20 +175,27 @@ def apply_roster_diff(
             "phone": r.phone,
             "hr_status": r.status.value,
         }
+        if r.email is not None:
+            row["email"] = r.email
+        return row
 
     if diff.added:
         # Core insert on the session's connection: the ORM's bulk path costs a third of
         # the write for 50,000 rows, and one naive-UTC `now` is converted once, not per row.
         naive = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
         stamps = {"status_changed_at": naive, "created_at": naive, "updated_at": naive}
-        rows = [values(r) | stamps for r in diff.added]
+        rows = [{"email": ""} | values(r) | stamps for r in diff.added]
         conn = session.connection()
         for i in range(0, len(rows), 5000):
             conn.execute(insert(Staff), rows[i : i + 5000])
     if diff.changed:
         updates = []
         for r, ch in diff.changed:
-            row = values(r) | {"updated_at": now}
+            row = values(r)
+            # A new email alone is no HR change the directory must follow (sync
+            # compares updated_at with the mailbox's): the record's time stays.
+            if set(ch.changes) != {"email"}:
+                row["updated_at"] = now
             if "hr_status" in ch.changes:
                 row["status_changed_at"] = now
             updates.append(row)

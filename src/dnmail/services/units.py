@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from dnmail.config import Config
 from dnmail.db.models import Mailbox, Staff, Unit
-from dnmail.directory.dn import Layout
+from dnmail.directory.layout import Layout
 from dnmail.domain.results import secret
 from dnmail.domain.states import MailboxState
 from dnmail.domain.text import clean_text
@@ -92,7 +92,7 @@ def insert_unit(
         raise BadInput(f"unit account {account!r:.80} must be a plain address of {domain}")
     if parent_code and session.get(Unit, parent_code) is None:
         raise NotFound(f"parent unit {parent_code!r} does not exist (add it first)")
-    layout = Layout(config.directory.base_dn)
+    layout = Layout.of(config.directory)
     existing = session.get(Unit, code)
     if existing is not None:
         if (existing.name, existing.parent_code, existing.account) == (name, parent_code, account):

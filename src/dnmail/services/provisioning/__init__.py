@@ -30,7 +30,8 @@ The pieces, one job each:
 - `parallel`: several worker processes on one queue.
 """
 
-from dnmail.services.provisioning.items import ItemResult, ProvisionSummary, base_of
+from dnmail.domain.addresses import base_of
+from dnmail.services.provisioning.items import ItemResult, ProvisionSummary
 from dnmail.services.provisioning.parallel import WorkerError
 from dnmail.services.provisioning.run import Provisioner, count_open, provision
 

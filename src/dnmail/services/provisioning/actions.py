@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from dnmail.db.models import Mailbox
 from dnmail.directory.gateway import Directory, Entry
+from dnmail.domain.addresses import base_of
 from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
 from dnmail.domain.passwords import PasswordPolicy, generate_password
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.errors import DirectoryError, NoSuchEntry
 from dnmail.services.provisioning import ledger
-from dnmail.services.provisioning.items import Work, base_of
+from dnmail.services.provisioning.items import Work
 
 
 class Actions:
@@ -36,12 +37,31 @@ class Actions:
         self._branches: set[str] = set()
 
     def ensure_branch(self, unit: str) -> str:
+        """The unit's branch (people_dn in the flat layout), created when missing."""
         branch = self.d.layout.unit_branch(unit)
         if unit not in self._branches:
-            if not self.dry_run:
-                self.d.ensure_ou(branch, unit)
+            to_create = self.d.layout.branch_to_create(unit)
+            if not self.dry_run and to_create is not None:
+                self.d.ensure_ou(*to_create)
             self._branches.add(unit)
         return branch
+
+    def attributes(self, st, address: str) -> dict[str, object]:
+        """The entry's attributes from the HR record, the unit attribute with them."""
+        return mailbox_attributes(
+            st, address, self.domain, unit_values=self.d.layout.unit_values(st.unit_code)
+        )
+
+    def changes(self, e: Entry, st, m: Mailbox) -> dict[str, object]:
+        """What a change request writes: the attributes that follow the HR record; for
+        an entry taken over from the existing directory only those that follow the
+        job (department, position, phone, the unit attribute) — its names and address
+        were never dnmail's to decide (DESIGN §7)."""
+        wanted = self.attributes(st, m.address)
+        if m.origin == "adopted":
+            keep = {"ou", "title", "telephoneNumber", *self.d.layout.unit_values(st.unit_code)}
+            wanted = {k: v for k, v in wanted.items() if k in keep}
+        return changed_attributes(e.first, wanted)
 
     # -- create -----------------------------------------------------------------------
     def create(self, s: Session, works: list[Work]) -> None:
@@ -53,10 +73,10 @@ class Actions:
             assert m is not None
             self.ensure_branch(w.staff.unit_code)
             if self.dry_run:
-                w.succeed(f"would create under ou={w.staff.unit_code}", dry_run=True)
+                w.succeed(f"would create at {m.dn}", dry_run=True)
                 continue
             w.password = generate_password(self.policy)
-            items.append((m.dn, mailbox_attributes(w.staff, m.address, self.domain), w.password))
+            items.append((m.dn, self.attributes(w.staff, m.address), w.password))
         if self.dry_run:
             return
         errors = self.d.add_mailboxes(items)
@@ -85,13 +105,13 @@ class Actions:
                 f"belongs to {holder} in the database; run `dnmail reconcile`"
             )
         branch = self.ensure_branch(st.unit_code)
-        want_dn = self.d.layout.mailbox_dn(st.unit_code, local)
         if self.dry_run:
-            w.mailbox = Mailbox(address=local, dn=want_dn)
+            w.mailbox = Mailbox(address=local, dn=e.dn)
             w.succeed(f"would adopt the existing entry {e.dn}", dry_run=True)
             return
-        dn = e.dn if e.dn.lower() == want_dn.lower() else self.d.move(e.dn, branch)
-        changes = changed_attributes(e.first, mailbox_attributes(st, local, self.domain))
+        # Put where the layout wants it (its RDN kept), its attributes the HR record's.
+        dn = e.dn if self.d.layout.in_place(e.dn, st.unit_code) else self.d.move(e.dn, branch)
+        changes = changed_attributes(e.first, self.attributes(st, local))
         if e.locked:
             changes["pwdAccountLockedTime"] = None
         if changes:
@@ -120,16 +140,17 @@ class Actions:
 
     # -- change and cancel ------------------------------------------------------------
     def change(self, w: Work, now: datetime) -> None:
-        """Move the entry to the branch of the person's unit and bring its attributes in
-        line with the HR record."""
+        """A transfer and HR changes: by-unit, the entry moves to the branch of the
+        person's unit (modify DN, the RDN kept); flat, only attributes change (the unit
+        attribute with them). Its attributes are brought in line with the HR record."""
         m = w.mailbox
         st = w.staff
         if not isinstance(m, Mailbox):
             raise DirectoryError(f"{st.full_name} ({st.hr_id}) has no mailbox to change")
         e = self._locate(w, m)
         branch = self.d.layout.unit_branch(st.unit_code)
-        moves = e.dn.lower() != self.d.layout.mailbox_dn(st.unit_code, m.address).lower()
-        changes = changed_attributes(e.first, mailbox_attributes(st, m.address, self.domain))
+        moves = not self.d.layout.flat and not self.d.layout.in_place(e.dn, st.unit_code)
+        changes = self.changes(e, st, m)
         if self.dry_run:
             done = [f"would move to {branch}"] if moves else []
             if changes:
@@ -142,9 +163,15 @@ class Actions:
             self.ensure_branch(st.unit_code)
             dn = self.d.move(dn, branch)
             done.append(f"moved from {m.unit_code} to {st.unit_code}")
+        elif m.unit_code != st.unit_code:
+            done.append(f"transferred from {m.unit_code} to {st.unit_code}")
         if changes:
             self.d.replace(dn, changes)
             done.append("updated " + ", ".join(sorted(changes)))
+            if m.origin == "adopted":
+                from dnmail.services.adopt import with_written
+
+                m.adopted_attrs = with_written(m.adopted_attrs, changes, now)
         if e.transfer_marked:
             # In its new unit's branch now: that unit's officer has it (rule {2}).
             self.d.mark_transfer(dn, on=False)

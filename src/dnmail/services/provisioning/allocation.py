@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from dnmail.directory.gateway import Directory
-from dnmail.domain.addresses import address_base, allocate_many
+from dnmail.domain.addresses import address_base, allocate_many, base_of
 from dnmail.domain.states import HrStatus, MailboxState
 from dnmail.errors import DnmailError
 from dnmail.services.provisioning import ledger
-from dnmail.services.provisioning.items import NewMailbox, Work, base_of
+from dnmail.services.provisioning.items import NewMailbox, Work
 
 #: Rounds of "allocate, then check the chosen addresses in the directory".
 ROUNDS = 20
@@ -101,7 +101,8 @@ class Allocation:
         reason, not silently renamed" (DESIGN §2)."""
         if not works:
             return
-        in_dir = self.d.existing_uids(wanted[w.req.id] for w in works)
+        # Taken in the directory: as a uid, a mail or an alias, by any entry (DESIGN §7).
+        in_dir = self.d.taken_addresses(wanted[w.req.id] for w in works)
         for w in works:
             local = wanted[w.req.id]
             if local in self.reserved:
@@ -111,15 +112,16 @@ class Allocation:
             elif local in in_dir:
                 w.fail(
                     f"requested address {local}@{self.domain} is taken in the directory by an "
-                    f"entry that is not this person's (employeeNumber {in_dir[local] or 'none'})"
+                    "entry that is not this person's (as its uid, mail or an alias)"
                 )
             else:
                 self._take(w, local)
 
     def _generated(self, works: list[Work], bases: dict[int, str]) -> None:
         """Generated addresses: allocated against what the database knows, then the
-        chosen ones checked in the directory with equality filters; an address held
-        there by an entry dnmail does not know is skipped and the person gets the next."""
+        chosen ones checked in the directory with equality filters (uid, mail, aliases);
+        an address held there by any entry — adopted or not — is skipped and the person
+        gets the next: a new Nguyễn Quang Thanh gets thanhnq1 when thanhnq exists."""
         todo = works
         for _ in range(ROUNDS):
             if not todo:
@@ -127,7 +129,7 @@ class Allocation:
             chosen = allocate_many(
                 [bases[w.req.id] for w in todo], set(self.taken), reserved=self.reserved
             )
-            clash = self.d.existing_uids(chosen)
+            clash = self.d.taken_addresses(chosen)
             retry = []
             for w, local in zip(todo, chosen, strict=True):
                 if local in clash:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,13 +12,6 @@ from dnmail.db.models import Mailbox
 from dnmail.directory.gateway import Entry
 from dnmail.domain.results import secret
 from dnmail.domain.states import ItemOutcome, RequestKind
-
-_TRAILING_DIGITS = re.compile(r"\d+$")
-
-
-def base_of(address: str) -> str:
-    """The address without its numeric suffix (`thanhnq2` → `thanhnq`)."""
-    return _TRAILING_DIGITS.sub("", address) or address
 
 
 @dataclass(frozen=True)
