@@ -63,9 +63,13 @@ class ThrowawayPostgres:
         # Not under pytest's tmp_path: its directories are 0700 root, closed to `postgres`.
         root = Path(tempfile.mkdtemp(prefix="dnmail-pg-"))
         cluster = cls(bindir, root, owner)
-        cluster._chown(root)
-        cluster._run("initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust",
-                     "-E", "UTF8", "--no-sync", "--no-instructions")
+        try:
+            cluster._chown(root)
+            cluster._run("initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust",
+                         "-E", "UTF8", "--no-sync", "--no-instructions")
+        except BaseException:
+            cluster.remove()
+            raise
         return cluster
 
     def _chown(self, path: Path) -> None:
