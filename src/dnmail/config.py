@@ -118,6 +118,7 @@ class SignatureSettings:
     trust_roots: tuple[str, ...] = ()
     crls: tuple[str, ...] = ()
     revocation: str = "soft-fail"
+    max_age_days: int = 30  # a slip signed longer ago is refused (signatures/freshness.py)
 
 
 @dataclass(frozen=True)
@@ -474,6 +475,8 @@ def _check_connections(cfg: Config) -> None:
         raise ConfigError("directory.page_size must be between 1 and 100000")
     if cfg.signatures.revocation not in ("soft-fail", "require"):
         raise ConfigError('signatures.revocation must be "soft-fail" or "require"')
+    if not 1 <= cfg.signatures.max_age_days <= 3660:
+        raise ConfigError("signatures.max_age_days must be between 1 and 3660")
 
 
 def _check_batches(cfg: Config) -> None:

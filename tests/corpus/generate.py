@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import random
+from datetime import timedelta
 from pathlib import Path
 
 from support import bombs
+from support.pki import TEST_NOW
 from support.workbooks import (
     ROSTER_HEADERS,
     SLIP_HEADERS,
@@ -204,6 +206,11 @@ def pdf_slips(d: Path, pki, rows) -> dict[str, Path]:
         "deflate-bomb.pdf": bombs.deflate_bomb_pdf(pki.snv, rows),
         "a-second-eof-after-signing.pdf": ps.append_after_eof(
             good, b"\n%%EOF\n<script>alert(1)</script>\n"),
+        # a slip is not used forever (issue 12 §2)
+        "signed-45-days-ago.pdf": ps.sign_pdf(plain, pki.snv,
+                                              timestamp=TEST_NOW - timedelta(days=45)),
+        "claims-a-future-signing-time.pdf": ps.sign_pdf(plain, pki.snv,
+                                                        timestamp=TEST_NOW + timedelta(days=5)),
         # accepted: bytes after %%EOF are never read; another unit's co-signature is
         # reported, the chief's counts
         "junk-after-eof.pdf": ps.append_after_eof(good, b"\n<script>alert(1)</script>\n"),

@@ -262,6 +262,8 @@ PDFS_REFUSED = {
     "signed-by-a-rogue-ca.pdf": "certificate does not chain to a configured trust root",
     "second-signature-broken.pdf": "signature 'Sig2'",
     "signature-over-an-empty-page.pdf": "the table has no rows",
+    "signed-45-days-ago.pdf": "the slip was signed 45 days ago",
+    "claims-a-future-signing-time.pdf": "the slip claims to be signed in the future",
     "hidden-white-cancel.pdf": "text 'Nội dung yêu cầu: Hủy bỏ' would not be visible",
     "deflate-bomb.pdf": "needs more than 300 MiB of memory to read",
 }

@@ -420,6 +420,7 @@ def test_the_shipped_sample_slip(world, cli, config_file):
 trust_roots = ["{pki / "root.pem"}"]
 crls = ["{pki / "root.crl.pem"}", "{pki / "intermediate.crl.pem"}"]
 revocation = "require"
+max_age_days = 3660  # the shipped sample was signed once, when it was made
 
 [units.snv]
 signers = ["{pin.upper().replace("SHA256:", "sha256:")}"]
@@ -707,3 +708,119 @@ def test_a_unit_officer_imports_for_its_own_unit_only(world, cli, tmp_path, pdfs
     assert "not an authorised signer of unit snv (authorised for: sgtvt)" in messages(refused)
     with rt.transaction() as s:
         assert s.scalars(select(Slip.imported_by)).all() == ["snv@danang.gov.vn"]
+
+
+# --- what the chief signed is what gets imported (issue 12 §1, §2) ----------------------
+
+
+@pytest.fixture(scope="session")
+def tsa(pki):
+    from support.pki import make_name, make_signer
+
+    return make_signer("tsa", make_name("dnmail Test TSA"), pki.intermediate, time_stamping=True)
+
+
+def test_a_signed_slips_kind_is_the_chiefs(world, cli, tmp_path, pdfs):
+    """The attack: a "Cấp mới" slip imported as --kind cancel (the next provision would
+    lock the mailboxes). A signed slip's kind is what was signed; --kind may only
+    repeat it. (An Excel slip's --kind stays an override: test_kind_from_the_slip_…)"""
+    rt = world
+    path = put(tmp_path, "phieu.pdf", pdfs["good"])
+    before = counts(rt)
+    f = refused_file(run_import(cli, path, "--kind", "cancel"))
+    assert "the signed slip asks for Cấp mới (create); --kind cancel may not override what " \
+           "the chief signed" in messages(f)
+    assert f["kind"] == "create"
+    assert counts(rt) == before
+    result = run_import(cli, path, "--kind", "create")
+    assert result.code == 0, result
+    assert result.json()["files"][0]["kind"] == "create"
+
+
+def test_a_signed_slip_naming_no_kind_gets_none_from_the_option(world, cli, tmp_path, pki):
+    rt = world
+    data = ps.sign_pdf(ps.make_slip_pdf(SNV_ROWS, content="Về hộp thư điện tử"), pki.snv,
+                       timestamp=CLAIMED)
+    before = counts(rt)
+    f = refused_file(run_import(cli, put(tmp_path, "x.pdf", data), "--kind", "create"))
+    assert "names no single kind of request" in messages(f)
+    assert "--kind cannot supply what the chief did not sign" in messages(f)
+    assert counts(rt) == before
+
+
+def test_form_fields_filled_after_signing_are_named_not_imported(world, cli, tmp_path, pki):
+    """DocMDP lets anyone fill a signed form's fields: the viewer then shows a value the
+    chief never signed. The slip is taken as signed, with a warning saying so."""
+    signed = ps.sign_pdf(ps.add_text_field(ps.make_slip_pdf(SNV_ROWS)), pki.snv,
+                         timestamp=CLAIMED)
+    filled = ps.fill_text_field(signed, "Huy bo tat ca")
+    result = run_import(cli, put(tmp_path, "filled.pdf", filled))
+    assert result.code == 0, result
+    [f] = result.json()["files"]
+    [warning] = f["warnings"]
+    assert "form fields were filled in after the slip was signed" in warning["message"]
+    assert "not part of the signed slip and was not imported" in warning["message"]
+    assert [r["hr_id"] for r in f["requests"]] == ["SNV-0003", "SNV-0004"]
+
+
+@pytest.mark.parametrize("dress", ["one-byte", "metadata-update", "co-signed"])
+def test_a_signed_slip_is_imported_once_whatever_is_added(world, cli, tmp_path, pdfs, pki,
+                                                          dress):
+    """The attack: the same signed slip with one appended byte, or a metadata-only
+    incremental update, had another file hash and was imported again (bringing back a
+    rejected request, re-locking an unlocked mailbox)."""
+    rt = world
+    good = pdfs["good"]
+    first = run_import(cli, put(tmp_path, "phieu.pdf", good))
+    assert first.code == 0, first
+    with rt.transaction() as s:  # IID rejects the requests: they must not come back
+        s.execute(Request.__table__.update().values(state="rejected"))
+    again = {
+        "one-byte": ps.append_after_eof(good, b"\n"),
+        "metadata-update": ps.update_metadata(good),
+        "co-signed": ps.sign_pdf(good, pki.snv_deputy, field_name="Sig2"),
+    }[dress]
+    assert hashlib.sha256(again).digest() != hashlib.sha256(good).digest()
+    before = counts(rt)
+    f = refused_file(run_import(cli, put(tmp_path, "phieu-lai.pdf", again)))
+    text = messages(f)
+    assert "its signature 'Sig1' was already imported on" in text, text
+    assert "file 'phieu.pdf'" in text and "ask the unit for a new slip" in text
+    assert counts(rt) == before
+
+
+def test_a_slip_signed_too_long_ago_is_refused(world, cli, tmp_path, pki):
+    rt = world
+    old = ps.sign_pdf(ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW - timedelta(days=31))
+    before = counts(rt)
+    f = refused_file(run_import(cli, put(tmp_path, "cu.pdf", old)))
+    text = messages(f)
+    assert "the slip was signed 31 days ago" in text
+    assert "the signing time the signer states" in text
+    assert "more than signatures.max_age_days (30); ask the unit for a freshly signed slip" in text
+    assert counts(rt) == before
+    fresh = ps.sign_pdf(ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW - timedelta(days=29))
+    assert run_import(cli, put(tmp_path, "moi.pdf", fresh)).code == 0
+
+
+def test_a_trusted_timestamp_says_how_old_a_slip_is(world, cli, tmp_path, pki, tsa):
+    """The signer claims a fresh time, the trusted timestamp (RFC 3161) shows the
+    signature existed 40 days ago: the timestamp counts, and the message says so."""
+    rt = world
+    stale = ps.sign_pdf_timestamped(ps.make_slip_pdf(SNV_ROWS), pki.snv, tsa,
+                                    tsa_time=TEST_NOW - timedelta(days=40), claimed=TEST_NOW)
+    before = counts(rt)
+    f = refused_file(run_import(cli, put(tmp_path, "ts.pdf", stale)))
+    text = messages(f)
+    assert "signed 40 days ago" in text and "by a trusted timestamp of CN=dnmail Test TSA" in text
+    assert counts(rt) == before
+    fresh = ps.sign_pdf_timestamped(ps.make_slip_pdf(SNV_ROWS), pki.snv, tsa,
+                                    tsa_time=TEST_NOW - timedelta(days=2))
+    result = run_import(cli, put(tmp_path, "ts-moi.pdf", fresh))
+    assert result.code == 0, result
+
+
+def test_a_slip_claiming_a_future_signing_time_is_refused(world, cli, tmp_path, pki):
+    future = ps.sign_pdf(ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW + timedelta(days=3))
+    f = refused_file(run_import(cli, put(tmp_path, "mai.pdf", future)))
+    assert "the slip claims to be signed in the future" in messages(f)

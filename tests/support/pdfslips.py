@@ -440,3 +440,125 @@ def flip_byte_in_signature_dict(data: bytes, *, index: int = -1) -> bytes:
     while not (chr(data[pos]).isalpha() and data[pos - 1] != ord("\\")):
         pos += 1
     return data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1 :]
+
+
+# --- form fields and timestamps (issue 12 §1, §2) --------------------------------------
+
+
+def add_text_field(pdf_bytes: bytes, *, name: str = "Ghi chú",
+                   rect: tuple[float, float, float, float] = (60, 60, 400, 80)) -> bytes:
+    """An empty text form field on the first page (before signing, as a unit's form
+    would carry one); `fill_text_field` fills it after signing."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes))
+    page_ref = w.root["/Pages"]["/Kids"][0]
+    page = page_ref.get_object()
+    ap = generic.StreamObject(
+        {generic.NameObject("/Type"): generic.NameObject("/XObject"),
+         generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+         generic.NameObject("/BBox"): generic.ArrayObject(
+             [generic.FloatObject(0), generic.FloatObject(0),
+              generic.FloatObject(rect[2] - rect[0]), generic.FloatObject(rect[3] - rect[1])])},
+        stream_data=b"",
+    )
+    field = generic.DictionaryObject({
+        generic.NameObject("/FT"): generic.NameObject("/Tx"),
+        generic.NameObject("/T"): generic.pdf_string(name),
+        generic.NameObject("/Type"): generic.NameObject("/Annot"),
+        generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
+        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in rect]),
+        generic.NameObject("/P"): page_ref,
+        generic.NameObject("/F"): generic.NumberObject(4),
+        generic.NameObject("/DA"): generic.pdf_string("/Helv 10 Tf 0 g"),
+        generic.NameObject("/AP"): generic.DictionaryObject(
+            {generic.NameObject("/N"): w.add_object(ap)}),
+    })
+    field_ref = w.add_object(field)
+    annots = page.get("/Annots")
+    page[generic.NameObject("/Annots")] = generic.ArrayObject(
+        [*(annots or []), field_ref])
+    w.update_container(page)
+    w.root[generic.NameObject("/AcroForm")] = w.add_object(generic.DictionaryObject({
+        generic.NameObject("/Fields"): generic.ArrayObject([field_ref]),
+    }))
+    w.update_root()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def fill_text_field(pdf_bytes: bytes, value: str, *, name: str = "Ghi chú") -> bytes:
+    """Fill the text field `name` in an incremental update after signing: what DocMDP
+    lets anyone do to an approved slip (the viewer shows the value)."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes))
+    for ref in w.root["/AcroForm"]["/Fields"]:
+        field = ref.get_object()
+        if field.get("/T") == name:
+            break
+    else:
+        raise KeyError(name)
+    field[generic.NameObject("/V")] = generic.pdf_string(value)
+    x0, y0, x1, y1 = (float(v) for v in field["/Rect"])
+    ap = generic.StreamObject(
+        {generic.NameObject("/Type"): generic.NameObject("/XObject"),
+         generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+         generic.NameObject("/BBox"): generic.ArrayObject(
+             [generic.FloatObject(0), generic.FloatObject(0),
+              generic.FloatObject(x1 - x0), generic.FloatObject(y1 - y0)])},
+        stream_data=b"/Tx BMC BT /Helv 10 Tf 2 6 Td (" + value.encode("latin-1", "replace")
+        + b") Tj ET EMC",
+    )
+    field[generic.NameObject("/AP")] = generic.DictionaryObject(
+        {generic.NameObject("/N"): w.add_object(ap)})
+    w.update_container(field)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def sign_pdf_timestamped(pdf_bytes: bytes, signer: Identity, tsa: Identity, *,
+                         tsa_time: datetime, claimed: datetime | None = None,
+                         field_name: str = "Sig1") -> bytes:
+    """Sign with a signature timestamp token (RFC 3161) from an in-process TSA whose
+    clock reads `tsa_time`; the signer claims `claimed` (default: the same time)."""
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    def load(c):
+        return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+
+    key_der = tsa.key.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    stamper = DummyTimeStamper(
+        tsa_cert=load(tsa.cert), tsa_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        certs_to_embed=SimpleCertificateStore.from_certs([load(c) for c in tsa.chain]),
+        fixed_dt=tsa_time,
+    )
+    when = claimed or tsa_time
+
+    class _ClaimedTimeSigner(signers.PdfSigner):
+        def init_signing_session(self, pdf_out, existing_fields_only=False):
+            session = super().init_signing_session(pdf_out, existing_fields_only)
+            session.system_time = when
+            return session
+
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES,
+        reason="Phê duyệt phiếu yêu cầu", location="Đà Nẵng",
+    )
+    out = io.BytesIO()
+    _ClaimedTimeSigner(meta, signer=pyhanko_signer(signer), timestamper=stamper).sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf_bytes)), output=out)
+    return out.getvalue()

@@ -140,6 +140,22 @@ class Slip(Base):
     imported_by: Mapped[str] = mapped_column(String(255))
 
 
+class SlipSignature(Base):
+    """A signature a slip was imported with, by what it signed (issue 12 §2): the same
+    signed slip in another file (bytes appended, metadata updated) is refused because
+    one of these is taken. Every signature of a signed file gets a row."""
+
+    __tablename__ = "slip_signatures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slip_id: Mapped[int] = mapped_column(ForeignKey("slips.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    field_name: Mapped[str] = mapped_column(String(255))
+    # sha256 hex of the bytes the signature's ByteRange covers, and of its value
+    signed_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    value_digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
 #: The open-request test as SQL, for the partial unique index (db.queries.is_open in queries).
 OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_REQUEST_STATES))
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from dnmail.config import Config
     from dnmail.domain.slip import SlipContent
     from dnmail.signatures.certs import SignerInfo
+    from dnmail.signatures.freshness import SignatureIdentity, SigningTime
     from dnmail.signatures.trust import TrustSettings
     from dnmail.signatures.verify import PdfSlipVerdict
 
@@ -46,6 +47,11 @@ class ReadSlip:
     unit: str | None
     verdict: str
     signer: SignerInfo | None = None  # the signer whose signature counts (PDF slips)
+    #: What identifies a signed slip whatever was appended: each signature's signed
+    #: byte ranges and value (signatures/freshness.py). Empty for an Excel slip.
+    identities: tuple[SignatureIdentity, ...] = ()
+    signed_at: SigningTime | None = None  # when the counting signature was made
+    warnings: tuple[Problem, ...] = ()  # about the file, beside the content's own
 
 
 def _refused(name: str, message: str) -> InvalidFile:
@@ -100,7 +106,8 @@ def read_slip(
             )
         if fmt == "xlsx":
             return _read_excel(path, unit=unit, max_uncompressed=limit, bounds=bounds)
-        return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit, bounds=bounds)
+        return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit, bounds=bounds,
+                         max_age_days=config.signatures.max_age_days)
     except OSError as exc:
         raise _refused(name, f"cannot read the file: {exc.strerror or exc}") from None
 
@@ -123,7 +130,7 @@ def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
 
 def _read_pdf(
     path: Path, *, unit: str | None, now: datetime, trust: TrustSettings | None, max_bytes: int,
-    bounds: Limits,
+    bounds: Limits, max_age_days: int,
 ) -> ReadSlip:
     if trust is None:  # pragma: no cover - import_slips loads it whenever a PDF may come
         raise ConfigError("signature settings were not loaded")
@@ -145,6 +152,13 @@ def _read_pdf(
         if r.ok and r.signer and r.signer.fingerprint == verdict.signer.fingerprint
     ]
     checked = any(r.revoked is False for r in counting)
+    _refuse_stale(name, verdict, now, max_age_days)
+    warnings = ()
+    if verdict.filled_after_signing:
+        warnings = (Problem(
+            "form fields were filled in after the slip was signed (the signature allows it): "
+            "what a viewer shows there is not part of the signed slip and was not imported",
+            file=name),)
     return ReadSlip(
         path,
         digest,
@@ -152,7 +166,28 @@ def _read_pdf(
         verdict.unit_code,
         VERDICT_SIGNED if checked else VERDICT_SIGNED_NO_CRL,
         verdict.signer,
+        verdict.identities,
+        verdict.signed_at,
+        warnings,
     )
+
+
+def _refuse_stale(name: str, verdict: PdfSlipVerdict, now: datetime, max_age_days: int) -> None:
+    """A slip is not used forever (issue 12 §2): SignatureInvalid when the counting
+    signature is older than `[signatures] max_age_days` (signatures/freshness.py)."""
+    from dnmail.errors import SignatureInvalid, SignatureProblem
+    from dnmail.signatures.freshness import age_problem
+
+    why = age_problem(verdict.signed_at, now, max_age_days)
+    if why is None:
+        return
+    counting = next((r for r in verdict.signatures
+                     if r.ok and r.signer and r.signer.fingerprint == verdict.signer.fingerprint),
+                    None)
+    raise SignatureInvalid(name, [SignatureProblem(
+        (why,), field_name=counting.field_name if counting else None,
+        signer=verdict.signer.subject)],
+        hint="a signed slip counts for signatures.max_age_days after it was signed")
 
 
 def _verify_and_read(data: bytes, name: str, trust: TrustSettings, now: datetime,

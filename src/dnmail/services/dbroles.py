@@ -28,13 +28,13 @@ GRANTS = (
     "GRANT SELECT ON units TO {role}",
     "GRANT SELECT ON unit_roles TO {role}",
     "GRANT SELECT ON staff, mailboxes TO {role}",
-    "GRANT SELECT, INSERT ON requests, slips TO {role}",
+    "GRANT SELECT, INSERT ON requests, slips, slip_signatures TO {role}",
     # withdraw: these columns only, and only to 'withdrawn' (policy requests_unit_withdraw)
     "GRANT UPDATE (state, handled_by, handled_at, updated_at) ON requests TO {role}",
     # the audit chain: append, and read the head (id and hash) to link to it
     "GRANT SELECT (id, hash), INSERT ON audit_events TO {role}",
 )
-SEQUENCES = (("requests", "id"), ("slips", "id"))
+SEQUENCES = (("requests", "id"), ("slips", "id"), ("slip_signatures", "id"))
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from dnmail.config import Config
 from dnmail.db import queries
-from dnmail.db.models import Mailbox, Request, Slip, Staff, Unit
+from dnmail.db.models import Mailbox, Request, Slip, SlipSignature, Staff, Unit
 from dnmail.domain.addresses import validate_local_part
 from dnmail.domain.matching import (
     ADDRESS_COLUMN,
@@ -65,7 +65,7 @@ from dnmail.services.units import get_unit
 from dnmail.signatures.trust import TrustSettings, load_trust
 
 if TYPE_CHECKING:
-    from dnmail.domain.slip import SlipRow
+    from dnmail.domain.slip import SlipContent, SlipRow
     from dnmail.services.runtime import Runtime
     from dnmail.signatures.certs import SignerInfo
 
@@ -329,15 +329,71 @@ def _first_import(session: Session, digest: str) -> str | None:
     return _already(slip.id, slip.imported_at, slip.imported_by, slip.file_name, ids)
 
 
-def _already(slip_id: int, at: datetime, by: str, name: str, ids: Sequence[int]) -> str:
+def _signature_reused(session: Session, read: ReadSlip) -> str | None:
+    """Why a signed file whose signatures (by what they signed, or by their value) were
+    imported before cannot be imported, whatever bytes were added to it; or None."""
+    if not read.identities:
+        return None
+    signed = [i.signed_digest for i in read.identities]
+    values = [i.value_digest for i in read.identities]
+    taken = session.execute(
+        select(SlipSignature.field_name, Slip)
+        .join(Slip, Slip.id == SlipSignature.slip_id)
+        .where(SlipSignature.signed_digest.in_(signed) | SlipSignature.value_digest.in_(values))
+        .order_by(SlipSignature.id)
+        .limit(1)
+    ).first()
+    if taken is None:
+        return None
+    field_name, slip = taken
+    ids = list(
+        session.scalars(select(Request.id).where(Request.slip_id == slip.id).order_by(Request.id))
+    )
+    return (
+        f"its signature {field_name!r} was already imported on "
+        f"{slip.imported_at:%Y-%m-%d %H:%M} UTC by {slip.imported_by} (file {slip.file_name!r}, "
+        f"slip #{slip.id}, requests {_shown(ids) or 'none'}): the same signed slip is never "
+        "imported twice, whatever was added to the file after signing; ask the unit for a "
+        "new slip"
+    )
+
+
+def _shown(ids: Sequence[int]) -> str:
     shown = ", ".join(f"#{i}" for i in ids[:IDS_SHOWN])
     if len(ids) > IDS_SHOWN:
         shown += f" … ({len(ids)} in all)"
+    return shown
+
+
+def _already(slip_id: int, at: datetime, by: str, name: str, ids: Sequence[int]) -> str:
+    shown = _shown(ids)
     return (
         f"this file was already imported on {at:%Y-%m-%d %H:%M} UTC by {by} "
         f"(as {name!r}, slip #{slip_id}, requests {shown or 'none'}); "
         "a slip is never imported twice"
     )
+
+
+def choose_kind(
+    content: SlipContent, kind: RequestKind | None, *, signed: bool, file_name: str
+) -> RequestKind | None:
+    """The kind of the slip's requests. A signed slip's kind is what its chief signed:
+    `--kind` may repeat it, never override it (a "Cấp mới" slip imported as --kind
+    cancel would lock the mailboxes), nor supply one the slip does not state. For an
+    unsigned Excel slip `--kind` stays an override (with a warning). None when neither
+    says (the caller refuses)."""
+    if not signed:
+        return kind or content.kind
+    if content.kind is None:
+        raise SlipRefused([Problem(
+            f"'Nội dung yêu cầu' {content.content[:80]!r} of this signed slip names no single "
+            "kind of request (cấp mới / thay đổi / hủy bỏ); --kind cannot supply what the "
+            "chief did not sign: ask the unit for a slip that states it", file=file_name)])
+    if kind is not None and kind != content.kind:
+        raise SlipRefused([Problem(
+            f"the signed slip asks for {content.kind.label_vi} ({content.kind.value}); "
+            f"--kind {kind.value} may not override what the chief signed", file=file_name)])
+    return content.kind
 
 
 def store_slip(
@@ -357,10 +413,10 @@ def store_slip(
     """
     content = read.content
     name = read.path.name
-    warnings = list(content.warnings)
+    warnings = [*read.warnings, *content.warnings]
     signer = SignerView.of(read.signer) if read.signer else None
 
-    duplicate = _first_import(session, read.sha256)
+    duplicate = _first_import(session, read.sha256) or _signature_reused(session, read)
     if duplicate:
         raise SlipRefused([Problem(duplicate, file=name)])
     try:
@@ -380,7 +436,7 @@ def store_slip(
             )
         )
 
-    chosen = kind or content.kind
+    chosen = choose_kind(content, kind, signed=bool(read.identities), file_name=name)
     if chosen is None:
         raise SlipRefused(
             [
@@ -392,6 +448,7 @@ def store_slip(
             ]
         )
     if kind is not None and content.kind is not None and kind != content.kind:
+        # An unsigned Excel slip only (choose_kind refused a signed one).
         warnings.append(
             Problem(
                 f"the slip asks for {content.kind.label_vi} ({content.kind.value}); "
@@ -477,6 +534,19 @@ def store_slip(
                 )
             ]
         ) from None
+    session.add_all(
+        SlipSignature(
+            slip_id=slip.id, unit_code=unit.code, field_name=i.field_name[:255],
+            signed_digest=i.signed_digest, value_digest=i.value_digest,
+        )
+        for i in read.identities
+    )
+    try:
+        session.flush()
+    except IntegrityError:  # the same signature imported at this very moment
+        raise SlipRefused([Problem(
+            "a file with the same signature was imported at the same moment by another run; "
+            "a signed slip is never imported twice", file=name)]) from None
     created = []
     try:
         for start in range(0, len(planned), CHUNK):
@@ -513,6 +583,8 @@ def store_slip(
             "verdict": read.verdict,
             "signer": signer.subject if signer else None,
             "signer_fingerprint": signer.fingerprint if signer else None,
+            "signed_at": read.signed_at.describe() if read.signed_at else None,
+            "signatures": [i.signed_digest for i in read.identities],
             "request_ids": [r.id for r in created],
         },
     )
@@ -611,7 +683,7 @@ def _import_one(
     except (InvalidFile, SignatureInvalid) as exc:
         return replace(refused, problems=_problems_of(exc, name))
     digest = read.sha256
-    slip_kind = kind or read.content.kind
+    slip_kind = read.content.kind if read.identities else (kind or read.content.kind)
     refused = replace(
         refused,
         sha256=digest,
@@ -628,7 +700,8 @@ def _import_one(
             )
     except SlipRefused as exc:
         return replace(
-            refused, problems=exc.problems, warnings=exc.warnings or read.content.warnings
+            refused, problems=exc.problems,
+            warnings=exc.warnings or (*read.warnings, *read.content.warnings),
         )
     if digest:
         if dry_run:

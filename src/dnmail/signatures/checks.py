@@ -42,6 +42,10 @@ class SignatureReport:
     modification_level: str  # NONE | LTA_UPDATES | FORM_FILLING | ANNOTATIONS | OTHER | UNKNOWN
     docmdp_ok: bool | None
     problems: tuple[str, ...]  # human reasons; empty when it counts
+    #: The time of its signature timestamp token, when one is embedded and its TSA is
+    #: trusted (validated like the signer, at the time of import); and who that TSA is.
+    timestamp: datetime | None = None
+    timestamp_by: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -270,8 +274,23 @@ async def check_signature(sig: Any, settings: ValidationSettings) -> CheckedSign
         coverage_problem = _coverage_problem(coverage, level, status.docmdp_ok)
         if coverage_problem:
             problems.append(coverage_problem)
+    stamped, tsa = _trusted_timestamp(status)
     report = SignatureReport(
         field_name, _signer_of(lambda: status.signing_cert, claimed), bool(status.intact),
         bool(status.valid), trusted, revoked, coverage, level, status.docmdp_ok, tuple(problems),
+        stamped, tsa,
     )
     return CheckedSignature(report, is_ts, range_end, not is_ts and not problems)
+
+
+def _trusted_timestamp(status: Any) -> tuple[datetime | None, str | None]:
+    """(time, TSA subject) of the signature's timestamp token when it is intact, valid
+    and from a trusted TSA; (None, None) otherwise — an untrusted token proves nothing."""
+    ts = getattr(status, "timestamp_validity", None)
+    if ts is None or not (ts.intact and ts.valid and ts.trusted):
+        return None, None
+    try:
+        tsa = dn_string(as_x509(ts.signing_cert).subject)
+    except Exception:
+        tsa = None
+    return ts.timestamp, tsa

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,12 @@ from dnmail.errors import InvalidFile, Problem, SignatureInvalid, SignatureProbl
 from dnmail.readers.safety import check_pdf
 from dnmail.signatures.certs import SignerInfo
 from dnmail.signatures.checks import CheckedSignature, SignatureReport, check_signature
+from dnmail.signatures.freshness import (
+    SignatureIdentity,
+    SigningTime,
+    signature_identity,
+    signing_time,
+)
 from dnmail.signatures.pins import SignerPin, parse_unit_pins, units_of
 from dnmail.signatures.trust import ValidationSettings
 
@@ -42,6 +48,13 @@ class PdfSlipVerdict:
     signer: SignerInfo  # the authorised signer whose signature counts
     unit_code: str  # the unit it was accepted for
     signed_revision: bytes  # the bytes covered by that signature
+    #: What identifies the slip: every signature of the file (freshness.py).
+    identities: tuple[SignatureIdentity, ...] = ()
+    #: When the counting signature was made (a trusted timestamp, else claimed).
+    signed_at: SigningTime = field(default_factory=lambda: SigningTime(None, "none"))
+    #: Form fields were filled in after the counting signature (DocMDP allows it): a
+    #: viewer shows content that is not part of the signed revision, and not read.
+    filled_after_signing: bool = False
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -208,13 +221,30 @@ def verify_pdf_slip(
     if not end or end > len(data):
         raise _refuse(file_name, [best.report.problem("its ByteRange is damaged")], final)
     assert best.report.signer is not None and chosen_unit is not None
+    report = best.report
     return PdfSlipVerdict(
         file_name=file_name,
         signatures=tuple(final),
-        signer=best.report.signer,
+        signer=report.signer,
         unit_code=chosen_unit,
         signed_revision=bytes(data[:end]),
+        identities=_identities(sigs, checked, data),
+        signed_at=signing_time(report.signer.signing_time, report.timestamp, report.timestamp_by),
+        filled_after_signing=report.modification_level == "FORM_FILLING",
     )
+
+
+def _identities(
+    sigs: Sequence[Any], checked: Sequence[CheckedSignature], data: bytes
+) -> tuple[SignatureIdentity, ...]:
+    """The identity of every signature of the file (not of document timestamps)."""
+    out = []
+    for sig, c in zip(sigs, checked, strict=True):
+        if c.is_timestamp:
+            continue
+        value = bytes(sig.signer_info["signature"].native)
+        out.append(signature_identity(c.report.field_name, data, sig.byte_range, value))
+    return tuple(out)
 
 
 def extract_signed_revision(data: bytes, field_name: str) -> bytes:
