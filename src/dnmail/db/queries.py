@@ -4,6 +4,7 @@ HR id. Each takes the caller's session (the caller owns the transaction)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, select
@@ -97,20 +98,23 @@ def insert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]])
     else:  # pragma: no cover - dnmail runs on SQLite and psycopg
         raise NotImplementedError(f"paramstyle {dialect.paramstyle}")
     sql = f"INSERT INTO {q(table.name)} ({', '.join(q(k) for k in keys)}) VALUES ({marks})"
-    processors = [table.c[k].type.bind_processor(dialect) for k in keys]
-    last: list[tuple[Any, Any]] = [(None, None)] * len(keys)  # value → processed, per column
+    processors = [(i, p) for i, k in enumerate(keys) if (p := table.c[k].type.bind_processor(dialect))]
+    last: dict[int, tuple[Any, Any]] = {}  # column → (value, processed) of the row before
+    # A tuple of the row's values in `keys` order (itemgetter of one key gives the value).
+    row_of = itemgetter(*keys) if len(keys) > 1 else (lambda r: (r[keys[0]],))
     params = []
     for row in rows:
-        values = []
-        for i, k in enumerate(keys):
-            v = row[k]
-            proc = processors[i]
-            if proc is not None and v is not None:
-                before, processed = last[i]
-                if v is not before:
-                    processed = proc(v)
-                    last[i] = (v, processed)
-                v = processed
-            values.append(v)
-        params.append(tuple(values))
+        values = row_of(row)
+        if processors:
+            values = list(values)
+            for i, proc in processors:
+                v = values[i]
+                if v is None:
+                    continue
+                before = last.get(i)
+                if before is None or before[0] is not v:
+                    before = last[i] = (v, proc(v))
+                values[i] = before[1]
+            values = tuple(values)
+        params.append(values)
     conn.exec_driver_sql(sql, params)

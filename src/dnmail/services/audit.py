@@ -31,11 +31,12 @@ _DETAILS = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",",
 
 
 def event_hash(
-    id: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str
+    id: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str,
+    *, stamp: str | None = None,
 ) -> str:
-    payload = _PAYLOAD.encode(
-        [id, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, action, target, details, prev_hash]
-    )
+    """The event's hash; `stamp`: `at` already formatted (a batch shares one time)."""
+    stamp = stamp or at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    payload = _PAYLOAD.encode([id, stamp, actor, action, target, details, prev_hash])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -101,11 +102,12 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
         return
 
     last_id, last_hash = _head(session)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rows = []
     for ev in events:
         body = _canonical_details(ev.get("details"))
         new_id = last_id + 1
-        h = event_hash(new_id, at, ev["actor"], ev["action"], ev["target"], body, last_hash)
+        h = event_hash(new_id, at, ev["actor"], ev["action"], ev["target"], body, last_hash, stamp=stamp)
         rows.append(
             {
                 "id": new_id,
