@@ -174,6 +174,32 @@ def test_local_start_json_and_status_say_where(tmp_path):
         subprocess.run([*cmd, "local", "stop", "--dir", str(workdir)], check=True)
 
 
+def test_local_start_flat_keeps_its_layout(tmp_path):
+    """`--layout flat` builds the flat layout's access rules; a restart without --layout
+    keeps them, another layout is refused (exit 2), never a silent rebuild."""
+    require_openldap()
+    workdir = tmp_path / "flat"
+    cmd = [sys.executable, "-m", "dnmail", "local"]
+
+    def start(*extra):
+        return subprocess.run([*cmd, "start", "--dir", str(workdir), *extra], capture_output=True, text=True)
+
+    try:
+        first = start("--layout", "flat")
+        assert first.returncode == 0, first.stderr
+        assert "export DNMAIL_TEST_LDAP_LAYOUT=flat" in first.stdout
+        assert "DNMAIL_TEST_LDAP_UNIT_ATTRIBUTE=departmentNumber" in first.stdout
+        assert 'set="this/departmentNumber & user/uid"' in (workdir / "build" / "dnmail.ldif").read_text()
+        subprocess.run([*cmd, "stop", "--dir", str(workdir)], check=True)
+        again = start()
+        assert again.returncode == 0 and "DNMAIL_TEST_LDAP_LAYOUT=flat" in again.stdout
+        subprocess.run([*cmd, "stop", "--dir", str(workdir)], check=True)
+        other = start("--layout", "by-unit")
+        assert other.returncode == 2 and "built for the flat layout" in other.stderr
+    finally:
+        subprocess.run([*cmd, "stop", "--dir", str(workdir)], check=True)
+
+
 @pytest.mark.parametrize(
     "command", [["local", "start", "--dir", "srv"], ["deploy", "render", "--out", "out"]]
 )

@@ -56,11 +56,12 @@ def _db_max_size_option() -> int:
     )
 
 
-def _layout_option() -> str:
+def _layout_option(default: str | None = "by-unit") -> str | None:
     return typer.Option(
-        "by-unit", "--layout",
+        default, "--layout",
         help="by-unit (a branch per unit) or flat (every mailbox under ou=people; unit "
-        "officers' rights follow --unit-attribute). Use the layout of directory.layout.",
+        "officers' rights follow --unit-attribute). Use the layout of directory.layout"
+        + ("." if default else "; default by-unit, or the one DIR was built with."),
     )
 
 
@@ -72,9 +73,14 @@ def _unit_attribute_option() -> str:
     )
 
 
-def _layout(kind: str, unit_attribute: str, people_dn: str = ""):
+def _layout(kind: str | None, unit_attribute: str, people_dn: str = ""):
     from dnmail.errors import BadInput
     from dnmail.local.render import DirectoryLayout
+
+    if kind is None:
+        if unit_attribute:
+            raise BadInput("--unit-attribute goes with --layout")
+        return None
 
     try:
         return DirectoryLayout(kind=kind, unit_attribute=unit_attribute, people_dn=people_dn)
@@ -129,7 +135,7 @@ def start(
     timeout: float = typer.Option(
         10.0, "--timeout", min=0.1, help="Seconds to wait for the server to answer a bind."
     ),
-    layout: str = _layout_option(),
+    layout: str | None = _layout_option(None),
     unit_attribute: str = _unit_attribute_option(),
 ) -> None:
     """Build (the first time) and start a throw-away slapd; print shell export lines.

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dnmail.errors import DirectoryUnavailable
+from dnmail.errors import BadInput, DirectoryUnavailable
 from dnmail.local.defaults import DEFAULT_DB_MAX_SIZE, DEFAULT_SUFFIX
 from dnmail.local.openldap import Toolchain, load_offline
 from dnmail.local.process import free_port, proc_alive, running_pid, terminate, write_private
@@ -179,6 +179,8 @@ class ThrowawaySlapd:
         self.passwords = passwords
         self.toolchain = toolchain or Toolchain.from_env()
         self.log_level = log_level
+        #: None: by-unit for a new server, the built one's for a server built before.
+        self._layout_given = layout
         self.layout = layout or DirectoryLayout()
         self.info: SlapdInfo | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -292,14 +294,17 @@ class ThrowawaySlapd:
         if normalise_dn(creds.suffix) != normalise_dn(self.suffix):
             raise ValueError(f"{self.workdir} holds a server for {creds.suffix}, not {self.suffix}")
         before = read_info(self.workdir)
-        if before is not None and (before.layout, before.unit_attribute) != (
-            self.layout.kind, self.layout.unit_attribute
-        ):
-            raise ValueError(
-                f"{self.workdir} holds a server built for the {before.layout} layout"
-                f"{' on ' + before.unit_attribute if before.unit_attribute else ''}: "
-                "start it with the same layout, or use another directory"
-            )
+        if before is not None:
+            built = DirectoryLayout(kind=before.layout, unit_attribute=before.unit_attribute)
+            if self._layout_given is None:
+                self.layout = built
+            elif (built.kind, built.unit_attribute) != (self.layout.kind, self.layout.unit_attribute):
+                raise BadInput(
+                    f"{self.workdir} holds a server built for the {built.kind} layout"
+                    f"{' on ' + built.unit_attribute if built.unit_attribute else ''}, "
+                    f"not {self.layout.kind}",
+                    hint="start it without --layout (or with the same one), or use another --dir",
+                )
         if self.tls is not None:
             self._check_tls_files()
             tls = render(template("tls.ldif.in"), tls_values(self.tls))
