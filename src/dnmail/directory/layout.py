@@ -77,6 +77,7 @@ class Layout:
         self.admins = join("ou=admins", base_dn)
         self.unit_attribute = unit_attribute
         self._people_parts = split_dn(self.people)
+        self._people_low = ",".join(f"{a}={v}" for a, v in self._people_parts)
 
     @classmethod
     def of(cls, settings: DirectorySettings) -> Layout:
@@ -134,6 +135,14 @@ class Layout:
         layout, for an entry directly under people_dn or outside it."""
         if self.flat:
             return None
+        low = dn.lower()
+        if low.endswith("," + self._people_low) and not any(c in low for c in '\\"+ '):
+            # The common DN, read as text (a whole directory's DNs come through here).
+            rest = low[: -len(self._people_low) - 1]
+            if "," not in rest:
+                return None
+            attr, _, value = rest.rpartition(",")[2].partition("=")
+            return value if attr == "ou" else None
         parts = split_dn(dn)
         n = len(self._people_parts)
         if len(parts) < n + 2 or parts[-n:] != self._people_parts:

@@ -181,8 +181,9 @@ def decode_entry(message: bytes, op_start: int) -> tuple[str, dict[str, list[str
     starts at `op_start` (`message` may hold more messages around it).
 
     Written for speed: a directory of 100,000 entries is read whole by `directory
-    adopt`, and this loop is most of the client's work. Element headers are read inline
-    (`_head`); the bounds are checked once, against the entry's own length."""
+    adopt`, and this loop is most of the client's work. Short lengths (nearly every
+    element) are read inline, long ones by `_head`; every element is checked to lie
+    within the entry."""
     end = _read_tlv(message, op_start)[2]
     pos, _ = _head(message, op_start, end)  # SearchResultEntry
     pos, n = _head(message, pos, end)  # objectName
@@ -193,13 +194,25 @@ def decode_entry(message: bytes, op_start: int) -> tuple[str, dict[str, list[str
     while pos < stop:
         pos, n = _head(message, pos, end)  # PartialAttribute
         nxt = pos + n
-        pos, n = _head(message, pos, end)  # type
+        n = message[pos + 1]  # type
+        if n < 0x80:
+            pos += 2
+        else:
+            pos, n = _head(message, pos, end)
         name = message[pos : pos + n].decode("ascii", "replace").lower()
         pos, n = _head(message, pos + n, end)  # SET OF value
         last = pos + n
+        if last > nxt:
+            raise ProtocolError("truncated element")
         vals = []
         while pos < last:
-            pos, n = _head(message, pos, end)
+            n = message[pos + 1]
+            if n < 0x80:
+                pos += 2
+            else:
+                pos, n = _head(message, pos, end)
+            if pos + n > last:
+                raise ProtocolError("truncated element")
             vals.append(message[pos : pos + n].decode("utf-8", "replace"))
             pos += n
         attrs[name] = vals

@@ -47,7 +47,7 @@ class MatchRule(StrEnum):
 
     @property
     def matched(self) -> bool:
-        return self in (MatchRule.HR_ID, MatchRule.EMAIL, MatchRule.NAME)
+        return self in _MATCHED
 
     @property
     def label_vi(self) -> str:
@@ -61,6 +61,8 @@ class MatchRule(StrEnum):
             "ignored": "Bỏ qua",
         }[self.value]
 
+
+_MATCHED = frozenset({MatchRule.HR_ID, MatchRule.EMAIL, MatchRule.NAME})
 
 #: Rules by strength: when two entries claim one person, the stronger rule wins.
 _STRENGTH = {MatchRule.HR_ID: 3, MatchRule.EMAIL: 2, MatchRule.NAME: 1}
@@ -125,7 +127,7 @@ class Verdict:
 
     @property
     def adoptable(self) -> bool:
-        return self.match.matched and not self.already
+        return self.match in _MATCHED and not self.already
 
     @property
     def settled(self) -> bool:

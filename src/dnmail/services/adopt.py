@@ -137,16 +137,22 @@ class _Snapshot:
         self._once: dict[str, str] = {}
 
     def _same(self, value: str) -> str:
-        return self._once.setdefault(value, value) if len(self._once) < 50_000 else value
+        once = self._once
+        got = once.get(value)
+        if got is None:
+            if len(once) >= 50_000:
+                return value
+            got = once[value] = value
+        return got
 
     def add(self, e: Entry) -> None:
-        first = e.first
         self.entries.append(self.found(e))
-        self.values.append(tuple(self._same(first(n)) for n in self.extra))
+        first = _first(e.attrs)
+        self.values.append(tuple([self._same(first(n)) for n in self.extra]))
 
     def found(self, e: Entry) -> FoundEntry:
         """What matching needs of an entry (domain/adoption.py), values as found."""
-        first = e.first
+        first = _first(e.attrs)
         unit = self.layout.unit_of(e.dn, e.attrs)
         return FoundEntry(
             dn=e.dn,
@@ -167,6 +173,17 @@ class _Snapshot:
         held |= {"cn": e.full_name, "mail": e.mail, "telephoneNumber": e.phone,
                  "ou": e.department, "employeeNumber": e.employee_number}
         return {n: held[n] for n in self.names}
+
+
+def _first(attrs):
+    """name → the first value of that attribute ("" when absent): `Entry.first`, for a
+    whole directory."""
+
+    def first(name: str) -> str:
+        values = attrs.get(name.lower())
+        return values[0] if values else ""
+
+    return first
 
 
 #: Kept attributes a FoundEntry holds already (as the directory has them).
