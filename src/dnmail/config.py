@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ENV_CONFIG = "DNMAIL_CONFIG"
 ENV_DATA_DIR = "DNMAIL_DATA_DIR"
 ENV_CONFIG_DIR = "DNMAIL_CONFIG_DIR"
+AUDIT_KEY_NAME = "audit.key"
 
 
 def user_config_dir() -> Path:
@@ -142,6 +143,15 @@ class UnitSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """The key of the audit trail's MACs (services/audit.py): a file of 64 hex digits,
+    0600, never in the database. Empty: `<data dir>/audit.key`, which `dnmail init`
+    creates when it is missing."""
+
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
 class OperatorSettings:
     """Who runs the commands (services/operators.py) and where a unit officer's
     directory password comes from (a prompt on a terminal otherwise)."""
@@ -165,6 +175,7 @@ class Config:
     limits: LimitSettings = field(default_factory=LimitSettings)
     units: Mapping[str, UnitSettings] = field(default_factory=dict)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     data_dir: Path = field(default_factory=user_data_dir)
 
     # -- derived values -------------------------------------------------------------
@@ -207,6 +218,34 @@ class Config:
             f"{d.bind_password_env or 'named by directory.bind_password_env'} "
             "or directory.bind_password_file"
         )
+
+    @property
+    def audit_key_path(self) -> Path:
+        """Where the audit key is: `[audit] key_file`, else `<data dir>/audit.key`."""
+        if self.audit.key_file:
+            return self.resolve_path(self.audit.key_file)
+        return self.data_dir / AUDIT_KEY_NAME
+
+    def audit_key(self) -> bytes | None:
+        """The audit trail's MAC key (32 bytes), or None when this host has none: the
+        default file does not exist (a unit officer's host; or before `dnmail init`).
+        A configured `[audit] key_file` must exist. Either way it must be the user's
+        (or root's) and 0600 (read_trusted_file)."""
+        path = self.audit_key_path
+        if not self.audit.key_file and not os.path.lexists(path):
+            return None
+        text = read_trusted_file(path, what="audit key file", private=True).strip()
+        try:
+            key = bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ConfigError(
+                f"audit key file {path} does not hold an audit key (64 hexadecimal digits)",
+                hint="restore it from its copy; `dnmail init` makes a new one only where none "
+                "exists (docs/security.md)",
+            )
+        return key
 
     def operator_password(self, account: str, bind_dn: str) -> str:
         """A unit officer's directory password: from `operator.password_env`, else
@@ -383,6 +422,7 @@ _SECTIONS: dict[str, type] = {
     "signatures": SignatureSettings,
     "limits": LimitSettings,
     "operator": OperatorSettings,
+    "audit": AuditSettings,
 }
 
 

@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from conftest import CliResult, write_config
@@ -364,3 +364,146 @@ def test_csv_output(chain, run):
     assert lines[1].startswith("6,2024-03-06 09:00:00,iid-admin,mailbox.lock,mailbox:hanhltm,")
     r = run("--format", "csv", "audit", "verify")
     assert r.out.strip().splitlines() == ["ok,checked,broken_at,problem", "True,6,,"]
+
+
+# --- a keyed trail (issue 12 §6) ----------------------------------------------------------
+
+KEY_HEX = "5a" * 32
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    """This host's audit key, where `run`'s config looks by default (<data dir>)."""
+    path = tmp_path / "data" / "audit.key"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(KEY_HEX + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def append(engine, events, *, key=None, start_day=0) -> None:
+    for i, (actor, action, target, details) in enumerate(events):
+        with Session(engine) as s, s.begin():
+            if key is not None:
+                s.info[audit.KEY_INFO] = key
+            audit.record(session=s, actor=actor, action=action, target=target,
+                         at=T0 + timedelta(days=start_day + i), details=details)
+
+
+@pytest.fixture
+def keyed(engine, key_file):
+    """The six events of `chain`, each with its MAC; unit snv whose officer wrote two."""
+    append(engine, EVENTS, key=audit.AuditKey(bytes.fromhex(KEY_HEX), str(key_file)))
+    sql(engine, "INSERT INTO units (code, name, account, branch_dn, created_at) VALUES "
+        "('snv', 'Sở Nội vụ', 'snv@danang.gov.vn', 'ou=snv', :t)", t=T0.replace(tzinfo=None))
+    return engine
+
+
+def rehash_from(engine, first: int, *, strip_macs: bool) -> None:
+    """What someone who can write the database, but has no key, can do: alter event
+    `first` and recompute every later hash (and drop the MACs they cannot recompute)."""
+    with Session(engine) as s, s.begin():
+        events = s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        prev = events[first - 2].hash
+        events[first - 1].details = '{"address":"someoneelse","hr_id":"HR001"}'
+        for e in events[first - 1:]:
+            e.prev_hash = prev
+            e.hash = audit.event_hash(e.id, e.at, e.actor, e.action, e.target, e.details, prev)
+            if strip_macs:
+                e.mac = e.key_id = None
+            prev = e.hash
+
+
+def test_a_keyed_trail_verifies_and_says_so(keyed, run):
+    r = run("audit", "verify")
+    assert r.code == 0, r
+    assert "keyed since event #1, last keyed event #6" in r.err
+    assert "head: event #6" in r.err and "--anchor" in r.err
+    doc = run("--format", "json", "audit", "verify").json()
+    assert (doc["keyed_since"], doc["last_keyed"], doc["macs_checked"]) == (1, 6, True)
+
+
+def test_an_event_rewritten_and_rehashed_is_caught_with_the_key(keyed, run, key_file):
+    """The attack: rewrite an event, recompute every later hash. Unkeyed, that verified
+    as intact without an anchor (test_the_anchor_catches_a_rewritten_chain)."""
+    rehash_from(keyed, 3, strip_macs=False)
+    r = run("audit", "verify")
+    assert r.code == 3, r
+    assert "event #3" in r.err and "its MAC does not match" in r.err
+    # Without the key on this host the MACs cannot be checked: said, not hidden.
+    key_file.unlink()
+    r = run("audit", "verify")
+    assert r.code == 0 and "MACs NOT checked: this host has no audit key" in r.err, r
+
+
+def test_macs_stripped_from_a_rewritten_trail_are_caught_even_without_the_key(keyed, run,
+                                                                           key_file):
+    rehash_from(keyed, 3, strip_macs=True)
+    for present in (True, False):
+        r = run("audit", "verify")
+        assert r.code == 3, r
+        assert "event #3" in r.err and "carries no MAC although the trail is keyed since " \
+               "event #1, and its actor 'iid-admin' is no unit officer" in flat_err(r)
+        key_file.unlink(missing_ok=True)
+
+
+def flat_err(r) -> str:
+    return " ".join(r.err.split())
+
+
+def test_an_appended_event_without_the_key_is_caught(keyed, run):
+    append(keyed, [("iid-admin", "mailbox.unlock", "mailbox:hanhltm", {})], start_day=9)
+    r = run("audit", "verify")
+    assert r.code == 3 and "event #7" in r.err and "carries no MAC" in r.err, r
+
+
+def test_a_unit_officers_events_need_no_key(keyed, run):
+    """Officers append on their own hosts, which never hold the key: their events carry
+    no MAC and are covered by the next keyed event."""
+    append(keyed, [("snv@danang.gov.vn", "request.create", "request:9", {})], start_day=9)
+    r = run("audit", "verify")
+    assert r.code == 0 and "1 unit officers' event(s) without a MAC" in r.err, r
+
+
+def test_events_from_before_the_key_are_covered_by_the_first_keyed_one(chain, run, key_file):
+    """The migration path: an installation keyed later. The trail is keyed from its first
+    keyed event; what came before is covered by it through the hash chain."""
+    append(chain, EVENTS[:2], key=audit.AuditKey(bytes.fromhex(KEY_HEX), str(key_file)),
+           start_day=10)
+    r = run("audit", "verify")
+    assert r.code == 0, r
+    assert "events #1–#6 were written before the audit key and are covered by keyed event #7" \
+        in flat_err(r)
+    rehash_from(chain, 3, strip_macs=False)  # a pre-key event rewritten, hashes redone
+    r = run("audit", "verify")
+    assert r.code == 3 and "event #7" in r.err and "MAC does not match" in r.err, r
+
+
+def test_deleting_the_newest_keyed_events_still_needs_the_anchor(keyed, run, tmp_path):
+    anchor = tmp_path / "audit.anchor"
+    assert run("audit", "verify", "--anchor", anchor).code == 0
+    sql(keyed, "DELETE FROM audit_events WHERE id >= 5")
+    assert run("audit", "verify").code == 0  # documented: a key cannot see a cut tail
+    r = run("audit", "verify", "--anchor", anchor)
+    assert r.code == 3 and "deleted" in r.err, r
+
+
+def test_another_hosts_key_is_refused_before_anything_is_written(keyed, engine):
+    from dnmail.errors import Refused
+
+    other = audit.AuditKey(bytes.fromhex("7b" * 32), "/elsewhere/audit.key")
+    with pytest.raises(Refused, match="keyed with another key"):
+        append(engine, EVENTS[:1], key=other)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 6
+
+
+@pytest.mark.parametrize("content, mode, message", [
+    (KEY_HEX, 0o644, "is readable by other users"),
+    ("not a key", 0o600, "does not hold an audit key"),
+])
+def test_a_bad_key_file_is_refused(chain, run, key_file, content, mode, message):
+    key_file.write_text(content)
+    key_file.chmod(mode)
+    r = run("audit", "verify")
+    assert r.code == 2 and message in r.err and KEY_HEX not in r.err, r

@@ -236,3 +236,40 @@ def test_a_bind_password_file_of_another_user_is_refused(setup, tmp_path):
     assert r.code == 2, r
     assert f"bind password file {secret} belongs to" in r.err
     assert "Service-Secret-1" not in r.err + r.out
+
+
+# --- the audit key (issue 12 §6) ----------------------------------------------------------
+
+
+def test_init_keys_every_installation(setup, tmp_path):
+    db, config, run = setup
+    key = tmp_path / "data" / "audit.key"
+    r = run("init", "--skip-directory")
+    assert r.code == 0, r
+    assert mode(key) == 0o600 and len(key.read_text().strip()) == 64
+    assert f"audit key created: {key}" in r.err
+    assert run("unit", "add", "snv", "--name", "Sở Nội vụ").code == 0
+    before = key.read_text()
+    r = run("init", "--skip-directory")
+    assert r.code == 0 and "audit key created" not in r.err and key.read_text() == before
+    r = run("audit", "verify")
+    assert r.code == 0 and "keyed since event #1" in r.err, r
+
+
+def test_a_second_host_copies_the_key_rather_than_making_one(setup, tmp_path):
+    db, config, run = setup
+    assert run("init", "--skip-directory").code == 0
+    assert run("unit", "add", "snv", "--name", "Sở Nội vụ").code == 0
+    (tmp_path / "data" / "audit.key").unlink()  # a host without the key
+    r = run("init", "--skip-directory")
+    assert r.code == 1, r
+    assert "the audit trail is keyed" in r.err and "copy the key file" in r.err
+    assert not (tmp_path / "data" / "audit.key").exists()
+
+
+def test_a_configured_key_file_must_exist(setup, tmp_path):
+    db, config, run = setup
+    with config.open("a", encoding="utf-8") as f:
+        f.write(f'\n[audit]\nkey_file = "{tmp_path / "nowhere.key"}"\n')
+    r = run("init", "--skip-directory")
+    assert r.code == 2 and "audit key file" in r.err and "does not exist" in r.err, r

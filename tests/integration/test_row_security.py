@@ -314,3 +314,51 @@ def test_grant_is_idempotent_and_refuses_roles_rls_would_not_hold(shared):
     assert r.code == 2 and "not valid" in r.err, r
     r = run("db", "grant", "nosuch", "--role", snv_role)
     assert r.code == 2, r
+
+
+# --- the audit trail is appended to only (issue 12 §6) ---------------------------------
+
+
+@pytest.fixture
+def app_role_database(tmp_path, capsys, monkeypatch):
+    """A database owned by a plain LOGIN role — IID's application role, not a superuser
+    — and initialised by dnmail connected as that role, as in production."""
+    from conftest import PG_ADMIN_URL, _pg_connect
+
+    try:
+        _pg_connect().close()
+    except Exception:
+        pytest.skip("PostgreSQL is not available")
+    tag = uuid.uuid4().hex[:8]
+    role, db = f"dnmail_app_{tag}", f"dnmail_app_{tag}"
+    with _pg_connect() as c:
+        c.execute(f'CREATE ROLE "{role}" LOGIN')
+        c.execute(f'CREATE DATABASE "{db}" OWNER "{role}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgres@", f"{role}@", 1) + "/" + db
+    config = write_config(tmp_path / "app.toml", db_url=url)
+    run = cli_runner(capsys, monkeypatch, config, explicit=True)
+    try:
+        yield url, run
+    finally:
+        with _pg_connect() as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            c.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_the_application_role_cannot_update_or_delete_audit_events(app_role_database):
+    url, run = app_role_database
+    assert run("init", "--skip-directory").code == 0
+    assert run("unit", "add", "snv", "--name", "Sở Nội vụ").code == 0  # it appends
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        assert conn.execute("SELECT tableowner = current_user FROM pg_tables "
+                            "WHERE tablename = 'audit_events'").fetchone()[0] is True
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                            ).fetchone()[0] is False
+        for statement in ("UPDATE audit_events SET details = '{}'",
+                          "DELETE FROM audit_events",
+                          "TRUNCATE audit_events"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 1
+    assert run("audit", "verify").code == 0

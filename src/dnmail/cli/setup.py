@@ -49,7 +49,11 @@ def init(
             {"item": "directory", "value": branches},
             *({"item": "created", "value": b} for b in result.branches_created),
             *({"item": "created", "value": a} for a in result.accounts_created),
+            *({"item": "audit key", "value": k} for k in [result.audit_key_created] if k),
         ],
         title="dnmail init",
-        summary="nothing to do: already initialised" if not result.changed else "initialised",
+        summary=("nothing to do: already initialised" if not result.changed else "initialised")
+        + (f"\naudit key created: {result.audit_key_created} (0600). Copy it to every IID "
+           "host and keep a copy off this host: without it `audit verify` cannot tell a "
+           "rewritten trail (docs/security.md)" if result.audit_key_created else ""),
     )

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -182,10 +182,19 @@ class Database:
     """The database of one command: its engine, opened on first use, and its units of
     work. Every driver error raised inside them is translated here."""
 
-    def __init__(self, url: str, *, echo: bool = False, engine: Engine | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        engine: Engine | None = None,
+        session_info: dict[str, Any] | None = None,
+    ):
         self.url = url
         self.echo = echo
         self._engine = engine
+        #: Put in every unit of work's `Session.info` (the audit key, services/audit.py).
+        self.session_info = dict(session_info or {})
 
     @property
     def engine(self) -> Engine:
@@ -218,6 +227,7 @@ class Database:
         bind = self.engine.execution_options(dnmail_readonly=True) if readonly else self.engine
         with translate_db_errors(self.url):
             with Session(bind, expire_on_commit=False, autoflush=autoflush) as s:
+                s.info.update(self.session_info)
                 s.begin()
                 try:
                     yield s

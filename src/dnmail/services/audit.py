@@ -1,7 +1,24 @@
-"""The audit trail: append-only, each event chained to the previous by a hash.
+"""The audit trail: append-only, each event chained to the previous by a hash, and
+keyed (issue 12 §6).
 
 hash = sha256(canonical JSON of [id, at, actor, action, target, details, prev_hash]).
-Editing, deleting or inserting a row breaks the chain at that row (`audit verify`).
+mac  = HMAC-SHA256(audit key, hash), with key_id naming the key; the key is a file
+       (`[audit] key_file`, default `<data dir>/audit.key`, 0600), never in the database.
+
+Editing, deleting or inserting a row breaks the hash chain at that row; but whoever can
+write the database can also rewrite an event and recompute every later hash. The MAC
+is what they cannot recompute without the key: every keyed event covers, through its
+hash, all the events before it. So, with the key, `audit verify` detects any change to
+an event up to the last keyed one — altered, inserted, deleted in the middle, a MAC
+stripped (an IID event without a MAC once the trail is keyed). What it cannot see
+alone is the newest events deleted: the head kept off the database (`--anchor`) does.
+
+Who writes without the key: unit officers on their own hosts (they append their own
+events, and must never hold the key); their events carry no MAC and are covered by the
+next keyed event. Events written before the key existed (an older installation) are
+checked by their hash chain only, up to the first keyed event: from there the trail is
+keyed, and `audit verify` says since which event.
+
 Ids are previous + 1, taken under a lock (PostgreSQL advisory lock; SQLite's write
 lock), so several hosts appending at once still build one chain.
 Details never contain passwords: callers pass only what is safe to keep for ever.
@@ -10,19 +27,61 @@ Details never contain passwords: callers pass only what is safe to keep for ever
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from dnmail.db.models import AuditEvent
+from dnmail.errors import Refused
+
+if TYPE_CHECKING:
+    from dnmail.config import Config
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x646E6D61  # "dnma"
 _HEAD = "dnmail_audit_head"
+#: Session.info key of this host's AuditKey (set by Runtime's Database).
+KEY_INFO = "dnmail_audit_key"
+
+
+@dataclass
+class AuditKey:
+    """The key of the trail's MACs, and its id (kept in each keyed event)."""
+
+    secret: bytes = field(repr=False)
+    path: str = ""
+    #: Set once the trail was found keyed with this key (or not keyed at all).
+    checked: bool = False
+    _hmac: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return hmac.new(self.secret, b"dnmail audit key id", hashlib.sha256).hexdigest()[:16]
+
+    def mac(self, event_hash_hex: str) -> str:
+        if self._hmac is None:  # keyed once; each MAC copies that state (a bulk of 100k)
+            self._hmac = hmac.new(self.secret, digestmod=hashlib.sha256)
+        h = self._hmac.copy()
+        h.update(event_hash_hex.encode("ascii"))
+        return h.hexdigest()
+
+
+def session_info(config: Config) -> dict[str, Any]:
+    """What a Runtime's units of work carry: this host's audit key, if it has one."""
+    secret = config.audit_key()
+    if secret is None:
+        return {}
+    return {KEY_INFO: AuditKey(secret, str(config.audit_key_path))}
+
+
+def key_of(session: Session) -> AuditKey | None:
+    return session.info.get(KEY_INFO)
 
 
 # Built once: json.dumps makes a new encoder on every call with these options.
@@ -50,10 +109,38 @@ def _head(session: Session) -> tuple[int, str]:
         return head
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+    key = key_of(session)
+    if key is not None and not key.checked:
+        _check_key(session, key)
     row = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
     return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def trail_key_id(session: Session) -> tuple[int, str] | None:
+    """(event id, key id) of the newest keyed event, or None for an unkeyed trail."""
+    row = session.execute(
+        select(AuditEvent.id, AuditEvent.key_id)
+        .where(AuditEvent.key_id.is_not(None))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _check_key(session: Session, key: AuditKey) -> None:
+    """Refuse to append with a key that is not the trail's: the events of one trail
+    must all verify with one key (copy it to every IID host)."""
+    found = trail_key_id(session)
+    if found is not None and found[1] != key.id:
+        raise Refused(
+            f"the audit trail is keyed with another key (id {found[1]}, event #{found[0]}) "
+            f"than this host's {key.path} (id {key.id}); nothing was changed",
+            hint="copy the audit key file from the host that keys the trail (0600); "
+            "docs/security.md",
+        )
+    key.checked = True
 
 
 @event.listens_for(Session, "after_commit")
@@ -79,6 +166,7 @@ def record(
     body = _canonical_details(details)
     new_id = last_id + 1
     h = event_hash(new_id, at, actor, action, target, body, last_hash)
+    key = key_of(session)
     ev = AuditEvent(
         id=new_id,
         at=at,
@@ -88,6 +176,8 @@ def record(
         details=body,
         prev_hash=last_hash,
         hash=h,
+        mac=key.mac(h) if key else None,
+        key_id=key.id if key else None,
     )
     session.add(ev)
     session.info[_HEAD] = (new_id, h)
@@ -103,6 +193,8 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
 
     last_id, last_hash = _head(session)
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    key = key_of(session)
+    key_id = key.id if key else None
     rows = []
     for ev in events:
         body = _canonical_details(ev.get("details"))
@@ -118,6 +210,8 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
                 "details": body,
                 "prev_hash": last_hash,
                 "hash": h,
+                "mac": key.mac(h) if key else None,
+                "key_id": key_id,
             }
         )
         last_id, last_hash = new_id, h
@@ -135,27 +229,82 @@ class ChainBreak:
     problem: str
 
 
-def verify_chain(*, session: Session, batch: int = 5000) -> tuple[int, ChainBreak | None]:
-    """Walk the whole chain. Returns (events checked, first break or None)."""
+@dataclass
+class ChainWalk:
+    """What a walk of the trail found."""
+
+    checked: int = 0
+    broken: ChainBreak | None = None
+    keyed_since: int | None = None  # the first event with a MAC
+    last_keyed: int | None = None  # the newest event with a MAC
+    macs_checked: bool = False  # a key was there to check them
+    officers_unkeyed: int = 0  # officers' events after keyed_since (no key on their hosts)
+
+
+def verify_chain(
+    *, session: Session, batch: int = 5000, officers: frozenset[str] = frozenset()
+) -> ChainWalk:
+    """Walk the whole trail: the hash chain; with this host's key, every MAC; and, key
+    or not, that no event lacks a MAC once the trail is keyed unless its actor is a
+    unit officer (`officers`: their official accounts). Stops at the first break."""
+    key = key_of(session)
+    walk = ChainWalk(macs_checked=key is not None)
     prev_id, prev_hash = 0, GENESIS
-    count = 0
     for ev in _iter_events(session, batch):
-        count += 1
-        if ev.id != prev_id + 1:
-            return count, ChainBreak(
-                ev.id, f"events {prev_id + 1}–{ev.id - 1} are missing (deleted)"
-                if ev.id > prev_id + 1 else "event out of order"
-            )
-        if ev.prev_hash != prev_hash:
-            return count, ChainBreak(
-                ev.id, "its link to the previous event does not match (an event was removed or inserted before it)"
-            )
-        at = ev.at
-        expected = event_hash(ev.id, at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash)
-        if expected != ev.hash:
-            return count, ChainBreak(ev.id, "its content was altered after it was written")
+        walk.checked += 1
+        problem = _link_problem(ev, prev_id, prev_hash) or _mac_problem(ev, key, walk, officers)
+        if problem:
+            walk.broken = ChainBreak(ev.id, problem)
+            return walk
         prev_id, prev_hash = ev.id, ev.hash
-    return count, None
+    return walk
+
+
+def _link_problem(ev: AuditEvent, prev_id: int, prev_hash: str) -> str | None:
+    if ev.id != prev_id + 1:
+        if ev.id > prev_id + 1:
+            return f"events {prev_id + 1}–{ev.id - 1} are missing (deleted)"
+        return "event out of order"
+    if ev.prev_hash != prev_hash:
+        return (
+            "its link to the previous event does not match (an event was removed or "
+            "inserted before it)"
+        )
+    expected = event_hash(ev.id, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash)
+    if expected != ev.hash:
+        return "its content was altered after it was written"
+    return None
+
+
+def _mac_problem(
+    ev: AuditEvent, key: AuditKey | None, walk: ChainWalk, officers: frozenset[str]
+) -> str | None:
+    if ev.mac is None:
+        if walk.keyed_since is not None:
+            if ev.actor.lower() not in officers:
+                return (
+                    f"it carries no MAC although the trail is keyed since event "
+                    f"#{walk.keyed_since}, and its actor {ev.actor!r} is no unit officer: it "
+                    "was written or rewritten without the audit key (or its MAC removed)"
+                )
+            walk.officers_unkeyed += 1
+        return None
+    if walk.keyed_since is None:
+        walk.keyed_since = ev.id
+    walk.last_keyed = ev.id
+    if key is None:
+        return None
+    if ev.key_id != key.id:
+        return (
+            f"it is keyed with another audit key (id {ev.key_id}) than this host's "
+            f"(id {key.id}, {key.path}): verify with the trail's key"
+        )
+    if not hmac.compare_digest(ev.mac, key.mac(ev.hash)):
+        return (
+            "its MAC does not match: the event (or one before it) was altered, inserted or "
+            "rehashed by someone without the audit key"
+        )
+    return None
 
 
 def _iter_events(session: Session, batch: int) -> Iterator[AuditEvent]:

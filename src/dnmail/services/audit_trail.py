@@ -6,7 +6,7 @@ off the database host). The chain itself is written by `dnmail.services.audit`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dnmail.clock import start_of_day
-from dnmail.db.models import AuditEvent
+from dnmail.db.models import AuditEvent, Unit
 from dnmail.errors import BadInput
 from dnmail.exports.writers import atomic_output
 from dnmail.services import audit
@@ -108,6 +108,10 @@ class ChainReport:
     broken_at: int | None = None
     problem: str | None = None
     anchor: Anchor | None = None  # the anchor compared against, if any
+    keyed_since: int | None = None  # the first event with a MAC (None: the trail is unkeyed)
+    last_keyed: int | None = None  # the newest event with a MAC
+    macs_checked: bool = False  # this host holds the audit key: every MAC was checked
+    officers_unkeyed: int = 0  # officers' events without a MAC (no key on their hosts)
 
     @property
     def ok(self) -> bool:
@@ -115,12 +119,41 @@ class ChainReport:
 
     @property
     def message(self) -> str:
-        if self.ok:
-            return f"audit chain intact: {self.checked} event(s) checked"
-        return (
-            f"audit chain broken at event #{self.broken_at}: {self.problem} "
-            f"({self.checked} event(s) checked)"
+        if not self.ok:
+            return (
+                f"audit chain broken at event #{self.broken_at}: {self.problem} "
+                f"({self.checked} event(s) checked)"
+            )
+        lines = [f"audit chain intact: {self.checked} event(s) checked", self._keying()]
+        if self.head is not None:
+            lines.append(
+                f"head: event #{self.head.id}, hash {self.head.hash}; keep it outside the "
+                "database (`audit verify --anchor FILE` with FILE on another host or medium, "
+                "or write it down): deleting the newest events is seen only against it"
+            )
+        return "\n".join(line for line in lines if line)
+
+    def _keying(self) -> str:
+        if self.keyed_since is None:
+            return (
+                "the trail is not keyed (no event carries a MAC): whoever can write the "
+                "database could rewrite it undetected; `dnmail init` creates the audit key"
+                if self.checked else ""
+            )
+        parts = []
+        if self.keyed_since > 1:
+            parts.append(
+                f"events #1–#{self.keyed_since - 1} were written before the audit key and are "
+                f"covered by keyed event #{self.keyed_since}"
+            )
+        parts.append(
+            f"keyed since event #{self.keyed_since}, last keyed event #{self.last_keyed}"
+            + (f" ({self.officers_unkeyed} unit officers' event(s) without a MAC)"
+               if self.officers_unkeyed else "")
         )
+        if not self.macs_checked:
+            parts.append("MACs NOT checked: this host has no audit key ([audit] key_file)")
+        return "; ".join(parts)
 
     def json_extra(self) -> dict[str, object]:
         return {"ok": self.ok}
@@ -156,34 +189,38 @@ def verify_audit_trail(rt: Runtime, *, anchor_file: Path | None = None) -> Chain
 
 
 def _verify(session: Session, anchor: Anchor | None, now: datetime) -> ChainReport:
-    checked, brk = audit.verify_chain(session=session)
+    officers = frozenset(
+        a.lower() for a in session.scalars(select(Unit.account).where(Unit.account.is_not(None)))
+    )
+    walk = audit.verify_chain(session=session, officers=officers)
     last = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
     stamp = now.astimezone(UTC).isoformat()
     head = Anchor(last[0], last[1], stamp) if last else None
-    if brk is not None:
-        return ChainReport(checked, head, brk.event_id, brk.problem, anchor)
+    report = ChainReport(
+        walk.checked, head, anchor=anchor, keyed_since=walk.keyed_since,
+        last_keyed=walk.last_keyed, macs_checked=walk.macs_checked,
+        officers_unkeyed=walk.officers_unkeyed,
+    )
+    if walk.broken is not None:
+        return replace(report, broken_at=walk.broken.event_id, problem=walk.broken.problem)
     if anchor is None:
-        return ChainReport(checked, head)
+        return report
     kept = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == anchor.id))
     when = anchor.verified_at or "earlier"
     if kept is None:
-        return ChainReport(
-            checked,
-            head,
-            anchor.id,
-            f"the chain ends at #{head.id if head else 0}, but event #{anchor.id} was its "
-            f"head when last verified ({when}): the last event(s) were deleted",
-            anchor,
+        return replace(
+            report,
+            broken_at=anchor.id,
+            problem=f"the chain ends at #{head.id if head else 0}, but event #{anchor.id} was "
+            f"its head when last verified ({when}): the last event(s) were deleted",
         )
     if kept != anchor.hash:
-        return ChainReport(
-            checked,
-            head,
-            anchor.id,
-            f"its hash differs from the one saved when last verified ({when}): "
+        return replace(
+            report,
+            broken_at=anchor.id,
+            problem=f"its hash differs from the one saved when last verified ({when}): "
             "the chain was rewritten",
-            anchor,
         )
-    return ChainReport(checked, head, anchor=anchor)
+    return report

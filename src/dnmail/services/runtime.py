@@ -49,8 +49,13 @@ class Runtime:
     def db(self) -> Database:
         if self._db is None:
             from dnmail.db.session import Database
+            from dnmail.services.audit import session_info
 
-            self._db = Database(self.config.database.url, echo=self.config.database.echo)
+            self._db = Database(
+                self.config.database.url,
+                echo=self.config.database.echo,
+                session_info=session_info(self.config),
+            )
         return self._db
 
     @property

@@ -1,4 +1,5 @@
-"""`dnmail init`: schema to head (Alembic), and the directory branches dnmail needs."""
+"""`dnmail init`: schema to head (Alembic), the audit key, and the directory branches
+dnmail needs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class InitResult:
     branches_created: list[str] = field(default_factory=list)
     directory_checked: bool = False
     accounts_created: list[str] = field(default_factory=list)
+    audit_key_created: str | None = None  # the key file made by this run
 
     @property
     def changed(self) -> bool:
@@ -25,7 +27,46 @@ class InitResult:
             self.revision_before != self.revision_after
             or bool(self.branches_created)
             or bool(self.accounts_created)
+            or self.audit_key_created is not None
         )
+
+
+def ensure_audit_key(rt: Runtime) -> str | None:
+    """Every installation is keyed by default (issue 12 §6): with no `[audit] key_file`
+    configured and no `<data dir>/audit.key`, make one (32 random bytes as hex, 0600, in
+    a data dir only the user may write to). Refused when the trail is keyed already (by
+    another host): that key must be copied here, not replaced. Returns the path made."""
+    import os
+    import secrets
+
+    from dnmail.config import check_safe_directory
+    from dnmail.errors import Refused
+    from dnmail.services.audit import session_info, trail_key_id
+
+    cfg = rt.config
+    path = cfg.audit_key_path
+    if cfg.audit.key_file or os.path.lexists(path):
+        return None  # configured (it must exist), or there already
+    with rt.transaction(readonly=True) as s:
+        keyed = trail_key_id(s)
+    if keyed is not None:
+        raise Refused(
+            f"the audit trail is keyed (key id {keyed[1]}, event #{keyed[0]}) but this host "
+            f"has no audit key: copy the key file from the host that made it to {path} "
+            "(mode 0600), or name it with [audit] key_file; a new key would not verify the "
+            "trail"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_safe_directory(path.parent, what="data directory")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    rt.db.session_info.update(session_info(cfg))  # this run's later events are keyed
+    return str(path)
 
 
 def ensure_branches(rt: Runtime, unit_codes: list[str]) -> list[str]:
@@ -62,6 +103,7 @@ def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
     from dnmail.db.session import redact_url
 
     before, after = rt.db.upgrade()
+    key = ensure_audit_key(rt)
     created: list[str] = []
     accounts: list[str] = []
     if directory:
@@ -72,4 +114,4 @@ def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
             ]
         created = ensure_branches(rt, [code for code, _, _ in units])
         accounts = ensure_unit_accounts(rt, units)
-    return InitResult(redact_url(rt.db.url), before, after, created, directory, accounts)
+    return InitResult(redact_url(rt.db.url), before, after, created, directory, accounts, key)
