@@ -15,8 +15,10 @@ subprocess (`python -m dnmail`, the way cron runs it) on a fresh copy of that da
     sync ROSTER --apply        read, diff, decide, upsert, queue the requests
 
 and the script prints wall times, the ratio of each sync to the import (target ≤ 1.5)
-and each subprocess's peak memory (its VmHWM, see RUNNER). The directory is never
-contacted: sync only queues requests.
+and each subprocess's peak memory (its VmHWM, see RUNNER). sync only queues requests;
+the directory is contacted by `--apply` alone, to mark the entries of people who moved
+(rights follow HR: their old unit's officer may no longer reset them), so a throw-away
+slapd holding every mailbox entry (loaded offline) is started for the run.
 """
 
 from __future__ import annotations
@@ -288,11 +290,44 @@ class Databases:
                 self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run(label: str, db_url: str, workdir: Path, args: list[str]) -> dict:
+def start_directory(workdir: Path, base: list[list[str]], mailbox_share: float = 0.95):
+    """A throw-away slapd holding the mailbox entries of `seed_database` (slapadd while
+    stopped, then started). Returns (server, info)."""
+    from dnmail.local.openldap import add_entries_offline
+    from dnmail.local.render import ssha
+    from dnmail.local.slapd import ThrowawaySlapd
+
+    server = ThrowawaySlapd(workdir / "slapd")
+    suffix = server.start().suffix
+    server.stop()
+    ldif = workdir / "preload.ldif"
+    salt = os.urandom(8)  # one salt for speed: these passwords are never used
+    with open(ldif, "w", encoding="utf-8") as f:
+        for u in UNITS:
+            f.write(f"dn: ou={u},ou=people,{suffix}\nobjectClass: top\n"
+                    f"objectClass: organizationalUnit\nou: {u}\n\n")  # fmt: skip
+        with_box = [r for i, r in enumerate(base) if (i % 100) < mailbox_share * 100]
+        for i, r in enumerate(with_box):
+            a, words = f"m{i:07d}", r[1].split()
+            f.write(
+                f"dn: uid={a},ou={r[2]},ou=people,{suffix}\nobjectClass: top\n"
+                "objectClass: person\nobjectClass: organizationalPerson\n"
+                f"objectClass: inetOrgPerson\nuid: {a}\nmail: {a}@danang.gov.vn\n"
+                f"cn: {r[1]}\nsn: {words[0]}\ngivenName: {words[-1]}\n"
+                f"employeeNumber: {r[0]}\nuserPassword: {ssha(r[0], salt=salt)}\n\n"
+            )
+    add_entries_offline(workdir / "slapd", ldif)
+    return server, server.start()
+
+
+def run(label: str, db_url: str, workdir: Path, args: list[str], ldap) -> dict:
     cfg = workdir / f"{label}.toml"
+    secret = workdir / "bind.secret"
+    secret.write_text(ldap.service_password, encoding="utf-8")
     cfg.write_text(
         f'data_dir = "{workdir / "data"}"\n[database]\nurl = "{db_url}"\n'
-        '[directory]\nurl = "ldap://127.0.0.1:9"\nbind_password_env = "DNMAIL_BENCH_NOPE"\n'
+        f'[directory]\nurl = "{ldap.url}"\nbase_dn = "{ldap.suffix}"\n'
+        f'bind_dn = "{ldap.service_dn}"\nbind_password_file = "{secret}"\n'
         "[safety]\nmax_lock_count = 100000\n",
         encoding="utf-8",
     )
@@ -330,6 +365,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="dnmail-bench-sync-"))
     dbs = Databases(workdir, a.pg)
+    server = None
     try:
         t = time.perf_counter()
         base = people(a.n, a.seed)
@@ -341,6 +377,10 @@ def main() -> None:
         seed_database(dbs.base_url, base)
         print(f"database: {a.n:,} staff, 95 % with a mailbox ({'PostgreSQL' if a.pg else 'SQLite'}, "
               f"{time.perf_counter() - t:.1f} s)", file=info)  # fmt: skip
+        t = time.perf_counter()
+        server, ldap = start_directory(workdir, base)
+        print(f"directory: the same mailboxes in a throw-away slapd ({time.perf_counter() - t:.1f} s)",
+              file=info)  # fmt: skip
 
         commands = {
             "import": ["staff", "import", str(roster)],
@@ -350,7 +390,7 @@ def main() -> None:
         runs: dict[str, list[dict]] = {k: [] for k in commands}
         for i in range(a.repeat):  # interleaved, so that a slow moment hits all three
             for label, argv in commands.items():
-                runs[label].append(run(label, dbs.copy(f"{label}-{i}"), workdir, argv))
+                runs[label].append(run(label, dbs.copy(f"{label}-{i}"), workdir, argv, ldap))
                 dbs.forget_last()
         results = [
             {
@@ -391,6 +431,8 @@ def main() -> None:
         verdict = "OK" if worst <= TARGET else "OVER TARGET"
         print(f"worst ratio sync/import: {worst:.2f} (target ≤ {TARGET}): {verdict}")
     finally:
+        if server is not None:
+            server.stop()
         dbs.drop()
         if a.keep:
             print(f"kept {workdir}", file=info)
