@@ -15,6 +15,7 @@ import csv
 import errno
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -293,6 +294,38 @@ def test_provision_handouts_that_cannot_be_written_show_the_passwords(world, lda
         assert s.scalar(select(Request.state).where(Request.staff_hr_id == "HR002")) == "done"
 
 
+def test_a_handout_that_cannot_be_written_stops_the_run_after_that_chunk(world, ldap, tmp_path,
+                                                                      monkeypatch):
+    """Passwords on the screen are the last resort: after the first chunk whose handout
+    fails, nothing more is made; the rest of the queue waits, pending, for the next run."""
+    import dnmail.exports.handouts as handouts
+
+    rt, _, _ = world
+    with rt.transaction() as s:
+        seed_staff(s, [("HR003", "Lê Thị Hoa", "snv", "Văn phòng", "Chuyên viên", "0905000003"),
+                       ("HR004", "Phạm Văn Bình", "snv", "Văn phòng", "Chuyên viên", "0905000004")])
+    queue(rt, "HR002", "HR003", "HR004")
+    monkeypatch.setattr(rt, "config", replace(
+        rt.config, provision=replace(rt.config.provision, chunk_size=1)))
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(handouts.os, "fsync", full)
+    summary = provision(rt, handout_dir=tmp_path / "out")
+    monkeypatch.undo()
+    [item] = summary.items  # one chunk of one, then the run stopped
+    assert item.state == "done" and item.password and not item.handed_out
+    assert "stay pending" in summary.handout_problem
+    with rt.transaction(readonly=True) as s:
+        states = dict(s.execute(select(Request.staff_hr_id, Request.state)
+                                .where(Request.staff_hr_id.in_(["HR002", "HR003", "HR004"]))).all())
+    assert sorted(states.values()) == ["done", "pending", "pending"]
+    again = provision(rt, handout_dir=tmp_path / "again")  # the disk is mended: the rest
+    assert len(again.done) == 2 and all(i.handed_out for i in again.done)
+    assert not again.handout_problem
+
+
 def test_provision_cli_exit_3_and_the_password_when_the_handout_fails(world, ldap, cli,
                                                                       tmp_path, monkeypatch):
     import dnmail.exports.handouts as handouts
@@ -309,7 +342,7 @@ def test_provision_cli_exit_3_and_the_password_when_the_handout_fails(world, lda
     assert r.code == 3, r
     [item] = r.json()["items"]
     assert bind_result(ldap, item["dn"], item["password"]) == 0
-    assert "the passwords are shown instead" in r.err
+    assert "are shown instead" in r.err and "stay pending" in r.err
 
 
 def test_a_handout_that_cannot_be_created_changes_nothing(world, ldap, tmp_path, monkeypatch):

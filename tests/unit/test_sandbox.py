@@ -131,6 +131,8 @@ def test_a_bug_in_the_reader_comes_back_as_a_crash_with_its_traceback():
         run_bounded(a_bug, file_name="roster.xlsx")
     assert "KeyError" in str(exc.value) and "roster.xlsx" in str(exc.value)
     assert "a_bug" in exc.value.child_traceback
+    assert exc.value.exit_code == 2  # a file refused, nothing stored: not an internal error
+    assert exc.value.problems[0].file == "roster.xlsx"
     with pytest.raises(ReaderCrashed, match="pickle|Can't"):
         run_bounded(unpicklable, file_name="x")
 

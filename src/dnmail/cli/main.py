@@ -122,6 +122,9 @@ def invoke(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else ExitCode.FAILED
     except DnmailError as e:
         ctx_state.output.error(e.message)
+        crash = getattr(e, "child_traceback", "")  # readers.sandbox.ReaderCrashed
+        if crash and ctx_state.output.verbose:
+            print(crash, file=sys.stderr)
         if e.hint:
             ctx_state.output.say(f"hint: {e.hint}")
         return e.exit_code

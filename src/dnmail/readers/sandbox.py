@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dnmail.errors import DnmailError, Problem, UnsafeFile
+from dnmail.errors import DnmailError, InvalidFile, Problem, UnsafeFile
 
 T = TypeVar("T")
 
@@ -79,11 +79,18 @@ class Limits:
         return self.cpu_seconds + DEFAULT_WALL_MARGIN
 
 
-class ReaderCrashed(RuntimeError):
-    """The reader failed in a way no dnmail error describes: a bug, with the child's traceback."""
+class ReaderCrashed(InvalidFile):
+    """The reader failed in a way no dnmail error describes: a damaged file that a library
+    chokes on, or a bug. Either way the file is refused (exit 2, nothing stored) with its
+    name; the child's traceback is kept for `--verbose` and bug reports."""
 
     def __init__(self, file_name: str, what: str, child_traceback: str = ""):
-        super().__init__(f"{file_name}: the reader failed: {what}")
+        if len(what) > 300:
+            what = what[:300] + "…"
+        super().__init__(file_name, [Problem(
+            f"the reader failed: {what}; the file is damaged or not what its name says "
+            "(nothing was imported; if it opens correctly elsewhere, report it with the output "
+            "of --verbose)", file=file_name)])  # fmt: skip
         self.file_name = file_name
         self.child_traceback = child_traceback
 

@@ -85,6 +85,11 @@ class Provisioner:
             self.progress(len(batch))
             if self.dry_run and not batch:
                 break
+            if self.handout_problem:
+                # This chunk's passwords are shown instead of written: stop here, so that
+                # a full disk does not put a whole night's passwords on the screen. The
+                # other requests stay pending for the next run.
+                break
         return results
 
     def _run_chunk(
@@ -191,7 +196,9 @@ class Provisioner:
         except OSError as e:
             self.handout_problem = (
                 f"the handouts in {self.handouts.directory} could not be written "
-                f"({e.strerror or e}): the passwords are shown instead; hand them over now"
+                f"({e.strerror or e}): the passwords of the mailboxes just made are shown "
+                "instead; hand them over now. The run stopped there: the other requests stay "
+                "pending for the next `dnmail provision`, once the directory can be written"
             )
             return
         for w in works:
