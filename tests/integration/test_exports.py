@@ -541,6 +541,8 @@ def test_audit_export(seeded, run, tmp_path):
     with Session(seeded) as s, s.begin():
         from dnmail.services import audit
 
+        key = audit.AuditKey(b"k" * 32)
+        s.info[audit.KEY_INFO] = key  # the way the runtime gives sessions the key
         audit.record(
             session=s,
             actor="=evil",
@@ -573,6 +575,7 @@ def test_audit_export(seeded, run, tmp_path):
     lock = next(r for r in doc["rows"] if r["action"] == "mailbox.lock")
     assert lock["actor"] == "=evil" and lock["details"] == {"note": "Nghỉ hưu"}
     assert lock["id"] == ev.id and lock["prev_hash"] == ev.prev_hash
+    assert lock["mac"] == ev.mac == key.mac(ev.hash)  # checkable away from the database
     assert all(r["at"] >= "2024-03-04T17:00:00+00:00" for r in doc["rows"])
 
 

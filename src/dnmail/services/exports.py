@@ -109,6 +109,9 @@ COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
         Column("details", "Chi tiết", "json", width=60),
         Column("hash", "Hash", width=66),
         Column("prev_hash", "Hash trước", json_only=True),
+        # The event's HMAC with the audit key: whoever holds the key can check an
+        # exported trail away from the database (None: recorded without the key).
+        Column("mac", "MAC", json_only=True),
     ),
 }
 
@@ -205,6 +208,7 @@ def _audit_query(since: datetime | None) -> Select:
         AuditEvent.details,
         AuditEvent.hash,
         AuditEvent.prev_hash,
+        AuditEvent.mac,
     ).order_by(AuditEvent.id)
     if since:
         q = q.where(AuditEvent.at >= since)
