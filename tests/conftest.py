@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# The tests read dnmail's English messages (the catalogs' ids); a test about the
+# language sets its own (tests/e2e/test_language.py). Set before dnmail.cli.main is
+# imported: Typer's help texts are translated then.
+os.environ["DNMAIL_LANG"] = "en"
+
 pytest_plugins = ["conftest_slapd"]
 
 ON_CI = os.environ.get("CI") == "true"

@@ -163,6 +163,13 @@ class OperatorSettings:
 
 
 @dataclass(frozen=True)
+class InterfaceSettings:
+    """How dnmail speaks to people (dnmail/i18n.py); --lang and $DNMAIL_LANG win."""
+
+    language: str = "vi"  # "vi" or "en"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -176,6 +183,7 @@ class Config:
     units: Mapping[str, UnitSettings] = field(default_factory=dict)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    interface: InterfaceSettings = field(default_factory=InterfaceSettings)
     data_dir: Path = field(default_factory=user_data_dir)
 
     # -- derived values -------------------------------------------------------------
@@ -423,6 +431,7 @@ _SECTIONS: dict[str, type] = {
     "limits": LimitSettings,
     "operator": OperatorSettings,
     "audit": AuditSettings,
+    "interface": InterfaceSettings,
 }
 
 
@@ -515,6 +524,8 @@ def _check_connections(cfg: Config) -> None:
         raise ConfigError("directory.page_size must be between 1 and 100000")
     if cfg.signatures.revocation not in ("soft-fail", "require"):
         raise ConfigError('signatures.revocation must be "soft-fail" or "require"')
+    if cfg.interface.language not in ("vi", "en"):
+        raise ConfigError(f'interface.language must be "vi" or "en", not {cfg.interface.language!r:.40}')
     if not 1 <= cfg.signatures.max_age_days <= 3660:
         raise ConfigError("signatures.max_age_days must be between 1 and 3660")
 

@@ -219,7 +219,7 @@ ISSUED = [
         "hyperlink@danang.gov.vn",
         "HR007",
         "sgtvt",
-        "Đã cấp email",
+        "Đang hoạt động",
         datetime(2024, 3, 3, 9, 0),
     ],
     [
@@ -229,7 +229,7 @@ ISSUED = [
         "tampv@danang.gov.vn",
         "HR004",
         "sgtvt",
-        "Đã cấp email",
+        "Đang hoạt động",
         datetime(2024, 3, 9, 23, 30),
     ],
     [
@@ -239,7 +239,7 @@ ISSUED = [
         "ductd@danang.gov.vn",
         "HR003",
         "snv",
-        "Đã cấp email",
+        "Đang hoạt động",
         datetime(2024, 3, 10, 0, 30),
     ],
     [
@@ -249,7 +249,7 @@ ISSUED = [
         "hanhltm@danang.gov.vn",
         "HR002",
         "snv",
-        "Đã cấp email",
+        "Đang hoạt động",
         datetime(2024, 3, 2, 9, 0),
     ],
     [
@@ -259,7 +259,7 @@ ISSUED = [
         "thanhnq@danang.gov.vn",
         "HR001",
         "snv",
-        "Đã cấp email",
+        "Đang hoạt động",
         datetime(2024, 3, 1, 9, 0),
     ],
 ]
@@ -426,7 +426,7 @@ def test_pending_lists_open_requests_in_queue_order(seeded, run, tmp_path):
         "HR008",
         "snv",
         "Cấp mới",
-        "Chờ cấp",
+        "Chờ xử lý",
         datetime(2024, 3, 1, 10, 0),
     ]
     assert body[1][4] is None  # no wish: IID picks the name

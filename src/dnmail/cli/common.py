@@ -25,6 +25,11 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class Language(StrEnum):
+    vi = "vi"
+    en = "en"
+
+
 @dataclass
 class State:
     config_path: Path | None = None

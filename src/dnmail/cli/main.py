@@ -2,6 +2,10 @@
 
 Only typer is imported at start-up; every command imports its service (SQLAlchemy,
 ldap3, openpyxl, pyHanko) inside its body, so `dnmail --help` stays fast.
+
+The interface's language is chosen (dnmail/i18n.py: --lang, $DNMAIL_LANG, the
+config's [interface] language, vi) before the command modules are imported: Typer
+reads their help texts, already translated, when they are.
 """
 
 from __future__ import annotations
@@ -13,25 +17,31 @@ from typing import Any
 
 import typer
 
-from dnmail import __version__
-from dnmail.cli import accounts, params, requests, setup, staff, units
-from dnmail.cli import audit as audit_cli
-from dnmail.cli import db as db_cli
-from dnmail.cli import directory as directory_cli
-from dnmail.cli import exports as exports_cli
-from dnmail.cli import local as local_cli
-from dnmail.cli import sync as sync_cli
-from dnmail.cli import template as template_cli
-from dnmail.cli.common import Format, State, state
-from dnmail.cli.render import Output
-from dnmail.errors import DnmailError, ExitCode
+from dnmail import __version__, i18n
+
+i18n.set_language(i18n.choose(sys.argv[1:]))
+
+from dnmail.cli import accounts, params, requests, setup, staff, units  # noqa: E402
+from dnmail.cli import audit as audit_cli  # noqa: E402
+from dnmail.cli import db as db_cli  # noqa: E402
+from dnmail.cli import directory as directory_cli  # noqa: E402
+from dnmail.cli import exports as exports_cli  # noqa: E402
+from dnmail.cli import local as local_cli  # noqa: E402
+from dnmail.cli import sync as sync_cli  # noqa: E402
+from dnmail.cli import template as template_cli  # noqa: E402
+from dnmail.cli.common import Format, Language, State, state  # noqa: E402
+from dnmail.cli.render import Output  # noqa: E402
+from dnmail.errors import DnmailError, ExitCode  # noqa: E402
+from dnmail.i18n import _  # noqa: E402
 
 HELP_OPTIONS = ["-h", "--help"]
 
 app = typer.Typer(
     name="dnmail",
-    help="Lifecycle of the official @danang.gov.vn mailboxes: HR roster, request slips, "
-    "provisioning, password resets, moves and locks.",
+    help=_(
+        "Lifecycle of the official @danang.gov.vn mailboxes: HR roster, request slips, "
+        "provisioning, password resets, moves and locks."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,16 +59,31 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Configuration file (default: $DNMAIL_CONFIG, then the user config dir).",
+        None, "--config", "-c",
+        help=_("Configuration file (default: $DNMAIL_CONFIG, then the user config dir)."),
         dir_okay=False,
     ),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output: table (people), json or csv (scripts)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Details of errors (a traceback for bugs)."),
-    as_: str | None = typer.Option(
-        None, "--as", help="Operator running the command: an IID administrator or a unit's official account."
+    fmt: Format = typer.Option(
+        Format.table, "--format", "-f", help=_("Output: table (people), json or csv (scripts).")
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=_("Only errors on stderr.")),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help=_("Details of errors (a traceback for bugs).")
+    ),
+    as_: str | None = typer.Option(
+        None, "--as",
+        help=_("Operator running the command: an IID administrator or a unit's official account."),
+    ),
+    lang: Language | None = typer.Option(
+        None, "--lang",
+        help=_(
+            "Language of the interface: vi (Vietnamese, the default) or en; "
+            "else $DNMAIL_LANG, else the configuration's interface.language."
+        ),
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help=_("Show the version.")
+    ),
 ) -> None:
     st = state(ctx)
     st.config_path = config
@@ -91,6 +116,8 @@ def prepare(command: Any, args: list[str]) -> None:
         paragraphs = inspect.cleandoc(command.help).split("\n\n")
         command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
     help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTIONS))
+    if help_option is not None:
+        help_option.help = _("Show this message and exit.")
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "is_flag", False):
             param.metavar = ""
@@ -105,6 +132,9 @@ def prepare(command: Any, args: list[str]) -> None:
 def invoke(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (DESIGN §4). Errors end here, once."""
     args = argv if argv is not None else sys.argv[1:]
+    # Help texts were translated when the modules were imported (sys.argv's choice);
+    # messages follow this invocation's own.
+    i18n.set_language(i18n.choose(args))
     cmd = typer.main.get_command(app)
     prepare(cmd, args)
     ctx_state = State()
@@ -126,10 +156,10 @@ def invoke(argv: list[str] | None = None) -> int:
         if crash and ctx_state.output.verbose:
             print(crash, file=sys.stderr)
         if e.hint:
-            ctx_state.output.say(f"hint: {e.hint}")
+            ctx_state.output.say(_("hint: {hint}").format(hint=e.hint))
         return e.exit_code
     except KeyboardInterrupt:
-        ctx_state.output.error("interrupted")
+        ctx_state.output.error(_("interrupted"))
         return 130
     except Exception as e:  # a bug: short message, traceback only with --verbose
         if ctx_state.output.verbose:
@@ -137,7 +167,9 @@ def invoke(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         ctx_state.output.error(
-            f"internal error ({type(e).__name__}); run again with --verbose for details"
+            _("internal error ({name}); run again with --verbose for details").format(
+                name=type(e).__name__
+            )
         )
         return ExitCode.FAILED
     finally:

@@ -19,6 +19,7 @@ from typing import Any
 
 from dnmail.clock import LOCAL_TZ
 from dnmail.domain.results import OMIT_NONE, SECRET
+from dnmail.i18n import _
 
 
 @dataclass
@@ -51,10 +52,10 @@ class Output:
             self.say(message)
 
     def warn(self, message: str) -> None:
-        self.say(f"warning: {message}", "yellow")
+        self.say(_("warning: {message}").format(message=message), "yellow")
 
     def error(self, message: str) -> None:
-        self.say(f"error: {message}", "bold red")
+        self.say(_("error: {message}").format(message=message), "bold red")
 
     # -- stdout -------------------------------------------------------------------
     def data(
@@ -97,10 +98,10 @@ class Output:
                 for _, h in shown:
                     t.add_column(h, overflow="fold")
                 for r in rows:
-                    t.add_row(*[_cell(r.get(k)) for k, _ in shown])
+                    t.add_row(*[_cell(r.get(k), labels=True) for k, _ in shown])
                 Console(highlight=False).print(t)
             elif not self.quiet and not summary:
-                self.info(f"{title or 'list'}: nothing to show")
+                self.info(_("{title}: nothing to show").format(title=title or _("list")))
         if summary and not self.quiet:
             self.say(summary)
 
@@ -110,7 +111,7 @@ PLAIN_ABOVE = 500
 
 def _plain_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title: str | None) -> None:
     shown = [(k, h) for k, h in columns if any(_cell(r.get(k)) for r in rows)]
-    cells = [[_cell(r.get(k)).replace("\n", " ") for k, _ in shown] for r in rows]
+    cells = [[_cell(r.get(k), labels=True).replace("\n", " ") for k, _ in shown] for r in rows]
     widths = [
         min(60, max([len(h)] + [len(c[i]) for c in cells])) for i, (_, h) in enumerate(shown)
     ]
@@ -124,7 +125,9 @@ def _plain_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title
     sys.stdout.write("\n".join(out) + "\n")
 
 
-def _cell(v: Any) -> str:
+def _cell(v: Any, *, labels: bool = False) -> str:
+    """A value as text; with `labels` (tables, for people) an Enum shows its word in
+    the interface's language (`pending` → `Chờ xử lý`), CSV keeps the code."""
     if v is None:
         return ""
     if isinstance(v, datetime):
@@ -133,9 +136,10 @@ def _cell(v: Any) -> str:
             v = v.astimezone(LOCAL_TZ)
         return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, Enum):
-        return str(v.value)
+        label = getattr(v, "label", None) if labels else None
+        return label if isinstance(label, str) else str(v.value)
     if isinstance(v, list | tuple):
-        return ", ".join(_cell(x) for x in v)
+        return ", ".join(_cell(x, labels=labels) for x in v)
     return str(v)
 
 

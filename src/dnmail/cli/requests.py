@@ -164,9 +164,9 @@ def _import_row(f) -> dict:
     shown = ", ".join(ids[:20]) + (f" … ({len(ids)})" if len(ids) > 20 else "")
     return {
         "file": f.file,
-        "status_vi": f.status.label_vi,
+        "status_vi": f.status.label,
         "unit": f.unit,
-        "kind_vi": f.kind.label_vi if f.kind else None,
+        "kind_vi": f.kind.label if f.kind else None,
         "signer_text": signer,
         "request_text": shown or "—",
         "reasons": "\n".join(str(replace(p, file=None)) for p in f.problems),

@@ -63,7 +63,7 @@ def sync(
     result = sync_roster(st.runtime(), roster, apply=apply, force=force)
     for w in result.warnings:
         out.warn(str(w))
-    rows = [{**row_of(a), "kind_vi": a.kind.label_vi} for a in result.actions]
+    rows = [{**row_of(a), "kind_vi": a.kind.label} for a in result.actions]
     counts = ", ".join(f"{k} {n}" for k, n in result.counts.items())
     if result.applied:
         summary = f"{roster}: queued {result.queued} request(s) ({counts})"
@@ -108,7 +108,7 @@ def reconcile(
     st = state(ctx)
     st.authorize(Right.RECONCILE)
     result = run(st.runtime(), fix=fix, unit=unit.lower() if unit else None)
-    rows = [{**row_of(i), "kind_vi": i.kind.label_vi} for i in result.items]
+    rows = [{**row_of(i), "kind_vi": i.kind.label} for i in result.items]
     scope = f"unit {result.unit}" if result.unit else "all units"
     if not result.items:
         summary = f"{scope}: {result.mailboxes} mailboxes and {result.entries} entries agree"

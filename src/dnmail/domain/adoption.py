@@ -28,13 +28,14 @@ import fnmatch
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from dnmail.domain.phones import BadPhone, parse_phone
+from dnmail.domain.states import Labelled
 from dnmail.domain.text import fold, name_key
+from dnmail.i18n import N_
 
 
-class MatchRule(StrEnum):
+class MatchRule(Labelled):
     """How an entry was matched, or why it was not (the JSON `match` words)."""
 
     HR_ID = "hr-id"
@@ -49,17 +50,17 @@ class MatchRule(StrEnum):
     def matched(self) -> bool:
         return self in _MATCHED
 
-    @property
-    def label_vi(self) -> str:
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
         return {
-            "hr-id": "Khớp mã hồ sơ",
-            "email": "Khớp địa chỉ email",
-            "name": "Khớp họ và tên",
-            "ambiguous": "Nhiều người phù hợp",
-            "no-staff": "Không có trong hồ sơ nhân sự",
-            "taken": "Người này đã có hộp thư",
-            "ignored": "Bỏ qua",
-        }[self.value]
+            "hr-id": N_("Matched by HR id"),
+            "email": N_("Matched by email address"),
+            "name": N_("Matched by full name"),
+            "ambiguous": N_("Several people match"),
+            "no-staff": N_("Not in the HR records"),
+            "taken": N_("This person already has a mailbox"),
+            "ignored": N_("Ignored"),
+        }
 
 
 _MATCHED = frozenset({MatchRule.HR_ID, MatchRule.EMAIL, MatchRule.NAME})

@@ -4,33 +4,54 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dnmail.i18n import N_, later, translate
 
-class RequestKind(StrEnum):
+
+class Labelled(StrEnum):
+    """An Enum whose members have a word for people: `label` in the interface's
+    language, `label_vi` in Vietnamese whatever it is (documents a unit receives:
+    exports, the slip template). Both come from the catalog (dnmail/i18n.py); the
+    value stays the machine's code (JSON, database, audit)."""
+
+    @property
+    def label(self) -> str:
+        return later(self._labels()[self.value])
+
+    @property
+    def label_vi(self) -> str:
+        return translate(self._labels()[self.value], "vi")
+
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
+        raise NotImplementedError
+
+
+class RequestKind(Labelled):
     CREATE = "create"  # cấp mới
     CHANGE = "change"  # thay đổi
     CANCEL = "cancel"  # hủy bỏ
 
-    @property
-    def label_vi(self) -> str:
-        return {"create": "Cấp mới", "change": "Thay đổi", "cancel": "Hủy bỏ"}[self.value]
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
+        return {"create": N_("New mailbox"), "change": N_("Change"), "cancel": N_("Cancellation")}
 
 
-class RequestState(StrEnum):
+class RequestState(Labelled):
     PENDING = "pending"
     DONE = "done"
     REJECTED = "rejected"
     FAILED = "failed"  # retryable; attempts are counted
     WITHDRAWN = "withdrawn"
 
-    @property
-    def label_vi(self) -> str:
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
         return {
-            "pending": "Chờ cấp",
-            "done": "Đã xử lý",
-            "rejected": "Từ chối",
-            "failed": "Lỗi, chờ thử lại",
-            "withdrawn": "Đã rút",
-        }[self.value]
+            "pending": N_("Pending"),
+            "done": N_("Done"),
+            "rejected": N_("Rejected"),
+            "failed": N_("Failed, to be retried"),
+            "withdrawn": N_("Withdrawn"),
+        }
 
 
 #: States in which a request still waits for IID (it may be picked up by `provision`).
@@ -74,45 +95,45 @@ def can_transition(current: RequestState | str, new: RequestState | str) -> bool
     return RequestState(new) in _REQUEST_TRANSITIONS[RequestState(current)]
 
 
-class MailboxState(StrEnum):
+class MailboxState(Labelled):
     ACTIVE = "active"
     LOCKED = "locked"
 
-    @property
-    def label_vi(self) -> str:
-        return {"active": "Đã cấp email", "locked": "Đã khóa"}[self.value]
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
+        return {"active": N_("Active"), "locked": N_("Locked")}
 
 
-class LockReason(StrEnum):
+class LockReason(Labelled):
     RETIRED = "retired"  # nghỉ hưu
     RESIGNED = "resigned"  # thôi việc
     TRANSFERRED = "transferred"  # chuyển công tác (left the city's administration)
     OTHER = "other"
 
-    @property
-    def label_vi(self) -> str:
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
         return {
-            "retired": "Nghỉ hưu",
-            "resigned": "Thôi việc",
-            "transferred": "Chuyển công tác",
-            "other": "Khác",
-        }[self.value]
+            "retired": N_("Retired"),
+            "resigned": N_("Resigned"),
+            "transferred": N_("Transferred out"),
+            "other": N_("Other"),
+        }
 
 
-class HrStatus(StrEnum):
+class HrStatus(Labelled):
     ACTIVE = "active"  # Đang công tác
     TRANSFERRED = "transferred"  # Chuyển công tác: left the city's administration
     RETIRED = "retired"  # Nghỉ hưu
     RESIGNED = "resigned"  # Thôi việc
 
-    @property
-    def label_vi(self) -> str:
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
         return {
-            "active": "Đang công tác",
-            "transferred": "Chuyển công tác",
-            "retired": "Nghỉ hưu",
-            "resigned": "Thôi việc",
-        }[self.value]
+            "active": N_("In service"),
+            "transferred": N_("Transferred out"),
+            "retired": N_("Retired"),
+            "resigned": N_("Resigned"),
+        }
 
     @property
     def lock_reason(self) -> LockReason | None:
@@ -128,23 +149,29 @@ class HrStatus(StrEnum):
 # --- outcomes of one item of a batch ----------------------------------------------------
 
 
-class ItemOutcome(StrEnum):
+class ItemOutcome(Labelled):
     """What `provision` did with one request."""
 
     DONE = "done"
     FAILED = "failed"  # the request stays open (failed, retried by the next run)
     WOULD_DO = "would-do"  # a dry run: what it would have done
 
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
+        return {"done": N_("Done"), "failed": N_("Failed"), "would-do": N_("Would do (dry run)")}
 
-class SlipOutcome(StrEnum):
+
+class SlipOutcome(Labelled):
     """What `request import` did with one slip file."""
 
     ACCEPTED = "accepted"
     REFUSED = "refused"
     WOULD_ACCEPT = "would-accept"  # a dry run
 
-    @property
-    def label_vi(self) -> str:
-        return {"accepted": "Đã nhận", "refused": "Từ chối", "would-accept": "Sẽ nhận (thử)"}[
-            self.value
-        ]
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
+        return {
+            "accepted": N_("Accepted"),
+            "refused": N_("Refused"),
+            "would-accept": N_("Would accept (dry run)"),
+        }

@@ -42,7 +42,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import NamedTuple
 
 from sqlalchemy import or_, select
@@ -53,13 +52,14 @@ from dnmail.db.models import Mailbox, Request, Staff
 from dnmail.directory.gateway import Entry
 from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
 from dnmail.domain.passwords import generate_password
-from dnmail.domain.states import MailboxState
+from dnmail.domain.states import Labelled, MailboxState
 from dnmail.errors import DirectoryError, DirectoryUnavailable
+from dnmail.i18n import N_
 from dnmail.services import audit
 from dnmail.services.runtime import Runtime
 
 
-class DriftKind(StrEnum):
+class DriftKind(Labelled):
     """Kinds of drift, in the order they are reported (the module docstring says what
     --fix does with each)."""
 
@@ -70,16 +70,16 @@ class DriftKind(StrEnum):
     WRONG_BRANCH = "wrong-branch"
     DUPLICATE_HR_ID = "duplicate-hr-id"  # reported only
 
-    @property
-    def label_vi(self) -> str:
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
         return {
-            "missing-entry": "Thiếu mục trong thư mục",
-            "unknown-entry": "Mục không có hộp thư",
-            "lock-mismatch": "Trạng thái khóa lệch",
-            "attribute-drift": "Thuộc tính lệch",
-            "wrong-branch": "Sai nhánh đơn vị",
-            "duplicate-hr-id": "Trùng mã hồ sơ",
-        }[self.value]
+            "missing-entry": N_("Entry missing from the directory"),
+            "unknown-entry": N_("Entry without a mailbox"),
+            "lock-mismatch": N_("Lock state differs"),
+            "attribute-drift": N_("Attributes differ"),
+            "wrong-branch": N_("Wrong unit branch"),
+            "duplicate-hr-id": N_("Duplicate HR id"),
+        }
 
 
 @dataclass(frozen=True)

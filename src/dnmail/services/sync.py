@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -38,11 +37,13 @@ from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff
 from dnmail.domain.states import (
     HrStatus,
+    Labelled,
     LockReason,
     MailboxState,
     RequestKind,
 )
 from dnmail.errors import Problem, SafetyBrake
+from dnmail.i18n import N_
 from dnmail.services import audit
 from dnmail.services.requests import NewRequest, create_requests, mark_withdrawn
 from dnmail.services.staff import (
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from dnmail.readers.roster import Roster, RosterRow
     from dnmail.services.runtime import Runtime
 
-class SyncActionKind(StrEnum):
+class SyncActionKind(Labelled):
     """Kinds of action, in the order they are reported."""
 
     NEW_STAFF = "new-staff"
@@ -70,17 +71,17 @@ class SyncActionKind(StrEnum):
     MISSING = "missing"
     SKIPPED = "skipped"
 
-    @property
-    def label_vi(self) -> str:
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
         return {
-            "new-staff": "Nhân sự mới",
-            "move": "Chuyển đơn vị",
-            "update": "Cập nhật thông tin",
-            "lock": "Khóa hộp thư",
-            "withdraw": "Rút yêu cầu",
-            "missing": "Không có trong danh sách",
-            "skipped": "Bỏ qua",
-        }[self.value]
+            "new-staff": N_("New staff"),
+            "move": N_("Unit change"),
+            "update": N_("Details updated"),
+            "lock": N_("Mailbox lock"),
+            "withdraw": N_("Request withdrawn"),
+            "missing": N_("Not in the roster"),
+            "skipped": N_("Skipped"),
+        }
 
     @property
     def queues(self) -> RequestKind | None:
