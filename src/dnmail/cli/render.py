@@ -95,7 +95,7 @@ class Output:
                 # On a terminal, a column empty in every row only takes room.
                 shown = [(k, h) for k, h in columns if any(_cell(r.get(k)) for r in rows)]
                 t = Table(title=title, show_lines=False, header_style="bold")
-                for _, h in shown:
+                for _key, h in shown:
                     t.add_column(h, overflow="fold")
                 for r in rows:
                     t.add_row(*[_cell(r.get(k), labels=True) for k, _ in shown])
