@@ -140,7 +140,7 @@ def test_drift_found_mended_and_gone(world, cli, ldap):
 
     # The table, for people: Vietnamese kinds and a hint.
     t = cli("reconcile")
-    assert t.code == 3 and "Thiếu mục trong thư mục" in t.out and "--fix" in t.err
+    assert t.code == 3 and "Entry missing from the directory" in t.out and "--fix" in t.err
 
     fixed = cli("--format", "json", "reconcile", "--fix")
     assert fixed.code == 3, fixed  # drift was found, even though it is mended now

@@ -175,7 +175,7 @@ def test_dry_run_reports_and_stores_nothing(world, cli, tmp_path):
     # The table names every kind for people.
     t = cli("sync", roster)
     assert t.code == 0, t
-    for label in ("Chuyển đơn vị", "Khóa hộp thư", "Nhân sự mới", "Không có trong danh sách"):
+    for label in ("Unit change", "Mailbox lock", "New staff", "Not in the roster"):
         assert label in t.out
     assert "dry run, nothing stored" in t.err
 
