@@ -241,7 +241,7 @@ def render(
     tls_cert: Path | None = _tls_option("--tls-cert", "Server certificate as slapd will read it"),
     tls_key: Path | None = _tls_option("--tls-key", "Server private key"),
     tls_ca: Path | None = _tls_option("--tls-ca", "CA certificate(s)"),
-    layout: str = _layout_option(),
+    layout: str | None = _layout_option(),
     unit_attribute: str = _unit_attribute_option(),
     people_dn: str = typer.Option(
         "", "--people-dn", help="The mailboxes' branch (directory.people_dn); default ou=people,SUFFIX."

@@ -459,7 +459,7 @@ class Directory:
             return InsufficientAccess(f"{op}: the directory refused {self.bind_dn} the right to {op} {dn}")
         return DirectoryError(f"{op} {dn}: result {r.code}: {r.message}".strip())
 
-    def replace_many(self, items: list[tuple[str, Mapping[str, object]]]) -> list[DirectoryError | None]:
+    def replace_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> list[DirectoryError | None]:
         """Replace attributes of many entries through the pipelined connection (one
         modify each, up to 64 in flight): None for each entry changed, or the error
         that refused it. A broken connection raises DirectoryUnavailable."""

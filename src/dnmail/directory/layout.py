@@ -15,7 +15,7 @@ tells it too. Pure: DNs are built from parts (``dn.rdn``), nothing is sent anywh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ def split_dn(dn: str) -> list[tuple[str, str]]:
     if not any(c in dn for c in '\\"+#<>;'):
         # The common DN (no escapes, quotes or multi-valued RDNs): split as it reads.
         # A whole directory's DNs go through here (`directory adopt`, `reconcile`).
-        out = []
+        out: list[tuple[str, str]] = []
         for part in dn.lower().split(","):
             attr, eq_, value = part.partition("=")
             if not eq_:
@@ -49,7 +49,7 @@ def split_dn(dn: str) -> list[tuple[str, str]]:
         parts = parse_dn(dn)
     except Exception:
         return []
-    out: list[tuple[str, str]] = []
+    out = []
     previous = ","
     for attr, value, sep in parts:
         if previous == ",":
@@ -150,7 +150,7 @@ class Layout:
         attr, value = parts[-n - 1]
         return value if attr == "ou" else None
 
-    def unit_of(self, dn: str, attrs: Mapping[str, tuple[str, ...]] | None = None) -> str | None:
+    def unit_of(self, dn: str, attrs: Mapping[str, Sequence[str]] | None = None) -> str | None:
         """The unit an entry tells, lower case: its unit attribute when configured and
         present, else (by-unit) its branch; None when neither says."""
         if self.unit_attribute and attrs:

@@ -281,6 +281,7 @@ class _Adopter:
         rows, events = [], []
         for v, attrs in free:
             e = v.entry
+            assert v.hr_id is not None  # adoptable verdicts name their person
             locked = e.locked
             state = MailboxState.LOCKED if locked else MailboxState.ACTIVE
             snapshot: dict[str, object] = {"found": attrs}
@@ -317,7 +318,7 @@ class _Adopter:
         if rows:
             # Address order: two runs recording overlapping entries wait for each other
             # on the unique index instead of deadlocking (as provision reserves).
-            rows.sort(key=lambda r: r["address"])
+            rows.sort(key=lambda r: str(r["address"]))
             queries.insert_rows(s, Mailbox.__table__, rows)
             audit.record_many(events, session=s, at=now)
         return [v for v, _ in free]

@@ -126,7 +126,9 @@ def trail_key_id(session: Session) -> tuple[int, str] | None:
         .order_by(AuditEvent.id.desc())
         .limit(1)
     ).first()
-    return (row[0], row[1]) if row else None
+    if row is None or row[1] is None:
+        return None
+    return (row[0], row[1])
 
 
 def _check_key(session: Session, key: AuditKey) -> None:

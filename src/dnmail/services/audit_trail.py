@@ -190,7 +190,9 @@ def verify_audit_trail(rt: Runtime, *, anchor_file: Path | None = None) -> Chain
 
 def _verify(session: Session, anchor: Anchor | None, now: datetime) -> ChainReport:
     officers = frozenset(
-        a.lower() for a in session.scalars(select(Unit.account).where(Unit.account.is_not(None)))
+        a.lower()
+        for a in session.scalars(select(Unit.account).where(Unit.account.is_not(None)))
+        if a is not None
     )
     walk = audit.verify_chain(session=session, officers=officers)
     last = session.execute(

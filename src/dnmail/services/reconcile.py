@@ -40,7 +40,7 @@ a missing one is reported (restore it from the directory's backup).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -208,9 +208,9 @@ class _Index:
 def _load_boxes(s: Session, unit: str | None, entries: list[Entry]) -> list[_Box]:
     q = select(*_BOX_COLUMNS).join(Staff, Staff.hr_id == Mailbox.staff_hr_id)
     if unit is None:
-        return [_Box(*r) for r in s.execute(q)]
+        return [_Box._make(r) for r in s.execute(q)]
     boxes = {
-        r[0]: _Box(*r)
+        r[0]: _Box._make(r)
         for r in s.execute(q.where(or_(Mailbox.unit_code == unit, Staff.unit_code == unit)))
     }
     # Entries of this branch that belong to mailboxes of other units: compare those too,
@@ -233,7 +233,7 @@ def _written_by_dnmail(text: str | None) -> set[str]:
     return set(json.loads(text).get("dnmail", {})) if text else set()
 
 
-def _attr_text(entry: Entry, changes: dict[str, object]) -> str:
+def _attr_text(entry: Entry, changes: Mapping[str, object]) -> str:
     return "; ".join(
         f"{k}: {entry.first(k) or '∅'!s} → {v or '∅'!s}" for k, v in sorted(changes.items())
     )
@@ -513,7 +513,7 @@ class Reconciler:
         new_dn = self.d.move(dn, branch)
         return new_dn, f"moved to {branch}"
 
-    def _replace(self, b: _Box, dn: str, changes: dict[str, object]):
+    def _replace(self, b: _Box, dn: str, changes: Mapping[str, object]):
         self.d.replace(dn, changes)
         return None, "replaced " + ", ".join(sorted(changes))
 

@@ -220,8 +220,8 @@ def verify_pdf_slip(
     end = best.range_end
     if not end or end > len(data):
         raise _refuse(file_name, [best.report.problem("its ByteRange is damaged")], final)
-    assert best.report.signer is not None and chosen_unit is not None
     report = best.report
+    assert report.signer is not None and chosen_unit is not None
     return PdfSlipVerdict(
         file_name=file_name,
         signatures=tuple(final),

@@ -37,7 +37,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("key_id", sa.String(length=16), nullable=True))
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        owner = bind.execute(sa.text(OWNER)).scalar()
+        owner = bind.execute(sa.text(OWNER)).scalar_one()
         quoted = bind.dialect.identifier_preparer.quote(owner)
         op.execute("REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM PUBLIC")
         op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {quoted}")
@@ -46,7 +46,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        owner = bind.execute(sa.text(OWNER)).scalar()
+        owner = bind.execute(sa.text(OWNER)).scalar_one()
         quoted = bind.dialect.identifier_preparer.quote(owner)
         op.execute(f"GRANT UPDATE, DELETE, TRUNCATE ON audit_events TO {quoted}")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
