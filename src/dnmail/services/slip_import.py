@@ -396,6 +396,29 @@ def choose_kind(
     return content.kind
 
 
+def _slip_unit(session: Session, read: ReadSlip, warnings: list[Problem]) -> Unit:
+    """The unit a slip is imported for (refused when it is none); a warning added when
+    the slip's 'Tên cơ quan' names another."""
+    content, name = read.content, read.path.name
+    try:
+        unit = get_unit(read.unit or "", session=session)
+    except BadInput as exc:  # NotFound, or a [units.X] code that is no unit code
+        raise SlipRefused([Problem(exc.message, file=name)]) from None
+    if (
+        content.unit_name
+        and fold(unit.name) not in fold(content.unit_name)
+        and fold(content.unit_name) not in fold(unit.name)
+    ):
+        warnings.append(
+            Problem(
+                f"'Tên cơ quan' on the slip is {content.unit_name!r}; the slip is imported for "
+                f"unit {unit.code} ({unit.name})",
+                file=name,
+            )
+        )
+    return unit
+
+
 def store_slip(
     session: Session,
     read: ReadSlip,
@@ -419,22 +442,7 @@ def store_slip(
     duplicate = _first_import(session, read.sha256) or _signature_reused(session, read)
     if duplicate:
         raise SlipRefused([Problem(duplicate, file=name)])
-    try:
-        unit = get_unit(read.unit or "", session=session)
-    except BadInput as exc:  # NotFound, or a [units.X] code that is no unit code
-        raise SlipRefused([Problem(exc.message, file=name)]) from None
-    if (
-        content.unit_name
-        and fold(unit.name) not in fold(content.unit_name)
-        and fold(content.unit_name) not in fold(unit.name)
-    ):
-        warnings.append(
-            Problem(
-                f"'Tên cơ quan' on the slip is {content.unit_name!r}; the slip is imported for "
-                f"unit {unit.code} ({unit.name})",
-                file=name,
-            )
-        )
+    unit = _slip_unit(session, read, warnings)
 
     chosen = choose_kind(content, kind, signed=bool(read.identities), file_name=name)
     if chosen is None:
