@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from dnmail.domain.states import RequestKind
 from dnmail.errors import Problem
 
+#: The column labels of the slip's table as Phụ lục II of letter 271/STTTT-CNTT prints
+#: them: the blank template writes them, the readers match headers against them.
+ADDRESS_HEADER = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
+TABLE_HEADERS = ("STT", "Họ và tên", "Phòng ban/Đơn vị trực thuộc", "Số điện thoại", ADDRESS_HEADER)
+
 
 @dataclass(frozen=True)
 class SlipRow:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dnmail.domain.slip import TABLE_HEADERS
 from dnmail.domain.states import RequestKind
-from dnmail.readers.excel_slip import ADDRESS_HEADER
 
-TABLE_HEADERS = ("STT", "Họ và tên", "Phòng ban/Đơn vị trực thuộc", "Số điện thoại", ADDRESS_HEADER)
 HEADER_FIELDS = (
     "Họ và tên người yêu cầu:",
     "Chức vụ:",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnmail.domain.phones import BadPhone, parse_phone
-from dnmail.domain.slip import SlipContent, SlipRow, kind_from_content
+from dnmail.domain.slip import ADDRESS_HEADER, SlipContent, SlipRow, kind_from_content
 from dnmail.domain.states import RequestKind
 from dnmail.domain.text import fold, name_key, person_name_problem
 from dnmail.errors import Problem
@@ -50,7 +50,6 @@ from dnmail.readers.tabular import (
     raise_problems,
 )
 
-ADDRESS_HEADER = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
 SLIP_COLUMNS: tuple[Column, ...] = (
     Column("seq", "STT", aliases=("sott", "tt", "sothutu"), required=False),
     Column("full_name", "Họ và tên", aliases=("hoten", "hovatencanbo", "hotencanbo")),
