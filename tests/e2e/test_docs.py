@@ -7,25 +7,10 @@ import re
 import tomllib
 from pathlib import Path
 
-import typer
-
 from dnmail.cli.main import app
+from support.commands import all_commands
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def all_commands(typer_app: typer.Typer, prefix: str = "dnmail"):
-    cmd = typer.main.get_command(typer_app)
-
-    def walk(c, path):
-        subs = getattr(c, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                yield from walk(sub, f"{path} {name}")
-        else:
-            yield path, c
-
-    yield from walk(cmd, prefix)
 
 
 def test_every_command_has_help_and_a_section():

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_docs import all_commands
 
 from conftest import cli_runner, seed_staff, seed_units, write_config
 from dnmail.config import load_config
@@ -23,6 +22,7 @@ from dnmail.db.models import AuditEvent, Base, Mailbox, Request
 from dnmail.db.session import make_engine
 from dnmail.domain.states import RequestKind
 from dnmail.services.requests import NewRequest, create_requests
+from support.commands import all_commands
 from support.workbooks import write_slip_xlsx
 
 SNV = "snv@danang.gov.vn"

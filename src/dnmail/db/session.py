@@ -7,6 +7,8 @@ rolls back anyway for a dry run. Driver errors leave that block as:
 - `NotInitialised` (exit 2): the tables do not exist yet, `dnmail init` comes first;
 - `Conflict` (exit 1): a unique key taken or a deadlock broken by the server at the
   same moment; `Database.retrying` runs the unit of work again where that is safe;
+- `Refused` (exit 1): any other constraint (NOT NULL, foreign key, CHECK) the rows
+  broke: running it again would not help, so it is reported at once, never retried;
 - `PermissionDenied` (exit 1): PostgreSQL refused the row (GRANTs, row-level security);
 - `DatabaseUnavailable` (exit 4): the server cannot be reached, or the file is locked.
 """
@@ -24,10 +26,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from dnmail.errors import (
+    ConfigError,
     Conflict,
     DatabaseUnavailable,
     NotInitialised,
     PermissionDenied,
+    Refused,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +46,9 @@ INSUFFICIENT_PRIVILEGE = "42501"
 UNDEFINED_TABLE = "42P01"
 #: SQLSTATEs of a deadlock PostgreSQL broke, and of a serialisation failure.
 RETRYABLE = ("40P01", "40001")
+#: SQLSTATE unique_violation; SQLite's extended codes of the same.
+UNIQUE_VIOLATION = "23505"
+SQLITE_UNIQUE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 #: How often `Database.retrying` runs a unit of work that met a conflict.
 RETRY_ATTEMPTS = 12
 
@@ -64,7 +71,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return _sqlite_engine(url, echo=echo)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    try:
+        return create_engine(
+            url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+        )
+    except ImportError as e:
+        if not (e.name or "psycopg").startswith("psycopg"):
+            raise
+        raise ConfigError(
+            f"database.url {redact_url(url)} is a PostgreSQL database, and its driver is "
+            "not installed: pip install 'dnmail[postgres]'"
+        ) from None
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
@@ -118,6 +135,18 @@ def is_retryable(e: BaseException) -> bool:
     return code in RETRYABLE or "deadlock detected" in str(e).lower()
 
 
+def is_unique_violation(e: IntegrityError) -> bool:
+    """A unique key taken (a race another run won), as opposed to any other constraint."""
+    code = getattr(e.orig, "sqlstate", None) or getattr(e.orig, "sqlite_errorname", None)
+    return code == UNIQUE_VIOLATION or code in SQLITE_UNIQUE
+
+
+def _refused(url: str, e: IntegrityError) -> Refused:
+    return Refused(
+        f"the database {redact_url(url)} refused the rows ({_first_line(e)}); nothing was kept"
+    )
+
+
 def _first_line(e: DBAPIError) -> str:
     return str(e.orig).strip().splitlines()[0] if e.orig else str(e)
 
@@ -128,6 +157,8 @@ def translate_db_errors(url: str) -> Iterator[None]:
     try:
         yield
     except IntegrityError as e:
+        if not is_unique_violation(e):
+            raise _refused(url, e) from None
         raise Conflict(
             f"another run wrote the same rows of {redact_url(url)} at the same moment "
             f"({_first_line(e)}); nothing was kept, run it again"
@@ -175,6 +206,8 @@ def savepoint(session: Session) -> Iterator[None]:
         with session.begin_nested():
             yield
     except IntegrityError as e:
+        if not is_unique_violation(e):
+            raise _refused(str(session.get_bind().url), e) from None
         raise Conflict(f"a unique key is taken ({_first_line(e)})") from None
 
 
