@@ -207,7 +207,7 @@ def savepoint(session: Session) -> Iterator[None]:
             yield
     except IntegrityError as e:
         if not is_unique_violation(e):
-            raise _refused(str(session.get_bind().url), e) from None
+            raise _refused(str(session.get_bind().engine.url), e) from None
         raise Conflict(f"a unique key is taken ({_first_line(e)})") from None
 
 
