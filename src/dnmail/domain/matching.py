@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dnmail.domain.slip import SlipRow
+from dnmail.domain.slip import COLUMN_LABELS, SlipRow
 from dnmail.domain.text import fold, name_key
 from dnmail.errors import Problem
 
 #: The slip's columns, as problems name them (Phụ lục II headers).
-NAME_COLUMN = "Họ và tên"
-DEPARTMENT_COLUMN = "Phòng ban/Đơn vị trực thuộc"
-PHONE_COLUMN = "Số điện thoại"
-ADDRESS_COLUMN = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
+NAME_COLUMN = COLUMN_LABELS["full_name"]
+DEPARTMENT_COLUMN = COLUMN_LABELS["department"]
+PHONE_COLUMN = COLUMN_LABELS["phone"]
+ADDRESS_COLUMN = COLUMN_LABELS["address"]
 
 @dataclass(frozen=True)
 class StaffCandidate:

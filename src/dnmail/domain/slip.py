@@ -13,8 +13,16 @@ from dnmail.errors import Problem
 
 #: The column labels of the slip's table as Phụ lục II of letter 271/STTTT-CNTT prints
 #: them: the blank template writes them, the readers match headers against them.
-ADDRESS_HEADER = "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ"
-TABLE_HEADERS = ("STT", "Họ và tên", "Phòng ban/Đơn vị trực thuộc", "Số điện thoại", ADDRESS_HEADER)
+#: One table for every place that names a column (readers, problems, the template).
+COLUMN_LABELS = {
+    "seq": "STT",
+    "full_name": "Họ và tên",
+    "department": "Phòng ban/Đơn vị trực thuộc",
+    "phone": "Số điện thoại",
+    "address": "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ",
+}
+ADDRESS_HEADER = COLUMN_LABELS["address"]
+TABLE_HEADERS = tuple(COLUMN_LABELS.values())
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dnmail.domain.phones import BadPhone, parse_phone
-from dnmail.domain.slip import SlipContent, SlipRow, kind_from_content
+from dnmail.domain.slip import COLUMN_LABELS, SlipContent, SlipRow, kind_from_content
 from dnmail.domain.text import clean_text, fold, person_name_problem
 from dnmail.errors import InvalidFile, Problem
 from dnmail.readers.safety import check_pdf
 
 _COLUMNS = ("seq", "full_name", "department", "phone", "address")
-COLUMN_LABELS = {
-    "seq": "STT",
-    "full_name": "Họ và tên",
-    "department": "Phòng ban/Đơn vị trực thuộc",
-    "phone": "Số điện thoại",
-    "address": "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ",
-}
 _HEADER_FIELDS = {
     "tencoquan": "unit_name",
     "hovatennguoiyeucau": "requester_name",
