@@ -101,7 +101,9 @@ SOURCES = sorted(p for p in SRC.rglob("*.py"))
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
 def test_module_imports_only_what_its_layer_may(path):
     layer = layer_of(path)
-    assert layer in MAY_IMPORT, f"{layer}: a new layer; give it a rule here and in {ARCHITECTURE.name}"
+    assert layer in MAY_IMPORT, (
+        f"{layer}: a new layer; give it a rule here and in {ARCHITECTURE.name}"
+    )
     allowed = MAY_IMPORT[layer]
     wrong = sorted(
         m for m in dnmail_imports(path)
@@ -110,7 +112,8 @@ def test_module_imports_only_what_its_layer_may(path):
         and not any(m == a or m.startswith(a + ".") for a in allowed if "." in a)
     )
     assert wrong == [], (
-        f"{path.relative_to(SRC)} ({layer}/) imports {wrong}; docs/architecture.md allows {sorted(allowed)}"
+        f"{path.relative_to(SRC)} ({layer}/) imports {wrong}; "
+        f"docs/architecture.md allows {sorted(allowed)}"
     )
 
 
