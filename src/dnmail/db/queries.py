@@ -46,7 +46,8 @@ def staff_by_ids(session: Session, hr_ids: Iterable[str]) -> dict[str, Staff]:
     """Staff records by HR id (those that exist)."""
     out: dict[str, Staff] = {}
     for chunk in in_chunks(hr_ids):
-        out.update({s.hr_id: s for s in session.scalars(select(Staff).where(Staff.hr_id.in_(chunk)))})
+        found = session.scalars(select(Staff).where(Staff.hr_id.in_(chunk)))
+        out.update({s.hr_id: s for s in found})
     return out
 
 
@@ -67,7 +68,9 @@ def unit_account_names(session: Session) -> set[str]:
     return {a.split("@")[0] for a in session.scalars(select(Unit.account)) if a}
 
 
-def ids_by_key(session: Session, key: Any, id_column: Any, keys: Sequence[Any], *where: Any) -> dict:
+def ids_by_key(
+    session: Session, key: Any, id_column: Any, keys: Sequence[Any], *where: Any
+) -> dict:
     """`key` → `id_column` for rows just inserted in bulk: a plain executemany, then the
     ids by a unique key (an ordered INSERT … RETURNING runs row by row on SQLite)."""
     out: dict = {}
@@ -98,7 +101,9 @@ def insert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]])
     else:  # pragma: no cover - dnmail runs on SQLite and psycopg
         raise NotImplementedError(f"paramstyle {dialect.paramstyle}")
     sql = f"INSERT INTO {q(table.name)} ({', '.join(q(k) for k in keys)}) VALUES ({marks})"
-    processors = [(i, p) for i, k in enumerate(keys) if (p := table.c[k].type.bind_processor(dialect))]
+    processors = [
+        (i, p) for i, k in enumerate(keys) if (p := table.c[k].type.bind_processor(dialect))
+    ]
     last: dict[int, tuple[Any, Any]] = {}  # column → (value, processed) of the row before
     # A tuple of the row's values in `keys` order (itemgetter of one key gives the value).
     row_of = itemgetter(*keys) if len(keys) > 1 else (lambda r: (r[keys[0]],))

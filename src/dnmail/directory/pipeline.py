@@ -101,7 +101,11 @@ def encode_add(msg_id: int, dn: str, attrs: Mapping[str, Sequence[str | bytes]])
 def encode_modify(msg_id: int, dn: str, changes: Mapping[str, Sequence[str | bytes]]) -> bytes:
     """A ModifyRequest replacing each attribute (no values: the attribute is removed)."""
     items = b"".join(
-        _tlv(0x30, _tlv(0x0A, b"\x02") + _tlv(0x30, _octets(name) + _tlv(0x31, b"".join(_octets(v) for v in values))))
+        _tlv(
+            0x30,
+            _tlv(0x0A, b"\x02")
+            + _tlv(0x30, _octets(name) + _tlv(0x31, b"".join(_octets(v) for v in values))),
+        )
         for name, values in changes.items()
     )
     return _message(msg_id, _tlv(0x66, _octets(dn) + _tlv(0x30, items)))
@@ -121,7 +125,8 @@ def or_filter(parts: Sequence[bytes]) -> bytes:
 
 
 def encode_bind(msg_id: int, dn: str, password: str) -> bytes:
-    return _message(msg_id, _tlv(0x60, _int(3) + _octets(dn) + _tlv(0x80, password.encode("utf-8"))))
+    bind = _int(3) + _octets(dn) + _tlv(0x80, password.encode("utf-8"))
+    return _message(msg_id, _tlv(0x60, bind))
 
 
 def encode_unbind(msg_id: int) -> bytes:
@@ -350,7 +355,9 @@ class PipelinedWriter:
                 first = buf[pos + 1]
                 head = 2 + (first & 0x7F if first >= 0x80 else 0)
                 if have >= head:
-                    length = first if first < 0x80 else int.from_bytes(buf[pos + 2 : pos + head], "big")
+                    length = (
+                        first if first < 0x80 else int.from_bytes(buf[pos + 2 : pos + head], "big")
+                    )
                     end = pos + head + length
                     if len(buf) >= end:
                         self._buf, self._pos = buf, end
@@ -375,7 +382,8 @@ class PipelinedWriter:
         what exists).
         """
         return self._pipelined(
-            [lambda mid, dn=dn, attrs=attrs: encode_add(mid, dn, attrs) for dn, attrs in items], 0x69
+            [lambda mid, dn=dn, attrs=attrs: encode_add(mid, dn, attrs) for dn, attrs in items],
+            0x69,
         )
 
     def _pipelined(self, requests: list, answer_tag: int) -> list[Result]:
@@ -418,7 +426,8 @@ class PipelinedWriter:
         """Entries under `base` (subtree) whose `attribute` equals one of `values`:
         ``(&(objectClass=X)(|(attribute=v1)(attribute=v2)…))``, built as BER, so no
         value is ever parsed as filter syntax. Returns (dn, {attr lower: values})."""
-        return self.search_any(base, [(attribute, v) for v in values], attributes, object_class=object_class)
+        pairs = [(attribute, v) for v in values]
+        return self.search_any(base, pairs, attributes, object_class=object_class)
 
     def search_any(
         self,
