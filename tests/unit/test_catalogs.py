@@ -118,15 +118,59 @@ def test_every_message_is_a_literal():
     assert not bad, f"messages that are not plain string literals: {bad[:10]}"
 
 
+def _entries(messages) -> dict:
+    """id -> translation of the translated entries (plural ones as tuples)."""
+    out = {}
+    for m in messages:
+        ids = tuple(m.id) if isinstance(m.id, list | tuple) else m.id
+        strings = tuple(m.string) if isinstance(m.string, list | tuple) else m.string
+        if ids and strings and strings != ids and (not isinstance(strings, tuple) or all(strings)):
+            out[ids] = strings
+    return out
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_compiled_catalog_matches_its_source(lang):
     """The .mo shipped (package data) says what the .po says: `scripts/i18n compile`."""
     po = _po(lang)
     with open(LOCALE / lang / "LC_MESSAGES" / "dnmail.mo", "rb") as f:
         mo = read_mo(f)
-    want = {m.id: m.string for m in po if m.id and m.string and not m.fuzzy}
+    want = _entries(m for m in po if not m.fuzzy)
     if lang == "vi":
         assert want, "the Vietnamese catalog is empty"
-    got = {m.id: m.string for m in mo if m.id and m.string}
+    got = _entries(mo)
     assert got == want, f"{lang}: dnmail.mo differs from dnmail.po: run scripts/i18n compile"
     assert mo.plural_forms == po.plural_forms
+
+
+def test_no_function_hides_the_translator():
+    """A local named `_` (`for _, h in rows`) in a function that calls `_()` makes
+    every `_()` of that function an UnboundLocalError or a call of a string."""
+    bad = []
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = [n for stmt in fn.body for n in ast.walk(stmt)]
+            assigns = any(
+                isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store)
+                for n in _own_scope(fn)
+            )
+            calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_" for n in body)
+            if assigns and calls:
+                bad.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}")
+    assert not bad, f"functions that both assign _ and call _(): {bad}"
+
+
+_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda,
+           ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _own_scope(fn):
+    """The nodes of `fn` that bind in its own scope (not in a comprehension's)."""
+    todo = list(fn.body)
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, _SCOPES))

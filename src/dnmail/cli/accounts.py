@@ -9,6 +9,7 @@ import typer
 from dnmail.cli.common import progress_bar, state
 from dnmail.domain.states import LockReason
 from dnmail.errors import ExitCode
+from dnmail.i18n import _
 
 MAILBOX_COLUMNS = [
     ("address", "Hộp thư"),
@@ -19,20 +20,20 @@ MAILBOX_COLUMNS = [
 
 
 def register(app: typer.Typer) -> None:
-    app.command("provision")(provision)
-    app.command("reset-password")(reset_password)
-    app.command("lock")(lock)
-    app.command("unlock")(unlock)
+    app.command("provision", help=_("Carry out pending (and retryable failed) requests: create, change (move), cancel (lock).\n\nSafe to run twice, to run from several hosts at once and to kill: a rerun finishes what was left. Exit 3 when some requests failed (each with its reason)."))(provision)
+    app.command("reset-password", help=_("Cấp lại mật khẩu: a new password, to be changed at the next login."))(reset_password)
+    app.command("lock", help=_("Lock a mailbox: logins fail, mail is still delivered."))(lock)
+    app.command("unlock", help=_("Unlock a mailbox: its password works again."))(unlock)
 
 
 def provision(
     ctx: typer.Context,
-    request_ids: list[int] | None = typer.Argument(None, help="Only these requests (default: the whole queue)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many requests."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be done; change nothing."),
+    request_ids: list[int] | None = typer.Argument(None, help=_("Only these requests (default: the whole queue).")),
+    limit: int | None = typer.Option(None, "--limit", min=1, help=_("At most this many requests.")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Say what would be done; change nothing.")),
     handout_dir: Path | None = typer.Option(
         None, "--handout-dir", file_okay=False,
-        help="Write passwords to per-unit handout files (0600) here instead of showing them.",
+        help=_("Write passwords to per-unit handout files (0600) here instead of showing them."),
     ),
 ) -> None:
     """Carry out pending (and retryable failed) requests: create, change (move), cancel (lock).
@@ -72,15 +73,17 @@ def provision(
         columns.append(("password", "Mật khẩu"))
     done, failed = len(summary.done), len(summary.failed)
     if dry_run:
-        text = f"dry run: {len(summary.items) - failed} would be done, {failed} would fail; nothing changed"
+        text = _("dry run: {ok} would be done, {failed} would fail; nothing changed").format(
+            ok=len(summary.items) - failed, failed=failed
+        )
     else:
-        text = f"{done} done, {failed} failed"
+        text = _("{done} done, {failed} failed").format(done=done, failed=failed)
     if not summary.items:
-        text = "the queue is empty: nothing to do"
+        text = _("the queue is empty: nothing to do")
     for p in summary.handouts:
-        text += f"\nhandout written: {p}"
+        text += "\n" + _("handout written: {path}").format(path=p)
     if show_pw and out.format == "table":
-        text += "\npasswords are shown once: hand them over now (or use --handout-dir)"
+        text += "\n" + _("passwords are shown once: hand them over now (or use --handout-dir)")
     out.data(
         summary, columns=columns, rows=summary.items, title="Kết quả cấp email", summary=text,
         secrets=show_pw,
@@ -93,9 +96,9 @@ def provision(
 
 def reset_password(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
+    address: str = typer.Argument(..., help=_("The mailbox (local part or full address).")),
     handout: Path | None = typer.Option(
-        None, "--handout", dir_okay=False, help="Write the new password to this file (0600) instead of showing it."
+        None, "--handout", dir_okay=False, help=_("Write the new password to this file (0600) instead of showing it.")
     ),
 ) -> None:
     """Cấp lại mật khẩu: a new password, to be changed at the next login."""
@@ -109,9 +112,9 @@ def reset_password(
     cols = [("address", "Hộp thư"), ("full_name", "Họ và tên"), ("unit", "Đơn vị")]
     if r.password:
         cols.append(("password", "Mật khẩu"))
-    summary = f"password of {r.address} reset; it must be changed at the next login"
+    summary = _("password of {address} reset; it must be changed at the next login").format(address=r.address)
     if r.handout:
-        summary += f"\nhandout written: {r.handout}"
+        summary += "\n" + _("handout written: {path}").format(path=r.handout)
     st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
     if r.unrecorded:
         from dnmail.errors import NotRecorded
@@ -121,9 +124,9 @@ def reset_password(
 
 def lock(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
-    reason: LockReason = typer.Option(..., "--reason", help="retired (nghỉ hưu), resigned (thôi việc), transferred, other."),
-    note: str | None = typer.Option(None, "--note", help="Free text kept with the lock."),
+    address: str = typer.Argument(..., help=_("The mailbox (local part or full address).")),
+    reason: LockReason = typer.Option(..., "--reason", help=_("retired (nghỉ hưu), resigned (thôi việc), transferred, other.")),
+    note: str | None = typer.Option(None, "--note", help=_("Free text kept with the lock.")),
 ) -> None:
     """Lock a mailbox: logins fail, mail is still delivered."""
     from dnmail.services.accounts import lock_mailbox
@@ -137,7 +140,7 @@ def lock(
 
 def unlock(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="The mailbox (local part or full address)."),
+    address: str = typer.Argument(..., help=_("The mailbox (local part or full address).")),
 ) -> None:
     """Unlock a mailbox: its password works again."""
     from dnmail.services.accounts import unlock_mailbox

@@ -9,8 +9,9 @@ import typer
 
 from dnmail.cli.common import state
 from dnmail.cli.render import row_of
+from dnmail.i18n import _
 
-app = typer.Typer(help="The audit trail: list events, verify the hash chain.", no_args_is_help=True)
+app = typer.Typer(help=_("The audit trail: list events, verify the hash chain."), no_args_is_help=True)
 
 COLUMNS = [
     ("id", "Mã"),
@@ -22,22 +23,22 @@ COLUMNS = [
 ]
 
 
-@app.command("list")
+@app.command("list", help=_("Audit events, newest first, one page at a time."))
 def list_(
     ctx: typer.Context,
     since: str | None = typer.Option(
-        None, "--since", help="Events on or after this day (YYYY-MM-DD, Vietnam time)."
+        None, "--since", help=_("Events on or after this day (YYYY-MM-DD, Vietnam time).")
     ),
     actor: str | None = typer.Option(
-        None, "--actor", help="Who acted; a trailing * matches a prefix."
+        None, "--actor", help=_("Who acted; a trailing * matches a prefix.")
     ),
     target: str | None = typer.Option(
-        None, "--target", help="What was acted on, e.g. mailbox:thanhnq or 'request:*'."
+        None, "--target", help=_("What was acted on, e.g. mailbox:thanhnq or 'request:*'.")
     ),
-    action: str | None = typer.Option(None, "--action", help="e.g. mailbox.lock or 'provision.*'."),
-    limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="Events per page."),
+    action: str | None = typer.Option(None, "--action", help=_("e.g. mailbox.lock or 'provision.*'.")),
+    limit: int = typer.Option(50, "--limit", min=1, max=100_000, help=_("Events per page.")),
     page: int = typer.Option(
-        1, "--page", min=1, help="Page number (page 1 holds the newest events)."
+        1, "--page", min=1, help=_("Page number (page 1 holds the newest events).")
     ),
 ) -> None:
     """Audit events, newest first, one page at a time."""
@@ -76,15 +77,15 @@ def list_(
     )
 
 
-@app.command("verify")
+@app.command("verify", help=_("Walk the hash chain and name the first event altered, removed or inserted (exit 3)."))
 def verify(
     ctx: typer.Context,
     anchor: Path | None = typer.Option(
         None,
         "--anchor",
         dir_okay=False,
-        help="A file kept off the database host with the head of the chain: checked when "
-        "it exists, written after every intact run. Catches deleted last events.",
+        help=_("A file kept off the database host with the head of the chain: checked when "
+        "it exists, written after every intact run. Catches deleted last events."),
     ),
 ) -> None:
     """Walk the hash chain and name the first event altered, removed or inserted (exit 3)."""

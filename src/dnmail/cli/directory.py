@@ -9,9 +9,10 @@ import typer
 
 from dnmail.cli.common import progress_bar, state
 from dnmail.errors import ExitCode
+from dnmail.i18n import _
 
 app = typer.Typer(
-    help="Take over the entries of the existing directory that dnmail did not create.",
+    help=_("Take over the entries of the existing directory that dnmail did not create."),
     no_args_is_help=True,
 )
 
@@ -28,21 +29,21 @@ COLUMNS = [
 ]
 
 
-@app.command("adopt")
+@app.command("adopt", help=_("Take over the existing directory: match each entry to staff; --apply adopts.\n\nEvery person entry under people_dn is matched to a staff member by HR id (employeeNumber), then the roster's email column, then the name within its unit. Never changes a password, never moves or renames an entry; without --tag nothing is written to the directory, and without --apply nothing anywhere. Existing addresses are kept as they are. Running it again adopts nothing twice. Exit 0 when every entry is adopted or ignored, 3 when some are left ambiguous, no-staff or taken (see `dnmail directory link`)."))
 def adopt(
     ctx: typer.Context,
     apply: bool = typer.Option(
-        False, "--apply", help="Record each matched entry as a mailbox (default: only report)."
+        False, "--apply", help=_("Record each matched entry as a mailbox (default: only report).")
     ),
     tag: bool = typer.Option(
         False, "--tag",
-        help="With --apply: write employeeNumber (the HR id, and nothing else) into the "
-        "adopted entries that lack it.",
+        help=_("With --apply: write employeeNumber (the HR id, and nothing else) into the "
+        "adopted entries that lack it."),
     ),
-    unit: str | None = typer.Option(None, "--unit", help="Only the entries of this unit."),
+    unit: str | None = typer.Option(None, "--unit", help=_("Only the entries of this unit.")),
     report: Path | None = typer.Option(
         None, "--report", dir_okay=False,
-        help="Also write the verdicts to this .xlsx or .csv file, to work through in Excel.",
+        help=_("Also write the verdicts to this .xlsx or .csv file, to work through in Excel."),
     ),
 ) -> None:
     """Take over the existing directory: match each entry to staff; --apply adopts.
@@ -104,14 +105,14 @@ def adopt(
         raise typer.Exit(ExitCode.PARTIAL)
 
 
-@app.command("link")
+@app.command("link", help=_("Take over one entry by hand as the mailbox of HR_ID.\n\nFor the ambiguous and no-staff rows of `directory adopt`: the same guarantees (its password, DN and address untouched; nothing written to the directory but employeeNumber with --tag)."))
 def link(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="The entry's address (local part or full address)."),
-    hr_id: str = typer.Argument(..., help="The HR id (Mã hồ sơ) of the person it belongs to."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be done; change nothing."),
+    address: str = typer.Argument(..., help=_("The entry's address (local part or full address).")),
+    hr_id: str = typer.Argument(..., help=_("The HR id (Mã hồ sơ) of the person it belongs to.")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Say what would be done; change nothing.")),
     tag: bool = typer.Option(
-        False, "--tag", help="Also write employeeNumber into the entry when it lacks it."
+        False, "--tag", help=_("Also write employeeNumber into the entry when it lacks it.")
     ),
 ) -> None:
     """Take over one entry by hand as the mailbox of HR_ID.

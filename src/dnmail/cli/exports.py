@@ -7,14 +7,15 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.i18n import _
 
 app = typer.Typer(
-    help="Export a list to .xlsx, .csv or .json (the format comes from the file name).",
+    help=_("Export a list to .xlsx, .csv or .json (the format comes from the file name)."),
     no_args_is_help=True,
 )
 
-_OUTPUT_HELP = "File to write: .xlsx, .csv (UTF-8 with BOM) or .json. Replaced whole if it exists."
-_UNIT_HELP = "Only this unit (its code)."
+_OUTPUT_HELP = _("File to write: .xlsx, .csv (UTF-8 with BOM) or .json. Replaced whole if it exists.")
+_UNIT_HELP = _("Only this unit (its code).")
 
 
 def _export(
@@ -40,51 +41,51 @@ def _export(
         out.data(payload, summary=summary)
 
 
-@app.command("issued")
+@app.command("issued", help=_('"Đã cấp email": active mailboxes with their owners (what a unit tells its staff).'))
 def issued(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
     unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
     since: str | None = typer.Option(
-        None, "--since", help="Issued on or after this day (YYYY-MM-DD, Vietnam time)."
+        None, "--since", help=_("Issued on or after this day (YYYY-MM-DD, Vietnam time).")
     ),
 ) -> None:
     """ "Đã cấp email": active mailboxes with their owners (what a unit tells its staff)."""
     _export(ctx, "issued", output, unit, since)
 
 
-@app.command("pending")
+@app.command("pending", help=_('"Chờ cấp": open requests (pending, and failed ones waiting for a retry), queue order.'))
 def pending(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
     unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
     since: str | None = typer.Option(
-        None, "--since", help="Sent on or after this day (YYYY-MM-DD, Vietnam time)."
+        None, "--since", help=_("Sent on or after this day (YYYY-MM-DD, Vietnam time).")
     ),
 ) -> None:
     """ "Chờ cấp": open requests (pending, and failed ones waiting for a retry), queue order."""
     _export(ctx, "pending", output, unit, since)
 
 
-@app.command("locked")
+@app.command("locked", help=_('"Đã khóa": locked mailboxes with the reason and the date of the lock.'))
 def locked(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
     unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
     since: str | None = typer.Option(
-        None, "--since", help="Locked on or after this day (YYYY-MM-DD, Vietnam time)."
+        None, "--since", help=_("Locked on or after this day (YYYY-MM-DD, Vietnam time).")
     ),
 ) -> None:
     """ "Đã khóa": locked mailboxes with the reason and the date of the lock."""
     _export(ctx, "locked", output, unit, since)
 
 
-@app.command("audit")
+@app.command("audit", help=_("The audit events in chain order, with their hashes."))
 def audit(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
     since: str | None = typer.Option(
-        None, "--since", help="Events on or after this day (YYYY-MM-DD, Vietnam time)."
+        None, "--since", help=_("Events on or after this day (YYYY-MM-DD, Vietnam time).")
     ),
 ) -> None:
     """The audit events in chain order, with their hashes."""

@@ -9,14 +9,15 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.i18n import _
 from dnmail.local import defaults
 
 app = typer.Typer(
-    help="A throw-away OpenLDAP server with dnmail's configuration, for trials, demos and tests.",
+    help=_("A throw-away OpenLDAP server with dnmail's configuration, for trials, demos and tests."),
     no_args_is_help=True,
 )
 deploy_app = typer.Typer(
-    help="Configuration files for a production directory server.", no_args_is_help=True
+    help=_("Configuration files for a production directory server."), no_args_is_help=True
 )
 
 
@@ -25,7 +26,7 @@ def register(main: typer.Typer) -> None:
     main.add_typer(deploy_app, name="deploy")
 
 
-_DIR_HELP = (
+_DIR_HELP = _(
     "Working directory of the server (configuration, data, log, passwords); "
     "default: slapd/ in dnmail's user data directory."
 )
@@ -43,7 +44,7 @@ def _tls_option(flag: str, what: str) -> Path | None:
 
 def _suffix_option() -> str:
     return typer.Option(
-        defaults.DEFAULT_SUFFIX, "--suffix", help="Base DN of the directory (dc=…)."
+        defaults.DEFAULT_SUFFIX, "--suffix", help=_("Base DN of the directory (dc=…).")
     )
 
 
@@ -52,7 +53,7 @@ def _db_max_size_option() -> int:
         defaults.DEFAULT_DB_MAX_SIZE,
         "--db-max-size",
         min=1,
-        help="olcDbMaxSize in bytes: the memory map's limit, not space used.",
+        help=_("olcDbMaxSize in bytes: the memory map's limit, not space used."),
     )
 
 
@@ -68,8 +69,8 @@ def _layout_option(default: str | None = "by-unit") -> str | None:
 def _unit_attribute_option() -> str:
     return typer.Option(
         "", "--unit-attribute",
-        help="The attribute naming a mailbox's unit (directory.unit_attribute); "
-        "flat layout default: departmentNumber.",
+        help=_("The attribute naming a mailbox's unit (directory.unit_attribute); "
+        "flat layout default: departmentNumber."),
     )
 
 
@@ -110,19 +111,19 @@ def _tls_files(cert: Path | None, key: Path | None, ca: Path | None):
     return TlsFiles(cert=cert, key=key, ca=ca)
 
 
-@app.command("start")
+@app.command("start", help=_('Build (the first time) and start a throw-away slapd; print shell export lines.\n\nUse it as eval "$(dnmail local start --dir DIR)": the lines export DNMAIL_TEST_LDAP_URL, DNMAIL_BIND_DN, DNMAIL_BIND_PASSWORD and the other DNMAIL_TEST_* values (with --format json, one JSON object of the same names). The server keeps running after the command returns; a second start on a running DIR reuses it, and a stopped DIR restarts with its data and passwords.'))
 def start(
     ctx: typer.Context,
     directory: Path | None = _dir_option(),
     port: int | None = typer.Option(
-        None, "--port", min=1, max=65535, help="ldap:// port on 127.0.0.1 (default: a free one)."
+        None, "--port", min=1, max=65535, help=_("ldap:// port on 127.0.0.1 (default: a free one).")
     ),
     tls_port: int | None = typer.Option(
         None,
         "--tls-port",
         min=1,
         max=65535,
-        help="ldaps:// port with --tls-* (default: a free one).",
+        help=_("ldaps:// port with --tls-* (default: a free one)."),
     ),
     tls_cert: Path | None = _tls_option("--tls-cert", "Server certificate"),
     tls_key: Path | None = _tls_option("--tls-key", "Server private key"),
@@ -130,10 +131,10 @@ def start(
     suffix: str = _suffix_option(),
     db_max_size: int = _db_max_size_option(),
     sync: bool = typer.Option(
-        False, "--sync", help="Keep fsync on, as production does (four times slower writes)."
+        False, "--sync", help=_("Keep fsync on, as production does (four times slower writes).")
     ),
     timeout: float = typer.Option(
-        10.0, "--timeout", min=0.1, help="Seconds to wait for the server to answer a bind."
+        10.0, "--timeout", min=0.1, help=_("Seconds to wait for the server to answer a bind.")
     ),
     layout: str | None = _layout_option(None),
     unit_attribute: str = _unit_attribute_option(),
@@ -171,7 +172,7 @@ def start(
         sys.stdout.write(info.shell_exports())
 
 
-@app.command("stop")
+@app.command("stop", help=_("Stop the throw-away slapd of DIR (nothing to do when none runs)."))
 def stop(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
     """Stop the throw-away slapd of DIR (nothing to do when none runs)."""
     from dnmail.local.slapd import stop_detached
@@ -187,7 +188,7 @@ def stop(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
         out.data({"dir": workdir, "stopped_pid": pid})
 
 
-@app.command("status")
+@app.command("status", help=_("Say whether the throw-away slapd of DIR runs, and where: exit 0 if it does, 1 if not."))
 def status(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
     """Say whether the throw-away slapd of DIR runs, and where: exit 0 if it does, 1 if not."""
     from dnmail.local.slapd import status as server_status
@@ -216,27 +217,27 @@ def status(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
         raise typer.Exit(1)
 
 
-@deploy_app.command("render")
+@deploy_app.command("render", help=_("Render the slapd configuration of a production server into OUT.\n\nWrites config.ldif, ppolicy-module.ldif, dnmail.ldif, tls.ldif (with --tls-*) and base.ldif, mode 0600, with production values (fsync on, stats logging, Debian's paths), and secrets.json with the three passwords: from DNMAIL_ROOT_PASSWORD, DNMAIL_SERVICE_PASSWORD and DNMAIL_MAILAUTH_PASSWORD, else generated. Prints the files written; deploy/slapd/README.md says how to load them."))
 def render(
     ctx: typer.Context,
     out_dir: Path = typer.Option(
-        ..., "--out", file_okay=False, help="Directory for the LDIF files and secrets.json (0600)."
+        ..., "--out", file_okay=False, help=_("Directory for the LDIF files and secrets.json (0600).")
     ),
     suffix: str = _suffix_option(),
     db_dir: Path = typer.Option(
         defaults.PRODUCTION_DB_DIR,
         "--db-dir",
-        help="olcDbDirectory: where the server keeps its data.",
+        help=_("olcDbDirectory: where the server keeps its data."),
     ),
     run_dir: Path = typer.Option(
-        defaults.PRODUCTION_RUN_DIR, "--run-dir", help="Where slapd writes its pid and args files."
+        defaults.PRODUCTION_RUN_DIR, "--run-dir", help=_("Where slapd writes its pid and args files.")
     ),
     db_max_size: int = _db_max_size_option(),
     module_dn: str = typer.Option(
-        defaults.DEFAULT_MODULE_DN, "--module-dn", help="The server's module list entry."
+        defaults.DEFAULT_MODULE_DN, "--module-dn", help=_("The server's module list entry.")
     ),
     database_dn: str = typer.Option(
-        defaults.DEFAULT_DATABASE_DN, "--database-dn", help="The server's mdb database entry."
+        defaults.DEFAULT_DATABASE_DN, "--database-dn", help=_("The server's mdb database entry.")
     ),
     tls_cert: Path | None = _tls_option("--tls-cert", "Server certificate as slapd will read it"),
     tls_key: Path | None = _tls_option("--tls-key", "Server private key"),
@@ -244,7 +245,7 @@ def render(
     layout: str | None = _layout_option(),
     unit_attribute: str = _unit_attribute_option(),
     people_dn: str = typer.Option(
-        "", "--people-dn", help="The mailboxes' branch (directory.people_dn); default ou=people,SUFFIX."
+        "", "--people-dn", help=_("The mailboxes' branch (directory.people_dn); default ou=people,SUFFIX.")
     ),
 ) -> None:
     """Render the slapd configuration of a production server into OUT.

@@ -8,9 +8,10 @@ import typer
 
 from dnmail.cli.common import state
 from dnmail.domain.states import LockReason, RequestFilter, RequestKind
+from dnmail.i18n import _, ngettext
 
-app = typer.Typer(help="Requests: create, reject or withdraw mailbox requests.", no_args_is_help=True)
-queue_app = typer.Typer(help="The queue of requests waiting for IID.", no_args_is_help=True)
+app = typer.Typer(help=_("Requests: create, reject or withdraw mailbox requests."), no_args_is_help=True)
+queue_app = typer.Typer(help=_("The queue of requests waiting for IID."), no_args_is_help=True)
 
 
 QUEUE_COLUMNS = [
@@ -27,18 +28,18 @@ QUEUE_COLUMNS = [
 ]
 
 
-@app.command("create")
+@app.command("create", help=_("Queue requests for staff of one unit (all of them, or none with every reason)."))
 def create(
     ctx: typer.Context,
-    unit: str = typer.Option(..., "--unit", help="The unit asking (its code)."),
-    staff: list[str] = typer.Option(..., "--staff", help="HR id (Mã hồ sơ); repeat for several people."),
-    kind: RequestKind = typer.Option(RequestKind.CREATE, "--kind", help="create (cấp mới), change (thay đổi) or cancel (hủy bỏ)."),
+    unit: str = typer.Option(..., "--unit", help=_("The unit asking (its code).")),
+    staff: list[str] = typer.Option(..., "--staff", help=_("HR id (Mã hồ sơ); repeat for several people.")),
+    kind: RequestKind = typer.Option(RequestKind.CREATE, "--kind", help=_("create (cấp mới), change (thay đổi) or cancel (hủy bỏ).")),
     address: str | None = typer.Option(
-        None, "--address", help="Requested mailbox name (one person only); refused if taken, never renamed."
+        None, "--address", help=_("Requested mailbox name (one person only); refused if taken, never renamed.")
     ),
-    reason: LockReason = typer.Option(LockReason.OTHER, "--reason", help="For cancel: why the mailbox is locked."),
-    note: str | None = typer.Option(None, "--note", help="Free text kept with the request."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Check the request; queue nothing."),
+    reason: LockReason = typer.Option(LockReason.OTHER, "--reason", help=_("For cancel: why the mailbox is locked.")),
+    note: str | None = typer.Option(None, "--note", help=_("Free text kept with the request.")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Check the request; queue nothing.")),
 ) -> None:
     """Queue requests for staff of one unit (all of them, or none with every reason)."""
     from dnmail.errors import BadInput
@@ -55,7 +56,11 @@ def create(
         {"dry_run": dry_run, "requests": views},
         columns=QUEUE_COLUMNS[:7],
         rows=views,
-        summary=f"{'would queue' if dry_run else 'queued'} {len(views)} request(s)",
+        summary=(
+            ngettext("would queue {n} request", "would queue {n} requests", len(views))
+            if dry_run
+            else ngettext("queued {n} request", "queued {n} requests", len(views))
+        ).format(n=len(views)),
     )
 
 
@@ -70,24 +75,24 @@ IMPORT_COLUMNS = [
 ]
 
 
-@app.command("import")
+@app.command("import", help=_("Import request slips: each file whole or not at all, never the same file twice.\n\nA signed PDF counts only if its signature does (docs/signed-slips.md); an Excel slip is unsigned and needs --unit. Each row is matched to one staff member of the unit by name (department and phone break ties): a row matching nobody or several people refuses the file, with every reason and where it is. Exit 0 when every file was imported, 3 when some were refused, 2 when none could be."))
 def import_(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(
-        ..., help="Slips (Phụ lục II): Excel workbooks (.xlsx) or signed PDFs."
+        ..., help=_("Slips (Phụ lục II): Excel workbooks (.xlsx) or signed PDFs.")
     ),
     unit: str | None = typer.Option(
         None,
         "--unit",
-        help="The unit the slips are for. Required for Excel slips; for a signed PDF, "
-        "default: the unit whose configured signers include the signer.",
+        help=_("The unit the slips are for. Required for Excel slips; for a signed PDF, "
+        "default: the unit whose configured signers include the signer."),
     ),
     kind: RequestKind | None = typer.Option(
         None,
         "--kind",
-        help="Override the kind read from 'Nội dung yêu cầu' (create, change, cancel).",
+        help=_("Override the kind read from 'Nội dung yêu cầu' (create, change, cancel)."),
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Check every file; store nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Check every file; store nothing.")),
 ) -> None:
     """Import request slips: each file whole or not at all, never the same file twice.
 
@@ -112,7 +117,7 @@ def import_(
         from rich.progress import Progress
 
         bar = Progress(console=out.err, transient=True)
-        task = bar.add_task("importing slips", total=len(files))
+        task = bar.add_task(_("importing slips"), total=len(files))
         bar.start()
 
         def progress(_result) -> None:
@@ -135,11 +140,14 @@ def import_(
             out.warn(str(w))
     made = sum(len(f.requests) for f in batch.accepted)
     summary = (
-        f"{'would import' if dry_run else 'imported'} {len(batch.accepted)} of "
-        f"{len(batch.files)} file(s), {made} request(s){' (nothing stored)' if dry_run else ''}"
-    )
+        _("would import {accepted} of {files} file(s), {made} request(s) (nothing stored)")
+        if dry_run
+        else _("imported {accepted} of {files} file(s), {made} request(s)")
+    ).format(accepted=len(batch.accepted), files=len(batch.files), made=made)
     if batch.refused:
-        summary += f"; refused {len(batch.refused)}: " + ", ".join(f.file for f in batch.refused)
+        summary += _("; refused {n}: {files}").format(
+            n=len(batch.refused), files=", ".join(f.file for f in batch.refused)
+        )
     out.data(
         batch,
         columns=IMPORT_COLUMNS,
@@ -181,11 +189,11 @@ def _common_name(subject: str) -> str:
     return m.group(1).replace("\\", "") if m else subject
 
 
-@app.command("reject")
+@app.command("reject", help=_("IID refuses an open request."))
 def reject(
     ctx: typer.Context,
-    request_id: int = typer.Argument(..., help="Request number."),
-    reason: str = typer.Option(..., "--reason", help="Why IID refuses it (shown to the unit)."),
+    request_id: int = typer.Argument(..., help=_("Request number.")),
+    reason: str = typer.Option(..., "--reason", help=_("Why IID refuses it (shown to the unit).")),
 ) -> None:
     """IID refuses an open request."""
     from dnmail.services.operators import Right
@@ -194,13 +202,13 @@ def reject(
     st = state(ctx)
     st.authorize(Right.REJECT_REQUEST)
     v = reject_request(st.runtime(), request_id, reason=reason)
-    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=f"request #{v.id} rejected")
+    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=_("request #{id} rejected").format(id=v.id))
 
 
-@app.command("withdraw")
+@app.command("withdraw", help=_("The unit takes back its own open request."))
 def withdraw(
     ctx: typer.Context,
-    request_id: int = typer.Argument(..., help="Request number."),
+    request_id: int = typer.Argument(..., help=_("Request number.")),
 ) -> None:
     """The unit takes back its own open request."""
     from dnmail.services.operators import Right
@@ -209,19 +217,19 @@ def withdraw(
     st = state(ctx)
     unit = st.authorize(Right.WITHDRAW_REQUEST)  # an officer: its own unit's requests only
     v = withdraw_request(st.runtime(), request_id, unit=unit)
-    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=f"request #{v.id} withdrawn")
+    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=_("request #{id} withdrawn").format(id=v.id))
 
 
-@queue_app.command("list")
+@queue_app.command("list", help=_("Requests, oldest first, one page at a time."))
 def queue_list(
     ctx: typer.Context,
-    unit: str | None = typer.Option(None, "--unit", help="Only this unit."),
+    unit: str | None = typer.Option(None, "--unit", help=_("Only this unit.")),
     status: RequestFilter = typer.Option(
-        RequestFilter.OPEN, "--status", help="open (pending+failed, default), a state, or all."
+        RequestFilter.OPEN, "--status", help=_("open (pending+failed, default), a state, or all.")
     ),
-    kind: RequestKind | None = typer.Option(None, "--kind", help="Only this kind."),
-    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="Rows per page."),
-    page: int = typer.Option(1, "--page", min=1, help="Page number (oldest first)."),
+    kind: RequestKind | None = typer.Option(None, "--kind", help=_("Only this kind.")),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help=_("Rows per page.")),
+    page: int = typer.Option(1, "--page", min=1, help=_("Page number (oldest first).")),
 ) -> None:
     """Requests, oldest first, one page at a time."""
     from dnmail.services.operators import Right
@@ -239,6 +247,8 @@ def queue_list(
         result,
         columns=QUEUE_COLUMNS,
         rows=rows,
-        title="Danh sách chờ cấp email",
-        summary=f"page {page} of {pages}: {len(rows)} of {result.total} request(s)",
+        title=_("Requests waiting for a mailbox"),
+        summary=_("page {page} of {pages}: {shown} of {total} request(s)").format(
+            page=page, pages=pages, shown=len(rows), total=result.total
+        ),
     )

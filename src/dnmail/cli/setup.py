@@ -5,16 +5,17 @@ from __future__ import annotations
 import typer
 
 from dnmail.cli.common import state
+from dnmail.i18n import _
 
 
 def register(app: typer.Typer) -> None:
-    app.command("init")(init)
+    app.command("init", help=_("Create or upgrade the database schema and the directory's base branches.\n\nRunning it twice changes nothing."))(init)
 
 
 def init(
     ctx: typer.Context,
     skip_directory: bool = typer.Option(
-        False, "--skip-directory", help="Only the database schema; do not touch the directory."
+        False, "--skip-directory", help=_("Only the database schema; do not touch the directory.")
     ),
 ) -> None:
     """Create or upgrade the database schema and the directory's base branches.

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.i18n import _, ngettext
 
-app = typer.Typer(help="Staff: import the HR roster, list staff with or without email.", no_args_is_help=True)
+app = typer.Typer(help=_("Staff: import the HR roster, list staff with or without email."), no_args_is_help=True)
 
 FIELD_LABELS = {
     "full_name": "Họ và tên",
@@ -20,11 +21,11 @@ FIELD_LABELS = {
 }
 
 
-@app.command("import")
+@app.command("import", help=_("Upsert HR records by HR id (Mã hồ sơ) and report what changed.\n\nThe file is imported whole or not at all: a missing column, an unknown unit code or a duplicate HR id refuses it with the file, row and column, and nothing is stored."))
 def import_(
     ctx: typer.Context,
-    roster: Path = typer.Argument(..., help="HR roster export (.xlsx or .csv, UTF-8).", dir_okay=False),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; store nothing."),
+    roster: Path = typer.Argument(..., help=_("HR roster export (.xlsx or .csv, UTF-8)."), dir_okay=False),
+    dry_run: bool = typer.Option(False, "--dry-run", help=_("Report what would change; store nothing.")),
 ) -> None:
     """Upsert HR records by HR id (Mã hồ sơ) and report what changed.
 
@@ -49,15 +50,20 @@ def import_(
         for c in result.changed
     ]
     if result.nothing_changed:
-        summary = f"{roster}: no change ({result.unchanged} records already up to date)"
+        summary = _("{file}: no change ({n} records already up to date)").format(file=roster, n=result.unchanged)
     else:
-        verb = "would add" if dry_run else "added"
+        counts = dict(added=result.added, changed=len(result.changed), unchanged=result.unchanged)
         summary = (
-            f"{roster}: {verb} {result.added}, {'would change' if dry_run else 'changed'} "
-            f"{len(result.changed)}, unchanged {result.unchanged}"
-        )
+            _("{file}: would add {added}, would change {changed}, unchanged {unchanged}")
+            if dry_run
+            else _("{file}: added {added}, changed {changed}, unchanged {unchanged}")
+        ).format(file=roster, **counts)
     if result.missing:
-        summary += f"; {len(result.missing)} active staff of these units are not in the file (left as they are)"
+        summary += ngettext(
+            "; {n} active staff member of these units is not in the file (left as they are)",
+            "; {n} active staff of these units are not in the file (left as they are)",
+            len(result.missing),
+        ).format(n=len(result.missing))
     out.data(
         result,
         columns=[("hr_id", "Mã hồ sơ"), ("full_name", "Họ và tên"), ("change", "Thay đổi")],
@@ -67,15 +73,15 @@ def import_(
     )
 
 
-@app.command("list")
+@app.command("list", help=_("List staff with their mailbox, if any."))
 def list_(
     ctx: typer.Context,
-    unit: str | None = typer.Option(None, "--unit", help="Only this unit."),
+    unit: str | None = typer.Option(None, "--unit", help=_("Only this unit.")),
     without_email: bool = typer.Option(
-        False, "--without-email", help="Only active staff with no mailbox and no open request."
+        False, "--without-email", help=_("Only active staff with no mailbox and no open request.")
     ),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many rows."),
-    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many rows (paging)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help=_("At most this many rows.")),
+    offset: int = typer.Option(0, "--offset", min=0, help=_("Skip this many rows (paging).")),
 ) -> None:
     """List staff with their mailbox, if any."""
     from dnmail.services.operators import Right
@@ -100,5 +106,5 @@ def list_(
         ],
         rows=rows,
         title="Chưa cấp email" if without_email else "Nhân sự",
-        summary=f"{len(rows)} staff",
+        summary=ngettext("{n} staff member", "{n} staff", len(rows)).format(n=len(rows)),
     )

@@ -7,18 +7,19 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.i18n import _
 
-app = typer.Typer(help="Blank forms: the request slip (Phụ lục II).", no_args_is_help=True)
+app = typer.Typer(help=_("Blank forms: the request slip (Phụ lục II)."), no_args_is_help=True)
 
 
-@app.command("slip")
+@app.command("slip", help=_("Write a blank Phụ lục II request slip (.xlsx) that `request import` reads back.\n\nThe phone column is formatted as Text (Excel keeps the leading 0) and 'Nội dung yêu cầu' offers Cấp mới / Thay đổi / Hủy bỏ. Sign the filled slip as a PDF (docs/signed-slips.md), or import the workbook itself with --unit."))
 def slip(
     ctx: typer.Context,
     output: Path = typer.Option(
-        ..., "--output", "-o", dir_okay=False, help="The Excel workbook to write (.xlsx)."
+        ..., "--output", "-o", dir_okay=False, help=_("The Excel workbook to write (.xlsx).")
     ),
-    rows: int = typer.Option(10, "--rows", min=1, max=10_000, help="Numbered table rows."),
-    force: bool = typer.Option(False, "--force", help="Replace the file if it exists."),
+    rows: int = typer.Option(10, "--rows", min=1, max=10_000, help=_("Numbered table rows.")),
+    force: bool = typer.Option(False, "--force", help=_("Replace the file if it exists.")),
 ) -> None:
     """Write a blank Phụ lục II request slip (.xlsx) that `request import` reads back.
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
+from dnmail.i18n import _
 
-app = typer.Typer(help="Units: add and list the agencies whose staff get mailboxes.", no_args_is_help=True)
+app = typer.Typer(help=_("Units: add and list the agencies whose staff get mailboxes."), no_args_is_help=True)
 
 COLUMNS = [
     ("code", "Mã đơn vị"),
@@ -20,14 +21,14 @@ COLUMNS = [
 ]
 
 
-@app.command("add")
+@app.command("add", help=_("Add a unit (adding the same unit twice changes nothing)."))
 def add(
     ctx: typer.Context,
-    code: str = typer.Argument(..., help="Short code, e.g. snv, sgtvt."),
-    name: str = typer.Option(..., "--name", help="Vietnamese name, e.g. 'Sở Nội vụ'."),
-    parent: str | None = typer.Option(None, "--parent", help="Code of the parent unit."),
+    code: str = typer.Argument(..., help=_("Short code, e.g. snv, sgtvt.")),
+    name: str = typer.Option(..., "--name", help=_("Vietnamese name, e.g. 'Sở Nội vụ'.")),
+    parent: str | None = typer.Option(None, "--parent", help=_("Code of the parent unit.")),
     account: str | None = typer.Option(
-        None, "--account", help="The unit's official account (default CODE@mail_domain)."
+        None, "--account", help=_("The unit's official account (default CODE@mail_domain).")
     ),
 ) -> None:
     """Add a unit (adding the same unit twice changes nothing)."""
@@ -42,11 +43,11 @@ def add(
         {"created": result.created, "unit": u},
         columns=COLUMNS[:4],
         rows=[u],
-        summary=f"unit {u.code} added" if result.created else f"unit {u.code} already exists, unchanged",
+        summary=(_("unit {code} added") if result.created else _("unit {code} already exists, unchanged")).format(code=u.code),
     )
 
 
-@app.command("list")
+@app.command("list", help=_("List units with their staff and active mailbox counts."))
 def list_(ctx: typer.Context) -> None:
     """List units with their staff and active mailbox counts."""
     from dnmail.services.operators import Right
@@ -58,12 +59,12 @@ def list_(ctx: typer.Context) -> None:
     st.output.data(units, columns=COLUMNS, rows=units, title="Đơn vị")
 
 
-@app.command("set-password")
+@app.command("set-password", help=_("Give the unit's official account (uid=CODE,ou=units) a new password, so its officer can bind to the directory (e.g. for reset-password). IID administrators only."))
 def set_password(
     ctx: typer.Context,
-    code: str = typer.Argument(..., help="The unit's code, e.g. snv."),
+    code: str = typer.Argument(..., help=_("The unit's code, e.g. snv.")),
     handout: Path | None = typer.Option(
-        None, "--handout", dir_okay=False, help="Write the password to this file (0600) instead of showing it."
+        None, "--handout", dir_okay=False, help=_("Write the password to this file (0600) instead of showing it.")
     ),
 ) -> None:
     """Give the unit's official account (uid=CODE,ou=units) a new password, so its officer
@@ -77,13 +78,13 @@ def set_password(
     cols = [("code", "Mã đơn vị"), ("account", "Tài khoản đơn vị"), ("dn", "DN")]
     if r.password:
         cols.append(("password", "Mật khẩu"))
-    summary = f"password of {r.account} ({r.dn}) set"
+    summary = _("password of {account} ({dn}) set").format(account=r.account, dn=r.dn)
     if r.created:
-        summary += "; the account was created in the directory"
+        summary += _("; the account was created in the directory")
     if r.handout:
-        summary += f"\nhandout written: {r.handout}"
+        summary += "\n" + _("handout written: {path}").format(path=r.handout)
     elif st.output.format == "table":
-        summary += "\nthe password is shown once: hand it to the unit now (or use --handout)"
+        summary += "\n" + _("the password is shown once: hand it to the unit now (or use --handout)")
     st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
     if r.unrecorded:
         from dnmail.errors import NotRecorded
