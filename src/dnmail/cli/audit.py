@@ -11,7 +11,9 @@ from dnmail.cli.common import state
 from dnmail.cli.render import row_of
 from dnmail.i18n import _
 
-app = typer.Typer(help=_("The audit trail: list events, verify the hash chain."), no_args_is_help=True)
+app = typer.Typer(help=_(
+    "The audit trail: list events, verify the hash chain."
+), no_args_is_help=True)
 
 COLUMNS = [
     ("id", "Mã"),
@@ -35,7 +37,9 @@ def list_(
     target: str | None = typer.Option(
         None, "--target", help=_("What was acted on, e.g. mailbox:thanhnq or 'request:*'.")
     ),
-    action: str | None = typer.Option(None, "--action", help=_("e.g. mailbox.lock or 'provision.*'.")),
+    action: str | None = typer.Option(None, "--action", help=_(
+        "e.g. mailbox.lock or 'provision.*'."
+    )),
     limit: int = typer.Option(50, "--limit", min=1, max=100_000, help=_("Events per page.")),
     page: int = typer.Option(
         1, "--page", min=1, help=_("Page number (page 1 holds the newest events).")
@@ -77,7 +81,10 @@ def list_(
     )
 
 
-@app.command("verify", help=_("Walk the hash chain and name the first event altered, removed or inserted (exit 3)."))
+@app.command("verify", help=_(
+    "Walk the hash chain and name the first event altered, removed or inserted (exit "
+    "3)."
+))
 def verify(
     ctx: typer.Context,
     anchor: Path | None = typer.Option(

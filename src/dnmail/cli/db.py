@@ -10,13 +10,20 @@ from dnmail.i18n import _
 app = typer.Typer(help=_("The shared PostgreSQL database: unit roles."), no_args_is_help=True)
 
 
-@app.command("grant", help=_("Let a unit's own PostgreSQL role use dnmail for that unit only (PostgreSQL only).\n\nGrants the least a unit officer's commands need and maps the role to the unit: row-level security then shows it only its unit's rows and lets it only queue and withdraw its own requests. IID administrators only; see docs/security.md."))
+@app.command("grant", help=_(
+    "Let a unit's own PostgreSQL role use dnmail for that unit only (PostgreSQL "
+    "only).\n\nGrants the least a unit officer's commands need and maps the role to the "
+    "unit: row-level security then shows it only its unit's rows and lets it only queue "
+    "and withdraw its own requests. IID administrators only; see docs/security.md."
+))
 def grant(
     ctx: typer.Context,
     unit: str = typer.Argument(..., help=_("The unit's code, e.g. snv.")),
     role: str = typer.Option(..., "--role", help=_("The unit's database role, e.g. dnmail_snv.")),
     create_role: bool = typer.Option(
-        False, "--create-role", help=_("Create the role (LOGIN, no password) when it does not exist.")
+        False, "--create-role", help=_(
+            "Create the role (LOGIN, no password) when it does not exist."
+        )
     ),
 ) -> None:
     """Let a unit's own PostgreSQL role use dnmail for that unit only (PostgreSQL only).

@@ -14,7 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_OUTPUT_HELP = _("File to write: .xlsx, .csv (UTF-8 with BOM) or .json. Replaced whole if it exists.")
+_OUTPUT_HELP = _(
+    "File to write: .xlsx, .csv (UTF-8 with BOM) or .json. Replaced whole if it exists."
+)
 _UNIT_HELP = _("Only this unit (its code).")
 
 
@@ -41,7 +43,10 @@ def _export(
         out.data(payload, summary=summary)
 
 
-@app.command("issued", help=_('"Đã cấp email": active mailboxes with their owners (what a unit tells its staff).'))
+@app.command("issued", help=_(
+    "\"Đã cấp email\": active mailboxes with their owners (what a unit tells its "
+    "staff)."
+))
 def issued(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
@@ -54,7 +59,10 @@ def issued(
     _export(ctx, "issued", output, unit, since)
 
 
-@app.command("pending", help=_('"Chờ cấp": open requests (pending, and failed ones waiting for a retry), queue order.'))
+@app.command("pending", help=_(
+    "\"Chờ cấp\": open requests (pending, and failed ones waiting for a retry), queue "
+    "order."
+))
 def pending(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
@@ -67,7 +75,9 @@ def pending(
     _export(ctx, "pending", output, unit, since)
 
 
-@app.command("locked", help=_('"Đã khóa": locked mailboxes with the reason and the date of the lock.'))
+@app.command("locked", help=_(
+    "\"Đã khóa\": locked mailboxes with the reason and the date of the lock."
+))
 def locked(
     ctx: typer.Context,
     output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),

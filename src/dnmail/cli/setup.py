@@ -9,7 +9,10 @@ from dnmail.i18n import _
 
 
 def register(app: typer.Typer) -> None:
-    app.command("init", help=_("Create or upgrade the database schema and the directory's base branches.\n\nRunning it twice changes nothing."))(init)
+    app.command("init", help=_(
+        "Create or upgrade the database schema and the directory's base "
+        "branches.\n\nRunning it twice changes nothing."
+    ))(init)
 
 
 def init(

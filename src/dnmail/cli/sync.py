@@ -13,8 +13,23 @@ from dnmail.i18n import _
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sync", help=_("Turn HR roster changes into change and cancel requests.\n\nA new unit code moves the mailbox; Nghỉ hưu / Thôi việc / Chuyển công tác lock it; a changed name, department, position or phone updates the directory entry.\n\nWithout --apply nothing is stored. With --apply the staff changes and every request are stored in one transaction, all or nothing; `provision` carries them out. People missing from the roster are listed, never locked. A run that would lock more than safety.max_lock_share of a unit or safety.max_lock_count in all stops before changing anything (exit 1) unless --force."))(sync)
-    app.command("reconcile", help=_("Compare the mailboxes in the database with the entries in the directory.\n\nReports missing entries, entries with no mailbox record, lock mismatches, drifting attributes, entries in the wrong unit's branch and HR ids on several entries. Exit 0 when nothing drifted, 3 when drift was found (also with --fix, after mending)."))(reconcile)
+    app.command("sync", help=_(
+        "Turn HR roster changes into change and cancel requests.\n\nA new unit code "
+        "moves the mailbox; Nghỉ hưu / Thôi việc / Chuyển công tác lock it; a changed "
+        "name, department, position or phone updates the directory entry.\n\nWithout "
+        "--apply nothing is stored. With --apply the staff changes and every request "
+        "are stored in one transaction, all or nothing; `provision` carries them out. "
+        "People missing from the roster are listed, never locked. A run that would lock "
+        "more than safety.max_lock_share of a unit or safety.max_lock_count in all "
+        "stops before changing anything (exit 1) unless --force."
+    ))(sync)
+    app.command("reconcile", help=_(
+        "Compare the mailboxes in the database with the entries in the "
+        "directory.\n\nReports missing entries, entries with no mailbox record, lock "
+        "mismatches, drifting attributes, entries in the wrong unit's branch and HR ids "
+        "on several entries. Exit 0 when nothing drifted, 3 when drift was found (also "
+        "with --fix, after mending)."
+    ))(reconcile)
 
 
 SYNC_COLUMNS = [
@@ -93,7 +108,10 @@ def reconcile(
     fix: bool = typer.Option(
         False,
         "--fix",
-        help=_("Mend each drift toward the database (entries dnmail does not own are only reported)."),
+        help=_(
+            "Mend each drift toward the database (entries dnmail does not own are only "
+            "reported)."
+        ),
     ),
     unit: str | None = typer.Option(None, "--unit", help=_("Only this unit's branch.")),
 ) -> None:

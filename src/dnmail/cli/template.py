@@ -12,7 +12,12 @@ from dnmail.i18n import _
 app = typer.Typer(help=_("Blank forms: the request slip (Phụ lục II)."), no_args_is_help=True)
 
 
-@app.command("slip", help=_("Write a blank Phụ lục II request slip (.xlsx) that `request import` reads back.\n\nThe phone column is formatted as Text (Excel keeps the leading 0) and 'Nội dung yêu cầu' offers Cấp mới / Thay đổi / Hủy bỏ. Sign the filled slip as a PDF (docs/signed-slips.md), or import the workbook itself with --unit."))
+@app.command("slip", help=_(
+    "Write a blank Phụ lục II request slip (.xlsx) that `request import` reads "
+    "back.\n\nThe phone column is formatted as Text (Excel keeps the leading 0) and "
+    "'Nội dung yêu cầu' offers Cấp mới / Thay đổi / Hủy bỏ. Sign the filled slip as a "
+    "PDF (docs/signed-slips.md), or import the workbook itself with --unit."
+))
 def slip(
     ctx: typer.Context,
     output: Path = typer.Option(
