@@ -104,7 +104,8 @@ class StaffMember:
     def describe(self) -> str:
         if not (self.department or self.phone or self.name_key):
             return f"{self.hr_id} ({self.unit_code})"
-        return f"{self.hr_id} ({self.unit_code}, {self.department or 'no department'}, {self.phone or 'no phone'})"
+        department = self.department or "no department"
+        return f"{self.hr_id} ({self.unit_code}, {department}, {self.phone or 'no phone'})"
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,9 @@ class Matcher:
         everyone = self._named(name_key(e.full_name)) if e.full_name else []
         if not everyone:
             note = f" (employeeNumber {e.employee_number} is no HR id)" if e.employee_number else ""
-            return Verdict(e, MatchRule.NO_STAFF, detail=f"nobody in HR is named {e.full_name!r}{note}")
+            return Verdict(
+                e, MatchRule.NO_STAFF, detail=f"nobody in HR is named {e.full_name!r}{note}"
+            )
         if e.unit in self.units:
             here = [p for p in everyone if p.unit_code == e.unit]
             if not here:
@@ -271,7 +274,10 @@ class Matcher:
         if chosen is not None:
             return Verdict(e, MatchRule.NAME, chosen.hr_id)
         return self._ambiguous(
-            e, here, f"{len(here)} staff named {e.full_name!r} {where}; phone and department do not tell them apart"
+            e,
+            here,
+            f"{len(here)} staff named {e.full_name!r} {where}; "
+            "phone and department do not tell them apart",
         )
 
     def _break_tie(self, e: FoundEntry, people: list[StaffMember]) -> StaffMember | None:
@@ -309,7 +315,9 @@ class Matcher:
                 rule = MatchRule.EMAIL
             elif any(p.hr_id == owner for p in self._named(name_key(e.full_name))):
                 rule = MatchRule.NAME
-        return Verdict(e, rule, owner, already=True, detail="already a dnmail mailbox: nothing to do")
+        return Verdict(
+            e, rule, owner, already=True, detail="already a dnmail mailbox: nothing to do"
+        )
 
     # -- the whole directory ---------------------------------------------------------
     def classify(self, entries: Iterable[FoundEntry]) -> list[Verdict]:

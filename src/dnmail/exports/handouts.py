@@ -45,7 +45,10 @@ HEADERS = [
     "Mật khẩu",
 ]
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_CREATE = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ def check_handout_dir(directory: Path) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
-        raise HandoutError(f"cannot create the handout directory {directory}: {e.strerror}") from None
+        raise HandoutError(
+            f"cannot create the handout directory {directory}: {e.strerror}"
+        ) from None
     try:
         check_safe_directory(directory, what="handout directory")
     except ConfigError as e:
@@ -96,7 +101,9 @@ class StagedFile:
         try:
             self.fd: int | None = os.open(self.path, _CREATE, 0o600)
         except OSError as e:
-            raise HandoutError(f"cannot create a handout in {self.directory}: {e.strerror}") from None
+            raise HandoutError(
+                f"cannot create a handout in {self.directory}: {e.strerror}"
+            ) from None
         self.published = False
         self.written = False
 
@@ -138,7 +145,8 @@ class StagedFile:
         except FileExistsError:
             return self.path
         except OSError as e:
-            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            unsupported = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK)
+            if e.errno not in unsupported:
                 raise
             # A file system without hard links: rename, unless the name appeared.
             if os.path.lexists(self.final):
