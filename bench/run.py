@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# The benchmarks read dnmail's English summaries; bench_cli.py measures the default
+# (Vietnamese) interface itself (docs/translations.md).
+os.environ.setdefault("DNMAIL_LANG", "en")
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "src"), str(ROOT / "tests")]

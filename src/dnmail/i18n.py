@@ -159,15 +159,12 @@ def _from_config(explicit: str | None, env: os._Environ[str] | dict[str, str]) -
         path = Path(explicit)
     elif env.get("DNMAIL_CONFIG"):
         path = Path(env["DNMAIL_CONFIG"])
+    elif env.get("DNMAIL_CONFIG_DIR"):  # config.user_config_dir, without importing
+        path = Path(env["DNMAIL_CONFIG_DIR"]) / "config.toml"  # config.py (30 ms)
     else:
-        from dnmail.config import ENV_CONFIG_DIR
+        from platformdirs import user_config_dir
 
-        if env.get(ENV_CONFIG_DIR):
-            path = Path(env[ENV_CONFIG_DIR]) / "config.toml"
-        else:
-            from dnmail.config import user_config_dir
-
-            path = user_config_dir() / "config.toml"
+        path = Path(user_config_dir("dnmail", appauthor=False)) / "config.toml"
     try:
         text = path.read_bytes()
     except OSError:
