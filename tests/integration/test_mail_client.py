@@ -17,6 +17,7 @@ from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
 from dnmail.services.setup import ensure_branches
 from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot
+from servers.dovecot import deliver, inbox_subjects
 from servers.dovecot import imap_login as login
 
 pytestmark = [pytest.mark.dovecot]
@@ -77,3 +78,45 @@ def test_mail_client_through_the_lifecycle(rt, imap, tmp_path):
     [moved] = provision(rt).done
     assert "moved" in moved.detail
     assert login(imap, address, new)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_renamed_mailbox_logs_in_with_new_name_and_gets_mail_to_the_old(rt, imap):
+    """Issue 14 §1: after a rename the user logs in with the new address and the old
+    password; mail to the old address is delivered to the same mailbox through the
+    alias (Dovecot's userdb resolves mailLocalAddress); the old name logs in no more."""
+    with rt.transaction() as s:
+        seed_units(s, config=rt.config)
+        seed_staff(s, [("M2", "Trần Văn Bình", "snv", "Văn phòng", "", "")])
+        create_requests(
+            session=s, config=rt.config, unit="snv", items=[NewRequest("M2", RequestKind.CREATE)],
+            actor="snv", now=rt.now(),
+        )
+    ensure_branches(rt, ["snv", "sgtvt"])
+    [created] = provision(rt).done
+    assert created.address == "binhtv"
+    password = created.password
+    first = deliver(imap, "binhtv@danang.gov.vn", "before the rename")
+    assert first.returncode == 0, first.stderr
+    with rt.transaction() as s:
+        create_requests(
+            session=s, config=rt.config, unit="snv",
+            items=[NewRequest("M2", RequestKind.CHANGE, "binh.tran".replace(".", ""))],
+            actor="snv", now=rt.now(),
+        )
+    [renamed] = provision(rt).done
+    assert renamed.address == "binhtran"
+    assert login(imap, "binhtran@danang.gov.vn", password)
+    assert login(imap, "binhtran", password)
+    assert not login(imap, "binhtv@danang.gov.vn", password)
+    sent = deliver(imap, "binhtv@danang.gov.vn", "to the old address")
+    assert sent.returncode == 0, sent.stderr
+    sent = deliver(imap, "binhtran@danang.gov.vn", "to the new address")
+    assert sent.returncode == 0, sent.stderr
+    assert inbox_subjects(imap, "binhtran@danang.gov.vn", password) == [
+        "to the old address",
+        "to the new address",
+    ]
+    # An address nobody has is not delivered (the alias lookup is no catch-all).
+    lost = deliver(imap, "nobody-here@danang.gov.vn", "nowhere")
+    assert lost.returncode != 0

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from conftest import seed_staff, seed_units, write_config
 from dnmail.db.models import AuditEvent, Mailbox, Request, Slip
+from dnmail.domain.matching import ADDRESS_COLUMN
 from dnmail.domain.states import RequestKind
 from support import pdfslips as ps
 from support.pki import TEST_NOW, build_test_pki, shown, write_crl_pem, write_pem
@@ -461,6 +462,40 @@ def test_kind_from_the_slip_or_the_option(world, cli, tmp_path):
     assert "already has an open cancel request" in problem["message"]
     with rt.transaction() as s:
         assert s.scalars(select(Request.kind)).all() == ["cancel"]
+
+
+def test_change_slip_with_a_new_mailbox_name_is_a_rename(world, cli, tmp_path):
+    """Issue 14 §1: a change slip's mailbox column may carry the new name the unit asks
+    for; it is checked exactly as a create's requested name (here: the address rule,
+    and a name taken by another mailbox), naming the row and the column."""
+    rt = world
+    with rt.transaction() as s:
+        _mailbox(s, "SNV-0004", "lanvt")
+        _mailbox(s, "SNV-0003", "tuanpm")
+    bad = write_slip_xlsx(
+        tmp_path / "sai.xlsx", [SlipPerson("Võ Thị Lan", address="lan.vt")],
+        content="Thay đổi tên hộp thư",
+    )
+    taken = write_slip_xlsx(
+        tmp_path / "trung.xlsx", [SlipPerson("Võ Thị Lan", address="tuanpm")],
+        content="Thay đổi tên hộp thư",
+    )
+    good = write_slip_xlsx(
+        tmp_path / "doi.xlsx", [SlipPerson("Võ Thị Lan", address="lanvo@danang.gov.vn")],
+        content="Thay đổi tên hộp thư",
+    )
+    f = refused_file(run_import(cli, bad, "--unit", "snv"))
+    [problem] = f["problems"]
+    assert problem["column"] == ADDRESS_COLUMN and "requested address refused" in problem["message"]
+    f = refused_file(run_import(cli, taken, "--unit", "snv"))
+    [problem] = f["problems"]
+    assert problem["column"] == ADDRESS_COLUMN
+    assert "tuanpm@danang.gov.vn is already taken" in problem["message"]
+    result = run_import(cli, good, "--unit", "snv")
+    assert result.code == 0, result
+    [f] = result.json()["files"]
+    assert f["kind"] == "change"
+    assert [(r["hr_id"], r["requested_address"]) for r in f["requests"]] == [("SNV-0004", "lanvo")]
 
 
 def _mailbox(s, hr_id: str, address: str) -> None:

@@ -32,6 +32,7 @@ from dnmail.local.render import render
 from dnmail.local.slapd import SlapdInfo
 
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
+LDA_BINARY = Path("/usr/lib/dovecot/dovecot-lda")
 MAIL_DOMAIN = "danang.gov.vn"
 TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "dovecot"
 
@@ -52,6 +53,37 @@ def imap_login(server: ThrowawayDovecot, user: str, password: str) -> bool:
             conn.logout()
         except Exception:  # noqa: BLE001
             pass
+
+
+def deliver(server: ThrowawayDovecot, recipient: str, subject: str) -> subprocess.CompletedProcess:
+    """Deliver one message to `recipient` with dovecot-lda (what Postfix runs for local
+    delivery): the userdb lookup resolves the address — or an alias — to a mailbox."""
+    message = (
+        f"From: test@example.org\r\nTo: {recipient}\r\nSubject: {subject}\r\n\r\nbody\r\n"
+    )
+    return subprocess.run(
+        [str(LDA_BINARY), "-c", str(server.config_file), "-d", recipient, "-f", "test@example.org"],
+        input=message.encode(), capture_output=True, timeout=30, check=False,
+    )
+
+
+def inbox_subjects(server: ThrowawayDovecot, user: str, password: str) -> list[str]:
+    """The subjects in the INBOX of `user` (AUTHENTICATE PLAIN), oldest first."""
+    import email
+    import imaplib
+
+    conn = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    try:
+        conn.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
+        conn.select("INBOX")
+        _, data = conn.search(None, "ALL")
+        subjects = []
+        for num in data[0].split():
+            _, parts = conn.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            subjects.append(str(email.message_from_bytes(parts[0][1])["Subject"]))
+        return subjects
+    finally:
+        conn.logout()
 
 
 def _traversable_by(path: Path, uid: int, gid: int) -> bool:

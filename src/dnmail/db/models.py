@@ -118,6 +118,25 @@ class Mailbox(Base):
     adopted_attrs: Mapped[str | None] = mapped_column(Text)
 
 
+class FormerAddress(Base):
+    """An address a mailbox had before a rename (issue 14): [since, until). It stays the
+    mailbox's alias in the directory, and it is never given to anyone else — the
+    allocator and every requested-address check count it as taken, as a mailbox's
+    current address. The current address is the mailbox's own row."""
+
+    __tablename__ = "former_addresses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"), index=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    # As Mailbox.base: every address of a base in one indexed query.
+    base: Mapped[str] = mapped_column(String(64), index=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The request that renamed it (None for a rename recorded otherwise).
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+
+
 class Slip(Base):
     __tablename__ = "slips"
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, select
 
-from dnmail.db.models import Request, Staff, Unit
+from dnmail.db.models import FormerAddress, Mailbox, Request, Staff, Unit
 from dnmail.domain.states import OPEN_REQUEST_STATES
 
 if TYPE_CHECKING:
@@ -123,3 +123,17 @@ def insert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]])
             values = tuple(values)
         params.append(values)
     conn.exec_driver_sql(sql, params)
+
+
+def address_taken(session: Session, local: str) -> bool:
+    """Whether a local part is taken in the database: a mailbox's address, an address a
+    mailbox had before a rename, or the requested address of an open request. An
+    address once given out is never given to anyone else (DESIGN §2, issue 14)."""
+    for q in (
+        select(Mailbox.id).where(Mailbox.address == local),
+        select(FormerAddress.id).where(FormerAddress.address == local),
+        select(Request.id).where(Request.requested_address == local, is_open()),
+    ):
+        if session.scalar(q.limit(1)) is not None:
+            return True
+    return False

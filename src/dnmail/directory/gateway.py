@@ -325,6 +325,19 @@ class Directory:
                             taken.add(local)
         return taken
 
+    def address_holders(self, local: str) -> list[Entry]:
+        """Every entry under base_dn that holds `local` as its uid, as the mail of the
+        domain or in an alias attribute (one equality search; uid, mail and
+        mailLocalAddress have equality indexes). What a rename checks its new name
+        against, knowing which entry holds it (its own, after a crash, is no clash)."""
+        domain = self.settings.mail_domain
+        terms = [("uid", local), ("mail", f"{local}@{domain}")]
+        terms += [(a, f"{local}@{domain}") for a in ALIAS_ATTRIBUTES]
+        attrs = ["uid", "mail", "employeeNumber", *ALIAS_ATTRIBUTES]
+        with self._fast("search") as w:
+            found = w.search_any(self.settings.base_dn, terms, attrs)
+        return [Entry(dn, {k: tuple(v) for k, v in values.items()}) for dn, values in found]
+
     def people_with_address(self, local: str, attributes: Iterable[str] | None = None) -> list[Entry]:
         """The person entries under people_dn whose uid is `local` or whose mail is
         `local@<mail_domain>` (one equality search)."""
@@ -500,6 +513,45 @@ class Directory:
         with self._op("move", dn):
             self._conn.modify_dn(dn, rdn, new_superior=new_parent)
         return f"{rdn},{new_parent}"
+
+    def rename(self, dn: str, new_uid: str, new_parent: str | None = None) -> str:
+        """Give an entry the RDN uid=`new_uid` (the old uid value removed), under
+        `new_parent` when given (a rename and a transfer in one modify DN). Returns the
+        new DN."""
+        from ldap3.utils.dn import to_dn
+
+        new_rdn = dnlib.rdn("uid", new_uid)
+        parent = new_parent if new_parent is not None else ",".join(to_dn(dn)[1:])
+        with self._op("rename", dn):
+            self._conn.modify_dn(dn, new_rdn, delete_old_dn=True, new_superior=new_parent)
+        return dnlib.join(new_rdn, parent)
+
+    def add_aliases(self, dn: str, addresses: Iterable[str]) -> None:
+        """Add addresses to an entry's aliases (mailLocalAddress, with the auxiliary
+        class inetLocalMailRecipient of OpenLDAP's misc schema): mail to them is
+        delivered to the entry. Idempotent: values it already has are kept once."""
+        import ldap3
+        from ldap3.core import exceptions as lx
+
+        e = self.get(dn, ("objectClass", *ALIAS_ATTRIBUTES))
+        if e is None:
+            raise NoSuchEntry(f"add alias: {dn} does not exist in the directory")
+        have = {v.lower() for v in e.attrs.get("mailLocalAddress".lower(), ())}
+        new = [a for a in dict.fromkeys(addresses) if a.lower() not in have]
+        classes = {v.lower() for v in e.attrs.get("objectclass", ())}
+        mods: dict[str, list] = {}
+        if "inetlocalmailrecipient" not in classes:
+            mods["objectClass"] = [(ldap3.MODIFY_ADD, ["inetLocalMailRecipient"])]
+        if new:
+            _check_values({"mailLocalAddress": new})
+            mods["mailLocalAddress"] = [(ldap3.MODIFY_ADD, new)]
+        if not mods:
+            return
+        with self._op("add alias", dn):
+            try:
+                self._conn.modify(dn, mods)
+            except lx.LDAPAttributeOrValueExistsResult:  # pragma: no cover - raced
+                pass
 
     def delete(self, dn: str) -> None:
         with self._op("delete", dn):

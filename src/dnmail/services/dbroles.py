@@ -27,7 +27,7 @@ _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 GRANTS = (
     "GRANT SELECT ON units TO {role}",
     "GRANT SELECT ON unit_roles TO {role}",
-    "GRANT SELECT ON staff, mailboxes TO {role}",
+    "GRANT SELECT ON staff, mailboxes, former_addresses TO {role}",
     "GRANT SELECT, INSERT ON requests, slips, slip_signatures TO {role}",
     # withdraw: these columns only, and only to 'withdrawn' (policy requests_unit_withdraw)
     "GRANT UPDATE (state, handled_by, handled_at, updated_at) ON requests TO {role}",

@@ -119,7 +119,31 @@ class _Checker:
                     item = NewRequest(item.hr_id, item.kind, local, item.lock_reason, item.note)
         elif problem is None:
             problem = self._mailbox_problem(item, s)
+            if problem is None and item.kind == RequestKind.CHANGE and item.requested_address:
+                local, problem = self._rename_problem(item.requested_address, s)
+                if problem is None:
+                    self.wanted[local] = item.hr_id
+                    item = NewRequest(item.hr_id, item.kind, local, item.lock_reason, item.note)
         return item, s, f"{who}: {problem}" if problem else None
+
+    def _rename_problem(self, requested: str, s: Staff) -> tuple[str, str | None]:
+        """A change that renames the mailbox: the new name is checked exactly as a
+        create's requested name (issue 14 §1), and must be a change."""
+        m = self.mailboxes[s.hr_id]
+        try:
+            same = validate_local_part(requested, domain=self.domain) == m.address
+        except InvalidName:
+            same = False
+        if same:
+            return m.address, (
+                f"requested address {m.address}@{self.domain} is already this mailbox's "
+                "address; nothing to rename"
+            )
+        if m.state == MailboxState.LOCKED:
+            return requested, (
+                f"mailbox {m.address}@{self.domain} is locked; a locked mailbox is not renamed"
+            )
+        return self._address_problem(requested)
 
     def _person_problem(self, item: NewRequest, s: Staff) -> str | None:
         if item.hr_id in self.seen:
@@ -158,11 +182,7 @@ class _Checker:
         return local, None
 
     def _taken(self, local: str) -> bool:
-        holder = self.session.scalar(select(Mailbox.staff_hr_id).where(Mailbox.address == local))
-        asked = self.session.scalar(
-            select(Request.id).where(Request.requested_address == local, queries.is_open())
-        )
-        return bool(holder or asked)
+        return queries.address_taken(self.session, local)
 
     def _mailbox_problem(self, item: NewRequest, s: Staff) -> str | None:
         m = self.mailboxes.get(s.hr_id)
@@ -184,7 +204,9 @@ def check_requests(
 
     Rules: the person belongs to the unit; a create needs an active person with no
     mailbox and no open request, and a requested address that is valid and free; a
-    change or cancel needs a mailbox; nobody gets two open requests. Reads only, in
+    change or cancel needs a mailbox; a change with an address (a rename) needs an
+    active mailbox and a new address checked as a create's; nobody gets two open
+    requests. Reads only, in
     the caller's transaction.
     """
     checker = _Checker(session, config, unit, [i.hr_id for i in items])

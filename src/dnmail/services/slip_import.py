@@ -262,13 +262,19 @@ def plan_requests(
                 (row, person, NewRequest(person.hr_id, kind, row.requested_address or None))
             )
     else:
-        # For a change or a cancel the column names the person's mailbox: it must be
-        # theirs, or the slip means someone else.
+        # For a cancel the column names the person's mailbox: it must be theirs, or the
+        # slip means someone else. For a change, the person's own mailbox, or the new
+        # name the unit asks for (a rename, checked as a create's requested name).
         mailboxes = _mailboxes_of(session, [p.hr_id for _, p in matches])
         for row, person in matches:
             if row.requested_address:
                 local = _requested_local(row.requested_address, domain)
                 own = mailboxes.get(person.hr_id)
+                if kind == RequestKind.CHANGE and own is not None and local != own:
+                    planned.append(
+                        (row, person, NewRequest(person.hr_id, kind, row.requested_address))
+                    )
+                    continue
                 if own is not None and local != own:
                     problems.append(
                         row_problem(

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dnmail.db.models import Mailbox
+from dnmail.db.models import FormerAddress, Mailbox
+from dnmail.db.session import savepoint
 from dnmail.directory.gateway import Directory, Entry
-from dnmail.domain.addresses import base_of
+from dnmail.directory.layout import split_dn
+from dnmail.domain.addresses import base_of, validate_local_part
 from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
 from dnmail.domain.passwords import PasswordPolicy, generate_password
 from dnmail.domain.states import LockReason, MailboxState
-from dnmail.errors import DirectoryError, NoSuchEntry
+from dnmail.errors import Conflict, DirectoryError, InvalidName, NoSuchEntry, Refused
 from dnmail.services.provisioning import ledger
 from dnmail.services.provisioning.items import Work
 
@@ -28,9 +30,18 @@ class Actions:
     """One worker's directory actions (its branches ensured once per run)."""
 
     def __init__(
-        self, directory: Directory, *, domain: str, policy: PasswordPolicy, dry_run: bool
+        self,
+        directory: Directory,
+        *,
+        domain: str,
+        policy: PasswordPolicy,
+        dry_run: bool,
+        reserved: frozenset[str] = frozenset(),
+        accounts: frozenset[str] | set[str] = frozenset(),
     ):
         self.d = directory
+        self.reserved = reserved  # names never given to a person (a rename's check)
+        self.accounts = accounts  # the units' official accounts
         self.domain = domain
         self.policy = policy
         self.dry_run = dry_run
@@ -52,14 +63,18 @@ class Actions:
             st, address, self.domain, unit_values=self.d.layout.unit_values(st.unit_code)
         )
 
-    def changes(self, e: Entry, st, m: Mailbox) -> dict[str, object]:
-        """What a change request writes: the attributes that follow the HR record; for
-        an entry taken over from the existing directory only those that follow the
-        job (department, position, phone, the unit attribute) — its names and address
-        were never dnmail's to decide (DESIGN §7)."""
-        wanted = self.attributes(st, m.address)
+    def changes(self, e: Entry, st, m: Mailbox, address: str | None = None) -> dict[str, object]:
+        """What a change request writes: the attributes that follow the HR record (with
+        `mail` of `address`, a rename's new name); for an entry taken over from the
+        existing directory only those that follow the job (department, position, phone,
+        the unit attribute) — its names and address were never dnmail's to decide
+        (DESIGN §7) — and the mail of a rename its unit asked for."""
+        address = address or m.address
+        wanted = self.attributes(st, address)
         if m.origin == "adopted":
             keep = {"ou", "title", "telephoneNumber", *self.d.layout.unit_values(st.unit_code)}
+            if address != m.address:
+                keep.add("mail")
             wanted = {k: v for k, v in wanted.items() if k in keep}
         return changed_attributes(e.first, wanted)
 
@@ -139,29 +154,40 @@ class Actions:
         )
 
     # -- change and cancel ------------------------------------------------------------
-    def change(self, w: Work, now: datetime) -> None:
-        """A transfer and HR changes: by-unit, the entry moves to the branch of the
-        person's unit (modify DN, the RDN kept); flat, only attributes change (the unit
-        attribute with them). Its attributes are brought in line with the HR record."""
+    def change(self, s: Session, w: Work, now: datetime) -> None:
+        """A transfer, HR changes and a rename: by-unit, the entry moves to the branch
+        of the person's unit (modify DN); flat, only attributes change (the unit
+        attribute with them). Its attributes are brought in line with the HR record.
+        A requested address renames the mailbox (`_rename`)."""
         m = w.mailbox
         st = w.staff
         if not isinstance(m, Mailbox):
             raise DirectoryError(f"{st.full_name} ({st.hr_id}) has no mailbox to change")
         e = self._locate(w, m)
+        old = m.address
+        new = w.req.requested_address
+        if new:
+            self._check_rename(s, m, e, new)
+        address = new or m.address
         branch = self.d.layout.unit_branch(st.unit_code)
         moves = not self.d.layout.flat and not self.d.layout.in_place(e.dn, st.unit_code)
-        changes = self.changes(e, st, m)
+        changes = self.changes(e, st, m, address)
         if self.dry_run:
-            done = [f"would move to {branch}"] if moves else []
+            done = [f"would rename to {new}@{self.domain} ({m.address} kept as alias)"] if new else []
+            done += [f"would move to {branch}"] if moves else []
             if changes:
                 done.append("would update " + ", ".join(sorted(changes)))
             w.succeed("; ".join(done) or "nothing to change", dry_run=True)
             return
         done = []
         dn = e.dn
-        if moves:
+        if new:
+            dn = self._rename(s, w, m, e, new, branch if moves else None, now)
+            done.append(f"renamed from {old} to {new} ({old} kept as alias)")
+        elif moves:
             self.ensure_branch(st.unit_code)
             dn = self.d.move(dn, branch)
+        if moves:
             done.append(f"moved from {m.unit_code} to {st.unit_code}")
         elif m.unit_code != st.unit_code:
             done.append(f"transferred from {m.unit_code} to {st.unit_code}")
@@ -171,21 +197,98 @@ class Actions:
             if m.origin == "adopted":
                 from dnmail.services.adopt import with_written
 
-                m.adopted_attrs = with_written(m.adopted_attrs, changes, now)
+                written = {**changes, "uid": new} if new else changes
+                m.adopted_attrs = with_written(m.adopted_attrs, written, now)
         if e.transfer_marked:
             # In its new unit's branch now: that unit's officer has it (rule {2}).
             self.d.mark_transfer(dn, on=False)
+        if new:
+            self._record_rename(s, w, m, old, now)
         m.dn = dn
         m.unit_code = st.unit_code
         m.updated_at = now
         w.succeed("; ".join(done) or "already up to date", dry_run=False)
 
+    def _check_rename(self, s: Session, m: Mailbox, e: Entry, new: str) -> None:
+        """The new name is checked again as when it was queued — the rule, reserved
+        names, the units' accounts, taken in the database (now or ever) or anywhere in
+        the directory — and refused with the reason (the request fails, never `done`).
+        The entry itself may hold it already: a rename that crashed before its commit."""
+        try:
+            local = validate_local_part(new, domain=self.domain)
+        except InvalidName as e_:
+            raise Refused(f"requested address refused: {e_.message}") from None
+        if local == m.address:
+            raise Refused(
+                f"requested address {local}@{self.domain} is already this mailbox's address; "
+                "nothing to rename"
+            )
+        if local in self.reserved:
+            raise Refused(f"requested address {local} is a reserved name")
+        if local in self.accounts:
+            raise Refused(f"requested address {local} is a unit's official account")
+        taken = s.scalar(
+            select(Mailbox.id).where(Mailbox.address == local, Mailbox.id != m.id)
+        ) or s.scalar(select(FormerAddress.id).where(FormerAddress.address == local))
+        if taken:
+            raise Refused(
+                f"requested address {local}@{self.domain} is already taken or was given out "
+                "before (an address is never given to another person)"
+            )
+        own = split_dn(e.dn)
+        others = [x.dn for x in self.d.address_holders(local) if split_dn(x.dn) != own]
+        if others:
+            raise Refused(
+                f"requested address {local}@{self.domain} is taken in the directory by "
+                f"{others[0]} (as its uid, mail or an alias)"
+            )
+
+    def _rename(
+        self, s: Session, w: Work, m: Mailbox, e: Entry, new: str, move_to: str | None,
+        now: datetime,
+    ) -> str:
+        """The directory side of a rename, each step idempotent (a rerun after a crash
+        finds what is done): the new address reserved in the database first (two
+        renames to one name collide on the unique index, before any directory write),
+        the old address added as an alias, then uid/RDN (and branch) in one modify DN.
+        `mail` follows with the other attributes. The password is not touched."""
+        old = m.address
+        m.address, m.base = new, base_of(new)
+        try:
+            with savepoint(s):
+                s.flush()
+        except Conflict:
+            m.address, m.base = old, base_of(old)
+            raise Refused(
+                f"requested address {new}@{self.domain} was taken by another run at the same "
+                "moment"
+            ) from None
+        self.d.add_aliases(e.dn, [f"{old}@{self.domain}"])
+        if move_to is not None:
+            self.ensure_branch(w.staff.unit_code)
+        if e.uid.lower() == new and move_to is None:
+            return e.dn
+        if e.uid.lower() == new:
+            return self.d.move(e.dn, move_to)  # renamed before a crash; the move remains
+        return self.d.rename(e.dn, new, move_to)
+
+    def _record_rename(self, s: Session, w: Work, m: Mailbox, old: str, now: datetime) -> None:
+        """The old address into the mailbox's history (never given to anyone else)."""
+        last = s.scalar(select(func.max(FormerAddress.until)).where(FormerAddress.mailbox_id == m.id))
+        s.add(
+            FormerAddress(
+                mailbox_id=m.id, address=old, base=base_of(old), since=last or m.created_at,
+                until=now, request_id=w.req.id,
+            )
+        )
+
     def cancel(self, w: Work, now: datetime) -> None:
         """Lock the mailbox: every bind fails while mail is still delivered."""
         m = w.mailbox
         if not isinstance(m, Mailbox):
-            w.succeed("no mailbox; nothing to lock", dry_run=self.dry_run)
-            return
+            # Asked to lock a mailbox that does not exist: nothing was done, so it is
+            # not `done` (issue 14).
+            raise Refused(f"{w.staff.full_name} ({w.staff.hr_id}) has no mailbox to lock")
         reason = LockReason(w.req.lock_reason or LockReason.OTHER)
         if self.dry_run:
             w.succeed(f"would lock ({reason.label_vi})", dry_run=True)

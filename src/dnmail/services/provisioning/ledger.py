@@ -10,7 +10,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from dnmail.db import queries
-from dnmail.db.models import Mailbox, Request, Staff
+from dnmail.db.models import FormerAddress, Mailbox, Request, Staff
 from dnmail.domain.states import ItemOutcome, RequestState
 from dnmail.services import audit
 from dnmail.services.provisioning.items import ItemResult, NewMailbox, Work
@@ -68,8 +68,11 @@ def load(s: Session, reqs: list[Row]) -> list[Work]:
 
 
 def taken_addresses(s: Session, bases: set[str]) -> set[str]:
-    """Every address a mailbox ever had with one of these bases (`thanhnq`, `thanhnq1`…)."""
-    return {a for (a,) in s.execute(select(Mailbox.address).where(Mailbox.base.in_(bases)))}
+    """Every address a mailbox ever had with one of these bases (`thanhnq`, `thanhnq1`…):
+    its current one, and those it had before a rename (never given to anyone else)."""
+    taken = {a for (a,) in s.execute(select(Mailbox.address).where(Mailbox.base.in_(bases)))}
+    former = select(FormerAddress.address).where(FormerAddress.base.in_(bases))
+    return taken | {a for (a,) in s.execute(former)}
 
 
 def insert_reserved(s: Session, works: list[Work]) -> None:

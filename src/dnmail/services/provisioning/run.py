@@ -54,7 +54,8 @@ class Provisioner:
     def actions(self) -> Actions:
         if self._actions is None:  # the directory is connected on first use
             self._actions = Actions(
-                self.rt.directory, domain=self.domain, policy=self.policy, dry_run=self.dry_run
+                self.rt.directory, domain=self.domain, policy=self.policy, dry_run=self.dry_run,
+                reserved=self.reserved,
             )
         return self._actions
 
@@ -153,7 +154,10 @@ class Provisioner:
         if w.kind is RequestKind.CREATE:
             self.actions.adopt(s, w, self.rt.now())
         elif w.kind is RequestKind.CHANGE:
-            self.actions.change(w, self.rt.now())
+            if w.req.requested_address and self._accounts is None:
+                self._accounts = queries.unit_account_names(s)
+            self.actions.accounts = self._accounts or set()
+            self.actions.change(s, w, self.rt.now())
         else:
             self.actions.cancel(w, now)
 
