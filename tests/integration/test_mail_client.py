@@ -16,8 +16,7 @@ from dnmail.services import accounts
 from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
 from dnmail.services.setup import ensure_branches
-from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot
-from servers.dovecot import deliver, inbox_subjects
+from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot, deliver, inbox_subjects
 from servers.dovecot import imap_login as login
 
 pytestmark = [pytest.mark.dovecot]
