@@ -212,12 +212,95 @@ def test_formula_cells_are_refused(tmp_path):
     assert "formula; type the value" in str(excinfo.value)
 
 
-def test_a_person_after_a_gap_is_reported_not_dropped(tmp_path):
-    people = [PEOPLE[0], SlipPerson("", seq=2), PEOPLE[1]]
-    with pytest.raises(
-        InvalidFile, match=r"row 16.*below the end of the table \(row 15 is empty\)"
-    ):
+def test_empty_rows_inside_the_table_are_skipped_with_a_warning(tmp_path):
+    """Issue 14 §3: a person deleted from the middle (only STT left), a spare row left
+    between two groups (nothing at all): the rows below are read, and a warning names
+    the empty rows; the blank numbered rows under the last person are no warning."""
+    people = [
+        PEOPLE[0],
+        SlipPerson("", seq=2),  # row 15: only the row number left
+        PEOPLE[1],
+        SlipPerson("", seq=""),  # row 17: nothing at all
+        SlipPerson("", seq=""),  # row 18
+        SlipPerson("Trần Đức", "", "", "ductran", seq=5),
+    ]
+    content = read_excel_slip(slip(tmp_path, people, blank_rows=3))
+    assert [(r.row, r.full_name) for r in content.rows] == [
+        (14, "Nguyễn Quang Thanh"),
+        (16, "Lê Thị Mỹ Hạnh"),
+        (19, "Trần Đức"),
+    ]
+    [warning] = [w for w in content.warnings if "skipped" in w.message]
+    assert warning.message == "rows 15, 17 and 18 inside the table are empty and skipped"
+    assert (warning.file, warning.row) == ("slip.xlsx", 15)
+
+
+def test_one_empty_row_is_named_alone(tmp_path):
+    content = read_excel_slip(slip(tmp_path, [PEOPLE[0], SlipPerson("", seq=""), PEOPLE[1]]))
+    assert [r.row for r in content.rows] == [14, 16]
+    assert [w.message for w in content.warnings if "skipped" in w.message] == [
+        "row 15 inside the table is empty and skipped"
+    ]
+
+
+def test_a_slip_without_gaps_has_no_skip_warning(tmp_path):
+    content = read_excel_slip(slip(tmp_path, blank_rows=8))
+    assert len(content.rows) == 3
+    assert not [w for w in content.warnings if "skipped" in w.message]
+
+
+def test_text_in_stt_of_an_empty_row_with_people_below_is_refused(tmp_path):
+    people = [PEOPLE[0], SlipPerson("", seq="xem dòng dưới"), PEOPLE[1]]
+    with pytest.raises(InvalidFile) as excinfo:
         read_excel_slip(slip(tmp_path, people))
+    [problem] = excinfo.value.problems
+    assert (problem.row, problem.column) == (15, "A (STT)")
+    assert "otherwise empty row inside the table" in problem.message
+
+
+def test_a_name_without_a_row_number_below_a_gap_is_refused(tmp_path):
+    people = [PEOPLE[0], SlipPerson("", seq=""), SlipPerson("Lê Thị Mỹ Hạnh", "Văn phòng", seq="")]
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(slip(tmp_path, people))
+    [problem] = excinfo.value.problems
+    assert (problem.row, problem.column) == (16, "B (Họ và tên)")
+    assert "a name without a row number (STT) below row 15" in problem.message
+
+
+def test_an_unnumbered_table_reads_across_a_gap(tmp_path):
+    people = [
+        SlipPerson("Nguyễn Quang Thanh", "Phòng Tổ chức", seq=""),
+        SlipPerson("", seq=""),
+        SlipPerson("Lê Thị Mỹ Hạnh", "Văn phòng", seq=""),
+    ]
+    content = read_excel_slip(slip(tmp_path, people))
+    assert [r.row for r in content.rows] == [14, 16]
+
+
+def test_rows_after_a_second_header_are_refused(tmp_path):
+    people = [PEOPLE[0], SlipPerson("", seq=""), SLIP_HEADERS, PEOPLE[1]]
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(slip(tmp_path, people))
+    [problem] = excinfo.value.problems
+    assert problem.row == 16 and "a second table header with rows after it" in problem.message
+
+
+def test_a_person_below_the_signature_block_is_reported_not_dropped(tmp_path):
+    from openpyxl import load_workbook
+
+    path = slip(tmp_path, PEOPLE[:2], blank_rows=1)
+    wb = load_workbook(path)
+    ws = wb.active
+    last = ws.max_row
+    ws.cell(row=last + 2, column=1, value=3)
+    ws.cell(row=last + 2, column=2, value="Trần Đức")
+    ws.cell(row=last + 2, column=3, value="Văn phòng")
+    wb.save(path)
+    with pytest.raises(InvalidFile) as excinfo:
+        read_excel_slip(path)
+    [problem] = excinfo.value.problems
+    assert problem.row == last + 2
+    assert "below the end of the table (it ends at row 16" in problem.message
 
 
 def test_empty_table(tmp_path):

@@ -14,9 +14,13 @@ quan:", where the official form puts its dotted line. Merged cells need no speci
 care: in read-only mode the value of a merge is simply in its top-left cell and the
 others read as empty.
 
-The table runs from the row under its header to the first empty row (a row where
-only STT is filled, as in the blank template, counts as empty). A person written
-further down, after such a gap, is reported rather than silently dropped.
+The table runs from the row under its header to the date line or the signature block
+below it, or to the end of the data. Empty rows inside it (a row where only STT is
+filled, as in the blank template, counts as empty) are skipped with a warning that
+names them, when people follow them (issue 14 §3). What is really ambiguous is refused:
+text in STT of an otherwise empty row with people below it, a name without a row
+number below empty rows of a table that numbers its rows, rows after a second header.
+A person written below the signature block is reported rather than silently dropped.
 
 Every problem is collected and raised together as InvalidFile; the slip is taken
 whole or not at all (DESIGN §5).
@@ -361,10 +365,13 @@ def _read_table(
 ) -> list[SlipRow]:
     columns = header.columns
     width = max(columns.values()) + 1
-    data_indexes = [i for name, i in columns.items() if name != "seq"]
+    table = _TableRows(list(_padded(rows, width)), columns)
     out: list[SlipRow] = []
     first_row_of: dict[tuple[str, str], int] = {}
-    end_row: int | None = None
+    gap: list[int] = []  # empty rows since the last person
+    skipped: list[int] = []  # empty rows inside the table (people below them)
+    numbered: bool | None = None  # every person so far has a row number (STT)
+    end_at: int | None = None  # where the table ended (its extent)
 
     def problem(number: int, field_name: str, message: str) -> None:
         problems.add(
@@ -387,13 +394,41 @@ def _read_table(
             problem(number, field_name, str(exc))
             return None
 
-    for number, cells in rows:
-        if len(cells) < width:
-            cells = [*cells, *([None] * (width - len(cells)))]
-        if all(is_blank(cells[i]) for i in data_indexes):
-            end_row = number
+    index = 0
+    for index, (number, cells) in enumerate(table.rows):
+        kind = table.kind(cells)
+        if kind is _Row.EMPTY:
+            gap.append(number)
+            continue
+        if kind in (_Row.HEADER, _Row.SEQ_TEXT):
+            # Ambiguous when people follow (issue 14 §3): refused, never guessed.
+            if table.person_follows(index + 1):
+                if kind is _Row.HEADER:
+                    problem(number, "full_name", "a second table header with rows after it: "
+                            "keep one table per slip (or one slip per table)")
+                else:
+                    problem(number, "seq", f"{_safe_text(cells[columns['seq']])[:40]!r} in an "
+                            "otherwise empty row inside the table: write the person's name, "
+                            "or clear the cell")
+                return out
+            end_at = gap[0] if gap else number
             break
+        if kind is _Row.OTHER and (gap or table.data_blank(cells)):
+            end_at = gap[0] if gap else number  # the date line, the signature block
+            break
+        if kind is _Row.PERSON and gap:
+            if table.signature_like(cells):
+                end_at = gap[0]
+                break
+            if numbered and not table.seq_text(cells):
+                problem(number, "full_name", "a name without a row number (STT) below "
+                        f"{_rows_text(gap)} of the table, which numbers its rows: number it, "
+                        "or move it out of the table")
+                return out
+            skipped += gap
+        gap = []
         seq = text(number, "seq", cells)
+        numbered = bool(seq) if numbered is None else numbered and bool(seq)
         full_name = text(number, "full_name", cells)
         department = text(number, "department", cells)
         address = text(number, "address", cells)
@@ -436,10 +471,101 @@ def _read_table(
                 sheet=sheet,
             )
         )
+    else:
+        end_at = gap[0] if gap else None
 
-    if end_row is not None:
-        _check_after_end(rows, header, end_row, file_name, sheet, problems)
+    if skipped:
+        warnings.append(
+            Problem(
+                f"{_rows_text(skipped)} inside the table {'is' if len(skipped) == 1 else 'are'} "
+                "empty and skipped",
+                file=file_name,
+                sheet=sheet,
+                row=skipped[0],
+            )
+        )
+    if end_at is not None:
+        _check_after_end(table.rows[index + 1 :], header, end_at, file_name, sheet, problems)
     return out
+
+
+class _Row:
+    """What a row below the table header is."""
+
+    EMPTY = "empty"  # nothing, or only a row number (the template's numbered rows)
+    SEQ_TEXT = "seq-text"  # text in STT, nothing else
+    HEADER = "header"  # a second table header
+    PERSON = "person"  # a name in the name column
+    OTHER = "other"  # anything else: a row without a name, the date line, a signature
+
+
+#: Words of the date line and the signature block under the table (folded).
+_SIGNATURE_WORDS = re.compile(
+    r"\b(ngay\b.*\bthang|chanh van phong|thu truong|nguoi lap|nguoi de nghi|nguoi yeu cau"
+    r"|giam doc|truong phong|ky ten|ky so|chu ky|dong dau|xac nhan|tm\.|kt\.)"
+)
+_ROW_NUMBER = re.compile(r"\s*\d{1,5}\s*\.?\s*")
+
+
+class _TableRows:
+    """The rows below the table header, read once (a slip is small: the reader's limits
+    bound it), so that an empty row can be judged by what follows it."""
+
+    def __init__(self, rows: list[tuple[int, list[object]]], columns: dict[str, int]):
+        self.rows = rows
+        self.columns = columns
+        self.data = [i for name, i in columns.items() if name != "seq"]
+        self.seq = columns.get("seq")
+        self.name = columns["full_name"]
+
+    def seq_text(self, cells: Sequence[object]) -> str:
+        if self.seq is None or is_blank(cells[self.seq]):
+            return ""
+        return _safe_text(cells[self.seq])
+
+    def data_blank(self, cells: Sequence[object]) -> bool:
+        return all(is_blank(cells[i]) for i in self.data)
+
+    def kind(self, cells: Sequence[object]) -> str:
+        if match_header(cells, SLIP_COLUMNS) is not None:
+            return _Row.HEADER
+        if not is_blank(cells[self.name]):
+            return _Row.PERSON
+        others = [v for i, v in enumerate(cells) if i != self.seq and not is_blank(v)]
+        if others:
+            return _Row.OTHER
+        seq = self.seq_text(cells)
+        if not seq or isinstance(cells[self.seq], int | float) or _ROW_NUMBER.fullmatch(seq):
+            return _Row.EMPTY
+        return _Row.SEQ_TEXT
+
+    def signature_like(self, cells: Sequence[object]) -> bool:
+        text = fold(" ".join(_safe_text(v) for v in cells if not is_blank(v)))
+        return _SIGNATURE_WORDS.search(text) is not None
+
+    def person_follows(self, start: int) -> bool:
+        """Whether the next row with anything in it, from `start`, names a person."""
+        for _number, cells in self.rows[start:]:
+            kind = self.kind(cells)
+            if kind is _Row.EMPTY:
+                continue
+            return kind is _Row.PERSON and not self.signature_like(cells)
+        return False
+
+
+def _padded(rows, width: int) -> Iterator[tuple[int, list[object]]]:
+    for number, cells in rows:
+        cells = list(cells)
+        if len(cells) < width:
+            cells += [None] * (width - len(cells))
+        yield number, cells
+
+
+def _rows_text(numbers: list[int]) -> str:
+    """"row 15", "rows 15, 16 and 20"."""
+    if len(numbers) == 1:
+        return f"row {numbers[0]}"
+    return "rows " + ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
 
 
 def _row_phone(number, cells, columns, problem, warnings, header, file_name, sheet):
@@ -473,7 +599,8 @@ def _row_phone(number, cells, columns, problem, warnings, header, file_name, she
 
 
 def _check_after_end(rows, header: HeaderRow, end_row: int, file_name, sheet, problems) -> None:
-    """A person written below an empty table row would be lost: report it."""
+    """A person written below the end of the table (below the date line or the
+    signature block) would be lost: report it."""
     columns = header.columns
     i_name = columns["full_name"]
     others = [i for name, i in columns.items() if name != "full_name"]
@@ -485,8 +612,9 @@ def _check_after_end(rows, header: HeaderRow, end_row: int, file_name, sheet, pr
         if any(i < len(cells) and not is_blank(cells[i]) for i in others):
             problems.add(
                 Problem(
-                    f"a person is listed below the end of the table (row {end_row} is empty); "
-                    "remove the empty rows inside the table",
+                    f"a person is listed below the end of the table (it ends at row {end_row}, "
+                    "before the date line or the signature block); move the person into the "
+                    "table",
                     file=file_name,
                     sheet=sheet,
                     row=number,
