@@ -32,7 +32,7 @@ T0 = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)  # 09:00 in Đà Nẵng
 NOW = "2024-04-01T03:00:00+00:00"
 
 SLIP = ["Họ và tên", "Phòng ban/Đơn vị trực thuộc", "Số điện thoại", "Tên hộp thư"]
-ISSUED_HEADERS = ["STT", *SLIP, "Mã hồ sơ", "Mã đơn vị", "Trạng thái", "Ngày cấp"]
+ISSUED_HEADERS = ["STT", *SLIP, "Mã hồ sơ", "Mã đơn vị", "Trạng thái", "Ngày cấp", "Bí danh"]
 LOCKED_HEADERS = [
     "STT",
     *SLIP,
@@ -274,7 +274,7 @@ def test_issued_xlsx_cell_by_cell(seeded, run, tmp_path):
 
     rows = sheet_rows(out)
     assert rows[0] == ISSUED_HEADERS
-    assert rows[1:] == [[i, *row] for i, row in enumerate(ISSUED, 1)]
+    assert rows[1:] == [[i, *row, None] for i, row in enumerate(ISSUED, 1)]
 
     ws = openpyxl.load_workbook(out).active
     assert ws.title == "Đã cấp email"
@@ -302,6 +302,7 @@ def test_issued_csv_cell_by_cell(seeded, run, tmp_path):
                 "" if v is None else v.strftime("%Y-%m-%d %H:%M") if isinstance(v, datetime) else v
                 for v in row
             ),
+            "",  # Bí danh: no mailbox here was renamed
         ]
         for i, row in enumerate(ISSUED, 1)
     ]
@@ -332,6 +333,7 @@ def test_issued_json_keeps_the_data_as_stored(seeded, run, tmp_path):
         "unit": "snv",
         "state": "active",
         "issued_at": "2024-03-01T02:00:00+00:00",
+        "aliases": None,
     }
     assert doc["rows"][1]["department"] == "\tVăn phòng"
 

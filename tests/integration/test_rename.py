@@ -113,6 +113,10 @@ def test_rename_keeps_password_and_old_address_as_alias(thanh, ldap):
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.target == f"request:{req.id}",
                                                      AuditEvent.action == "provision.change"))
         assert "renamed from thanhnq to thanhnguyen" in event.details
+    # The database and the directory agree after a rename.
+    from dnmail.services.reconcile import reconcile
+
+    assert reconcile(rt).items == []
     # An address once given out is never given to anyone else: the second Nguyễn Quang
     # Thanh gets thanhnq1, although no mailbox has thanhnq now.
     queue(rt, "sgtvt", "HR003", RequestKind.CREATE)
@@ -286,3 +290,35 @@ def test_rename_killed_midway_then_rerun(thanh, ldap, config_file, where):
         done = s.scalars(select(AuditEvent).where(AuditEvent.action == "provision.change"))
         assert len(list(done)) == 1
     assert provision(rt).items == []
+
+
+def test_mailbox_show_and_export_issued_name_the_aliases(thanh, ldap, cli, tmp_path):
+    rt, _ = thanh
+    queue(rt, "snv", "HR001", address="thanhq")
+    provision(rt)
+    queue(rt, "snv", "HR001", address="quangthanh")
+    provision(rt)
+    for asked in ("quangthanh", "thanhnq@danang.gov.vn"):  # current, or a former one
+        result = cli("--format", "json", "mailbox", "show", asked)
+        assert result.code == 0, result
+        doc = result.json()
+        assert doc["address"] == "quangthanh@danang.gov.vn" and doc["hr_id"] == "HR001"
+        assert doc["aliases"] == ["thanhnq@danang.gov.vn", "thanhq@danang.gov.vn"]
+        history = doc["history"]
+        assert [(h["address"], h["current"]) for h in history] == [
+            ("thanhnq@danang.gov.vn", False),
+            ("thanhq@danang.gov.vn", False),
+            ("quangthanh@danang.gov.vn", True),
+        ]
+        assert history[0]["until"] == history[1]["since"] and history[2]["until"] is None
+    missing = cli("mailbox", "show", "khongco")
+    assert missing.code == 2 and "no mailbox has or had khongco@danang.gov.vn" in missing.err
+    out = tmp_path / "issued.csv"
+    result = cli("export", "issued", "-o", str(out))
+    assert result.code == 0, result
+    import csv
+
+    with out.open(encoding="utf-8-sig") as f:
+        [row] = list(csv.DictReader(f))
+    assert row["Tên hộp thư"] == "quangthanh@danang.gov.vn"
+    assert sorted(row["Bí danh"].split(", ")) == ["thanhnq@danang.gov.vn", "thanhq@danang.gov.vn"]

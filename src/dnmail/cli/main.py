@@ -27,6 +27,7 @@ from dnmail.cli import db as db_cli  # noqa: E402
 from dnmail.cli import directory as directory_cli  # noqa: E402
 from dnmail.cli import exports as exports_cli  # noqa: E402
 from dnmail.cli import local as local_cli  # noqa: E402
+from dnmail.cli import mailboxes as mailboxes_cli  # noqa: E402
 from dnmail.cli import sync as sync_cli  # noqa: E402
 from dnmail.cli import template as template_cli  # noqa: E402
 from dnmail.cli.common import Format, Language, State, state  # noqa: E402
@@ -94,6 +95,7 @@ def main(
 setup.register(app)
 app.add_typer(units.app, name="unit")
 app.add_typer(staff.app, name="staff")
+app.add_typer(mailboxes_cli.app, name="mailbox")
 app.add_typer(requests.app, name="request")
 app.add_typer(requests.queue_app, name="queue")
 app.add_typer(exports_cli.app, name="export")

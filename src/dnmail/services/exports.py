@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from dnmail.clock import start_of_day
 from dnmail.db import queries
-from dnmail.db.models import AuditEvent, Mailbox, Request, Staff
+from dnmail.db.models import AuditEvent, FormerAddress, Mailbox, Request, Staff
 from dnmail.domain.states import LockReason, MailboxState, RequestKind, RequestState
 from dnmail.errors import BadInput, DnmailError
 from dnmail.exports.writers import Column, Sheet, atomic_output, output_format, write
@@ -83,6 +83,8 @@ COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
         *_PERSON,
         Column("state", "Trạng thái", labels=_MAILBOX_STATES, width=15),
         Column("issued_at", "Ngày cấp", "datetime", width=17),
+        # Former addresses (renames): still delivered to this mailbox (issue 14).
+        Column("aliases", "Bí danh", width=30),
     ),
     ExportKind.LOCKED: (
         *_PERSON,
@@ -151,8 +153,15 @@ def _mailbox_query(
 
 
 def _issued_query(domain: str, unit: str | None, since: datetime | None) -> Select:
+    former = FormerAddress.__table__.alias("former")
+    aliases = (
+        select(func.aggregate_strings(_address(former.c.address, domain), ", "))
+        .where(former.c.mailbox_id == Mailbox.id)
+        .correlate(Mailbox)
+        .scalar_subquery()
+    )
     return _mailbox_query(
-        domain, MailboxState.ACTIVE, unit, since, since_column=Mailbox.created_at
+        domain, MailboxState.ACTIVE, unit, since, aliases, since_column=Mailbox.created_at
     )
 
 
