@@ -35,7 +35,9 @@ DOMAIN = "danang.gov.vn"
 
 
 def root(info):
-    return ldap3.Connection(info.url, info.root_dn, info.root_password, auto_bind=True, raise_exceptions=True)
+    return ldap3.Connection(
+        info.url, info.root_dn, info.root_password, auto_bind=True, raise_exceptions=True
+    )
 
 
 def entries(info, filt):
@@ -67,8 +69,12 @@ def world(rt):
 def queue(rt, unit, hr_id, kind=RequestKind.CHANGE, address=None):
     with rt.transaction() as s:
         return create_requests(
-            session=s, config=rt.config, unit=unit,
-            items=[NewRequest(hr_id, kind, address)], actor="snv@danang.gov.vn", now=rt.now(),
+            session=s,
+            config=rt.config,
+            unit=unit,
+            items=[NewRequest(hr_id, kind, address)],
+            actor="snv@danang.gov.vn",
+            now=rt.now(),
         )
 
 
@@ -110,8 +116,11 @@ def test_rename_keeps_password_and_old_address_as_alias(thanh, ldap):
         assert (former.address, former.mailbox_id, former.request_id) == ("thanhnq", m.id, req.id)
         assert former.since == m.created_at and former.until >= former.since
         assert s.get(Request, req.id).state == "done"
-        [event] = s.scalars(select(AuditEvent).where(AuditEvent.target == f"request:{req.id}",
-                                                     AuditEvent.action == "provision.change"))
+        [event] = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.target == f"request:{req.id}", AuditEvent.action == "provision.change"
+            )
+        )
         assert "renamed from thanhnq to thanhnguyen" in event.details
     # The database and the directory agree after a rename.
     from dnmail.services.reconcile import reconcile
@@ -199,7 +208,8 @@ def test_rename_refused_at_provision_when_taken_since(thanh, ldap):
     [req] = queue(rt, "snv", "HR001", address="thanhbox")
     c = root(ldap)
     c.add(
-        f"cn=shared,{ldap.suffix}", ["top", "organizationalRole", "inetLocalMailRecipient"],
+        f"cn=shared,{ldap.suffix}",
+        ["top", "organizationalRole", "inetLocalMailRecipient"],
         {"cn": "shared", "mailLocalAddress": f"thanhbox@{DOMAIN}"},
     )
     c.unbind()
@@ -271,7 +281,10 @@ def test_rename_killed_midway_then_rerun(thanh, ldap, config_file, where):
     env = dict(os.environ, DNMAIL_CONFIG=str(config_file))
     p = subprocess.run(
         [sys.executable, "-c", KILLER, where, "--quiet", "provision"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert p.returncode == -signal.SIGKILL, p.stderr
     with rt.transaction() as s:

@@ -6,13 +6,17 @@ import typer
 
 from dnmail.cli.common import state
 
-app = typer.Typer(help="Mailboxes: show one, with its address history and aliases.", no_args_is_help=True)
+app = typer.Typer(
+    help="Mailboxes: show one, with its address history and aliases.", no_args_is_help=True
+)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="The mailbox's address, current or former (local part or local@domain)."),
+    address: str = typer.Argument(
+        ..., help="The mailbox's address, current or former (local part or local@domain)."
+    ),
 ) -> None:
     """Show a mailbox: owner, unit, state, DN, and every address it has had with its
     dates; former addresses are aliases that still receive mail and are never given to

@@ -404,12 +404,20 @@ def _read_table(
             # Ambiguous when people follow (issue 14 §3): refused, never guessed.
             if table.person_follows(index + 1):
                 if kind is _Row.HEADER:
-                    problem(number, "full_name", "a second table header with rows after it: "
-                            "keep one table per slip (or one slip per table)")
+                    problem(
+                        number,
+                        "full_name",
+                        "a second table header with rows after it: "
+                        "keep one table per slip (or one slip per table)",
+                    )
                 else:
-                    problem(number, "seq", f"{_safe_text(cells[columns['seq']])[:40]!r} in an "
-                            "otherwise empty row inside the table: write the person's name, "
-                            "or clear the cell")
+                    problem(
+                        number,
+                        "seq",
+                        f"{_safe_text(cells[columns['seq']])[:40]!r} in an "
+                        "otherwise empty row inside the table: write the person's name, "
+                        "or clear the cell",
+                    )
                 return out
             end_at = gap[0] if gap else number
             break
@@ -421,9 +429,13 @@ def _read_table(
                 end_at = gap[0]
                 break
             if numbered and not table.seq_text(cells):
-                problem(number, "full_name", "a name without a row number (STT) below "
-                        f"{_rows_text(gap)} of the table, which numbers its rows: number it, "
-                        "or move it out of the table")
+                problem(
+                    number,
+                    "full_name",
+                    "a name without a row number (STT) below "
+                    f"{_rows_text(gap)} of the table, which numbers its rows: number it, "
+                    "or move it out of the table",
+                )
                 return out
             skipped += gap
         gap = []
@@ -562,7 +574,7 @@ def _padded(rows, width: int) -> Iterator[tuple[int, list[object]]]:
 
 
 def _rows_text(numbers: list[int]) -> str:
-    """"row 15", "rows 15, 16 and 20"."""
+    """ "row 15", "rows 15, 16 and 20"."""
     if len(numbers) == 1:
         return f"row {numbers[0]}"
     return "rows " + ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"

@@ -173,11 +173,7 @@ class Actions:
         moves = not self.d.layout.flat and not self.d.layout.in_place(e.dn, st.unit_code)
         changes = self.changes(e, st, m, address)
         if self.dry_run:
-            done = [f"would rename to {new}@{self.domain} ({m.address} kept as alias)"] if new else []
-            done += [f"would move to {branch}"] if moves else []
-            if changes:
-                done.append("would update " + ", ".join(sorted(changes)))
-            w.succeed("; ".join(done) or "nothing to change", dry_run=True)
+            w.succeed(self._would(m, new, branch if moves else None, changes), dry_run=True)
             return
         done = []
         dn = e.dn
@@ -208,6 +204,16 @@ class Actions:
         m.unit_code = st.unit_code
         m.updated_at = now
         w.succeed("; ".join(done) or "already up to date", dry_run=False)
+
+    def _would(
+        self, m: Mailbox, new: str | None, move_to: str | None, changes: dict[str, object]
+    ) -> str:
+        """What a change would do (a dry run)."""
+        done = [f"would rename to {new}@{self.domain} ({m.address} kept as alias)"] if new else []
+        done += [f"would move to {move_to}"] if move_to else []
+        if changes:
+            done.append("would update " + ", ".join(sorted(changes)))
+        return "; ".join(done) or "nothing to change"
 
     def _check_rename(self, s: Session, m: Mailbox, e: Entry, new: str) -> None:
         """The new name is checked again as when it was queued — the rule, reserved
@@ -244,7 +250,13 @@ class Actions:
             )
 
     def _rename(
-        self, s: Session, w: Work, m: Mailbox, e: Entry, new: str, move_to: str | None,
+        self,
+        s: Session,
+        w: Work,
+        m: Mailbox,
+        e: Entry,
+        new: str,
+        move_to: str | None,
         now: datetime,
     ) -> str:
         """The directory side of a rename, each step idempotent (a rerun after a crash
@@ -260,8 +272,7 @@ class Actions:
         except Conflict:
             m.address, m.base = old, base_of(old)
             raise Refused(
-                f"requested address {new}@{self.domain} was taken by another run at the same "
-                "moment"
+                f"requested address {new}@{self.domain} was taken by another run at the same moment"
             ) from None
         self.d.add_aliases(e.dn, [f"{old}@{self.domain}"])
         if move_to is not None:
@@ -274,11 +285,17 @@ class Actions:
 
     def _record_rename(self, s: Session, w: Work, m: Mailbox, old: str, now: datetime) -> None:
         """The old address into the mailbox's history (never given to anyone else)."""
-        last = s.scalar(select(func.max(FormerAddress.until)).where(FormerAddress.mailbox_id == m.id))
+        last = s.scalar(
+            select(func.max(FormerAddress.until)).where(FormerAddress.mailbox_id == m.id)
+        )
         s.add(
             FormerAddress(
-                mailbox_id=m.id, address=old, base=base_of(old), since=last or m.created_at,
-                until=now, request_id=w.req.id,
+                mailbox_id=m.id,
+                address=old,
+                base=base_of(old),
+                since=last or m.created_at,
+                until=now,
+                request_id=w.req.id,
             )
         )
 
@@ -318,6 +335,4 @@ class Actions:
                 f"the entry of {m.address}@{self.domain} ({m.dn}) is missing from the "
                 "directory; run `dnmail reconcile --fix`"
             )
-        raise DirectoryError(
-            f"HR id {w.staff.hr_id} is on several entries; run `dnmail reconcile`"
-        )
+        raise DirectoryError(f"HR id {w.staff.hr_id} is on several entries; run `dnmail reconcile`")

@@ -36,18 +36,24 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("mailbox_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "mailbox_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("address", sa.String(length=64), nullable=False),
         sa.Column("base", sa.String(length=64), nullable=False),
         sa.Column("since", sa.DateTime(), nullable=False),
         sa.Column("until", sa.DateTime(), nullable=False),
-        sa.Column("request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.ForeignKeyConstraint(
-            ["mailbox_id"], ["mailboxes.id"],
+            ["mailbox_id"],
+            ["mailboxes.id"],
             name=op.f("fk_former_addresses_mailbox_id_mailboxes"),
         ),
         sa.ForeignKeyConstraint(
-            ["request_id"], ["requests.id"],
+            ["request_id"],
+            ["requests.id"],
             name=op.f("fk_former_addresses_request_id_requests"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_former_addresses")),
