@@ -32,8 +32,9 @@ RLO, LRM, ZWSP, IDEO_SPACE = "\u202e", "\u200e", "\u200b", "\u3000"
 LONG = "Nguyễn " + "A" * 10_000
 
 
-def _csv(path: Path, *lines: str, encoding: str = "utf-8") -> Path:
-    path.write_bytes("\n".join(lines).encode(encoding) + b"\n")
+def _csv(path: Path, *lines: str, encoding: str = "utf-8", end: str = "") -> Path:
+    """The lines, encoded; a b"\\n" after them unless `end` (then encoded with them)."""
+    path.write_bytes(("\n".join(lines) + end).encode(encoding) + (b"" if end else b"\n"))
     return path
 
 
@@ -49,7 +50,9 @@ def rosters(d: Path) -> dict[str, Path]:
         "rtl-only-name.csv": _csv(d / "rtl-only-name.csv", HEADER, GOOD,
                                   f"HOS-3,{RLO}{LRM}{ZWSP},snv,Văn phòng,,,Đang công tác"),
         "invalid-utf8.csv": d / "invalid-utf8.csv",
-        "utf16.csv": _csv(d / "utf16.csv", HEADER, GOOD, encoding="utf-16"),
+        # Excel's "Unicode text" (issue 13 §2: read) and a UTF-16 file cut short
+        "utf16.csv": _csv(d / "utf16.csv", HEADER, GOOD, encoding="utf-16", end="\n"),
+        "utf16-truncated.csv": _csv(d / "utf16-truncated.csv", HEADER, GOOD, encoding="utf-16"),
         "nul-bytes.csv": d / "nul-bytes.csv",
         "garbage.csv": d / "garbage.csv",
         "empty.csv": _csv(d / "empty.csv", ""),

@@ -124,8 +124,8 @@ ROSTER_REFUSED = {
     "control-only-name.csv": "row 3, column 'B (Họ và tên)': Họ và tên: the name is empty",
     "rtl-only-name.csv": "row 3, column 'B (Họ và tên)': Họ và tên: the name is empty",
     "invalid-utf8.csv": "row 3: line 3, character 11: invalid UTF-8 byte 0xE1; save the file as 'CSV UTF-8'",
-    "utf16.csv": "the file is UTF-16 ('Unicode text'); save it as 'CSV UTF-8'",
-    "garbage.csv": "invalid UTF-8 byte 0x89",
+    "utf16-truncated.csv": "row 2: line 2: not valid UTF-16 (truncated data)",
+    "garbage.csv": "(NUL): not a text file",
     "empty.csv": "no roster header row found in the file",
     "zip-bomb.xlsx": "zip bomb: member 'xl/media/padding.bin' unpacks",
     "shared-strings-bomb.xlsx": "zip bomb: the members unpack to 195 MiB (limit 50 MiB)",
@@ -154,6 +154,7 @@ ROSTER_REFUSED = {
 ROSTER_ACCEPTED = {
     "control-chars.csv": {"HOS-7": "Trần Văn Bình"},
     "nul-bytes.csv": {"HOS-1": "Nguyễn Văn An"},
+    "utf16.csv": {"HOS-1": "Nguyễn Văn An"},
     "rtl-marks.csv": {"HOS-8": "Lê Thị Cúc"},
     "ldap-metacharacters-fields.csv": {
         "HOS-4": "Nguyễn Văn Tư",

@@ -425,3 +425,20 @@ def hide_in_workbook(
             other.append(list(row))
     wb.save(path)
     return Path(path)
+
+
+def retype_workbook(source: Path, target: Path, encoding: str) -> Path:
+    """`source` as an office typing in TCVN3 or VNI would have saved it: every text
+    cell of every sheet written with domain/legacy_text's tables (issue 13 §2)."""
+    from openpyxl import load_workbook
+
+    from dnmail.domain.legacy_text import from_unicode
+
+    wb = load_workbook(source)
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    cell.value = from_unicode(cell.value, encoding)  # type: ignore[arg-type]
+    wb.save(target)
+    return target

@@ -330,11 +330,13 @@ def test_invalid_utf8_csv_names_the_line(tmp_path):
     assert "CSV UTF-8" in str(excinfo.value)
 
 
-def test_utf16_csv_is_refused_with_advice(tmp_path):
+def test_utf16_csv_is_read(tmp_path):
+    # Excel's "Unicode text": UTF-16 with a BOM, tab-separated (issue 13 §2)
     path = tmp_path / "roster.csv"
-    path.write_bytes(("\ufeff" + "\t".join(ROSTER_HEADERS) + "\n").encode("utf-16-le"))
-    with pytest.raises(InvalidFile, match="CSV UTF-8"):
-        read_roster(path)
+    lines = ["\t".join(ROSTER_HEADERS), "\t".join(ROWS[0])]
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-16-le"))
+    [row] = read_roster(path).rows
+    assert (row.hr_id, row.full_name, row.status) == ("HS001", "Nguyễn Quang Thanh", HrStatus.ACTIVE)
 
 
 def test_text_file_named_xlsx(tmp_path):

@@ -30,6 +30,28 @@ class Language(StrEnum):
     en = "en"
 
 
+class FileEncoding(StrEnum):
+    """`--encoding` of the commands that read rosters and slips (readers/legacy.py)."""
+
+    tcvn3 = "tcvn3"
+    vni = "vni"
+    unicode = "unicode"
+    utf_8 = "utf-8"
+    utf_16 = "utf-16"
+    cp1258 = "cp1258"
+
+
+ENCODING_HELP = (
+    "How the file's Vietnamese was typed, when dnmail cannot tell: tcvn3 (ABC, .VnTime "
+    "fonts), vni (VNI-Times) or unicode (convert nothing); for a CSV file also utf-8, "
+    "utf-16 or cp1258 (Windows-1258). Default: detected per column, with a warning."
+)
+
+
+def encoding_value(value: FileEncoding | None) -> str | None:
+    return None if value is None else value.value
+
+
 @dataclass
 class State:
     config_path: Path | None = None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dnmail.cli.common import state
+from dnmail.cli.common import ENCODING_HELP, FileEncoding, encoding_value, state
 from dnmail.domain.states import LockReason, RequestFilter, RequestKind
 from dnmail.i18n import _, ngettext
 
@@ -93,6 +93,7 @@ def import_(
         help=_("Override the kind read from 'Nội dung yêu cầu' (create, change, cancel)."),
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help=_("Check every file; store nothing.")),
+    encoding: FileEncoding | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
 ) -> None:
     """Import request slips: each file whole or not at all, never the same file twice.
 
@@ -131,6 +132,7 @@ def import_(
             kind=kind,
             dry_run=dry_run,
             progress=progress,
+            encoding=encoding_value(encoding),
         )
     finally:
         if bar is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dnmail.cli.common import state
+from dnmail.cli.common import ENCODING_HELP, FileEncoding, encoding_value, state
 from dnmail.i18n import _, ngettext
 
 app = typer.Typer(help=_("Staff: import the HR roster, list staff with or without email."), no_args_is_help=True)
@@ -26,6 +26,7 @@ def import_(
     ctx: typer.Context,
     roster: Path = typer.Argument(..., help=_("HR roster export (.xlsx or .csv, UTF-8)."), dir_okay=False),
     dry_run: bool = typer.Option(False, "--dry-run", help=_("Report what would change; store nothing.")),
+    encoding: FileEncoding | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
 ) -> None:
     """Upsert HR records by HR id (Mã hồ sơ) and report what changed.
 
@@ -37,7 +38,9 @@ def import_(
 
     st = state(ctx)
     st.authorize(Right.IMPORT_ROSTER)
-    result = import_roster(st.runtime(), roster, dry_run=dry_run)
+    result = import_roster(
+        st.runtime(), roster, dry_run=dry_run, encoding=encoding_value(encoding)
+    )
     out = st.output
     for w in result.warnings:
         out.warn(str(w))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dnmail.cli.common import state
+from dnmail.cli.common import ENCODING_HELP, FileEncoding, encoding_value, state
 from dnmail.cli.render import row_of
 from dnmail.errors import ExitCode
 from dnmail.i18n import _
@@ -48,6 +48,7 @@ def sync(
     roster: Path = typer.Argument(
         ..., help=_("HR roster export (.xlsx or .csv, UTF-8)."), dir_okay=False
     ),
+    encoding: FileEncoding | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
     apply: bool = typer.Option(
         False,
         "--apply",
@@ -76,7 +77,9 @@ def sync(
     st = state(ctx)
     st.authorize(Right.SYNC)
     out = st.output
-    result = sync_roster(st.runtime(), roster, apply=apply, force=force)
+    result = sync_roster(
+        st.runtime(), roster, apply=apply, force=force, encoding=encoding_value(encoding)
+    )
     for w in result.warnings:
         out.warn(str(w))
     rows = [{**row_of(a), "kind_vi": a.kind.label} for a in result.actions]

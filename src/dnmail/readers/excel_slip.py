@@ -39,6 +39,7 @@ from dnmail.domain.slip import ADDRESS_HEADER, SlipContent, SlipRow, kind_from_c
 from dnmail.domain.states import RequestKind
 from dnmail.domain.text import fold, name_key, person_name_problem
 from dnmail.errors import Problem
+from dnmail.readers.legacy import Where, convert_cells, convert_columns, legacy_header
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet
 from dnmail.readers.tabular import (
     CellError,
@@ -245,10 +246,15 @@ def _read_header_block(
 # --- the table -----------------------------------------------------------------------
 
 
-def read_excel_slip(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> SlipContent:
+def read_excel_slip(
+    path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED, encoding: str | None = None
+) -> SlipContent:
     """Read a filled Phụ lục II slip (.xlsx); InvalidFile with every problem found.
 
     UnsafeFile (a kind of InvalidFile) when the workbook is refused before parsing.
+    Text typed in TCVN3 or VNI (each table column, and the lines above the table taken
+    together) is converted with a warning; unclear evidence refuses the slip naming
+    the column (readers/legacy.py). `encoding` is the --encoding override.
     """
     path = Path(path)
     file_name = path.name
@@ -264,7 +270,7 @@ def read_excel_slip(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRES
         # or the one visible sheet holding the table; hidden sheets, rows or columns
         # holding data and a second sheet with a table are refused, naming them.
         sheet = table.table_sheet(SLIP_COLUMNS, what="slip", max_scan=HEADER_SCAN_ROWS)
-        content = _read_sheet(table, sheet) if sheet is not None else None
+        content = _read_sheet(table, sheet, encoding) if sheet is not None else None
         if content is not None:
             return content
     expected = ", ".join(repr(c.header) for c in SLIP_COLUMNS)
@@ -280,18 +286,22 @@ def read_excel_slip(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRES
     )
 
 
-def _read_sheet(table: Table, sheet: str) -> SlipContent | None:
+def _read_sheet(table: Table, sheet: str, encoding: str | None = None) -> SlipContent | None:
     with closing(table.rows(sheet)) as rows:
-        return _read_sheet_rows(table.file_name, sheet, rows)
+        return _read_sheet_rows(table.file_name, sheet, rows, encoding)
 
 
-def _read_sheet_rows(
-    file_name: str, sheet: str, rows: Iterator[tuple[int, Sequence[object]]]
-) -> SlipContent | None:
+def _find_table_header(
+    file_name: str, sheet: str, rows: Iterator[tuple[int, Sequence[object]]], encoding: str | None
+) -> HeaderRow | None:
     above: list[tuple[int, Sequence[object]]] = []
-    header: HeaderRow | None = None
     for number, cells in rows:
         columns = match_header(cells, SLIP_COLUMNS)
+        if columns is None and any(type(v) is str and not v.isascii() for v in cells):
+            legacy = legacy_header(cells, lambda c: match_header(c, SLIP_COLUMNS) is not None,
+                                   encoding)
+            if legacy is not None:
+                cells, columns = legacy, match_header(legacy, SLIP_COLUMNS)
         if columns is not None:
             problems = header_problems(
                 cells, SLIP_COLUMNS, file_name=file_name, sheet=sheet, row=number
@@ -299,17 +309,73 @@ def _read_sheet_rows(
             if problems:
                 raise_problems(file_name, problems)
             headers = {name: _safe_text(cells[i]) for name, i in columns.items()}
-            header = HeaderRow(number, columns, headers, above)
-            break
+            return HeaderRow(number, columns, headers, above)
         if any(not is_blank(v) for v in cells):
             above.append((number, cells))
         if number >= HEADER_SCAN_ROWS:
             break
+    return None
+
+
+def _table_rows(
+    rows: Iterator[tuple[int, Sequence[object]]], header: HeaderRow
+) -> list[tuple[int, Sequence[object]]]:
+    """The rows below the header down to the first empty one, and the
+    TRAILING_SCAN_ROWS after it (where a person left after a gap is looked for)."""
+    data_indexes = [i for name, i in header.columns.items() if name != "seq"]
+    out: list[tuple[int, Sequence[object]]] = []
+    end: int | None = None
+    for number, cells in rows:
+        out.append((number, cells))
+        if end is None and all(i >= len(cells) or is_blank(cells[i]) for i in data_indexes):
+            end = len(out)
+        if end is not None and len(out) - end > TRAILING_SCAN_ROWS:
+            break
+    return out
+
+
+def _convert_legacy(
+    file_name: str, sheet: str, header: HeaderRow, body: list[tuple[int, Sequence[object]]],
+    encoding: str | None,
+) -> tuple[HeaderRow, list[tuple[int, Sequence[object]]], list[Problem]]:
+    """The table's columns and the lines above it (one group) typed in TCVN3 or VNI,
+    converted; the warnings. Unclear evidence refuses the slip (readers/legacy.py)."""
+    body, warnings, problems = convert_columns(
+        body, header.columns, lambda name: Where(file_name, sheet, header.ref(name)),
+        encoding=encoding,
+    )
+    flat = [(n, i, v) for n, cells in header.above for i, v in enumerate(cells) if type(v) is str]
+    values, block_warnings, block_problems = convert_cells(
+        [v for _, _, v in flat],
+        Where(file_name, sheet, None, part="the lines above the table"),
+        encoding=encoding,
+    )
+    if problems or block_problems:
+        raise_problems(file_name, [*problems, *block_problems])
+    above = {n: list(cells) for n, cells in header.above}
+    for (n, i, _), value in zip(flat, values, strict=True):
+        above[n][i] = value
+    header = HeaderRow(header.row, header.columns, header.headers, list(above.items()))
+    return header, body, [*warnings, *block_warnings]
+
+
+def _read_sheet_rows(
+    file_name: str,
+    sheet: str,
+    rows: Iterator[tuple[int, Sequence[object]]],
+    encoding: str | None = None,
+) -> SlipContent | None:
+    header = _find_table_header(file_name, sheet, rows, encoding)
     if header is None:
         return None
+    header, body, legacy_warnings = _convert_legacy(
+        file_name, sheet, header, _table_rows(rows, header), encoding
+    )
+    above = header.above
+    rows = iter(body)
 
     problems = ProblemList(file_name)
-    warnings: list[Problem] = []
+    warnings: list[Problem] = list(legacy_warnings)
     block, where = _read_header_block(above, file_name=file_name, sheet=sheet, problems=problems)
     content = _safe_text(block.content)
     kind = kind_from_content(content)

@@ -28,6 +28,7 @@ from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.states import HrStatus
 from dnmail.domain.text import fold, person_name_problem
 from dnmail.errors import Problem
+from dnmail.readers.legacy import Where, convert_columns
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED
 from dnmail.readers.tabular import (
     CellError,
@@ -39,6 +40,7 @@ from dnmail.readers.tabular import (
     find_header,
     is_blank,
     open_table,
+    raise_problems,
 )
 
 ROSTER_COLUMNS: tuple[Column, ...] = (
@@ -97,6 +99,7 @@ def read_roster(
     *,
     sheet: str | None = None,
     max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+    encoding: str | None = None,
 ) -> Roster:
     """Read an HR roster (.xlsx or .csv) whole, or raise InvalidFile with every problem.
 
@@ -106,20 +109,24 @@ def read_roster(
     bounds what an .xlsx may unpack to, and the size of a .csv file. UnsafeFile (a
     kind of InvalidFile) when the workbook is refused before parsing. A roster with
     no data row is refused too: it is a broken export, not an empty city.
+
+    Columns typed in TCVN3 or VNI are converted with a warning, and a column whose
+    encoding is unclear refuses the file (readers/legacy.py); `encoding` is the
+    --encoding override (tcvn3, vni, unicode; utf-8, utf-16, cp1258 for a CSV file).
     """
     path = Path(path)
-    with open_table(path, max_uncompressed=max_uncompressed) as table:
+    with open_table(path, max_uncompressed=max_uncompressed, encoding=encoding) as table:
         # The sheet a reader sees: hidden sheets holding data and a second roster
         # table are refused (Table.table_sheet), hidden rows or columns holding data
         # too (Table.rows).
         sheet_name = sheet or table.table_sheet(
             ROSTER_COLUMNS, what="roster", max_scan=HEADER_SCAN_ROWS
         )
-        reader = _read_sheet(table, sheet_name)
+        reader = _read_sheet(table, sheet_name, encoding)
     return reader.finish()
 
 
-def _read_sheet(table: Table, sheet_name: str | None) -> RosterRowReader:
+def _read_sheet(table: Table, sheet_name: str | None, encoding: str | None) -> RosterRowReader:
     with closing(table.rows(sheet_name)) as rows:
         header = find_header(
             rows,
@@ -128,10 +135,22 @@ def _read_sheet(table: Table, sheet_name: str | None) -> RosterRowReader:
             sheet=sheet_name,
             max_scan=HEADER_SCAN_ROWS,
             what="roster",
+            encoding=encoding,
         )
-        reader = RosterRowReader(table.file_name, sheet_name, header)
-        for number, cells in rows:
-            reader.read(number, cells)
+        body = list(rows)
+    # Detection needs the whole column: the rows are read first, then judged.
+    body, warnings, problems = convert_columns(
+        body,
+        header.columns,
+        lambda name: Where(table.file_name, sheet_name, header.ref(name)),
+        encoding=encoding,
+    )
+    if problems:
+        raise_problems(table.file_name, problems)
+    reader = RosterRowReader(table.file_name, sheet_name, header)
+    reader.warnings.extend(warnings)
+    for number, cells in body:
+        reader.read(number, cells)
     return reader
 
 

@@ -86,8 +86,10 @@ def read_slip(
     unit: str | None,
     now: datetime,
     trust: TrustSettings | None,
+    encoding: str | None = None,
 ) -> ReadSlip:
-    """Read (and for a PDF, verify) one slip file.
+    """Read (and for a PDF, verify) one slip file. `encoding`: the --encoding override
+    of an Excel slip's TCVN3/VNI detection (readers/legacy.py).
 
     Raises InvalidFile (UnsafeFile) or SignatureInvalid, each with every problem
     found. `now` is the time of import: a signature is validated then, never at the
@@ -105,7 +107,8 @@ def read_slip(
                 name, "a slip must be an Excel workbook (.xlsx) or a signed PDF (.pdf)"
             )
         if fmt == "xlsx":
-            return _read_excel(path, unit=unit, max_uncompressed=limit, bounds=bounds)
+            return _read_excel(path, unit=unit, max_uncompressed=limit, bounds=bounds,
+                               encoding=encoding)
         return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit, bounds=bounds,
                          max_age_days=config.signatures.max_age_days)
     except OSError as exc:
@@ -113,7 +116,7 @@ def read_slip(
 
 
 def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
-                bounds: Limits) -> ReadSlip:
+                bounds: Limits, encoding: str | None = None) -> ReadSlip:
     from dnmail.readers.excel_slip import read_excel_slip
 
     if unit is None:
@@ -123,7 +126,8 @@ def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
             "--unit CODE",
         )
     digest = sha256_file(path)
-    content = run_bounded(read_excel_slip, (path,), {"max_uncompressed": max_uncompressed},
+    content = run_bounded(read_excel_slip, (path,),
+                          {"max_uncompressed": max_uncompressed, "encoding": encoding},
                           file_name=path.name, limits=bounds)
     return ReadSlip(path, digest, content, unit, VERDICT_UNSIGNED_XLSX)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import itertools
 import math
 import unicodedata
@@ -271,8 +272,12 @@ def find_header(
     max_scan: int = 50,
     min_matches: int = 2,
     what: str = "table",
+    encoding: str | None = None,
 ) -> HeaderRow:
     """Consume `rows` up to and including the header row; return where it is.
+
+    A header typed in TCVN3 or VNI is found too (readers/legacy.py); `encoding` is
+    the --encoding override.
 
     Raises InvalidFile when no row within the first `max_scan` rows looks like the
     header, or when the header row lacks a required column (or names one twice).
@@ -280,6 +285,11 @@ def find_header(
     above: list[tuple[int, Sequence[object]]] = []
     for number, cells in rows:
         columns = match_header(cells, spec, min_matches=min_matches)
+        if columns is None and not all(type(v) is not str or v.isascii() for v in cells):
+            legacy = _legacy_header(cells, spec, min_matches, encoding)
+            if legacy is not None:
+                cells = legacy
+                columns = match_header(cells, spec, min_matches=min_matches)
         if columns is None:
             above.append((number, cells))
             if len(above) >= max_scan:
@@ -301,6 +311,16 @@ def find_header(
                 sheet=sheet,
             )
         ],
+    )
+
+
+def _legacy_header(
+    cells: Sequence[object], spec: Sequence[Column], min_matches: int, encoding: str | None
+) -> Sequence[object] | None:
+    from dnmail.readers.legacy import legacy_header
+
+    return legacy_header(
+        cells, lambda c: match_header(c, spec, min_matches=min_matches) is not None, encoding
     )
 
 
@@ -382,8 +402,15 @@ class Table:
     raw values padded to the same width.
     """
 
-    def __init__(self, path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED,
+        encoding: str | None = None,
+    ):
         self.path = Path(path)
+        self.encoding = encoding  # --encoding: how a CSV file's bytes are read (csv_codec)
         self.file_name = self.path.name
         self.format = file_format(self.path)
         self.max_uncompressed = max_uncompressed
@@ -425,7 +452,7 @@ class Table:
         """The rows of `sheet` (default: the first). A hidden row or column that holds
         data refuses the file (InvalidFile naming it) unless `hidden_ok`."""
         if self.format == "csv":
-            return _csv_rows(self.path, self.max_uncompressed)
+            return _csv_rows(self.path, self.max_uncompressed, self.encoding)
         if self._workbook is None:
             raise ValueError("the table is closed")
         name = sheet or self.sheet_names[0]
@@ -474,9 +501,11 @@ class Table:
         return False
 
 
-def open_table(path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED) -> Table:
+def open_table(
+    path: Path, *, max_uncompressed: int = DEFAULT_MAX_UNCOMPRESSED, encoding: str | None = None
+) -> Table:
     """Open an .xlsx (after the safety checks) or a .csv file for streaming."""
-    return Table(path, max_uncompressed=max_uncompressed)
+    return Table(path, max_uncompressed=max_uncompressed, encoding=encoding)
 
 
 def iter_sheet_rows(
@@ -644,7 +673,9 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
-def _csv_rows(path: Path, max_bytes: int) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(
+    path: Path, max_bytes: int, encoding: str | None = None
+) -> Iterator[tuple[int, list[str]]]:
     name = path.name
     try:
         size = path.stat().st_size
@@ -657,19 +688,12 @@ def _csv_rows(path: Path, max_bytes: int) -> Iterator[tuple[int, list[str]]]:
             name, [Problem(f"the file is {size:,} bytes (limit {max_bytes:,})", file=name)]
         )
     with handle:
-        head = handle.read(4)
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 2 and b"\x00" in head[:2]):
-            raise_problems(
-                name,
-                [
-                    Problem(
-                        "the file is UTF-16 ('Unicode text'); save it as 'CSV UTF-8'",
-                        file=name,
-                    )
-                ],
-            )
+        codec = csv_codec(handle.read(CSV_SAMPLE_BYTES), encoding)
         handle.seek(0)
-        lines = _decoded_lines(handle, name)
+        if codec.startswith("utf-16"):
+            lines = _utf16_lines(handle, name, codec)
+        else:
+            lines = _decoded_lines(handle, name, codec)
         sample = list(itertools.islice(lines, 50))
         delimiter = sniff_delimiter(sample)
         reader = csv.reader(itertools.chain(sample, lines), delimiter=delimiter)
@@ -696,41 +720,124 @@ def _csv_rows(path: Path, max_bytes: int) -> Iterator[tuple[int, list[str]]]:
             yield number, record
 
 
-def _decoded_lines(handle, name: str) -> Iterator[str]:
+#: How much of a CSV file is looked at to tell its encoding.
+CSV_SAMPLE_BYTES = 1024**2
+_CSV_CODECS = {"utf-8": "utf-8", "utf-16": "utf-16", "cp1258": "cp1258"}
+_LEGACY_BYTES = "latin-1"  # TCVN3/VNI bytes as the text legacy_text converts
+_CODEC_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16",
+    "utf-16-be": "UTF-16",
+    "cp1258": "Windows-1258",
+}
+
+
+def csv_codec(sample: bytes, encoding: str | None = None) -> str:
+    """The codec a CSV file is read with, from its first bytes (issue 13 §2).
+
+    UTF-8 (with or without BOM) and UTF-16 (with BOM; or without, when NUL bytes show
+    it) are recognised; an 8-bit file is Windows-1258, unless its words read as
+    Vietnamese syllables more often as TCVN3 or VNI bytes: then it is read byte for
+    byte (latin-1) and the columns are converted by the legacy-text reader. A file
+    that starts as UTF-8 and breaks later is UTF-8 (and refused at the bad byte).
+    `encoding` (--encoding) forces utf-8, utf-16 or cp1258; tcvn3/vni read an 8-bit
+    file byte for byte, unicode as Windows-1258.
+    """
+    if encoding in _CSV_CODECS:
+        return _CSV_CODECS[encoding]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if len(sample) >= 2 and b"\x00" in sample[:2]:
+        return "utf-16-le" if sample[1:2] == b"\x00" else "utf-16-be"
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" or not sample[: exc.start].isascii():
+            return "utf-8"  # cut in the middle of a character, or damaged UTF-8
+    if encoding in ("tcvn3", "vni"):
+        return _LEGACY_BYTES
+    if encoding == "unicode":
+        return "cp1258"
+    from dnmail.readers.legacy import eight_bit_reading
+
+    return eight_bit_reading(sample)
+
+
+def _utf16_lines(handle, name: str, codec: str) -> Iterator[str]:
+    text = io.TextIOWrapper(handle, encoding=codec, newline="")
     number = 0
+    try:
+        while True:
+            line = text.readline(MAX_CSV_LINE)
+            if not line:
+                return
+            number += 1
+            if len(line) >= MAX_CSV_LINE and not line.endswith("\n"):
+                _too_long(name, number)
+            yield line.lstrip("\ufeff") if number == 1 else line
+    except UnicodeDecodeError as exc:
+        raise_problems(name, [Problem(
+            f"line {number + 1}: not valid UTF-16 ({exc.reason}); save the file as 'CSV UTF-8'",
+            file=name, row=number + 1)])
+    finally:
+        text.detach()
+
+
+def _too_long(name: str, number: int) -> NoReturn:
+    raise_problems(name, [Problem(
+        f"line {number} is longer than {MAX_CSV_LINE:,} bytes", file=name, row=number)])
+
+
+def _decoded_lines(handle, name: str, codec: str = "utf-8") -> Iterator[str]:
+    number = 0
+    compose = codec == "cp1258"  # its combining tone marks, composed (NFC)
     while True:
         raw = handle.readline(MAX_CSV_LINE)
         if not raw:
             return
         number += 1
         if len(raw) >= MAX_CSV_LINE and not raw.endswith(b"\n"):
-            raise_problems(
-                name,
-                [
-                    Problem(
-                        f"line {number} is longer than {MAX_CSV_LINE:,} bytes",
-                        file=name,
-                        row=number,
-                    )
-                ],
-            )
+            _too_long(name, number)
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
-            yield raw.decode("utf-8")
+            if compose or codec == _LEGACY_BYTES:
+                _refuse_nul(raw, codec)
+            line = raw.decode(codec)
         except UnicodeDecodeError as exc:
-            column = len(raw[: exc.start].decode("utf-8", "replace")) + 1
-            raise_problems(
-                name,
-                [
-                    Problem(
-                        f"line {number}, character {column}: invalid UTF-8 byte "
-                        f"0x{raw[exc.start]:02X}; save the file as 'CSV UTF-8'",
-                        file=name,
-                        row=number,
-                    )
-                ],
+            _undecodable(name, number, raw, exc, codec)
+        yield unicodedata.normalize("NFC", line) if compose else line
+
+
+def _refuse_nul(raw: bytes, codec: str) -> None:
+    """An 8-bit file with a NUL byte is not text (a binary file named .csv)."""
+    at = raw.find(b"\x00")
+    if at >= 0:
+        raise UnicodeDecodeError(codec, raw, at, at + 1, "NUL byte: not a text file")
+
+
+def _undecodable(name: str, number: int, raw: bytes, exc: UnicodeDecodeError, codec: str) -> NoReturn:
+    column = len(raw[: exc.start].decode(codec, "replace")) + 1
+    what = "invalid UTF-8 byte" if codec == "utf-8" else "byte"
+    if codec == "utf-8":
+        tail = ""
+    elif raw[exc.start] == 0:
+        tail = " (NUL): not a text file"
+    else:
+        tail = f" cannot be read as {_CODEC_NAMES.get(codec, codec)}"
+    raise_problems(
+        name,
+        [
+            Problem(
+                f"line {number}, character {column}: {what} 0x{raw[exc.start]:02X}{tail}; "
+                "save the file as 'CSV UTF-8' (or name its encoding with --encoding)",
+                file=name,
+                row=number,
             )
+        ],
+    )
 
 
 def sniff_delimiter(lines: Iterable[str]) -> str:

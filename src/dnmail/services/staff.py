@@ -76,13 +76,17 @@ class RosterImportResult:
         return self.added == 0 and not self.changed
 
 
-def read_roster_file(path: Path, *, limits: LimitSettings) -> Roster:
-    """Read an HR roster in a child process bounded by `[limits]` (readers/sandbox.py)."""
+def read_roster_file(
+    path: Path, *, limits: LimitSettings, encoding: str | None = None
+) -> Roster:
+    """Read an HR roster in a child process bounded by `[limits]` (readers/sandbox.py).
+    `encoding`: the --encoding override (readers/legacy.py), None to detect."""
     from dnmail.readers.roster import read_roster
     from dnmail.readers.sandbox import Limits, run_bounded
 
     return run_bounded(read_roster, (path,),
-                       {"max_uncompressed": limits.max_uncompressed_mb * 1024 * 1024},
+                       {"max_uncompressed": limits.max_uncompressed_mb * 1024 * 1024,
+                        "encoding": encoding},
                        file_name=path.name, limits=Limits.of(limits))
 
 
@@ -230,10 +234,13 @@ def apply_roster_diff(
     )
 
 
-def import_roster(rt: Runtime, path: Path, *, dry_run: bool = False) -> RosterImportResult:
+def import_roster(
+    rt: Runtime, path: Path, *, dry_run: bool = False, encoding: str | None = None
+) -> RosterImportResult:
     """Upsert HR records by HR id. The whole file or nothing: any problem refuses it.
-    `dry_run` reports what would change and stores nothing."""
-    roster = read_roster_file(path, limits=rt.config.limits)
+    `dry_run` reports what would change and stores nothing. `encoding` overrides the
+    detection of TCVN3/VNI text and of a CSV file's encoding (readers/legacy.py)."""
+    roster = read_roster_file(path, limits=rt.config.limits, encoding=encoding)
     digest = sha256_file(path)
     with rt.transaction(readonly=dry_run) as s:
         diff = diff_roster(roster, session=s, sha256=digest)

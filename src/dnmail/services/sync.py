@@ -339,11 +339,11 @@ class _Planner:
 
 
 def plan_sync(
-    path: Path, *, session: Session, config: Config
+    path: Path, *, session: Session, config: Config, encoding: str | None = None
 ) -> tuple[RosterDiff, list[SyncAction]]:
     """Read the roster and decide every action; stores nothing (reads in the caller's
-    transaction)."""
-    roster = read_roster_file(path, limits=config.limits)
+    transaction). `encoding`: the --encoding override (readers/legacy.py)."""
+    roster = read_roster_file(path, limits=config.limits, encoding=encoding)
     diff = diff_roster(roster, session=session, sha256=sha256_file(path))
     planner = _Planner(session, roster, diff, config.directory.mail_domain)
     return diff, planner.plan(roster.rows)
@@ -386,17 +386,23 @@ def check_brake(
 
 
 def sync_roster(
-    rt: Runtime, path: Path, *, apply: bool = False, force: bool = False
+    rt: Runtime,
+    path: Path,
+    *,
+    apply: bool = False,
+    force: bool = False,
+    encoding: str | None = None,
 ) -> SyncResult:
     """Compare an HR roster with the database and, with `apply`, record the staff changes
     and queue the requests — in one transaction, so all or nothing.
 
     Without `apply` nothing is stored. With `apply`, a run that trips the safety brake
     raises SafetyBrake before anything is written, unless `force`; without `apply` the
-    brake's reasons are returned in `brake` for the caller to report.
+    brake's reasons are returned in `brake` for the caller to report. `encoding`: the
+    --encoding override of the roster's text (readers/legacy.py).
     """
     with rt.transaction(readonly=not apply) as s:
-        diff, actions = plan_sync(path, session=s, config=rt.config)
+        diff, actions = plan_sync(path, session=s, config=rt.config, encoding=encoding)
         brake = check_brake(actions, rt.config.safety, session=s)
         result = SyncResult(
             file=str(path),
