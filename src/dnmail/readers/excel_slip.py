@@ -340,15 +340,18 @@ def _convert_legacy(
 ) -> tuple[HeaderRow, list[tuple[int, Sequence[object]]], list[Problem]]:
     """The table's columns and the lines above it (one group) typed in TCVN3 or VNI,
     converted; the warnings. Unclear evidence refuses the slip (readers/legacy.py)."""
+    flat = [(n, i, v) for n, cells in header.above for i, v in enumerate(cells) if type(v) is str]
+    block = [v for _, _, v in flat]
+    table = [cells[i] for _, cells in body for i in header.columns.values() if i < len(cells)]
     body, warnings, problems = convert_columns(
         body, header.columns, lambda name: Where(file_name, sheet, header.ref(name)),
-        encoding=encoding,
+        encoding=encoding, context=block,
     )
-    flat = [(n, i, v) for n, cells in header.above for i, v in enumerate(cells) if type(v) is str]
     values, block_warnings, block_problems = convert_cells(
-        [v for _, _, v in flat],
+        block,
         Where(file_name, sheet, None, part="the lines above the table"),
         encoding=encoding,
+        context=table,
     )
     if problems or block_problems:
         raise_problems(file_name, [*problems, *block_problems])

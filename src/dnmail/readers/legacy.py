@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,43 +87,83 @@ def convert_columns(
     where: Callable[[str], Where],
     *,
     encoding: str | None,
+    context: Sequence[object] = (),
 ) -> tuple[Rows, list[Problem], list[Problem]]:
     """(rows with legacy columns converted, warnings, problems) for the columns named.
 
     `where(field)` says how to name a column. Problems are the columns whose encoding
-    is unclear: the caller refuses the file with them.
+    is unclear: the caller refuses the file with them. A column with too few cells to
+    decide alone (a short slip) follows the file: when the text of every column read
+    here, with `context` (more cells of the same file), is clearly in one legacy
+    encoding and no cell of the column reads better otherwise, the column is in it.
     """
     override = text_override(encoding)
+    if override == "unicode":
+        return rows, [], []
+    if override in ENCODINGS:
+        return _convert_all(rows, columns, where, override)
+    detections = {
+        name: detect(_texts(cells[index] for _, cells in rows if index < len(cells)))
+        for name, index in columns.items()
+    }
+    whole: Detection | None = None
+    if any(d.encoding == "unclear" for d in detections.values()):
+        whole = detect(
+            [*_texts(v for _, cells in rows for i in columns.values() if i < len(cells)
+                     for v in (cells[i],)), *_texts(context)]
+        )
     warnings: list[Problem] = []
     problems: list[Problem] = []
-    if override == "unicode":
-        return rows, warnings, problems
-    for field_name, index in columns.items():
-        values = [cells[index] for _, cells in rows if index < len(cells)]
-        if override in ENCODINGS:
-            enc = override
-            detection = None
-        else:
-            detection = detect(v for v in values if type(v) is str)
-            if detection.encoding == "unclear":
-                problems.append(_unclear(detection, where(field_name)))
-                continue
-            if not detection.legacy:
-                continue
-            enc = detection.encoding
-        rows, changed, example = _convert(rows, index, enc, forced=detection is None)
-        if changed:
-            warnings.append(_converted(enc, changed, example, where(field_name), detection))
+    for name, index in columns.items():
+        detection = detections[name]
+        verdict = _verdict(detection, whole)
+        if verdict == "unclear":
+            problems.append(_unclear(detection, where(name)))
+        elif verdict in ENCODINGS:
+            rows, changed, example = _convert(rows, index, verdict, forced=False)
+            if changed:
+                warnings.append(_converted(verdict, changed, example, where(name), detection))
     return rows, warnings, problems
 
 
+def _texts(values: Iterable[object]) -> list[str]:
+    return [v for v in values if type(v) is str]
+
+
+def _verdict(column: Detection, whole: Detection | None) -> str:
+    """The column's own verdict; an unclear one follows the whole file when nothing
+    in the column disagrees with it (no cell Unicode or better in the other encoding)."""
+    if column.encoding != "unclear" or whole is None or not whole.legacy:
+        return column.encoding
+    other = "vni" if whole.encoding == "tcvn3" else "tcvn3"
+    if column.unicode or getattr(column, other):
+        return "unclear"
+    return whole.encoding
+
+
+def _convert_all(
+    rows: Rows, columns: Mapping[str, int], where: Callable[[str], Where], enc: str
+) -> tuple[Rows, list[Problem], list[Problem]]:
+    """--encoding tcvn3|vni: every cell without letters beyond 8 bits, converted."""
+    warnings: list[Problem] = []
+    for name, index in columns.items():
+        rows, changed, example = _convert(rows, index, enc, forced=True)
+        if changed:
+            warnings.append(_converted(enc, changed, example, where(name), None))
+    return rows, warnings, []
+
+
 def convert_cells(
-    values: Sequence[object], where: Where, *, encoding: str | None
+    values: Sequence[object],
+    where: Where,
+    *,
+    encoding: str | None,
+    context: Sequence[object] = (),
 ) -> tuple[list[object], list[Problem], list[Problem]]:
     """`convert_columns` for one group of cells read together (a slip's header block)."""
     rows: Rows = [(0, (v,)) for v in values]
     converted, warnings, problems = convert_columns(
-        rows, {"": 0}, lambda _: where, encoding=encoding
+        rows, {"": 0}, lambda _: where, encoding=encoding, context=context
     )
     return [cells[0] for _, cells in converted], warnings, problems
 
