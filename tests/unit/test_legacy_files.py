@@ -24,13 +24,13 @@ from support.workbooks import (
 )
 
 ROWS = [
-    ["HS001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "Chuyên viên", "0905123456", "Đang công tác"],
+    ["HS001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "Chuyên viên", "0905123456", "Đang công tác"],  # noqa: E501
     ["HS002", "Lê Thị Mỹ Hạnh", "snv", "Phòng Tổ chức", "Trưởng phòng", "0905123457", "Nghỉ hưu"],
-    ["HS003", "Trần Đức", "sgtvt", "Phòng Kế hoạch", "Phó trưởng phòng", "0236 3822 111", "Thôi việc"],
+    ["HS003", "Trần Đức", "sgtvt", "Phòng Kế hoạch", "Phó trưởng phòng", "0236 3822 111", "Thôi việc"],  # noqa: E501
     ["HS004", "Phạm Văn Bình", "sgtvt", "Thanh tra", "Chánh thanh tra", "", "Chuyển công tác"],
     ["HS005", "Hoàng Thị Ánh Tuyết", "syt", "Văn phòng", "Văn thư", "0913000111", "Đang công tác"],
     ["HS006", "Võ Ngọc Ẩn", "syt", "Phòng Nghiệp vụ Y", "Chuyên viên", "", "Đang công tác"],
-    ["HS007", "Đặng Thị Thu Hương", "stttt", "Phòng Công nghệ thông tin", "Kỹ sư", "", "Đang công tác"],
+    ["HS007", "Đặng Thị Thu Hương", "stttt", "Phòng Công nghệ thông tin", "Kỹ sư", "", "Đang công tác"],  # noqa: E501
     ["HS008", "Bùi Xuân Trường", "stttt", "Trung tâm IID", "Phó giám đốc", "", "Đang công tác"],
     ["HS009", "Dương Thị Ngọc Ánh", "stttt", "Văn phòng", "Kế toán", "", "Đang công tác"],
 ]  # fmt: skip
@@ -156,7 +156,7 @@ def test_override_converts_only_cells_without_unicode_letters(tmp_path, unicode_
     roster = read_roster(path, encoding="vni")
     assert people(roster) == unicode_roster
     [names] = [w for w in roster.warnings if w.column == "B (Họ và tên)"]
-    assert names.message.startswith("8 cells typed in VNI") and "as --encoding says" in names.message
+    assert names.message.startswith("8 cells typed in VNI") and "as --encoding says" in names.message  # noqa: E501
 
 
 # --- CSV encodings ----------------------------------------------------------------------
