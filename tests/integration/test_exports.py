@@ -198,8 +198,11 @@ def run(tmp_path, db_url, capsys, monkeypatch, time_machine):
 
 
 def sheet_rows(path: Path) -> list[list]:
+    """The header and the rows of an export workbook, below its title row (row 1)."""
     ws = openpyxl.load_workbook(path).active
-    return [[c.value for c in row] for row in ws.iter_rows()]
+    assert isinstance(ws["A1"].value, str) and " — " in ws["A1"].value  # the title row
+    assert ws.freeze_panes == "A3" and ws.print_title_rows == "$2:$2"
+    return [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
 
 
 def csv_rows(path: Path) -> list[list[str]]:
@@ -281,10 +284,10 @@ def test_issued_xlsx_cell_by_cell(seeded, run, tmp_path):
     for row in ws.iter_rows():
         for cell in row:
             assert cell.data_type != "f", f"{cell.coordinate} is a formula"
-    for coord in ("B2", "C3", "D3", "C4", "C5", "C6", "D6"):
+    for coord in ("B3", "C4", "D4", "C5", "C6", "C7", "D7"):
         assert ws[coord].data_type == "s", coord
         assert ws[coord].value.startswith("'"), coord
-    assert ws["I2"].is_date and ws["I2"].number_format == "dd/mm/yyyy hh:mm"
+    assert ws["I3"].is_date and ws["I3"].number_format == "dd/mm/yyyy hh:mm"
     with zipfile.ZipFile(out) as z:
         xml = z.read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in xml and "<f " not in xml
@@ -388,7 +391,7 @@ def test_locked_xlsx_has_reason_and_date(seeded, run, tmp_path):
         ],
     ]
     ws = openpyxl.load_workbook(out).active
-    assert ws["C3"].data_type == "s"  # "#N/A" stays text, not an error value
+    assert ws["C4"].data_type == "s"  # "#N/A" stays text, not an error value
 
 
 def test_locked_csv(seeded, run, tmp_path):
@@ -485,12 +488,24 @@ def test_since_filters_by_the_local_date_that_applies(seeded, run, tmp_path):
 # --- bad input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["list.txt", "list", "list.xls", "list.xlsx.bak"])
+@pytest.mark.parametrize("name", ["list.txt", "list.xls", "list.xlsx.bak"])
 def test_bad_suffix_is_exit_2_and_writes_nothing(seeded, run, tmp_path, name):
     r = run("export", "issued", "-o", tmp_path / name)
     assert r.code == 2, r
-    assert ".xlsx, .csv or .json" in r.err
-    assert not (tmp_path / name).exists()
+    assert "is not an export format; name the file .xlsx (a workbook, the default), .csv or .json" in r.err
+    assert not list(tmp_path.glob("list*"))
+
+
+def test_a_workbook_by_default_csv_or_json_when_asked(seeded, run, tmp_path):
+    """Issue 13 §3: .xlsx unless the name or --format asks; a mismatch is refused."""
+    assert run("export", "issued", "-o", tmp_path / "list").code == 0
+    assert sheet_rows(tmp_path / "list.xlsx")[0] == ISSUED_HEADERS
+    assert run("export", "issued", "--format", "csv", "-o", tmp_path / "list").code == 0
+    assert csv_rows(tmp_path / "list.csv")[0] == ISSUED_HEADERS
+    assert run("export", "issued", "--format", "csv", "-o", tmp_path / "x.csv").code == 0
+    r = run("export", "issued", "--format", "json", "-o", tmp_path / "y.xlsx")
+    assert r.code == 2 and "the name says xlsx but --format says json" in r.err
+    assert sorted(p.name for p in tmp_path.glob("[lxy]*.*")) == ["list.csv", "list.xlsx", "x.csv"]
 
 
 def test_bad_options_are_exit_2(seeded, run, tmp_path):
@@ -638,8 +653,8 @@ def test_20000_rows_stream_to_xlsx_csv_and_json(engine, db_url, run, tmp_path, m
     # dnmail took to write it.
     with zipfile.ZipFile(out) as z:
         xml = z.read("xl/worksheets/sheet1.xml").decode()
-    assert xml.count("<row ") == n + 1  # and the header
-    assert f'<row r="{n + 1}">' in xml and "<f>" not in xml
+    assert xml.count("<row ") == n + 2  # and the title and the header
+    assert f'<row r="{n + 2}">' in xml and "<f>" not in xml
     assert xml.count("<t>'=x</t>") == n // 100  # neutralised all the way down
     for fmt in ("csv", "json"):
         r = run("--format", "json", "export", "issued", "-o", tmp_path / f"all.{fmt}")

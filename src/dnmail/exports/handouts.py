@@ -2,7 +2,10 @@
 
 A handout is a CSV (UTF-8 with BOM, so Excel opens Vietnamese correctly) with the
 slip's headers plus `Mật khẩu`: one file per unit per `provision` run, or one file for
-one password (`reset-password --handout`, `unit set-password --handout`).
+one password (`reset-password --handout`, `unit set-password --handout`), which is a
+workbook made to be printed when its name ends in .xlsx (a title row, landscape, one
+page wide, phone and password as text cells: exports/writers.py) and CSV when .csv;
+any other name is refused before anything is changed.
 
 Every handout file is made by `StagedFile` and nothing else, whatever its format:
 
@@ -30,7 +33,7 @@ import io
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dnmail.errors import BadInput
@@ -44,6 +47,8 @@ HEADERS = [
     "Tên hộp thư",
     "Mật khẩu",
 ]
+
+FORMATS = {".xlsx": "xlsx", ".csv": "csv"}
 
 _CREATE = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -62,6 +67,19 @@ class HandoutRow:
 
 class HandoutError(BadInput):
     """A handout cannot be written where it was asked for; nothing was changed."""
+
+
+def handout_format(path: Path) -> str:
+    """'xlsx' or 'csv' from the handout's name; HandoutError for any other name (a
+    workbook is never written under a .csv name, nor CSV text under .xlsx)."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise HandoutError(
+            f"{path}: a handout is a workbook (.xlsx) or a CSV file (.csv); "
+            f"{Path(path).suffix or 'a name without suffix'!r} is neither",
+            hint="name the handout .xlsx (printable) or .csv",
+        )
+    return fmt
 
 
 def check_handout_dir(directory: Path) -> Path:
@@ -125,8 +143,19 @@ class StagedFile:
 
     def write(self, text: str) -> None:
         """Append `text` and flush it to disk (fsync) before returning."""
+        self.write_bytes(text.encode("utf-8"))
+
+    def replace_bytes(self, data: bytes) -> None:
+        """Make `data` the whole content (a workbook rewritten with its new rows), on
+        disk (fsync) before returning; the same file, never a new name."""
         assert self.fd is not None, "the handout is closed"
-        data = text.encode("utf-8")
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self.write_bytes(data)
+
+    def write_bytes(self, data: bytes) -> None:
+        """Append `data` and flush it to disk (fsync) before returning."""
+        assert self.fd is not None, "the handout is closed"
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
@@ -200,6 +229,28 @@ def _csv_rows(rows: list[HandoutRow], *, start: int, header: bool) -> str:
     return buf.getvalue()
 
 
+def _xlsx_bytes(rows: list[HandoutRow], *, heading: str) -> bytes:
+    from dnmail.exports.writers import Column, write_xlsx
+
+    columns = (
+        Column("full_name", HEADERS[1], width=28),
+        Column("department", HEADERS[2], width=30),
+        Column("phone", HEADERS[3], "code", width=15),
+        Column("address", HEADERS[4], width=30),
+        Column("password", HEADERS[5], "secret", width=20),
+    )
+    buf = io.BytesIO()
+    values = ((r.full_name, r.department, r.phone, r.address, r.password) for r in rows)
+    write_xlsx(buf, columns, values, title="Tài khoản", heading=heading)
+    return buf.getvalue()
+
+
+def handout_heading(what: str, stamp: datetime, unit: str | None = None) -> str:
+    from dnmail.exports.writers import heading_text
+
+    return heading_text(what, unit, stamp)
+
+
 def handout_name(unit: str, stamp: str) -> str:
     """`handout-<unit>-<stamp>-<random>.csv`: nobody can guess it in advance."""
     return f"handout-{unit}-{stamp}-{secrets.token_hex(4)}.csv"
@@ -268,9 +319,14 @@ class HandoutWriter:
 def stage_single(path: Path, row: HandoutRow) -> StagedFile:
     """A one-person handout (`reset-password --handout FILE`) written under a temporary
     name next to `path`; publish it once the password is set, discard it otherwise."""
+    fmt = handout_format(path)
     staged = StagedFile.new(path)
     try:
-        staged.write(_csv_rows([row], start=1, header=True))
+        if fmt == "xlsx":
+            heading = handout_heading(f"Mật khẩu hộp thư {row.address}", datetime.now(UTC))
+            staged.write_bytes(_xlsx_bytes([row], heading=heading))
+        else:
+            staged.write(_csv_rows([row], start=1, header=True))
     except BaseException:
         staged.discard()
         raise

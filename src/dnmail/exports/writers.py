@@ -14,6 +14,11 @@ and so do the full-width forms `＝＋－＠`. In xlsx and csv every such text c
 leading apostrophe `'`, and in xlsx such cells are written explicitly as strings. JSON
 is data, not a spreadsheet: it keeps the text as stored.
 
+A workbook is made to be printed by the unit that receives it (issue 13 §3): a title
+row (the list, the unit, the date in Vietnamese) above the header, the header
+repeated on every printed page, landscape, fitted to one page wide, the header frozen
+and filtered; phone numbers, codes and passwords are text cells (the leading 0 stays).
+
 Times are stored in UTC. Spreadsheets show them in Vietnam time (UTC+7, no daylight
 saving), which is what a unit reading "Ngày cấp" expects; JSON keeps ISO 8601 UTC.
 """
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import call
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from dnmail.clock import LOCAL_TZ
 
@@ -62,8 +67,10 @@ _XLSX_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?"
 class Column:
     """One column: its JSON key, its Vietnamese header, and how its values are shown.
 
-    type: "text", "int", "datetime" (an aware UTC datetime) or "json" (a JSON text:
-    spreadsheets show it as text, the JSON export embeds the object).
+    type: "text", "int", "datetime" (an aware UTC datetime), "json" (a JSON text:
+    spreadsheets show it as text, the JSON export embeds the object), "code" (digits
+    or letters that must stay text: phone numbers, HR ids; a text cell formatted "@" in
+    a workbook) or "secret" (a password: a text cell written exactly as it is).
     labels: code → Vietnamese label, used in spreadsheets (JSON keeps the code).
     json_only: present in the JSON export only.
     """
@@ -156,9 +163,17 @@ def _sheet_indexes(columns: Sequence[Column]) -> list[int]:
 
 
 def write_xlsx(
-    path: Path, columns: Sequence[Column], rows: Iterable[Sequence], *, title: str
+    path: Path | IO[bytes],
+    columns: Sequence[Column],
+    rows: Iterable[Sequence],
+    *,
+    title: str,
+    heading: str = "",
 ) -> int:
-    """Stream rows into a one-sheet workbook (openpyxl write-only). Returns the row count."""
+    """Stream rows into a one-sheet workbook (openpyxl write-only). Returns the row count.
+
+    `heading` is the title row above the header (the list, the unit, the date); the
+    page is set up for printing (`_print_setup`)."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
@@ -166,9 +181,13 @@ def write_xlsx(
     ws = wb.create_sheet(title=_sheet_title(title))
     shown = _sheet_columns(columns)
     for i, c in enumerate(shown, 1):
-        ws.column_dimensions[get_column_letter(i)].width = c.width
-    ws.freeze_panes = "A2"
+        ws.column_dimensions[get_column_letter(i)].width = column_width(c)
+    top = 2 if heading else 1  # the header's row
+    ws.freeze_panes = f"A{top + 1}"
+    _print_setup(ws, top)
     cells = _XlsxCells(ws)
+    if heading:
+        ws.append([cells.heading(heading)])
     ws.append(cells.header(shown))
     picks = _sheet_indexes(columns)
     converters = [cells.converter(columns[i]) for i in picks]
@@ -180,9 +199,36 @@ def write_xlsx(
         values = row if every else [row[i] for i in picks]
         ws.append([n, *map(call, converters, values)])
     if n:
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(shown))}{n + 1}"
+        ws.auto_filter.ref = f"A{top}:{get_column_letter(len(shown))}{n + top}"
     wb.save(path)
     return n
+
+
+def column_width(c: Column) -> float:
+    """The column's width (characters): its own, or its header's when that is wider."""
+    return max(c.width, max(len(line) for line in c.header.split("\n")) + 3)
+
+
+def _print_setup(ws: Any, header_row: int) -> None:
+    """A4 landscape, one page wide (as many pages down as needed), the header row
+    repeated on every page, centred, with the page number in the footer."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = 9  # A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.oddFooter.center.text = "Trang &P / &N"
+
+
+def heading_text(list_name: str, unit: str | None, day: datetime) -> str:
+    """The title row: 'Đã cấp email — Đơn vị: Sở Nội vụ (snv) — ngày 05 tháng 12 năm 2026'."""
+    local = day.astimezone(LOCAL_TZ)
+    parts = [list_name, f"Đơn vị: {unit}" if unit else "Tất cả đơn vị"]
+    parts.append(f"ngày {local.day:02d} tháng {local.month:02d} năm {local.year}")
+    return " — ".join(parts)
 
 
 class _XlsxCells:
@@ -195,6 +241,13 @@ class _XlsxCells:
         self.ws = ws
         self.cell = WriteOnlyCell
         self._illegal = _XML_ILLEGAL.search
+
+    def heading(self, text: str) -> Any:
+        from openpyxl.styles import Font
+
+        cell = self.cell(self.ws, value=_xml_safe(text))
+        cell.font = Font(bold=True, size=13)
+        return cell
 
     def header(self, shown: Sequence[Column]) -> list:
         from openpyxl.styles import Font
@@ -214,7 +267,35 @@ class _XlsxCells:
             return self._datetime(c)
         if c.type in ("text", "json"):
             return self._text
+        if c.type == "code":
+            return self._code(c)
+        if c.type == "secret":
+            return self._secret
         return _same
+
+    def _code(self, c: Column) -> Callable[[Any], Any]:
+        # One cell formatted as text ("@") reused by every row, as for dates: a phone
+        # number typed over in the unit's copy stays text, its leading 0 too.
+        cell = self.cell(self.ws)
+        cell.number_format = "@"
+        text = self._text
+
+        def convert(v: Any) -> Any:
+            if v is None or v == "":
+                return None
+            value = text(str(v))
+            if not isinstance(value, str):
+                return value  # a neutralised formula: its own string cell
+            cell.value = value
+            cell.data_type = "s"
+            return cell
+
+        return convert
+
+    def _secret(self, v: Any) -> Any:
+        # Exactly as generated: an explicit string cell is never a formula in a workbook,
+        # and a password must not gain an apostrophe.
+        return self._text_cell(_xml_safe(v)) if v else None
 
     def _text_cell(self, v: str) -> Any:
         # An explicit string cell: openpyxl would otherwise read "=…" as a formula and
@@ -290,7 +371,7 @@ def write_csv(path: Path, columns: Sequence[Column], rows: Iterable[Sequence]) -
             convs.append(_label(c.labels))
         elif c.type == "datetime":
             convs.append(_local_time(_strftime(c.number_format)))
-        elif c.type in ("text", "json"):
+        elif c.type in ("text", "json", "code"):
             convs.append(lambda v: neutralise(v) if v else v)
         else:
             convs.append(lambda v: v)
@@ -352,12 +433,15 @@ class Sheet:
     rows: Iterable[Sequence]
     title: str
     header: Mapping[str, Any] = field(default_factory=dict)
+    heading: str = ""  # the workbook's title row
 
 
 def write(path: Path, fmt: str, sheet: Sheet) -> int:
     """Write `sheet` to `path` (already a temporary path) in `fmt`. Returns the row count."""
     if fmt == "xlsx":
-        return write_xlsx(path, sheet.columns, sheet.rows, title=sheet.title)
+        return write_xlsx(
+            path, sheet.columns, sheet.rows, title=sheet.title, heading=sheet.heading
+        )
     if fmt == "csv":
         return write_csv(path, sheet.columns, sheet.rows)
     if fmt == "json":

@@ -25,7 +25,13 @@ from dnmail.domain.results import secret
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, DnmailError, NotFound, Refused
-from dnmail.exports.handouts import HandoutRow, StagedFile, check_handout_dir, stage_single
+from dnmail.exports.handouts import (
+    HandoutRow,
+    StagedFile,
+    check_handout_dir,
+    handout_format,
+    stage_single,
+)
 from dnmail.services import audit
 from dnmail.services.operators import other_unit
 from dnmail.services.runtime import Runtime
@@ -64,6 +70,7 @@ class PasswordHandover:
         if self.handout is not None:  # refused before anything is looked at
             check_handout_dir(self.handout.parent)
             StagedFile.refuse_existing(self.handout)
+            handout_format(self.handout)  # .xlsx or .csv: never CSV text in a workbook's name
 
     def stage(self, row: HandoutRow) -> None:
         if self.handout is not None:

@@ -34,7 +34,14 @@ from dnmail.db import queries
 from dnmail.db.models import AuditEvent, FormerAddress, Mailbox, Request, Staff
 from dnmail.domain.states import LockReason, MailboxState, RequestKind, RequestState
 from dnmail.errors import BadInput, DnmailError
-from dnmail.exports.writers import Column, Sheet, atomic_output, output_format, write
+from dnmail.exports.writers import (
+    Column,
+    Sheet,
+    atomic_output,
+    heading_text,
+    output_format,
+    write,
+)
 from dnmail.services import audit
 from dnmail.services.units import get_unit
 
@@ -72,10 +79,10 @@ _REASONS = {r.value: r.label_vi for r in LockReason}
 _PERSON = (
     Column("full_name", "Họ và tên", width=28),
     Column("department", "Phòng ban/Đơn vị trực thuộc", width=30),
-    Column("phone", "Số điện thoại", width=15),
+    Column("phone", "Số điện thoại", "code", width=15),
     Column("address", "Tên hộp thư", width=30),
-    Column("hr_id", "Mã hồ sơ", width=14),
-    Column("unit", "Mã đơn vị", width=11),
+    Column("hr_id", "Mã hồ sơ", "code", width=14),
+    Column("unit", "Mã đơn vị", "code", width=11),
 )
 
 COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
@@ -237,15 +244,39 @@ class ExportResult:
     since: date | None = None
 
 
-def export_format(path: Path) -> str:
-    """The format named by the file's suffix; BadInput for any other suffix."""
-    fmt = output_format(path)
-    if fmt is None:
+#: What `--format` of an export may ask for.
+FILE_FORMATS = ("xlsx", "csv", "json")
+
+
+def export_target(path: Path, requested: str | None = None) -> tuple[Path, str]:
+    """(the file to write, its format) from the name and `--format` (issue 13 §3).
+
+    A workbook (.xlsx) unless the name or `--format` asks for CSV or JSON; a name
+    without a suffix takes the format's; BadInput when the suffix names no format or
+    another one than `--format`."""
+    path = Path(path)
+    by_name = output_format(path)
+    if requested is not None and requested not in FILE_FORMATS:
+        raise BadInput(f"unknown export format {requested!r}; use xlsx, csv or json")
+    if by_name is not None and requested is not None and by_name != requested:
         raise BadInput(
-            f"{path}: cannot tell the format from {path.suffix or 'a name without suffix'!r}; "
-            "name the file .xlsx, .csv or .json"
+            f"{path}: the name says {by_name} but --format says {requested}; "
+            f"name the file .{requested} or drop --format"
         )
-    return fmt
+    if by_name is not None:
+        return path, by_name
+    if path.suffix:
+        raise BadInput(
+            f"{path}: {path.suffix!r} is not an export format; name the file .xlsx (a "
+            "workbook, the default), .csv or .json"
+        )
+    fmt = requested or "xlsx"
+    return path.with_name(f"{path.name}.{fmt}"), fmt
+
+
+def export_format(path: Path, requested: str | None = None) -> str:
+    """The format the file will be written in (see `export_target`)."""
+    return export_target(path, requested)[1]
 
 
 def _stream(session: Session, query: Select, batch: int) -> Iterator[tuple]:
@@ -269,16 +300,17 @@ def export_list(
     unit: str | None = None,
     since: date | None = None,
     batch: int = BATCH,
+    file_format: str | None = None,
 ) -> ExportResult:
     """Write one list to `path` (format from its suffix), streaming; returns what was written.
 
     `unit` keeps one unit's rows; `since` keeps rows whose date (issued, locked, sent,
     or the event's time) falls on that day (Vietnam time) or later. The file appears
-    whole or not at all; an existing file of that name is replaced.
+    whole or not at all; an existing file of that name is replaced. `file_format`
+    (--format) picks CSV or JSON for a name without suffix (see `export_target`).
     """
     kind = ExportKind(kind)
-    path = Path(path)
-    fmt = export_format(path)
+    path, fmt = export_target(Path(path), file_format)
     if not path.parent.is_dir():
         raise BadInput(f"{path}: the directory {path.parent} does not exist")
     if os.path.isdir(path):
@@ -290,7 +322,8 @@ def export_list(
         )
     now = rt.now()
     with rt.transaction() as s:
-        unit_code = get_unit(unit, session=s).code if unit else None
+        unit_row = get_unit(unit, session=s) if unit else None
+        unit_code = unit_row.code if unit_row else None
         query = _query(kind, rt.config.directory.mail_domain, unit_code, since)
         header = {
             "kind": kind.value,
@@ -299,7 +332,10 @@ def export_list(
             "unit": unit_code,
             "since": since.isoformat() if since else None,
         }
-        sheet = Sheet(COLUMNS[kind], _stream(s, query, batch), kind.title_vi, header)
+        heading = heading_text(
+            kind.title_vi, f"{unit_row.name} ({unit_row.code})" if unit_row else None, now
+        )
+        sheet = Sheet(COLUMNS[kind], _stream(s, query, batch), kind.title_vi, header, heading)
         try:
             with atomic_output(path) as tmp:
                 rows = write(tmp, fmt, sheet)
