@@ -520,7 +520,10 @@ def detect(values: Iterable[str]) -> Detection:
     other: LegacyEncoding = "vni" if best == "tcvn3" else "tcvn3"
     if counts[best] == 0 and counts["ambiguous"] == 0:
         verdict: Verdict = "unicode" if cells > counts["ascii"] else "ascii"
-        return Detection(verdict, cells, **counts)
+        return Detection(
+            verdict, cells, ascii=counts["ascii"], unicode=counts["unicode"], tcvn3=counts["tcvn3"],
+            vni=counts["vni"], ambiguous=counts["ambiguous"],
+        )
     against = counts[other] + worse[best]
     clear = (
         counts[best] >= MIN_LEGACY_CELLS
@@ -532,5 +535,6 @@ def detect(values: Iterable[str]) -> Detection:
         cells,
         changed=changed[best],
         example=examples.get(best),
-        **counts,
+        ascii=counts["ascii"], unicode=counts["unicode"], tcvn3=counts["tcvn3"],
+        vni=counts["vni"], ambiguous=counts["ambiguous"],
     )

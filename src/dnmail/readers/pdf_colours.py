@@ -197,8 +197,9 @@ def colour_space(spec: object, named: dict, depth: int = 0) -> ColourSpace:
 
         return ColourSpace(n, tinted, (1.0,) * n)
     if kind == "Pattern":
-        base = colour_space(items[1], named, depth + 1) if len(items) > 1 else None
-        return ColourSpace(1 + (base.n if base else 0), lambda c: None, (), pattern=True, base=base)
+        pattern_base = colour_space(items[1], named, depth + 1) if len(items) > 1 else None
+        return ColourSpace(1 + (pattern_base.n if pattern_base else 0), lambda c: None, (),
+                           pattern=True, base=pattern_base)
     return _unknown_space(1)
 
 

@@ -527,6 +527,8 @@ class _State(PDFGraphicState):
 class _Device(PDFTextDevice):
     """Records glyphs and painted shapes in drawing order."""
 
+    ctm: Any  # set by the interpreter (begin_page) before anything is painted
+
     def __init__(self, rsrcmgr: PDFResourceManager) -> None:
         super().__init__(rsrcmgr)
         self.glyphs: list[_Glyph] = []
@@ -748,6 +750,7 @@ class _Interpreter(PDFPageInterpreter):
     """pdfminer's interpreter, tracking clips, opacity, colour spaces, forms and layers."""
 
     graphicstate: _State
+    device: _Device
 
     def __init__(self, rsrcmgr: PDFResourceManager, device: _Device,
                  layers: _OptionalContent | None = None, depth: int = 0) -> None:
@@ -827,7 +830,7 @@ class _Interpreter(PDFPageInterpreter):
         start = end
         while start > 0 and end - start < 32 and isinstance(args[start - 1], (int, float)):
             start -= 1
-        values = [float(v) for v in args[start:end]]
+        values = [float(v) for v in args[start:end]]  # type: ignore[arg-type]  # numbers, checked above
         del args[start:]
         space = self.graphicstate.stroke_space if stroking else self.graphicstate.fill_space
         if not space.pattern:

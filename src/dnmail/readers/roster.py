@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.states import HrStatus
@@ -179,7 +180,7 @@ class RosterRowReader:
 
     # -- per row ----------------------------------------------------------------------
 
-    def read(self, number: int, cells: Sequence[object]) -> RosterRow | None:
+    def read(self, number: int, cells: Sequence[Any]) -> RosterRow | None:
         """Parse one row; None when it is empty or has a problem (then recorded)."""
         if len(cells) < self._width:
             cells = [*cells, *([None] * (self._width - len(cells)))]
@@ -333,6 +334,10 @@ class RosterRowReader:
                 ok = False
         if not ok:
             return None
+        # every field was read (ok): none of them is None
+        assert hr_id is not None and full_name is not None and unit_code is not None
+        assert department is not None and position is not None and phone is not None
+        assert status is not None
         if restored:
             self._warn_restored(number, raw_phone, phone)
         row = RosterRow(
@@ -385,7 +390,7 @@ class RosterRowReader:
             self._problem(number, field, str(exc))
             return None
 
-    def _hr_id(self, number: int, value: object) -> str | None:
+    def _hr_id(self, number: int, value: Any) -> str | None:
         kind = type(value)
         if kind is int:
             return str(value) if value >= 0 else self._bad_hr_id(number, value)
@@ -415,7 +420,7 @@ class RosterRowReader:
             return None
         return text
 
-    def _bad_hr_id(self, number: int, value: object) -> None:
+    def _bad_hr_id(self, number: int, value: object) -> str | None:
         self._problem(number, "hr_id", f"{value!r} is not an HR id")
         return None
 

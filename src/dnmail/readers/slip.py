@@ -157,7 +157,7 @@ def _read_pdf(
     ]
     checked = any(r.revoked is False for r in counting)
     _refuse_stale(name, verdict, now, max_age_days)
-    warnings = ()
+    warnings: tuple[Problem, ...] = ()
     if verdict.filled_after_signing:
         warnings = (Problem(
             "form fields were filled in after the slip was signed (the signature allows it): "

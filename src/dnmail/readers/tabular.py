@@ -19,6 +19,7 @@ openpyxl is imported inside the functions that read workbooks.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as _dt
 import io
 import itertools
@@ -26,11 +27,11 @@ import math
 import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from dnmail.domain.text import clean_text, fold
 from dnmail.errors import DnmailError, InvalidFile, Problem, UnsafeFile
@@ -63,7 +64,7 @@ class CellError(ValueError):
     """A cell whose value cannot be used; the message is for the operator."""
 
 
-def cell_text(value: object) -> str:
+def cell_text(value: Any) -> str:
     """A raw cell value as clean text: NFC, single spaces, control characters dropped.
 
     Numbers become their digits (12345.0 → "12345"), dates their ISO form. Raises
@@ -174,7 +175,7 @@ class Column:
     aliases: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     required: bool = True
-    keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    keys: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", frozenset({fold(self.header), *self.aliases}))
@@ -448,7 +449,7 @@ class Table:
 
     def rows(
         self, sheet: str | None = None, *, hidden_ok: bool = False
-    ) -> Iterator[tuple[int, Sequence[object]]]:
+    ) -> Generator[tuple[int, Sequence[object]], None, None]:
         """The rows of `sheet` (default: the first). A hidden row or column that holds
         data refuses the file (InvalidFile naming it) unless `hidden_ok`."""
         if self.format == "csv":
@@ -564,7 +565,7 @@ def _open_workbook(path: Path, max_uncompressed: int):  # -> openpyxl Workbook
 
 def _sheet_rows(
     workbook, file_name: str, sheet: str, *, refuse_hidden: bool = True
-) -> Iterator[tuple[int, Sequence[object]]]:
+) -> Generator[tuple[int, Sequence[object]], None, None]:
     try:
         worksheet = workbook[sheet]
     except KeyError:
@@ -675,7 +676,7 @@ def _short(exc: BaseException) -> str:
 
 def _csv_rows(
     path: Path, max_bytes: int, encoding: str | None = None
-) -> Iterator[tuple[int, list[str]]]:
+) -> Generator[tuple[int, list[str]], None, None]:
     name = path.name
     try:
         size = path.stat().st_size
