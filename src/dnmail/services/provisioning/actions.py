@@ -277,10 +277,8 @@ class Actions:
         self.d.add_aliases(e.dn, [f"{old}@{self.domain}"])
         if move_to is not None:
             self.ensure_branch(w.staff.unit_code)
-        if e.uid.lower() == new and move_to is None:
-            return e.dn
-        if e.uid.lower() == new:
-            return self.d.move(e.dn, move_to)  # renamed before a crash; the move remains
+        if e.uid.lower() == new:  # renamed before a crash; only the move may remain
+            return e.dn if move_to is None else self.d.move(e.dn, move_to)
         return self.d.rename(e.dn, new, move_to)
 
     def _record_rename(self, s: Session, w: Work, m: Mailbox, old: str, now: datetime) -> None:
