@@ -146,7 +146,8 @@ def adopted_counts(db: Path) -> dict:
 
     with sqlite3.connect(db) as c:
         adopted = c.execute("SELECT count(*) FROM mailboxes WHERE origin = 'adopted'").fetchone()[0]
-        events = c.execute("SELECT count(*) FROM audit_events WHERE action = 'mailbox.adopt'").fetchone()[0]
+        events = c.execute(
+            "SELECT count(*) FROM audit_events WHERE action = 'mailbox.adopt'").fetchone()[0]
     return {"adopted": adopted, "audit_events": events}
 
 
@@ -155,7 +156,8 @@ def main() -> None:
     from run import write_config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=100_000, help="people in the roster (entries: 2%% more)")
+    ap.add_argument("--n", type=int, default=100_000,
+                    help="people in the roster (entries: 2%% more)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=5000, help="provision.chunk_size")
     ap.add_argument("--format-json", action="store_true",
@@ -173,7 +175,8 @@ def main() -> None:
             dump = workdir / "dump.ldif"
             search = ["ldapsearch", "-x", "-LLL", "-H", info.url, "-D", info.service_dn,
                       "-y", str(workdir / "service.pw"), "-b", info.people_dn,
-                      "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", *ATTRIBUTES]  # fmt: skip
+                      "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)",
+                      *ATTRIBUTES]  # fmt: skip
             (workdir / "service.pw").write_text(info.service_password, encoding="utf-8")
             base, ours, dry = [], [], []
             counts = None
@@ -184,8 +187,9 @@ def main() -> None:
                 for label, extra, runs in (("dry", [], dry), ("apply", ["--apply"], ours)):
                     db = workdir / f"adopt-{i}-{label}.db"
                     shutil.copyfile(built["template"], db)
+                    chunking = f"[provision]\nchunk_size = {args.chunk_size}\n"
                     cfg = write_config(workdir / f"adopt-{i}.toml", f"sqlite:///{db}", ldap=info,
-                                       extra=f"[provision]\nchunk_size = {args.chunk_size}\n")  # fmt: skip
+                                       extra=chunking)
                     out = workdir / f"adopt-{i}-{label}.json"
                     # The command IID runs (docs/takeover.md): the table on stdout (a file:
                     # the entries left for IID), the summary on stderr.
@@ -193,12 +197,14 @@ def main() -> None:
                                    *args.output, "directory", "adopt", *extra],
                                   env=env, stdout=out)  # fmt: skip
                     if run.returncode not in (0, 3):
-                        raise SystemExit(f"adopt {label} failed (exit {run.returncode}):\n{run.stderr}")
+                        raise SystemExit(
+                            f"adopt {label} failed (exit {run.returncode}):\n{run.stderr}")
                     runs.append(run)
                     if label == "apply":
                         counts = adopted_counts(db)
                         if counts["adopted"] < args.n * 0.9:
-                            raise SystemExit(f"adopt took over only {counts['adopted']} of {args.n}")
+                            raise SystemExit(
+                                f"adopt took over only {counts['adopted']} of {args.n}")
                     db.unlink()
                     out.unlink()
         finally:

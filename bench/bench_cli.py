@@ -182,7 +182,8 @@ def build_queue_db(path: Path, requests: int, units: int = 50, seed: int = 2016)
         conn.execute(
             insert(Unit),
             [
-                {"code": c, "name": f"Đơn vị {c}", "parent_code": None, "account": f"{c}@danang.gov.vn",
+                {"code": c, "name": f"Đơn vị {c}", "parent_code": None,
+                 "account": f"{c}@danang.gov.vn",
                  "branch_dn": f"ou={c},ou=people,dc=danang,dc=gov,dc=vn", "created_at": t0}
                 for c in codes
             ],
@@ -191,7 +192,8 @@ def build_queue_db(path: Path, requests: int, units: int = 50, seed: int = 2016)
             chunk = range(start, min(requests, start + 10_000))
             staff = [
                 {"hr_id": f"HS{i:07d}", "full_name": names[i], "name_key": name_key(names[i]),
-                 "unit_code": codes[i % units], "department": "Văn phòng", "position": "Chuyên viên",
+                 "unit_code": codes[i % units], "department": "Văn phòng",
+                 "position": "Chuyên viên",
                  "phone": f"09{i:08d}", "hr_status": "active", "status_changed_at": t0,
                  "created_at": t0, "updated_at": t0}
                 for i in chunk
@@ -201,8 +203,10 @@ def build_queue_db(path: Path, requests: int, units: int = 50, seed: int = 2016)
                 insert(Request),
                 [
                     {"kind": "create", "unit_code": s["unit_code"], "staff_hr_id": s["hr_id"],
-                     "state": "pending", "attempts": 0, "requested_by": f"{s['unit_code']}@danang.gov.vn",
-                     "created_at": t0 + timedelta(seconds=i), "updated_at": t0 + timedelta(seconds=i)}
+                     "state": "pending", "attempts": 0,
+                     "requested_by": f"{s['unit_code']}@danang.gov.vn",
+                     "created_at": t0 + timedelta(seconds=i),
+                     "updated_at": t0 + timedelta(seconds=i)}
                     for i, s in zip(chunk, staff, strict=True)
                 ],
             )  # fmt: skip
@@ -222,7 +226,8 @@ def bench_queue(tmp: Path, runs: int, requests: int) -> dict:
     )
     page = tmp / "page.txt"
     check = checked(
-        measure([sys.executable, "-m", "dnmail", "--config", str(config), "queue", "list"], stdout=page),
+        measure([sys.executable, "-m", "dnmail", "--config", str(config), "queue", "list"],
+                stdout=page),
         "dnmail queue list",
     )
     # A rich table on a terminal (rows start with "│"), plain text into a file (rows
@@ -234,7 +239,8 @@ def bench_queue(tmp: Path, runs: int, requests: int) -> dict:
     )
     said = (f"of {requests} request", f"/{requests} yêu cầu")  # en, vi
     if shown < 100 or not any(s in check.stderr for s in said):
-        raise SystemExit(f"queue list did not show the first page of {requests}: {check.stderr[-500:]}")
+        raise SystemExit(
+            f"queue list did not show the first page of {requests}: {check.stderr[-500:]}")
     got = alternate(
         {
             "baseline": [sys.executable, "-c", BASELINE_IMPORTS],
@@ -283,9 +289,11 @@ def main() -> int:
     for r in result.values():
         print(f"{r['figure']} (median of {r['runs']} runs, fresh process each):")
         print(f"  {r['baseline_label']:<58} {r['baseline']['median_s']:6.3f} s  "
-              f"(min {r['baseline']['min_s']:.3f})  peak {r['baseline']['peak_mib']:6.1f} MiB")  # fmt: skip
+              f"(min {r['baseline']['min_s']:.3f})  "
+              f"peak {r['baseline']['peak_mib']:6.1f} MiB")  # fmt: skip
         print(f"  {'dnmail':<58} {r['dnmail']['median_s']:6.3f} s  "
-              f"(min {r['dnmail']['min_s']:.3f})  peak {r['dnmail']['peak_mib']:6.1f} MiB")  # fmt: skip
+              f"(min {r['dnmail']['min_s']:.3f})  "
+              f"peak {r['dnmail']['peak_mib']:6.1f} MiB")  # fmt: skip
         print(f"  ratio {r['ratio']:.2f}  (target <= {r['target']})")
     return 0
 

@@ -129,7 +129,8 @@ def main() -> int:
         "--output", choices=["table", "json"], default="table",
         help="dnmail's --format: the table an operator reads, or JSON as cron and scripts take it",
     )
-    ap.add_argument("--growth", action="store_true", help="also time a second batch of N on top of the first")
+    ap.add_argument("--growth", action="store_true",
+                    help="also time a second batch of N on top of the first")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="dnmail-bench-") as tmp:
@@ -141,7 +142,9 @@ def main() -> int:
             db_url = f"sqlite:///{tmp / 'bench.db'}"
         try:
             with slapd(tmp / "slapd-a") as a, slapd(tmp / "slapd-b") as b:
-                cfg = write_config(tmp / "config.toml", db_url, a, extra=f"[provision]\nworkers = {args.workers}\nchunk_size = {args.chunk_size}\n")
+                extra = (f"[provision]\nworkers = {args.workers}\n"
+                         f"chunk_size = {args.chunk_size}\n")
+                cfg = write_config(tmp / "config.toml", db_url, a, extra=extra)
                 staff = populate(cfg, args.n)
                 # Baseline: ldapadd of the same entries, same bind identity.
                 units = sorted({s["unit_code"] for s in staff})
@@ -153,7 +156,8 @@ def main() -> int:
                 r = run_timed([*base, "-f", str(tmp / "entries.ldif")])
                 assert r.returncode == 0, r.stderr[-500:]
                 ldapadd_rate = args.n / r.seconds
-                p = peak_of(dnmail_cmd(cfg, "--format", args.output, "--quiet", "provision", "--handout-dir", str(tmp / "h")))
+                p = peak_of(dnmail_cmd(cfg, "--format", args.output, "--quiet", "provision",
+                                       "--handout-dir", str(tmp / "h")))
                 assert p.returncode == 0, p.stderr[-2000:]
                 dn_rate = args.n / p.seconds
                 result = {
@@ -171,7 +175,8 @@ def main() -> int:
                 }
                 if args.growth:
                     populate(cfg, args.n, offset=args.n, fresh=False)
-                    p2 = peak_of(dnmail_cmd(cfg, "--format", args.output, "--quiet", "provision", "--handout-dir", str(tmp / "h")))
+                    p2 = peak_of(dnmail_cmd(cfg, "--format", args.output, "--quiet",
+                                            "provision", "--handout-dir", str(tmp / "h")))
                     assert p2.returncode == 0, p2.stderr[-2000:]
                     result["second_batch_per_s"] = round(args.n / p2.seconds)
                     result["growth_cost_ratio"] = round(p2.seconds / p.seconds, 3)
@@ -181,12 +186,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"provision of {args.n} accounts ({args.db}, {args.workers} worker(s), chunks of {args.chunk_size}, --format {args.output}):")
-        print(f"  ldapadd  {result['ldapadd_per_s']:>7} accounts/s  ({result['ldapadd_seconds']} s)")
-        print(f"  dnmail   {result['dnmail_per_s']:>7} accounts/s  ({result['dnmail_seconds']} s, peak {result['dnmail_peak_mib']} MiB)")
+        print(f"provision of {args.n} accounts ({args.db}, {args.workers} worker(s), "
+              f"chunks of {args.chunk_size}, --format {args.output}):")
+        print(f"  ldapadd  {result['ldapadd_per_s']:>7} accounts/s  "
+              f"({result['ldapadd_seconds']} s)")
+        print(f"  dnmail   {result['dnmail_per_s']:>7} accounts/s  "
+              f"({result['dnmail_seconds']} s, peak {result['dnmail_peak_mib']} MiB)")
         print(f"  ratio    {result['ratio']:.2f}  (target ≥ 0.5)")
         if "growth_cost_ratio" in result:
-            print(f"  second batch of {args.n} on top: {result['second_batch_per_s']} accounts/s, cost ratio {result['growth_cost_ratio']} (target ≤ 1.3)")
+            print(f"  second batch of {args.n} on top: {result['second_batch_per_s']} accounts/s, "
+                  f"cost ratio {result['growth_cost_ratio']} (target ≤ 1.3)")
     return 0
 
 

@@ -143,7 +143,8 @@ def json_result(args, results: list[tuple[str, dict]]) -> dict:
     mib = 1024**2
     files = []
     for title, r in results:
-        (base_wall, base_cpu), (ours_wall, ours_cpu) = r["best"]["openpyxl"], r["best"]["read_roster"]
+        (base_wall, base_cpu) = r["best"]["openpyxl"]
+        (ours_wall, ours_cpu) = r["best"]["read_roster"]
         files.append({
             "file": title.rstrip(":"),
             **{label: {"best_wall_s": round(w, 4), "best_cpu_s": round(c, 4),

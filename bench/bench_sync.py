@@ -218,7 +218,8 @@ def seed_database(url: str, base: list[list[str]], mailbox_share: float = 0.95) 
             s.execute(insert(Staff), staff[i : i + 5000])
         with_box = [r for i, r in enumerate(base) if (i % 100) < mailbox_share * 100]
         boxes = [
-            {"id": i + 1, "address": f"m{i:07d}", "base": f"m{i:07d}", "staff_hr_id": r[0], "unit_code": r[2],
+            {"id": i + 1, "address": f"m{i:07d}", "base": f"m{i:07d}", "staff_hr_id": r[0],
+             "unit_code": r[2],
              "dn": f"uid=m{i:07d},ou={r[2]},ou=people,dc=danang,dc=gov,dc=vn", "state": "active",
              "created_at": t2, "updated_at": t2}
             for i, r in enumerate(with_box)
@@ -237,7 +238,8 @@ def seed_database(url: str, base: list[list[str]], mailbox_share: float = 0.95) 
             for table in ("mailboxes", "requests"):
                 s.execute(
                     text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
                     )
                 )
     engine.dispose()
@@ -337,7 +339,8 @@ def run(label: str, db_url: str, workdir: Path, args: list[str], ldap) -> dict:
     t0 = time.perf_counter()
     with open(out, "w") as fh:
         p = subprocess.Popen(
-            [sys.executable, "-c", RUNNER, "--config", str(cfg), "--format", "json", "--quiet", *args],
+            [sys.executable, "-c", RUNNER, "--config", str(cfg), "--format", "json", "--quiet",
+             *args],
             stdout=fh, stderr=subprocess.PIPE, env=env,
         )  # fmt: skip
         _, status, _usage = os.wait4(p.pid, 0)
@@ -359,7 +362,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=271)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each command (median shown)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--json", action="store_true", help="one JSON object on stdout (progress on stderr)")
+    ap.add_argument("--json", action="store_true",
+                    help="one JSON object on stdout (progress on stderr)")
     a = ap.parse_args()
     info = sys.stderr if a.json else sys.stdout
 
@@ -375,11 +379,13 @@ def main() -> None:
               f"changes {kinds} ({time.perf_counter() - t:.1f} s)", file=info)  # fmt: skip
         t = time.perf_counter()
         seed_database(dbs.base_url, base)
-        print(f"database: {a.n:,} staff, 95 % with a mailbox ({'PostgreSQL' if a.pg else 'SQLite'}, "
+        print(f"database: {a.n:,} staff, 95 % with a mailbox "
+              f"({'PostgreSQL' if a.pg else 'SQLite'}, "
               f"{time.perf_counter() - t:.1f} s)", file=info)  # fmt: skip
         t = time.perf_counter()
         server, ldap = start_directory(workdir, base)
-        print(f"directory: the same mailboxes in a throw-away slapd ({time.perf_counter() - t:.1f} s)",
+        print("directory: the same mailboxes in a throw-away slapd "
+              f"({time.perf_counter() - t:.1f} s)",
               file=info)  # fmt: skip
 
         commands = {
@@ -402,9 +408,11 @@ def main() -> None:
         base_s = results[0]["seconds"]
         if a.json:
             print(json.dumps({
-                "n": a.n, "changes": a.changes, "format": a.format, "db": "postgresql" if a.pg else "sqlite",
+                "n": a.n, "changes": a.changes, "format": a.format,
+                "db": "postgresql" if a.pg else "sqlite",
                 "repeat": a.repeat, "kinds": kinds, "target": TARGET,
-                **{r["label"]: {"median_s": round(r["seconds"], 4), "all_s": [round(x, 4) for x in r["all"]],
+                **{r["label"]: {"median_s": round(r["seconds"], 4),
+                                "all_s": [round(x, 4) for x in r["all"]],
                                 "peak_mib": round(max(x["peak_mb"] for x in runs[r["label"]]), 1)}
                    for r in results},
                 "ratio_dry": round(results[1]["seconds"] / base_s, 3),
@@ -413,7 +421,8 @@ def main() -> None:
             }))  # fmt: skip
             return
         print(
-            f"\n{'command (median of ' + str(a.repeat) + ')':<28}{'seconds':>9}{'ratio':>8}{'peak MB':>10}  all runs (s)"
+            f"\n{'command (median of ' + str(a.repeat) + ')':<28}"
+            f"{'seconds':>9}{'ratio':>8}{'peak MB':>10}  all runs (s)"
         )
         names_ = {
             "import": "staff import",
@@ -422,7 +431,8 @@ def main() -> None:
         }
         for r in results:
             print(
-                f"{names_[r['label']]:<28}{r['seconds']:>9.2f}{r['seconds'] / base_s:>8.2f}{r['peak_mb']:>10.1f}  "
+                f"{names_[r['label']]:<28}{r['seconds']:>9.2f}"
+                f"{r['seconds'] / base_s:>8.2f}{r['peak_mb']:>10.1f}  "
                 + " ".join(f"{x:.2f}" for x in r["all"])
             )
         counts = results[2]["doc"]["counts"]

@@ -49,7 +49,8 @@ def peak_of(cmd: list[str], env: dict | None = None) -> Timed:
     )
     import json
 
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True,
+                         text=True)
     d, rss, rc, so, se = json.loads(out.stdout)
     return Timed(d, rss / 1024, rc, so, se)
 

@@ -208,7 +208,8 @@ def child_growth(workdir: Path, existing: int, batch: int, chunk: int) -> dict:
     ldif = workdir / "preload.ldif"
     with open(ldif, "w", encoding="utf-8") as f:
         for c in codes:
-            f.write(f"dn: ou={c},ou=people,{suffix}\nobjectClass: top\nobjectClass: organizationalUnit\nou: {c}\n\n")
+            f.write(f"dn: ou={c},ou=people,{suffix}\nobjectClass: top\n"
+                    f"objectClass: organizationalUnit\nou: {c}\n\n")
         salt = os.urandom(8)  # one salt for speed: these passwords are never used
         for p, a in zip(old, addresses, strict=True):
             words = p.full_name.split()
@@ -247,7 +248,8 @@ def child_growth(workdir: Path, existing: int, batch: int, chunk: int) -> dict:
     finally:
         server.stop()
     if timed["done"] != batch:
-        raise SystemExit(f"timed provision: {timed['done']} of {batch} done ({timed['failed']} failed)")
+        raise SystemExit(f"timed provision: {timed['done']} of {batch} done "
+                         f"({timed['failed']} failed)")
     return {"existing": existing, "batch": batch, "chunk": chunk,
             "preload_ldap_s": round(ldap_s, 1), "preload_sql_s": round(sql_s, 1), **timed,
             "ldapadd_s": round(ldapadd_s, 3),
@@ -327,7 +329,8 @@ def preload_database(url: str, people: list[Person], existing: int, addresses, b
             events = []
             for k, i in enumerate(part):
                 details = _canonical_details({"hr_id": people[i].hr_id, "unit": people[i].unit,
-                                              "address": addresses[i], "result": "created"})  # fmt: skip
+                                              "address": addresses[i],
+                                              "result": "created"})  # fmt: skip
                 h = event_hash(i + 1, at[k], "iid-admin", "provision.create", f"request:{i + 1}",
                                details, prev)  # fmt: skip
                 events.append({"id": i + 1, "at": at[k], "actor": "iid-admin",
@@ -422,7 +425,8 @@ def child_roster(workdir: Path, rows: int, repeat: int) -> dict:
         out = workdir / f"import-{i}.json"
         ours.append(checked(measure(
             [sys.executable, "-m", "dnmail", "--config", str(cfg), "--format", "json", "--quiet",
-             "staff", "import", str(roster)], env=env, stdout=out), "dnmail staff import"))  # fmt: skip
+             "staff", "import", str(roster)], env=env, stdout=out),
+            "dnmail staff import"))  # fmt: skip
         added = json.loads(out.read_text(encoding="utf-8"))["added"]
         if added != rows:
             raise SystemExit(f"staff import added {added} of {rows} rows")
@@ -455,7 +459,9 @@ class Figure:
     def met(self) -> bool | None:
         if self.error or self.ratio is None or self.target_value is None:
             return None
-        return self.ratio >= self.target_value if self.op == ">=" else self.ratio <= self.target_value
+        if self.op == ">=":
+            return self.ratio >= self.target_value
+        return self.ratio <= self.target_value
 
 
 class Runner:
@@ -483,7 +489,8 @@ class Runner:
         p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, cwd=ROOT)
         self.log.write(p.stderr)
         if p.returncode != 0:
-            raise BenchCrashed(f"run.py --child {args[0]} exited {p.returncode}: {p.stderr[-1500:]}")
+            raise BenchCrashed(
+                f"run.py --child {args[0]} exited {p.returncode}: {p.stderr[-1500:]}")
         return json.loads(p.stdout.strip().splitlines()[-1])
 
     # -- each benchmark: a list of figures ---------------------------------------------
@@ -501,7 +508,8 @@ class Runner:
                f"--format {cfg['output']}")  # fmt: skip
         return [Figure(
             "provision", f"provision {n:,} creates ({how})",
-            dnmail=f"{ours:.2f} s ({n / ours:,.0f}/s)", baseline=f"{base:.2f} s ({n / base:,.0f}/s)",
+            dnmail=f"{ours:.2f} s ({n / ours:,.0f}/s)",
+            baseline=f"{base:.2f} s ({n / base:,.0f}/s)",
             ratio=round(base / ours, 3), target="≥ 0.5× rate", op=">=", target_value=0.5,
             peak_mib=max(r["dnmail_peak_mib"] for r in runs),
             note=f"ldapadd into a fresh slapd; median of {len(runs)}", details={"runs": runs},
@@ -514,19 +522,23 @@ class Runner:
             d = self.workdir / f"growth-{existing}"
             d.mkdir()
             sides.append(self.child("growth", "--dir", str(d), "--existing", str(existing),
-                                    "--batch", str(batch), "--chunk", str(GROWTH_CHUNK)))  # fmt: skip
+                                    "--batch", str(batch),
+                                    "--chunk", str(GROWTH_CHUNK)))  # fmt: skip
             shutil.rmtree(d, ignore_errors=True)
         a, b = sides
         span = f"#{late + 1:,}–{late + batch:,} vs #{early + 1:,}–{early + batch:,}"
         own = Figure(
             "growth-cpu", "  same batches, dnmail's own CPU per account",
-            dnmail=f"{b['cpu_ms_per_account']:.2f} ms", baseline=f"{a['cpu_ms_per_account']:.2f} ms",
-            ratio=round(b["cpu_ms_per_account"] / a["cpu_ms_per_account"], 3), target="≤ 1.3× cost",
+            dnmail=f"{b['cpu_ms_per_account']:.2f} ms",
+            baseline=f"{a['cpu_ms_per_account']:.2f} ms",
+            ratio=round(b["cpu_ms_per_account"] / a["cpu_ms_per_account"], 3),
+            target="≤ 1.3× cost",
             target_value=1.3, note="process CPU of the provisioning process: the client side alone",
         )  # fmt: skip
         slapd_own = Figure(
             "growth-slapd", "  same sizes, ldapadd into the same slapd (reference)",
-            dnmail=f"{b['ldapadd_ms_per_account']:.2f} ms", baseline=f"{a['ldapadd_ms_per_account']:.2f} ms",
+            dnmail=f"{b['ldapadd_ms_per_account']:.2f} ms",
+            baseline=f"{a['ldapadd_ms_per_account']:.2f} ms",
             ratio=round(b["ldapadd_ms_per_account"] / a["ldapadd_ms_per_account"], 3),
             target="—", note=f"ldapadd of {batch:,} more entries right after dnmail's batch: "
                              "slapd's own growth, which no client can avoid",
@@ -567,7 +579,8 @@ class Runner:
         shutil.rmtree(d, ignore_errors=True)
         return [Figure(
             "roster", f"staff import, {r['rows']:,}-row roster (xlsx, first import)",
-            dnmail=f"{r['dnmail']['median_s']:.2f} s", baseline=f"{r['baseline']['median_s']:.2f} s",
+            dnmail=f"{r['dnmail']['median_s']:.2f} s",
+            baseline=f"{r['baseline']['median_s']:.2f} s",
             ratio=r["ratio"], target="≤ 1.3×", target_value=1.3, peak_mib=r["dnmail"]["peak_mib"],
             note=f"bare openpyxl read-only pass; median of {r['repeat']}", details=r,
         )]  # fmt: skip
@@ -584,7 +597,8 @@ class Runner:
             dnmail=f"{r['dnmail_s']:.2f} s", baseline=f"{r['baseline_s']:.2f} s",
             ratio=round(r["dnmail_s"] / r["baseline_s"], 3), target="≤ 1.5×", target_value=1.5,
             peak_mib=r["dnmail_peak_mib"],
-            note=f"bare pyHanko validation + pdfplumber extraction; best of {self.m['slips_repeat']}",
+            note="bare pyHanko validation + pdfplumber extraction; "
+                 f"best of {self.m['slips_repeat']}",
             details=r,
         )]  # fmt: skip
 
@@ -593,7 +607,8 @@ class Runner:
                         "--repeat", str(self.m["export_repeat"]), "--json")  # fmt: skip
         return [Figure(
             "export", f"export issued, {r['rows']:,} mailboxes (xlsx)",
-            dnmail=f"{r['export']['median_s']:.2f} s", baseline=f"{r['baseline']['median_s']:.2f} s",
+            dnmail=f"{r['export']['median_s']:.2f} s",
+            baseline=f"{r['baseline']['median_s']:.2f} s",
             ratio=r["ratio_median"], target="≤ 1.3×", target_value=1.3,
             peak_mib=max(r["cli_peak_mib"], r["export"]["peak_mib"]),
             note=f"bare openpyxl write-only of the same rows; service in-process, median of "
@@ -606,10 +621,12 @@ class Runner:
                         "--repeat", str(self.m["sync_repeat"]), "--json")  # fmt: skip
         return [Figure(
             "sync", f"sync --apply, {r['n']:,}-person roster, 1% changed",
-            dnmail=f"{r['sync-apply']['median_s']:.2f} s", baseline=f"{r['import']['median_s']:.2f} s",
+            dnmail=f"{r['sync-apply']['median_s']:.2f} s",
+            baseline=f"{r['import']['median_s']:.2f} s",
             ratio=r["ratio_apply"], target="≤ 1.5×", target_value=1.5,
             peak_mib=max(r[k]["peak_mib"] for k in ("import", "sync-dry", "sync-apply")),
-            note=f"staff import of the same file; dry run {r['ratio_dry']}; median of {r['repeat']}",
+            note=f"staff import of the same file; dry run {r['ratio_dry']}; "
+                 f"median of {r['repeat']}",
             details=r,
         )]  # fmt: skip
 
@@ -621,7 +638,8 @@ class Runner:
         return [Figure(
             "adopt", f"directory adopt --apply, {r['entries']:,} entries (50 units)",
             dnmail=f"{a['median_s']:.2f} s", baseline=f"{b['median_s']:.2f} s",
-            ratio=r["ratio"], target="≤ 3×", target_value=3.0, peak_mib=max(a["peak_mib"], d["peak_mib"]),
+            ratio=r["ratio"], target="≤ 3×", target_value=3.0,
+            peak_mib=max(a["peak_mib"], d["peak_mib"]),
             note=f"ldapsearch -E pr=1000 of the same entries and attributes; dry run "
                  f"{d['median_s']:.2f} s ({r['ratio_dry']}×); {r['adopted']:,} adopted with "
                  f"{r['audit_events']:,} audit events; SQLite; median of {r['repeat']}",
@@ -637,10 +655,12 @@ def parse_slips_report(text: str) -> dict:
     """The PDF half, (a), of bench_slips.py's report."""
     part = text.split("(a)", 1)[1].split("(b)", 1)[0] if "(a)" in text else ""
     found = {}
-    for label, key in (("bare pyHanko + pdfplumber", "baseline"), ("dnmail request import", "dnmail")):
+    for label, key in (("bare pyHanko + pdfplumber", "baseline"),
+                       ("dnmail request import", "dnmail")):
         m = re.search(re.escape(label) + r"\s+([\d.]+) s\s+peak RSS\s+([\d.]+) MiB", part)
         if not m:
-            raise BenchCrashed(f"bench_slips.py report not understood (no {label!r} line):\n{text[-1500:]}")
+            raise BenchCrashed(f"bench_slips.py report not understood (no {label!r} line):\n"
+                               f"{text[-1500:]}")
         found[f"{key}_s"], found[f"{key}_peak_mib"] = float(m.group(1)), float(m.group(2))
     return found
 
@@ -652,7 +672,8 @@ def machine() -> dict:
     cpu = ""
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in
-                   Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))  # fmt: skip
+                   Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))  # fmt: skip
     except (OSError, StopIteration):
         pass
     mem = ""
@@ -704,7 +725,8 @@ def memory_figure(figures: list[Figure]) -> Figure:
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="every figure scaled down (CI; < 3 min on 2 cores)")
+    ap.add_argument("--quick", action="store_true",
+                    help="every figure scaled down (CI; < 3 min on 2 cores)")
     ap.add_argument("--json", metavar="FILE", type=Path, help="also save the results as JSON")
     ap.add_argument("--only", metavar="LIST", help=f"comma-separated subset of {','.join(FIGURES)}")
     ap.add_argument("--keep", action="store_true", help="keep the work directory and its log")
@@ -731,7 +753,8 @@ def main() -> int:
     wanted = FIGURES if not args.only else tuple(x.strip() for x in args.only.split(","))
     unknown = set(wanted) - set(FIGURES)
     if unknown:
-        ap.error(f"unknown figure(s) {', '.join(sorted(unknown))}; choose from {', '.join(FIGURES)}")
+        ap.error(f"unknown figure(s) {', '.join(sorted(unknown))}; "
+                 f"choose from {', '.join(FIGURES)}")
     mode = "quick" if args.quick else "full"
     started = time.perf_counter()
     when = datetime.now(UTC)
@@ -769,7 +792,8 @@ def main() -> int:
     missed = [f.key for f in figures if f.met is False]
     print(f"\n{mode} run: {wall:.0f} s wall; {len(missed)} target(s) missed"
           + (f" ({', '.join(missed)})" if missed else "")
-          + "; figures are medians unless noted, on a machine that may be shared (noisy).")  # fmt: skip
+          + "; figures are medians unless noted, on a machine that may be shared"
+            " (noisy).")  # fmt: skip
     if args.json:
         doc = {
             "mode": mode, "date": when.isoformat(timespec="seconds"), "wall_s": round(wall, 1),

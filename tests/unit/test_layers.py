@@ -62,7 +62,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "config": {"domain", "errors"},
     "clock": {"errors"},
     "errors": {"domain.results", "i18n"},
-    "i18n": {"config"},
+    "i18n": set(),  # reads the [interface] key itself (tomllib), never config.py
 }
 #: Modules that an allowed sideways edge points at: they must stay leaves (docs/architecture.md,
 #: "The one sideways edge"), importing nothing of dnmail but these.
@@ -121,6 +121,28 @@ def test_module_imports_only_what_its_layer_may(path):
 def test_sideways_edges_point_at_leaves(leaf):
     path = SRC / (leaf.replace(".", "/") + ".py")
     assert dnmail_imports(path) <= LEAVES[leaf], f"{leaf} must stay a leaf: it closes a loop"
+
+
+def test_the_layer_rules_draw_no_loop():
+    """Read as a graph (a dotted entry is a node of its own, held a leaf above), the rules
+    allow no cycle: a layer never reaches itself through what it may import."""
+    edges = {layer: {a for a in allowed if a != layer} for layer, allowed in MAY_IMPORT.items()}
+    edges.update({leaf: set(allowed) for leaf, allowed in LEAVES.items()})
+    edges.setdefault("dnmail", set())
+
+    def loop_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(edges.get(node, ())):
+                if nxt == start:
+                    return [*path, nxt]
+                if nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    loops = [loop for layer in sorted(edges) if (loop := loop_from(layer))]
+    assert loops == [], f"the layer rules allow a loop: {' → '.join(loops[0])}"
 
 
 def test_the_layer_rules_in_the_doc_and_here_are_the_same():
