@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -26,6 +27,12 @@ class FileFormat(StrEnum):
     xlsx = "xlsx"
     csv = "csv"
     json = "json"
+
+
+# The options every list shares (`--since` differs by its help: each list dates a thing).
+Output = Annotated[Path, typer.Option("--output", "-o", help=_OUTPUT_HELP, dir_okay=False)]
+Format = Annotated[FileFormat | None, typer.Option("--format", help=_FORMAT_HELP)]
+Unit = Annotated[str | None, typer.Option("--unit", help=_UNIT_HELP)]
 
 
 def _export(
@@ -59,61 +66,40 @@ def _export(
         out.data(payload, summary=summary)
 
 
-@app.command("issued", help=_(
+def _list_command(kind: str, help: str, since_help: str) -> None:
+    """`dnmail export KIND`: a list of one unit (or all), dated by `--since`."""
+
+    def command(
+        ctx: typer.Context,
+        output: Output,
+        file_format: Format = None,
+        unit: Unit = None,
+        since: str | None = typer.Option(None, "--since", help=since_help),
+    ) -> None:
+        _export(ctx, kind, output, unit, since, file_format)
+
+    command.__name__ = kind
+    app.command(kind, help=help)(command)
+
+
+_list_command("issued", _(
     "\"Đã cấp email\": active mailboxes with their owners (what a unit tells its "
     "staff)."
-))
-def issued(
-    ctx: typer.Context,
-    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
-    file_format: FileFormat | None = typer.Option(None, "--format", help=_FORMAT_HELP),
-    unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
-    since: str | None = typer.Option(
-        None, "--since", help=_("Issued on or after this day (YYYY-MM-DD, Vietnam time).")
-    ),
-) -> None:
-    """ "Đã cấp email": active mailboxes with their owners (what a unit tells its staff)."""
-    _export(ctx, "issued", output, unit, since, file_format)
-
-
-@app.command("pending", help=_(
+), _("Issued on or after this day (YYYY-MM-DD, Vietnam time)."))
+_list_command("pending", _(
     "\"Chờ cấp\": open requests (pending, and failed ones waiting for a retry), queue "
     "order."
-))
-def pending(
-    ctx: typer.Context,
-    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
-    file_format: FileFormat | None = typer.Option(None, "--format", help=_FORMAT_HELP),
-    unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
-    since: str | None = typer.Option(
-        None, "--since", help=_("Sent on or after this day (YYYY-MM-DD, Vietnam time).")
-    ),
-) -> None:
-    """ "Chờ cấp": open requests (pending, and failed ones waiting for a retry), queue order."""
-    _export(ctx, "pending", output, unit, since, file_format)
-
-
-@app.command("locked", help=_(
+), _("Sent on or after this day (YYYY-MM-DD, Vietnam time)."))
+_list_command("locked", _(
     "\"Đã khóa\": locked mailboxes with the reason and the date of the lock."
-))
-def locked(
-    ctx: typer.Context,
-    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
-    file_format: FileFormat | None = typer.Option(None, "--format", help=_FORMAT_HELP),
-    unit: str | None = typer.Option(None, "--unit", help=_UNIT_HELP),
-    since: str | None = typer.Option(
-        None, "--since", help=_("Locked on or after this day (YYYY-MM-DD, Vietnam time).")
-    ),
-) -> None:
-    """ "Đã khóa": locked mailboxes with the reason and the date of the lock."""
-    _export(ctx, "locked", output, unit, since, file_format)
+), _("Locked on or after this day (YYYY-MM-DD, Vietnam time)."))
 
 
 @app.command("audit", help=_("The audit events in chain order, with their hashes."))
 def audit(
     ctx: typer.Context,
-    output: Path = typer.Option(..., "--output", "-o", help=_OUTPUT_HELP, dir_okay=False),
-    file_format: FileFormat | None = typer.Option(None, "--format", help=_FORMAT_HELP),
+    output: Output,
+    file_format: Format = None,
     since: str | None = typer.Option(
         None, "--since", help=_("Events on or after this day (YYYY-MM-DD, Vietnam time).")
     ),
