@@ -261,21 +261,27 @@ def _vni_lower(ch: str) -> str:
 def _tcvn3_to_unicode(text: str) -> str:
     # letters[i] = (character, case) with case "U", "L", "?" (a TCVN3 letter whose case
     # the text does not record) or None for anything that is not a letter.
-    letters: list[tuple[str, str | None]] = []
-    for ch in text:
-        letter = _TCVN3_DECODE.get(ch)
-        if letter is not None:
-            letters.append((letter, "U" if ch in _TCVN3_CAPITALS else "?"))
-        elif ch.isupper() or ch.islower():
-            letters.append((ch, "U" if ch.isupper() else "L"))
-        elif ch.isalpha():
-            letters.append((ch, "-"))  # a letter without case
-        else:
-            letters.append((ch, None))
+    letters = [_tcvn3_letter(ch) for ch in text]
     if all(case != "?" for _, case in letters):
         return "".join(ch for ch, _ in letters)
+    return "".join(_tcvn3_cased(letters, _words(letters)))
 
-    words: list[list[int]] = []  # indexes of the letters of each word
+
+def _tcvn3_letter(ch: str) -> tuple[str, str | None]:
+    """(the character, its case) of one character of TCVN3 text (see _tcvn3_to_unicode)."""
+    letter = _TCVN3_DECODE.get(ch)
+    if letter is not None:
+        return letter, "U" if ch in _TCVN3_CAPITALS else "?"
+    if ch.isupper() or ch.islower():
+        return ch, "U" if ch.isupper() else "L"
+    if ch.isalpha():
+        return ch, "-"  # a letter without case
+    return ch, None
+
+
+def _words(letters: list[tuple[str, str | None]]) -> list[list[int]]:
+    """The indexes of the letters of each word (runs of letters)."""
+    words: list[list[int]] = []
     previous_letter = False
     for index, (_, case) in enumerate(letters):
         if case is None:
@@ -285,6 +291,12 @@ def _tcvn3_to_unicode(text: str) -> str:
             words.append([])
         words[-1].append(index)
         previous_letter = True
+    return words
+
+
+def _tcvn3_cased(letters: list[tuple[str, str | None]], words: list[list[int]]) -> list[str]:
+    """The characters, the TCVN3 letters of unknown case put in the case the text around
+    them shows."""
 
     def known(indexes: Iterable[int]) -> list[str | None]:
         return [letters[i][1] for i in indexes if letters[i][1] in ("U", "L")]
@@ -308,7 +320,7 @@ def _tcvn3_to_unicode(text: str) -> str:
                 continue
             if in_capitals or (position == 0 and capitalised):
                 out[index] = out[index].upper()
-    return "".join(out)
+    return out
 
 
 def decode_cp1258(data: bytes) -> str:
@@ -368,6 +380,26 @@ def is_vietnamese_syllable(word: str) -> bool:
     """Whether ``word`` (any case, NFC or NFD) is one written Vietnamese syllable:
     an onset, a rhyme and at most one tone mark, on a vowel that may carry it; a rhyme
     closed by c, ch, p or t carries sắc or nặng."""
+    split = _base_and_tone(word)
+    if split is None:
+        return False
+    text, tone, tone_at = split
+    for onset in _ONSETS:
+        if not text.startswith(onset):
+            continue
+        rhyme = text[len(onset) :]
+        if onset == "qu" and rhyme[:1] in ("u", "ư"):
+            continue
+        if _rhyme_takes(rhyme, tone, tone_at - len(onset)):
+            return True
+    # "q" stands alone only before the u of its rhyme: quý = q + uy, quốc = q + uôc.
+    return text.startswith("qu") and _rhyme_takes(text[1:], tone, tone_at - 1)
+
+
+def _base_and_tone(word: str) -> tuple[str, str, int] | None:
+    """(the word's letters without their tone mark, lower case; the tone mark or "";
+    the index of the letter carrying it, -1 without), or None when ``word`` holds a
+    character that is no Vietnamese letter or more than one tone mark."""
     base: list[str] = []
     tone, tone_at = "", -1
     for ch in unicodedata.normalize("NFC", word).lower():
@@ -375,34 +407,23 @@ def is_vietnamese_syllable(word: str) -> bool:
         marks = [m for m in parts if m in _TONE_MARKS]
         if marks:
             if tone or len(marks) > 1:
-                return False
+                return None
             tone, tone_at = marks[0], len(base)
         letter = unicodedata.normalize("NFC", "".join(m for m in parts if m not in _TONE_MARKS))
         if letter not in _LETTERS:
-            return False
+            return None
         base.append(letter)
-    text = "".join(base)
-    for onset in _ONSETS:
-        if not text.startswith(onset):
-            continue
-        rhyme = text[len(onset) :]
-        if onset == "qu" and rhyme[:1] in ("u", "ư"):
-            continue
-        positions = _RHYMES.get(rhyme)
-        if positions is None:
-            continue
-        if tone and tone_at - len(onset) not in positions:
-            continue
-        if rhyme.endswith(_STOPS) and tone not in (_ACUTE, _DOT):
-            continue
-        return True
-    # "q" stands alone only before the u of its rhyme: quý = q + uy, quốc = q + uôc.
-    if text.startswith("qu"):
-        rhyme = text[1:]
-        positions = _RHYMES.get(rhyme)
-        if positions is not None and (not tone or tone_at - 1 in positions):
-            return not rhyme.endswith(_STOPS) or tone in (_ACUTE, _DOT)
-    return False
+    return "".join(base), tone, tone_at
+
+
+def _rhyme_takes(rhyme: str, tone: str, at: int) -> bool:
+    """Whether ``rhyme`` is one and may carry ``tone`` on its letter ``at``."""
+    positions = _RHYMES.get(rhyme)
+    if positions is None:
+        return False
+    if tone and at not in positions:
+        return False
+    return not rhyme.endswith(_STOPS) or tone in (_ACUTE, _DOT)
 
 
 # --- detection -----------------------------------------------------------------------

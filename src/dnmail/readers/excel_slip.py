@@ -185,8 +185,70 @@ def _read_header_block(
     block = _HeaderBlock()
     where: dict[str, tuple[int, int]] = {}
     by_number = dict(rows)
+    values = _BlockValues(file_name, sheet, problems)
+    for number, cells in rows:
+        for col, value in enumerate(cells):
+            found = _label_in(value)
+            if found is None or found[0] in where:
+                continue  # the first occurrence wins
+            field_name, inline = found
+            value_out: object = inline
+            at = (number, col)
+            if not inline:
+                value_out, at = values.after(
+                    field_name, number, col, cells, by_number.get(number + 1)
+                ) or (value_out, at)
+            setattr(block, field_name, value_out)
+            where[field_name] = at
+    return block, where
 
-    def usable(row: int, col: int, value: object) -> tuple[bool, object]:
+
+def _label_in(value: object) -> tuple[str, str] | None:
+    """split_label() of a cell, None when the cell holds no label."""
+    if type(value) is not str or not value.strip():
+        return None
+    try:
+        text = cell_text(value)
+    except CellError:
+        return None  # a formula is not a label; it is reported if read as a value
+    return split_label(text)
+
+
+class _BlockValues:
+    """Finds the value of a header-block label written without one in its own cell."""
+
+    def __init__(self, file_name: str, sheet: str, problems: ProblemList):
+        self.file_name = file_name
+        self.sheet = sheet
+        self.problems = problems
+
+    def after(
+        self,
+        field_name: str,
+        number: int,
+        col: int,
+        cells: Sequence[object],
+        below: Sequence[object] | None,
+    ) -> tuple[object, tuple[int, int]] | None:
+        """(value, where) of the label in `cells[col]` of row `number`, or None."""
+        # the next filled cell on the same row (unless it is a label or the form's own
+        # text, like the national motto beside "Tên cơ quan:")…
+        for right in range(col + 1, len(cells)):
+            if is_blank(cells[right]):
+                continue
+            found, candidate = self.usable(number, right, cells[right])
+            if found:
+                return candidate, (number, right)
+            break
+        if field_name == "unit_name" and below is not None and col < len(below):
+            # …or, as the official form lays out "Tên cơ quan:", the cell below (only
+            # there: under the other labels is the next label's line)
+            found, candidate = self.usable(number + 1, col, below[col])
+            if found:
+                return candidate, (number + 1, col)
+        return None
+
+    def usable(self, row: int, col: int, value: object) -> tuple[bool, object]:
         """(is it a value?, the value) for a candidate cell next to or under a label."""
         if is_blank(value):
             return False, None
@@ -195,52 +257,13 @@ def _read_header_block(
         try:
             text = cell_text(value)
         except CellError as exc:
-            problems.add(
-                Problem(str(exc), file=file_name, sheet=sheet, row=row, column=column_letter(col))
-            )
+            self.problems.add(Problem(
+                str(exc), file=self.file_name, sheet=self.sheet, row=row,
+                column=column_letter(col)))
             return True, ""
         if split_label(text) is not None or _is_boilerplate(text):
             return False, None
         return True, strip_placeholder(text)
-
-    for number, cells in rows:
-        for col, value in enumerate(cells):
-            if type(value) is not str or not value.strip():
-                continue
-            try:
-                text = cell_text(value)
-            except CellError:
-                continue  # a formula is not a label; it is reported if read as a value
-            found = split_label(text)
-            if found is None:
-                continue
-            field_name, inline = found
-            if field_name in where:
-                continue  # the first occurrence wins
-            value_out: object = inline
-            at = (number, col)
-            if not inline:
-                found_value = False
-                # the next filled cell on the same row (unless it is a label or the
-                # form's own text, like the national motto beside "Tên cơ quan:")…
-                for right in range(col + 1, len(cells)):
-                    if is_blank(cells[right]):
-                        continue
-                    found_value, candidate = usable(number, right, cells[right])
-                    if found_value:
-                        value_out, at = candidate, (number, right)
-                    break
-                if not found_value and field_name == "unit_name":
-                    # …or, as the official form lays out "Tên cơ quan:", the cell below
-                    # (only there: under the other labels is the next label's line)
-                    below = by_number.get(number + 1)
-                    if below is not None and col < len(below):
-                        found_value, candidate = usable(number + 1, col, below[col])
-                        if found_value:
-                            value_out, at = candidate, (number + 1, col)
-            setattr(block, field_name, value_out)
-            where[field_name] = at
-    return block, where
 
 
 # --- the table -----------------------------------------------------------------------
@@ -432,115 +455,140 @@ def _read_table(
     problems: ProblemList,
     warnings: list[Problem],
 ) -> list[SlipRow]:
-    columns = header.columns
-    width = max(columns.values()) + 1
-    table = _TableRows(list(_padded(rows, width)), columns)
-    out: list[SlipRow] = []
-    first_row_of: dict[tuple[str, str], int] = {}
-    gap: list[int] = []  # empty rows since the last person
-    skipped: list[int] = []  # empty rows inside the table (people below them)
-    numbered: bool | None = None  # every person so far has a row number (STT)
-    end_at: int | None = None  # where the table ended (its extent)
+    return _SlipTable(rows, header, file_name, sheet, problems, warnings).read()
 
-    def problem(number: int, field_name: str, message: str) -> None:
-        problems.add(
-            Problem(
-                f"{_HEADERS[field_name]}: {message}",
-                file=file_name,
-                sheet=sheet,
-                row=number,
-                column=header.ref(field_name),
+
+#: What _SlipTable._end returns for a row that refuses the table (recorded as a problem).
+_REFUSED = -1
+
+
+class _SlipTable:
+    """The people of a slip's table, read row by row, with its problems and warnings."""
+
+    def __init__(
+        self,
+        rows,
+        header: HeaderRow,
+        file_name: str,
+        sheet: str,
+        problems: ProblemList,
+        warnings: list[Problem],
+    ):
+        self.header = header
+        self.columns = header.columns
+        self.file_name = file_name
+        self.sheet = sheet
+        self.problems = problems
+        self.warnings = warnings
+        width = max(self.columns.values()) + 1
+        self.table = _TableRows(list(_padded(rows, width)), self.columns)
+        self.out: list[SlipRow] = []
+        self.first_row_of: dict[tuple[str, str], int] = {}
+        self.gap: list[int] = []  # empty rows since the last person
+        self.skipped: list[int] = []  # empty rows inside the table (people below them)
+        self.numbered: bool | None = None  # every person so far has a row number (STT)
+
+    def read(self) -> list[SlipRow]:
+        index = 0
+        end_at: int | None = None  # where the table ended (its extent)
+        for index, (number, cells) in enumerate(self.table.rows):
+            kind = self.table.kind(cells)
+            if kind is _Row.EMPTY:
+                self.gap.append(number)
+                continue
+            end = self._end(index, number, cells, kind)
+            if end == _REFUSED:
+                return self.out
+            if end is not None:
+                end_at = end
+                break
+            self.skipped += self.gap
+            self.gap = []
+            self._person(number, cells)
+        else:
+            end_at = self.gap[0] if self.gap else None
+        if self.skipped:
+            self.warnings.append(
+                Problem(
+                    f"{_rows_text(self.skipped)} inside the table "
+                    f"{'is' if len(self.skipped) == 1 else 'are'} empty and skipped",
+                    file=self.file_name,
+                    sheet=self.sheet,
+                    row=self.skipped[0],
+                )
             )
-        )
+        if end_at is not None:
+            _check_after_end(self.table.rows[index + 1 :], self.header, end_at, self.file_name,
+                             self.sheet, self.problems)
+        return self.out
 
-    def text(number: int, field_name: str, cells: Sequence[object]) -> str | None:
-        index = columns.get(field_name)
-        if index is None:
-            return ""
-        try:
-            return cell_text(cells[index])
-        except CellError as exc:
-            problem(number, field_name, str(exc))
-            return None
-
-    index = 0
-    for index, (number, cells) in enumerate(table.rows):
-        kind = table.kind(cells)
-        if kind is _Row.EMPTY:
-            gap.append(number)
-            continue
+    def _end(self, index: int, number: int, cells: Sequence[object], kind: str) -> int | None:
+        """The row where the table ends when this (not empty) row ends it; _REFUSED when
+        the row is ambiguous (a problem recorded); None for a person to read."""
         if kind in (_Row.HEADER, _Row.SEQ_TEXT):
             # Ambiguous when people follow (issue 14 §3): refused, never guessed.
-            if table.person_follows(index + 1):
-                if kind is _Row.HEADER:
-                    problem(
-                        number,
-                        "full_name",
-                        "a second table header with rows after it: "
-                        "keep one table per slip (or one slip per table)",
-                    )
-                else:
-                    problem(
-                        number,
-                        "seq",
-                        f"{_safe_text(cells[columns['seq']])[:40]!r} in an "
-                        "otherwise empty row inside the table: write the person's name, "
-                        "or clear the cell",
-                    )
-                return out
-            end_at = gap[0] if gap else number
-            break
-        if kind is _Row.OTHER and (gap or table.data_blank(cells)):
-            end_at = gap[0] if gap else number  # the date line, the signature block
-            break
-        if kind is _Row.PERSON and gap:
-            if table.signature_like(cells):
-                end_at = gap[0]
-                break
-            if numbered and not table.seq_text(cells):
-                problem(
+            if self.table.person_follows(index + 1):
+                self._refuse_ambiguous(number, cells, kind)
+                return _REFUSED
+            return self.gap[0] if self.gap else number
+        if kind is _Row.OTHER and (self.gap or self.table.data_blank(cells)):
+            return self.gap[0] if self.gap else number  # the date line, the signature block
+        if kind is _Row.PERSON and self.gap:
+            if self.table.signature_like(cells):
+                return self.gap[0]
+            if self.numbered and not self.table.seq_text(cells):
+                self.problem(
                     number,
                     "full_name",
                     "a name without a row number (STT) below "
-                    f"{_rows_text(gap)} of the table, which numbers its rows: number it, "
+                    f"{_rows_text(self.gap)} of the table, which numbers its rows: number it, "
                     "or move it out of the table",
                 )
-                return out
-            skipped += gap
-        gap = []
-        seq = text(number, "seq", cells)
-        numbered = bool(seq) if numbered is None else numbered and bool(seq)
-        full_name = text(number, "full_name", cells)
-        department = text(number, "department", cells)
-        address = text(number, "address", cells)
+                return _REFUSED
+        return None
+
+    def _refuse_ambiguous(self, number: int, cells: Sequence[object], kind: str) -> None:
+        if kind is _Row.HEADER:
+            self.problem(
+                number,
+                "full_name",
+                "a second table header with rows after it: "
+                "keep one table per slip (or one slip per table)",
+            )
+        else:
+            self.problem(
+                number,
+                "seq",
+                f"{_safe_text(cells[self.columns['seq']])[:40]!r} in an "
+                "otherwise empty row inside the table: write the person's name, "
+                "or clear the cell",
+            )
+
+    def _person(self, number: int, cells: Sequence[object]) -> None:
+        seq = self.text(number, "seq", cells)
+        self.numbered = bool(seq) if self.numbered is None else self.numbered and bool(seq)
+        full_name = self.text(number, "full_name", cells)
+        department = self.text(number, "department", cells)
+        address = self.text(number, "address", cells)
         phone, restored = _row_phone(
-            number, cells, columns, problem, warnings, header, file_name, sheet
+            number, cells, self.columns, self.problem, self.warnings, self.header,
+            self.file_name, self.sheet,
         )
-        if full_name == "":
-            problem(number, "full_name", "a row without a name")
-        elif full_name is not None and len(full_name) > MAX_NAME_CHARS:
-            problem(number, "full_name", f"the name is {len(full_name)} characters long")
-            full_name = None
-        elif full_name is not None and _LETTER.search(full_name) is None:
-            problem(number, "full_name", f"{full_name[:60]!r} is not a name (no letters)")
-            full_name = None
-        elif full_name is not None and (why := person_name_problem(full_name)) is not None:
-            problem(number, "full_name", why)
-            full_name = None
+        full_name = self._checked_name(number, full_name)
         if not full_name or None in (seq, department, address, phone):
-            continue
-        key = (name_key(full_name), fold(department))
-        first = first_row_of.get(key)
+            return
+        key = (name_key(full_name), fold(department or ""))
+        first = self.first_row_of.get(key)
         if first is not None:
-            problem(
+            self.problem(
                 number,
                 "full_name",
                 f"{full_name} ({department or 'no department'}) is listed twice: "
                 f"rows {first} and {number}",
             )
-            continue
-        first_row_of[key] = number
-        out.append(
+            return
+        self.first_row_of[key] = number
+        self.out.append(
             SlipRow(
                 row=number,
                 seq=seq or "",
@@ -549,25 +597,48 @@ def _read_table(
                 phone=phone or "",
                 phone_restored=restored,
                 requested_address=(address or "").lower(),
-                sheet=sheet,
+                sheet=self.sheet,
             )
         )
-    else:
-        end_at = gap[0] if gap else None
 
-    if skipped:
-        warnings.append(
+    def _checked_name(self, number: int, full_name: str | None) -> str | None:
+        """The name when it is one; None (and a problem) when not, "" when empty."""
+        if full_name is None:
+            return None
+        if full_name == "":
+            self.problem(number, "full_name", "a row without a name")
+            return ""
+        if len(full_name) > MAX_NAME_CHARS:
+            why: str | None = f"the name is {len(full_name)} characters long"
+        elif _LETTER.search(full_name) is None:
+            why = f"{full_name[:60]!r} is not a name (no letters)"
+        else:
+            why = person_name_problem(full_name)
+        if why is not None:
+            self.problem(number, "full_name", why)
+            return None
+        return full_name
+
+    def problem(self, number: int, field_name: str, message: str) -> None:
+        self.problems.add(
             Problem(
-                f"{_rows_text(skipped)} inside the table {'is' if len(skipped) == 1 else 'are'} "
-                "empty and skipped",
-                file=file_name,
-                sheet=sheet,
-                row=skipped[0],
+                f"{_HEADERS[field_name]}: {message}",
+                file=self.file_name,
+                sheet=self.sheet,
+                row=number,
+                column=self.header.ref(field_name),
             )
         )
-    if end_at is not None:
-        _check_after_end(table.rows[index + 1 :], header, end_at, file_name, sheet, problems)
-    return out
+
+    def text(self, number: int, field_name: str, cells: Sequence[object]) -> str | None:
+        index = self.columns.get(field_name)
+        if index is None:
+            return ""
+        try:
+            return cell_text(cells[index])
+        except CellError as exc:
+            self.problem(number, field_name, str(exc))
+            return None
 
 
 class _Row:
@@ -726,7 +797,8 @@ def _requester_phone(value, where, file_name, sheet, warnings) -> str:
         text = _safe_text(value)
         warnings.append(
             Problem(
-                f"'Điện thoại liên lạc' {text[:40]!r} is not read as a phone number; kept as written",
+                f"'Điện thoại liên lạc' {text[:40]!r} is not read as a phone number; "
+                "kept as written",
                 file=file_name,
                 sheet=sheet,
                 row=row,

@@ -11,9 +11,10 @@ every department on import. One more is optional: the person's existing address,
 under ``Email``, ``Hộp thư``, ``Thư điện tử`` or ``Địa chỉ email`` (what `directory
 adopt` matches directory entries by, DESIGN §7); a roster without it leaves the
 addresses stored before untouched, and a value that is not an address is a warning
-(the address is left out), never a reason to refuse the roster. Every problem in the file is collected and reported at
-once (InvalidFile); nothing is returned unless the whole file is good. Whether the
-unit codes exist is the import service's business, not the reader's.
+(the address is left out), never a reason to refuse the roster. Every problem in the
+file is collected and reported at once (InvalidFile); nothing is returned unless the
+whole file is good. Whether the unit codes exist is the import service's business,
+not the reader's.
 """
 
 from __future__ import annotations
@@ -155,6 +156,40 @@ def _read_sheet(table: Table, sheet_name: str | None, encoding: str | None) -> R
     return reader
 
 
+def _fast_hr_id(raw: Any) -> str | None:
+    """The HR id of the common cell (text, or a whole number); None otherwise."""
+    kind = type(raw)
+    if kind is str:
+        return cell_text(raw)
+    if kind is int and raw >= 0:
+        return str(raw)
+    return None  # floats, dates…: the careful path says what is wrong
+
+
+def _fast_phone(raw: Any) -> tuple[str, bool] | None:
+    """(phone, leading 0 restored) for the common cells; None: the careful path decides."""
+    if (
+        type(raw) is str
+        and len(raw) in (10, 11)
+        and raw[0] == "0"
+        and raw.isascii()
+        and raw.isdigit()
+    ):
+        return raw, False  # what parse_phone returns for it
+    if raw is None or raw == "":
+        return "", False
+    if type(raw) is int and 100_000_000 <= raw < 10_000_000_000:
+        # 9 or 10 digits typed as a number lost their leading 0: parse_phone's rule
+        return "0" + str(raw), True
+    if type(raw) is float:
+        try:
+            parsed = parse_phone(raw)
+        except BadPhone:
+            return None
+        return parsed.number, parsed.restored_zero
+    return None
+
+
 class RosterRowReader:
     """Turns the rows below the header into RosterRows, collecting problems.
 
@@ -199,44 +234,17 @@ class RosterRowReader:
         # problem in it. Values that repeat down a column (unit, department,
         # position, status) are cleaned once and looked up afterwards.
         try:
-            kind = type(raw_hr)
-            if kind is str:
-                hr_id = cell_text(raw_hr)
-            elif kind is int and raw_hr >= 0:
-                hr_id = str(raw_hr)
-            else:
-                hr_id = None  # floats, dates…: the careful path says what is wrong
+            hr_id = _fast_hr_id(raw_hr)
             full_name = cell_text(raw_name)
-            unit_code = self._unit_cache.get(raw_unit) if type(raw_unit) is str else None
-            if unit_code is None:
-                unit_code = cell_text(raw_unit).lower()
-                if type(raw_unit) is str and len(self._unit_cache) < _CACHE_SIZE:
-                    self._unit_cache[raw_unit] = unit_code
+            unit_code = self._unit_code(raw_unit)
             department = self._cached_text(raw_dept)
             position = self._cached_text(raw_pos)
         except CellError:
             return self._read_checked(number, values, cells)
-        if (
-            type(raw_phone) is str
-            and len(raw_phone) in (10, 11)
-            and raw_phone[0] == "0"
-            and raw_phone.isascii()
-            and raw_phone.isdigit()
-        ):
-            phone, restored = raw_phone, False  # what parse_phone returns for it
-        elif raw_phone is None or raw_phone == "":
-            phone, restored = "", False
-        elif type(raw_phone) is int and 100_000_000 <= raw_phone < 10_000_000_000:
-            # 9 or 10 digits typed as a number lost their leading 0: parse_phone's rule
-            phone, restored = "0" + str(raw_phone), True
-        elif type(raw_phone) is float:
-            try:
-                parsed = parse_phone(raw_phone)
-            except BadPhone:
-                return self._read_checked(number, values, cells)
-            phone, restored = parsed.number, parsed.restored_zero
-        else:
+        fast_phone = _fast_phone(raw_phone)
+        if fast_phone is None:
             return self._read_checked(number, values, cells)
+        phone, restored = fast_phone
         status = self._status_cache.get(raw_status) if type(raw_status) is str else None
         if (
             not hr_id
@@ -260,6 +268,14 @@ class RosterRowReader:
         self.rows.append(row)
         return row
 
+    def _unit_code(self, raw: object) -> str:
+        unit_code = self._unit_cache.get(raw) if type(raw) is str else None
+        if unit_code is None:
+            unit_code = cell_text(raw).lower()
+            if type(raw) is str and len(self._unit_cache) < _CACHE_SIZE:
+                self._unit_cache[raw] = unit_code
+        return unit_code
+
     def _cached_text(self, value: object) -> str:
         if type(value) is not str:
             return cell_text(value)
@@ -276,62 +292,15 @@ class RosterRowReader:
         if all(is_blank(v) for v in values):
             return None
         raw_hr, raw_name, raw_unit, raw_dept, raw_pos, raw_phone, raw_status = values
-        ok = True
         hr_id = self._hr_id(number, raw_hr)
-        if hr_id is None:
-            ok = False
-
-        full_name = self._text(number, "full_name", raw_name)
-        if full_name is None:
-            ok = False
-        elif not full_name:
-            self._problem(number, "full_name", "the name is empty")
-            ok = False
-        elif len(full_name) > MAX_NAME_CHARS:
-            self._problem(
-                number,
-                "full_name",
-                f"the name is {len(full_name)} characters long (limit {MAX_NAME_CHARS})",
-            )
-            ok = False
-        elif _LETTER.search(full_name) is None:
-            self._problem(number, "full_name", f"{full_name[:60]!r} is not a name (no letters)")
-            ok = False
-        elif (why := person_name_problem(full_name)) is not None:
-            self._problem(number, "full_name", why)
-            ok = False
-
-        unit_code = self._text(number, "unit_code", raw_unit)
-        if unit_code is None:
-            ok = False
-        elif not unit_code:
-            self._problem(number, "unit_code", "the unit code is empty")
-            ok = False
-        else:
-            unit_code = unit_code.lower()
-
+        full_name = self._name(number, raw_name)
+        unit_code = self._unit(number, raw_unit)
         department = self._text(number, "department", raw_dept)
         position = self._text(number, "position", raw_pos)
-        if department is None or position is None:
-            ok = False
-
         phone, restored = self._phone(number, raw_phone)
-        if phone is None:
-            ok = False
-
         status = self._status(number, raw_status)
-        if status is None:
-            ok = False
-
-        if hr_id is not None:
-            first = self._first_row_of.get(hr_id)
-            if first is None:
-                self._first_row_of[hr_id] = number
-            else:
-                self._problem(
-                    number, "hr_id", f"Mã hồ sơ {hr_id!r} appears twice: rows {first} and {number}"
-                )
-                ok = False
+        ok = hr_id is not None and self._first_time(number, hr_id)
+        ok = ok and None not in (full_name, unit_code, department, position, phone, status)
         if not ok:
             return None
         # every field was read (ok): none of them is None
@@ -346,6 +315,43 @@ class RosterRowReader:
         )
         self.rows.append(row)
         return row
+
+    def _name(self, number: int, raw: object) -> str | None:
+        full_name = self._text(number, "full_name", raw)
+        if full_name is None:
+            return None
+        if not full_name:
+            why: str | None = "the name is empty"
+        elif len(full_name) > MAX_NAME_CHARS:
+            why = f"the name is {len(full_name)} characters long (limit {MAX_NAME_CHARS})"
+        elif _LETTER.search(full_name) is None:
+            why = f"{full_name[:60]!r} is not a name (no letters)"
+        else:
+            why = person_name_problem(full_name)
+        if why is not None:
+            self._problem(number, "full_name", why)
+            return None
+        return full_name
+
+    def _unit(self, number: int, raw: object) -> str | None:
+        unit_code = self._text(number, "unit_code", raw)
+        if unit_code is None:
+            return None
+        if not unit_code:
+            self._problem(number, "unit_code", "the unit code is empty")
+            return None
+        return unit_code.lower()
+
+    def _first_time(self, number: int, hr_id: str) -> bool:
+        """Records the row of `hr_id`; False (a problem) when an earlier row has it."""
+        first = self._first_row_of.get(hr_id)
+        if first is None:
+            self._first_row_of[hr_id] = number
+            return True
+        self._problem(
+            number, "hr_id", f"Mã hồ sơ {hr_id!r} appears twice: rows {first} and {number}"
+        )
+        return False
 
     def finish(self) -> Roster:
         if not self.rows and not self.problems:
@@ -400,7 +406,8 @@ class RosterRowReader:
             self._problem(
                 number,
                 "hr_id",
-                f"{value!r} is not a whole number Excel can hold exactly; format the column as Text",
+                f"{value!r} is not a whole number Excel can hold exactly; "
+                "format the column as Text",
             )
             return None
         if kind is bool:

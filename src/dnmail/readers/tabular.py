@@ -75,19 +75,7 @@ def cell_text(value: Any) -> str:
         return ""
     kind = type(value)
     if kind is str:
-        if not value:
-            return ""
-        first = value[0]
-        if first == "=":
-            raise CellError(FORMULA_MESSAGE)
-        if first == "#" and value.strip() in _EXCEL_ERRORS:
-            raise CellError(f"cell holds the Excel error {value.strip()}; type the value")
-        if len(value) > MAX_CELL_CHARS:
-            raise CellError(f"cell is {len(value):,} characters long (limit {MAX_CELL_CHARS:,})")
-        text = _clean(value)
-        if text[:1] == "=":  # a formula behind a tab, spaces, U+200B, U+3000, a backspace…
-            raise CellError(FORMULA_MESSAGE)
-        return text
+        return _str_text(value)
     if kind is int:
         return str(value)
     if kind is float:
@@ -105,6 +93,23 @@ def cell_text(value: Any) -> str:
     if isinstance(value, str):  # a str subclass (openpyxl's CellRichText and the like)
         return cell_text(str(value))
     raise CellError(f"cell holds an unsupported value ({kind.__name__})")
+
+
+def _str_text(value: str) -> str:
+    """cell_text() of a str cell."""
+    if not value:
+        return ""
+    first = value[0]
+    if first == "=":
+        raise CellError(FORMULA_MESSAGE)
+    if first == "#" and value.strip() in _EXCEL_ERRORS:
+        raise CellError(f"cell holds the Excel error {value.strip()}; type the value")
+    if len(value) > MAX_CELL_CHARS:
+        raise CellError(f"cell is {len(value):,} characters long (limit {MAX_CELL_CHARS:,})")
+    text = _clean(value)
+    if text[:1] == "=":  # a formula behind a tab, spaces, U+200B, U+3000, a backspace…
+        raise CellError(FORMULA_MESSAGE)
+    return text
 
 
 def _clean(text: str) -> str:
@@ -471,7 +476,11 @@ class Table:
         problems = []
         for name, state in self.hidden_sheets.items():
             if self._holds_data(name):
-                how = "very hidden (only a macro or an XML editor shows it)" if state == "veryHidden" else "hidden"
+                how = (
+                    "very hidden (only a macro or an XML editor shows it)"
+                    if state == "veryHidden"
+                    else "hidden"
+                )
                 problems.append(Problem(
                     f"the sheet is {how} and holds data that a reader of the workbook does not "
                     f"see: delete it, or unhide it and check it", file=self.file_name, sheet=name))
@@ -819,7 +828,9 @@ def _refuse_nul(raw: bytes, codec: str) -> None:
         raise UnicodeDecodeError(codec, raw, at, at + 1, "NUL byte: not a text file")
 
 
-def _undecodable(name: str, number: int, raw: bytes, exc: UnicodeDecodeError, codec: str) -> NoReturn:
+def _undecodable(
+    name: str, number: int, raw: bytes, exc: UnicodeDecodeError, codec: str
+) -> NoReturn:
     column = len(raw[: exc.start].decode(codec, "replace")) + 1
     what = "invalid UTF-8 byte" if codec == "utf-8" else "byte"
     if codec == "utf-8":
