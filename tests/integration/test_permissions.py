@@ -127,7 +127,7 @@ OFFICER_COMMANDS = {
     "dnmail unit list", "dnmail staff list", "dnmail request create",
     "dnmail request import", "dnmail request withdraw", "dnmail queue list",
     "dnmail reset-password", "dnmail export issued", "dnmail export pending",
-    "dnmail export locked",
+    "dnmail export locked", "dnmail mailbox show",
 }
 #: Neither database nor directory of the configuration: a throw-away server, files to write.
 NO_DATA = {
@@ -179,7 +179,7 @@ def test_an_officer_cannot_act_for_another_unit(world, run, argv):
     assert counts(engine) == before and not out.exists()
 
 
-def test_an_officer_cannot_withdraw_or_reset_for_another_unit(world, run):
+def test_an_officer_cannot_withdraw_reset_or_show_for_another_unit(world, run):
     engine, _, _ = world
     theirs = request_of(engine, "sgtvt")
     before = counts(engine)
@@ -189,6 +189,13 @@ def test_an_officer_cannot_withdraw_or_reset_for_another_unit(world, run):
     r = run("--as", SNV, "reset-password", "dunght@danang.gov.vn")
     assert r.code == 1, r
     assert "unit officer of snv: cannot act for unit sgtvt (dunght@danang.gov.vn)" in r.err
+    r = run("--as", SNV, "mailbox", "show", "dunght@danang.gov.vn")
+    assert r.code == 1, r
+    assert "cannot act for unit sgtvt (mailbox dunght@danang.gov.vn)" in " ".join(r.err.split())
+    assert "dunght" not in r.out
+    r = run("--as", SNV, "--format", "json", "mailbox", "show", "binhlt")
+    assert r.code == 0, r
+    assert r.json()["address"] == "binhlt@danang.gov.vn" and r.json()["unit"] == "snv"
     assert counts(engine) == before
 
 
