@@ -126,6 +126,7 @@ def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
             "--unit CODE",
         )
     digest = sha256_file(path)
+    _load_before_fork("xlsx")
     content = run_bounded(read_excel_slip, (path,),
                           {"max_uncompressed": max_uncompressed, "encoding": encoding},
                           file_name=path.name, limits=bounds)
@@ -148,6 +149,7 @@ def _read_pdf(
         )
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()  # the bytes verified, not a second read
+    _load_before_fork("pdf")
     verdict, content = run_bounded(_verify_and_read, (data, name, trust, now, unit),
                                    file_name=name, limits=bounds)
     counting = [
@@ -214,3 +216,22 @@ def _verify_and_read(data: bytes, name: str, trust: TrustSettings, now: datetime
     )
     content = read_pdf_slip(verdict.signed_revision, file_name=name)
     return replace(verdict, signed_revision=b""), content  # no need to send it back
+
+
+#: What the bounded child needs to read each kind of slip. Imported once in the parent,
+#: before the first fork, every child inherits it: imported in each child instead, the
+#: libraries cost more than the reading (0.47 s a PDF slip instead of 0.15 s, measured
+#: with bench/bench_slips.py), for every file of a batch.
+_READER_MODULES = {
+    "pdf": ("dnmail.readers.pdf_table", "dnmail.readers.pdf_visibility",
+            "dnmail.signatures.verify", "pdfplumber", "pyhanko.sign.validation",
+            "pyhanko_certvalidator"),
+    "xlsx": ("dnmail.readers.excel_slip", "openpyxl"),
+}
+
+
+def _load_before_fork(kind: str) -> None:
+    import importlib
+
+    for module in _READER_MODULES[kind]:
+        importlib.import_module(module)
