@@ -160,7 +160,7 @@ def test_dry_run_reports_and_stores_nothing(world, cli, tmp_path):
     doc = r.json()
     assert doc["applied"] is False
     assert by_kind(doc) == EXPECTED
-    assert doc["counts"] == {k: len(v) for k, v in EXPECTED.items()}
+    assert doc["counts"] == {"withdraw-contradicted": 0} | {k: len(v) for k, v in EXPECTED.items()}
     assert all(a["request_id"] is None for a in doc["actions"])
     locks = {a["hr_id"]: a["lock_reason"] for a in doc["actions"] if a["kind"] == "lock"}
     assert locks == {
@@ -287,8 +287,11 @@ def test_after_staff_import_sync_still_queues_from_the_mailboxes(world, cli, tmp
 @pytest.fixture
 def big_unit(rt):
     """Unit snv with 10 active mailboxes (above safety.min_unit_size = 8)."""
-    people = [(f"S{i:02d}", f"Nguyễn Văn {name}", "snv", "Văn phòng", "Chuyên viên", "")
-              for i, name in enumerate(["An", "Bình", "Châu", "Dũng", "Hà", "Khoa", "Linh", "Tú", "Hạnh", "Mai"])]  # fmt: skip
+    names = ["An", "Bình", "Châu", "Dũng", "Hà", "Khoa", "Linh", "Tú", "Hạnh", "Mai"]
+    people = [
+        (f"S{i:02d}", f"Nguyễn Văn {name}", "snv", "Văn phòng", "Chuyên viên", "")
+        for i, name in enumerate(names)
+    ]
     with rt.transaction() as s:
         seed_units(s, ("snv",), config=rt.config)
         seed_staff(s, people)
@@ -348,7 +351,8 @@ def test_brake_on_total_count_and_small_units(rt, big_unit, tmp_path):
             "2 mailboxes would be locked in this run, more than safety.max_lock_count = 1" in reason
         )
         # Units smaller than min_unit_size are exempt from the share rule.
-        assert check_brake(actions, SafetySettings(max_lock_share=0.1, min_unit_size=11), session=s) == []
+        small = SafetySettings(max_lock_share=0.1, min_unit_size=11)
+        assert check_brake(actions, small, session=s) == []
         assert check_brake(actions, SafetySettings(max_lock_share=0.1, min_unit_size=10), session=s)
 
 

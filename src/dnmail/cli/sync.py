@@ -9,7 +9,7 @@ import typer
 from dnmail.cli.common import ENCODING_HELP, FileEncoding, encoding_value, state
 from dnmail.cli.render import row_of
 from dnmail.errors import ExitCode
-from dnmail.i18n import _
+from dnmail.i18n import _, ngettext
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,11 @@ def register(app: typer.Typer) -> None:
         "are stored in one transaction, all or nothing; `provision` carries them out. "
         "People missing from the roster are listed, never locked. A run that would lock "
         "more than safety.max_lock_share of a unit or safety.max_lock_count in all "
-        "stops before changing anything (exit 1) unless --force."
+        "stops before changing anything (exit 1) unless --force.\n\nHR's latest word "
+        "wins: an open request the roster contradicts (a cancel for someone working "
+        "again, a move to a unit the person is no longer going to, a change HR has "
+        "taken back) is withdrawn and replaced by what the roster asks; such "
+        "withdrawals are never held by the safety brake."
     ))(sync)
     app.command("reconcile", help=_(
         "Compare the mailboxes in the database with the entries in the "
@@ -83,14 +87,23 @@ def sync(
     for w in result.warnings:
         out.warn(str(w))
     rows = [{**row_of(a), "kind_vi": a.kind.label} for a in result.actions]
-    counts = ", ".join(f"{k} {n}" for k, n in result.counts.items())
+    counts = ", ".join(f"{k.label} {n}" for k, n in result.counts.items())
     if result.applied:
-        summary = f"{roster}: queued {result.queued} request(s) ({counts})"
+        summary = ngettext(
+            "{file}: queued {n} request ({counts})",
+            "{file}: queued {n} requests ({counts})",
+            result.queued,
+        ).format(file=roster, n=result.queued, counts=counts)
     else:
-        summary = f"{roster}: dry run, nothing stored ({counts}); run with --apply to queue"
+        summary = _("{file}: dry run, nothing stored ({counts}); run with --apply to queue").format(
+            file=roster, counts=counts
+        )
     if result.brake and result.forced:
-        summary += "\nsafety brake overridden with --force:\n  - " + "\n  - ".join(result.brake)
-    out.data(result, columns=SYNC_COLUMNS, rows=rows, title="Đồng bộ nhân sự", summary=summary)
+        summary += "\n" + _("safety brake overridden with --force:") + "\n  - "
+        summary += "\n  - ".join(result.brake)
+    out.data(
+        result, columns=SYNC_COLUMNS, rows=rows, title=_("HR roster sync"), summary=summary
+    )
     if result.brake and not result.forced:
         # The dry run shows the plan, then says that --apply would stop (exit 1 either way).
         raise brake_error(result.brake)
@@ -131,23 +144,31 @@ def reconcile(
     st.authorize(Right.RECONCILE)
     result = run(st.runtime(), fix=fix, unit=unit.lower() if unit else None)
     rows = [{**row_of(i), "kind_vi": i.kind.label} for i in result.items]
-    scope = f"unit {result.unit}" if result.unit else "all units"
+    scope = _("unit {unit}").format(unit=result.unit) if result.unit else _("all units")
     if not result.items:
-        summary = f"{scope}: {result.mailboxes} mailboxes and {result.entries} entries agree"
+        summary = _("{scope}: {mailboxes} mailboxes and {entries} entries agree").format(
+            scope=scope, mailboxes=result.mailboxes, entries=result.entries
+        )
     else:
         counts = ", ".join(f"{k} {n}" for k, n in result.counts.items() if n)
-        summary = f"{scope}: drift found ({counts})"
+        summary = _("{scope}: drift found ({counts})").format(scope=scope, counts=counts)
         if fix:
-            summary += f"; mended {result.fixed}, left {len(result.unfixed)} (see Xử lý)"
+            summary += _("; mended {fixed}, left {left} (see Xử lý)").format(
+                fixed=result.fixed, left=len(result.unfixed)
+            )
         else:
-            summary += "; run with --fix to mend what dnmail owns"
+            summary += _("; run with --fix to mend what dnmail owns")
     if result.pending:
-        summary += f"\n{result.pending} mailbox(es) with an open request left to `provision`"
+        summary += "\n" + ngettext(
+            "{n} mailbox with an open request left to `provision`",
+            "{n} mailboxes with an open request left to `provision`",
+            result.pending,
+        ).format(n=result.pending)
     st.output.data(
         result,
         columns=RECONCILE_COLUMNS,
         rows=rows,
-        title="Đối soát thư mục",
+        title=_("Directory reconciliation"),
         summary=summary,
     )
     if result.items:

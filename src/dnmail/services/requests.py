@@ -34,6 +34,7 @@ from dnmail.domain.states import (
 )
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, Conflict, InvalidName, NotFound, Refused
+from dnmail.i18n import _
 from dnmail.services import audit
 from dnmail.services.operators import other_unit
 from dnmail.services.units import get_unit
@@ -107,7 +108,9 @@ class _Checker:
         """The item (its address made a local part), its staff, and why it is refused."""
         s = self.staff.get(item.hr_id)
         if s is None:
-            return item, None, f"{item.hr_id}: no staff member with this HR id (import the roster first)"
+            return item, None, _(
+                "{hr_id}: no staff member with this HR id (import the roster first)"
+            ).format(hr_id=item.hr_id)
         who = f"{s.full_name} ({s.hr_id})"
         problem = self._person_problem(item, s)
         if problem is None and item.kind == RequestKind.CREATE:
@@ -135,50 +138,60 @@ class _Checker:
         except InvalidName:
             same = False
         if same:
-            return m.address, (
-                f"requested address {m.address}@{self.domain} is already this mailbox's "
-                "address; nothing to rename"
-            )
+            return m.address, _(
+                "requested address {address} is already this mailbox's address; nothing to "
+                "rename"
+            ).format(address=f"{m.address}@{self.domain}")
         if m.state == MailboxState.LOCKED:
-            return requested, (
-                f"mailbox {m.address}@{self.domain} is locked; a locked mailbox is not renamed"
-            )
+            return requested, _(
+                "mailbox {address} is locked; a locked mailbox is not renamed"
+            ).format(address=f"{m.address}@{self.domain}")
         return self._address_problem(requested)
 
     def _person_problem(self, item: NewRequest, s: Staff) -> str | None:
         if item.hr_id in self.seen:
-            return "named twice"
+            return _("named twice")
         self.seen.add(item.hr_id)
         if s.unit_code != self.unit.code:
-            return f"belongs to unit {s.unit_code}, not {self.unit.code}"
+            return _("belongs to unit {unit}, not {asked}").format(
+                unit=s.unit_code, asked=self.unit.code
+            )
         r = self.open_requests.get(item.hr_id)
         if r is not None:
-            return f"already has an open {r.kind} request #{r.id} ({r.state})"
+            return _("already has an open {kind} request #{id} ({state})").format(
+                kind=r.kind, id=r.id, state=r.state
+            )
         return None
 
     def _create_problem(self, s: Staff) -> str | None:
         m = self.mailboxes.get(s.hr_id)
         if m is not None:
             state = MailboxState(m.state).label_vi
-            return f"already has the mailbox {m.address}@{self.domain} ({state})"
+            return _("already has the mailbox {address} ({state})").format(
+                address=f"{m.address}@{self.domain}", state=state
+            )
         if s.hr_status != HrStatus.ACTIVE:
-            return f"HR status is {HrStatus(s.hr_status).label_vi}, not active"
+            return _("HR status is {status}, not active").format(
+                status=HrStatus(s.hr_status).label_vi
+            )
         return None
 
     def _address_problem(self, requested: str) -> tuple[str, str | None]:
         try:
             local = validate_local_part(requested, domain=self.domain)
         except InvalidName as e:
-            return requested, f"requested address refused: {e.message}"
+            return requested, _("requested address refused: {why}").format(why=e.message)
         if local in self.reserved:
-            return local, f"requested address {local} is a reserved name"
+            return local, _("requested address {local} is a reserved name").format(local=local)
         if local in self.accounts:
-            return local, f"requested address {local} is a unit's official account"
-        if local in self.wanted or self._taken(local):
-            return local, (
-                f"requested address {local}@{self.domain} is already taken"
-                " (an address is never given to another person)"
+            return local, _("requested address {local} is a unit's official account").format(
+                local=local
             )
+        if local in self.wanted or self._taken(local):
+            return local, _(
+                "requested address {address} is already taken (an address is never given "
+                "to another person)"
+            ).format(address=f"{local}@{self.domain}")
         return local, None
 
     def _taken(self, local: str) -> bool:
@@ -187,9 +200,11 @@ class _Checker:
     def _mailbox_problem(self, item: NewRequest, s: Staff) -> str | None:
         m = self.mailboxes.get(s.hr_id)
         if m is None:
-            return f"has no mailbox to {item.kind}"
+            return _("has no mailbox to {kind}").format(kind=item.kind)
         if item.kind == RequestKind.CANCEL and m.state == MailboxState.LOCKED:
-            return f"mailbox {m.address}@{self.domain} is already locked"
+            return _("mailbox {address} is already locked").format(
+                address=f"{m.address}@{self.domain}"
+            )
         return None
 
 
@@ -248,25 +263,31 @@ def create_requests(
     """Queue requests for one unit: all of them, or none (Refused lists every reason).
     The caller owns the transaction (`queue_requests`, `request import`, `sync`)."""
     if not items:
-        raise BadInput("no staff named (use --staff HRID)")
+        raise BadInput(_("no staff named (use --staff HRID)"))
     u = get_unit(unit, session=session)
     ok, problems = check_requests(session=session, config=config, unit=u, items=items)
     if problems:
         raise Refused(
-            "request refused, nothing queued:\n  - " + "\n  - ".join(problems)
+            _("request refused, nothing queued:") + "\n  - " + "\n  - ".join(problems)
             if len(problems) > 1 or len(items) > 1
-            else f"request refused: {problems[0]}"
+            else _("request refused: {why}").format(why=problems[0])
         )
     rows = [_new_row(item, u.code, actor, now, slip_id) for item, _staff in ok]
     ids = _insert(session, rows)
-    audit.record_many([_created_event(rid, row, actor) for rid, row in zip(ids, rows, strict=True)], session=session, at=now)
+    audit.record_many(
+        [_created_event(rid, row, actor) for rid, row in zip(ids, rows, strict=True)],
+        session=session,
+        at=now,
+    )
     return [
         _view(Request(id=rid, **row), st)
         for rid, row, (_item, st) in zip(ids, rows, ok, strict=True)
     ]
 
 
-def _new_row(item: NewRequest, unit: str, actor: str, now: datetime, slip_id: int | None) -> dict:
+def _new_row(
+    item: NewRequest, unit: str, actor: str, now: datetime, slip_id: int | None
+) -> dict:
     cancel = item.kind == RequestKind.CANCEL
     return {
         "kind": item.kind.value,
@@ -297,8 +318,10 @@ def _insert(session: Session, rows: list[dict]) -> list[int]:
             )
     except Conflict:
         raise Refused(
-            "request refused: another request for one of these people was queued at the "
-            "same moment; run `dnmail queue list` and try again"
+            _(
+                "request refused: another request for one of these people was queued at the "
+                "same moment; run `dnmail queue list` and try again"
+            )
         ) from None
     return [by_staff[h] for h in hr_ids]
 
@@ -326,13 +349,17 @@ def reject_request(rt: Runtime, request_id: int, *, reason: str) -> RequestView:
     """IID refuses a request (it stays in the queue's history as rejected)."""
     reason = clean_text(reason)
     if not reason:
-        raise BadInput("a rejection needs a reason (--reason)")
+        raise BadInput(_("a rejection needs a reason (--reason)"))
     with rt.transaction() as s:
         r = s.get(Request, request_id, with_for_update=True)
         if r is None:
-            raise NotFound(f"request #{request_id} does not exist")
+            raise NotFound(_("request #{id} does not exist").format(id=request_id))
         if not can_transition(r.state, RequestState.REJECTED):
-            raise Refused(f"request #{r.id} is {r.state}; only open requests can be rejected")
+            raise Refused(
+                _("request #{id} is {state}; only open requests can be rejected").format(
+                    id=r.id, state=r.state
+                )
+            )
         now = rt.now()
         _close(r, RequestState.REJECTED, rt.actor, now)
         r.last_error = reason
@@ -350,24 +377,40 @@ def withdraw_request(rt: Runtime, request_id: int, *, unit: str | None = None) -
 
 
 def mark_withdrawn(
-    request_id: int, *, session: Session, actor: str, now: datetime, unit: str | None = None
+    request_id: int,
+    *,
+    session: Session,
+    actor: str,
+    now: datetime,
+    unit: str | None = None,
+    details: dict | None = None,
 ) -> RequestView:
     """Withdraw an open request in the caller's transaction (`withdraw_request`, and
-    `sync` when a cancel supersedes an open request)."""
+    `sync` when a cancel supersedes an open request or HR's roster contradicts it).
+    `details` go into the audit event (sync names its roster and why)."""
     r = session.get(Request, request_id, with_for_update=True)
     if r is None:
         # On PostgreSQL a unit role may lock only its unit's open requests (row-level
         # security): read it without the lock to say why it cannot be withdrawn.
         r = session.get(Request, request_id)
     if r is None:
-        raise NotFound(f"request #{request_id} does not exist")
+        raise NotFound(_("request #{id} does not exist").format(id=request_id))
     if unit is not None and r.unit_code != unit:
-        raise other_unit(actor, unit, r.unit_code, what=f"request #{r.id}")
+        raise other_unit(actor, unit, r.unit_code, what=_("request #{id}").format(id=r.id))
     if not can_transition(r.state, RequestState.WITHDRAWN):
-        raise Refused(f"request #{r.id} is {r.state}; only open requests can be withdrawn")
+        raise Refused(
+            _("request #{id} is {state}; only open requests can be withdrawn").format(
+                id=r.id, state=r.state
+            )
+        )
     _close(r, RequestState.WITHDRAWN, actor, now)
     audit.record(
-        session=session, actor=actor, action="request.withdraw", target=f"request:{r.id}", at=now
+        session=session,
+        actor=actor,
+        action="request.withdraw",
+        target=f"request:{r.id}",
+        at=now,
+        details=details,
     )
     return _view(r, session.get(Staff, r.staff_hr_id))
 
@@ -418,12 +461,19 @@ def list_queue(
             .where(r.c.id.in_(ids))
             .order_by(r.c.created_at, r.c.id)
         )
-        items = [_view(row, None, row.full_name, row.address) for row in s.execute(q)] if ids else []
+        items = (
+            [_view(row, None, row.full_name, row.address) for row in s.execute(q)] if ids else []
+        )
     return QueuePage(total or 0, limit, offset, items)
 
 
 def _page_ids(
-    s: Session, r: Table, states: Sequence[RequestState] | None, conds: list, limit: int, offset: int
+    s: Session,
+    r: Table,
+    states: Sequence[RequestState] | None,
+    conds: list,
+    limit: int,
+    offset: int,
 ) -> list[int]:
     """The ids of one page, oldest first. Per state, the index (state, created_at, id)
     gives the oldest rows in order and the database stops after `offset + limit` of
