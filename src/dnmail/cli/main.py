@@ -1,7 +1,8 @@
 """The `dnmail` command: global options, command groups, and the one error exit point.
 
 Only typer is imported at start-up; every command imports its service (SQLAlchemy,
-ldap3, openpyxl, pyHanko) inside its body, so `dnmail --help` stays fast.
+ldap3, openpyxl, pyHanko) inside its body, so `dnmail --help` stays fast; and only the
+command module the command line names is imported and built (`build`, PARTS).
 
 The interface's language is chosen (dnmail/i18n.py: --lang, $DNMAIL_LANG, the
 config's [interface] language, vi) before the command modules are imported: Typer
@@ -10,8 +11,10 @@ reads their help texts, already translated, when they are.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +24,7 @@ from dnmail import __version__, i18n
 
 i18n.set_language(i18n.choose(sys.argv[1:]))
 
-from dnmail.cli import accounts, params, requests, setup, staff, units  # noqa: E402
-from dnmail.cli import audit as audit_cli  # noqa: E402
-from dnmail.cli import db as db_cli  # noqa: E402
-from dnmail.cli import directory as directory_cli  # noqa: E402
-from dnmail.cli import exports as exports_cli  # noqa: E402
-from dnmail.cli import local as local_cli  # noqa: E402
-from dnmail.cli import mailboxes as mailboxes_cli  # noqa: E402
-from dnmail.cli import sync as sync_cli  # noqa: E402
-from dnmail.cli import template as template_cli  # noqa: E402
+from dnmail.cli import params  # noqa: E402
 from dnmail.cli.common import Format, Language, State, state  # noqa: E402
 from dnmail.cli.render import Output  # noqa: E402
 from dnmail.errors import DnmailError, ExitCode  # noqa: E402
@@ -37,17 +32,37 @@ from dnmail.i18n import _  # noqa: E402
 
 HELP_OPTIONS = ["-h", "--help"]
 
-app = typer.Typer(
-    name="dnmail",
-    help=_(
-        "Lifecycle of the official @danang.gov.vn mailboxes: HR roster, request slips, "
-        "provisioning, password resets, moves and locks."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": HELP_OPTIONS},
+#: The commands of `dnmail`, in the order they are added (--help lists the commands,
+#: then the groups): the name on the command line, the module of dnmail.cli that
+#: defines it, and the Typer it adds as a group (None: the module's `register(app)`
+#: adds its commands). A command line that names one of them imports and builds that
+#: one only (Typer builds every command it is given: all of them cost every start some
+#: 40 ms); anything else gets them all.
+PARTS: tuple[tuple[str, str, str | None], ...] = (
+    ("init", "setup", None),
+    ("unit", "units", "app"),
+    ("staff", "staff", "app"),
+    ("mailbox", "mailboxes", "app"),
+    ("request", "requests", "app"),
+    ("queue", "requests", "queue_app"),
+    ("export", "exports", "app"),
+    ("audit", "audit", "app"),
+    ("db", "db", "app"),
+    ("template", "template", "app"),
+    ("directory", "directory", "app"),
+    ("provision", "accounts", None),
+    ("reset-password", "accounts", None),
+    ("lock", "accounts", None),
+    ("unlock", "accounts", None),
+    ("sync", "sync", None),
+    ("reconcile", "sync", None),
+    ("local", "local", None),
+    ("deploy", "local", None),
 )
+#: The global options (main() below) that take a value, and the flags that do not;
+#: --help and --version are not among them: they show the whole app.
+VALUED_OPTIONS = frozenset({"--config", "-c", "--format", "-f", "--as", "--lang"})
+FLAG_OPTIONS = frozenset({"--quiet", "-q", "--verbose", "-v"})
 
 
 def _version(value: bool) -> None:
@@ -56,7 +71,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     ctx: typer.Context,
     config: Path | None = typer.Option(
@@ -92,20 +106,57 @@ def main(
     st.actor = as_
 
 
-setup.register(app)
-app.add_typer(units.app, name="unit")
-app.add_typer(staff.app, name="staff")
-app.add_typer(mailboxes_cli.app, name="mailbox")
-app.add_typer(requests.app, name="request")
-app.add_typer(requests.queue_app, name="queue")
-app.add_typer(exports_cli.app, name="export")
-app.add_typer(audit_cli.app, name="audit")
-app.add_typer(db_cli.app, name="db")
-app.add_typer(template_cli.app, name="template")
-app.add_typer(directory_cli.app, name="directory")
-accounts.register(app)
-sync_cli.register(app)
-local_cli.register(app)
+def command_named(args: Sequence[str]) -> str | None:
+    """The command `args` run (the first word after the global options), or None when
+    they name none or hold an option main() does not take (then the whole app reads
+    them and says what is wrong)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-"):
+            return arg
+        name, eq, _value = arg.partition("=")
+        if name in VALUED_OPTIONS:
+            i += 1 if eq else 2
+        elif arg in FLAG_OPTIONS:
+            i += 1
+        else:
+            return None
+    return None
+
+
+def build(args: Sequence[str] | None = None) -> typer.Typer:
+    """The `dnmail` app with the command `args` run (see PARTS), or with all of them."""
+    root = typer.Typer(
+        name="dnmail",
+        help=_(
+            "Lifecycle of the official @danang.gov.vn mailboxes: HR roster, request slips, "
+            "provisioning, password resets, moves and locks."
+        ),
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": HELP_OPTIONS},
+    )
+    root.callback()(main)
+    wanted = command_named(args) if args is not None else None
+    registered: set[str] = set()
+    for name, module_name, group in [p for p in PARTS if p[0] == wanted] or PARTS:
+        module = importlib.import_module(f"dnmail.cli.{module_name}")
+        if group is not None:
+            root.add_typer(getattr(module, group), name=name)
+        elif module_name not in registered:
+            module.register(root)
+            registered.add(module_name)
+    return root
+
+
+def __getattr__(name: str) -> Any:
+    """`app`, the whole `dnmail` app (for tests and tools), built on first use."""
+    if name == "app":
+        globals()["app"] = whole = build()
+        return whole
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def prepare(command: Any, args: list[str]) -> None:
@@ -137,7 +188,7 @@ def invoke(argv: list[str] | None = None) -> int:
     # Help texts were translated when the modules were imported (sys.argv's choice);
     # messages follow this invocation's own.
     i18n.set_language(i18n.choose(args))
-    cmd = typer.main.get_command(app)
+    cmd = typer.main.get_command(build(args))
     prepare(cmd, args)
     ctx_state = State()
     try:
