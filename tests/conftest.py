@@ -125,7 +125,10 @@ def write_config(
     """A config file for tests; `ldap` is a SlapdInfo (or None for a dead server): its
     layout (by-unit or flat, with its unit attribute) is the config's. `directory`:
     more lines of the [directory] table."""
-    lines = [f'data_dir = "{path.parent / "data"}"', "", "[database]", f'url = "{db_url}"', "", "[directory]"]
+    lines = [
+        f'data_dir = "{path.parent / "data"}"', "", "[database]", f'url = "{db_url}"', "",
+        "[directory]",
+    ]
     if ldap is not None:
         pw = path.parent / "bind.secret"
         pw.write_text(ldap.service_password)
@@ -241,11 +244,21 @@ def seed_units(session, codes=("snv", "sgtvt"), *, config=None):
     from dnmail.config import Config
     from dnmail.services.units import insert_unit
 
-    names = {"snv": "Sở Nội vụ", "sgtvt": "Sở Giao thông Vận tải", "stttt": "Sở Thông tin và Truyền thông"}
+    names = {
+        "snv": "Sở Nội vụ",
+        "sgtvt": "Sở Giao thông Vận tải",
+        "stttt": "Sở Thông tin và Truyền thông",
+    }
     for c in codes:
         insert_unit(
-            session=session, config=config or Config(), code=c, name=names.get(c, c.upper()),
-            parent=None, account=None, actor="test", now=datetime.now(UTC),
+            session=session,
+            config=config or Config(),
+            code=c,
+            name=names.get(c, c.upper()),
+            parent=None,
+            account=None,
+            actor="test",
+            now=datetime.now(UTC),
         )
 
 
@@ -268,10 +281,18 @@ def seed_staff(session, rows):
         hr, name, unit, dept, pos, phone, *rest = r
         session.add(
             Staff(
-                hr_id=hr, full_name=clean_text(name), name_key=name_key(name), unit_code=unit,
-                department=dept, position=pos, phone=phone, hr_status=rest[0] if rest else "active",
+                hr_id=hr,
+                full_name=clean_text(name),
+                name_key=name_key(name),
+                unit_code=unit,
+                department=dept,
+                position=pos,
+                phone=phone,
+                hr_status=rest[0] if rest else "active",
                 email=rest[1] if len(rest) > 1 else "",
-                status_changed_at=now, created_at=now, updated_at=now,
+                status_changed_at=now,
+                created_at=now,
+                updated_at=now,
             )
         )
     session.flush()

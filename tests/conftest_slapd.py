@@ -4,8 +4,8 @@ Load it from tests/conftest.py with ``pytest_plugins = ["conftest_slapd"]`` (tes
 must be on sys.path: ``pythonpath = ["tests"]`` in [tool.pytest.ini_options]).
 
 The server is built by dnmail.local (templates shipped in the package), the same
-code `dnmail local start` runs for .ci/run and the demo. A missing OpenLDAP skips locally and fails on CI
-(CI=true). The helpers use plain ldap3 so that directory tests do not depend on
+code `dnmail local start` runs for .ci/run and the demo. A missing OpenLDAP skips locally
+and fails on CI (CI=true). The helpers use plain ldap3 so that directory tests do not depend on
 dnmail's own gateway.
 """
 

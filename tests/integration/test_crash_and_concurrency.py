@@ -41,24 +41,34 @@ def dnmail(config: Path, *args: str) -> subprocess.Popen:
 
 
 def add_people_and_requests(rt, start: int, n: int, names: list[str]) -> None:
-    rows = [(f"K{start + i:05d}", names[start + i], ("snv", "sgtvt")[i % 2], "Phòng A", "", "") for i in range(n)]
+    rows = [
+        (f"K{start + i:05d}", names[start + i], ("snv", "sgtvt")[i % 2], "Phòng A", "", "")
+        for i in range(n)
+    ]
     with rt.transaction() as s:
         seed_staff(s, rows)
     for unit in ("snv", "sgtvt"):
         with rt.transaction() as s:
             create_requests(
-                session=s, config=rt.config, unit=unit,
+                session=s,
+                config=rt.config,
+                unit=unit,
                 items=[NewRequest(r[0], RequestKind.CREATE) for r in rows if r[2] == unit],
-                actor="test", now=rt.now(),
+                actor="test",
+                now=rt.now(),
             )
 
 
 def directory_people(info) -> list[tuple[str, str, str]]:
     c = ldap3.Connection(info.url, info.root_dn, info.root_password, auto_bind=True)
     entries = c.extend.standard.paged_search(
-        info.people_dn, "(objectClass=inetOrgPerson)", attributes=["uid", "employeeNumber"],
-        paged_size=500, generator=False,
+        info.people_dn,
+        "(objectClass=inetOrgPerson)",
+        attributes=["uid", "employeeNumber"],
+        paged_size=500,
+        generator=False,
     )
+
     def one(v):
         return v if isinstance(v, str) else v[0]
 
@@ -77,11 +87,16 @@ def check_stores_agree(rt, info, expected: int) -> None:
     assert len(people) == expected, "one directory entry per person"
     assert max(by_hr.values()) == 1, "no duplicate entries"
     with rt.transaction() as s:
-        assert s.scalar(select(func.count()).select_from(Request).where(Request.state != "done")) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(Request).where(Request.state != "done")) == 0
+        )
         boxes = {m.staff_hr_id: (m.address, m.dn) for m in s.scalars(select(Mailbox))}
         # Each request was carried out exactly once: one provision event per request.
         done_events = Counter(
-            t for (t,) in s.execute(select(AuditEvent.target).where(AuditEvent.action == "provision.create"))
+            t
+            for (t,) in s.execute(
+                select(AuditEvent.target).where(AuditEvent.action == "provision.create")
+            )
         )
         assert len(done_events) == expected and set(done_events.values()) == {1}
     assert len(boxes) == expected
@@ -111,7 +126,9 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
         add_people_and_requests(rt, total, 120, names)
         total += 120
         with rt.transaction(readonly=True) as s:
-            done_before = s.scalar(select(func.count()).select_from(Request).where(Request.state == "done"))
+            done_before = s.scalar(
+                select(func.count()).select_from(Request).where(Request.state == "done")
+            )
         p = dnmail(config_file, "provision", "--handout-dir", str(handouts))
         # Kill at a varied moment once work is under way: after 0 to 100 more requests
         # are recorded done (so inside or between chunks, before or after a commit).
@@ -119,7 +136,9 @@ def test_kill_at_varied_moments_then_rerun(prepared, ldap, config_file, tmp_path
         deadline = time.monotonic() + 60
         while p.poll() is None and time.monotonic() < deadline:
             with rt.transaction(readonly=True) as s:
-                done = s.scalar(select(func.count()).select_from(Request).where(Request.state == "done"))
+                done = s.scalar(
+                    select(func.count()).select_from(Request).where(Request.state == "done")
+                )
             if done >= target:
                 time.sleep(rng.uniform(0, 0.02))
                 break
@@ -189,7 +208,8 @@ def test_a_worker_skips_the_requests_another_holds(prepared, ldap, config_file):
     add_people_and_requests(rt, 0, n, generate_names(n, seed=13))
     with psycopg.connect(rt.config.database.url.replace("+psycopg", "")) as holder:
         ids = [
-            i for (i,) in holder.execute(
+            i
+            for (i,) in holder.execute(
                 "SELECT id FROM requests WHERE state = 'pending' ORDER BY created_at, id "
                 f"LIMIT {held} FOR UPDATE"
             )

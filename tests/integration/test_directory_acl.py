@@ -351,7 +351,8 @@ def test_the_root_dn_bypasses_the_rules(slapd, units, boxes):
     for branch in ("ou=system", "ou=admins", "ou=units"):
         uid = unique("root")
         entry = f"uid={uid},{branch},{s}"
-        assert r.add(entry, ["inetOrgPerson"], {"cn": uid, "sn": uid, "userPassword": "r-1"}), r.result
+        attrs = {"cn": uid, "sn": uid, "userPassword": "r-1"}
+        assert r.add(entry, ["inetOrgPerson"], attrs), r.result
         assert r.modify_dn(entry, f"uid={uid}x"), r.result
         assert r.delete(f"uid={uid}x,{branch},{s}"), r.result
     r.unbind()
@@ -371,8 +372,11 @@ def test_size_limits(ldap):
     n = 505
     for i in range(n):
         uid = f"big{i:04d}"
-        assert svc.add(f"uid={uid},{branch}", ["inetOrgPerson"],
-                       {"uid": uid, "cn": uid, "sn": "Nguyễn", "mail": f"{uid}@danang.gov.vn"})
+        assert svc.add(
+            f"uid={uid},{branch}",
+            ["inetOrgPerson"],
+            {"uid": uid, "cn": uid, "sn": "Nguyễn", "mail": f"{uid}@danang.gov.vn"},
+        )
     admin = f"uid={unique('iid')},ou=admins,{s}"
     assert svc.add(admin, ["inetOrgPerson"], {"cn": "IID", "sn": "IID", "userPassword": "a-1"})
     who = {

@@ -33,7 +33,9 @@ PEOPLE = [
 
 
 def root_conn(info):
-    c = ldap3.Connection(info.url, info.root_dn, info.root_password, auto_bind=True, raise_exceptions=True)
+    c = ldap3.Connection(
+        info.url, info.root_dn, info.root_password, auto_bind=True, raise_exceptions=True
+    )
     return c
 
 
@@ -67,9 +69,12 @@ def world(rt):
 def queue(rt, unit, *hr_ids, kind=RequestKind.CREATE, address=None, reason=None):
     with rt.transaction() as s:
         return create_requests(
-            session=s, config=rt.config, unit=unit,
+            session=s,
+            config=rt.config,
+            unit=unit,
             items=[NewRequest(h, kind, address, reason) for h in hr_ids],
-            actor="snv@danang.gov.vn", now=rt.now(),
+            actor="snv@danang.gov.vn",
+            now=rt.now(),
         )
 
 
@@ -136,7 +141,12 @@ def test_refusals_with_reasons(world):
     with pytest.raises(Refused):
         queue(rt, "sgtvt", "HR003", "HR001")
     with rt.transaction() as s:
-        assert s.scalar(select(func.count()).select_from(Request).where(Request.staff_hr_id == "HR003")) == 0
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Request).where(Request.staff_hr_id == "HR003")
+            )
+            == 0
+        )
 
 
 def test_requested_address_used_or_refused(world, ldap):
@@ -150,8 +160,11 @@ def test_requested_address_used_or_refused(world, ldap):
         queue(rt, "snv", "HR001", address="myhanh")
     # A stranger's entry holds "duct" in the directory: the request fails, the batch goes on.
     c = root_conn(ldap)
-    c.add(mailbox_dn(ldap, "sgtvt", "duct"), ["inetOrgPerson"],
-          {"cn": "Stranger", "sn": "S", "employeeNumber": "X999"})
+    c.add(
+        mailbox_dn(ldap, "sgtvt", "duct"),
+        ["inetOrgPerson"],
+        {"cn": "Stranger", "sn": "S", "employeeNumber": "X999"},
+    )
     c.unbind()
     queue(rt, "sgtvt", "HR004", address="duct")
     queue(rt, "sgtvt", "HR003")
@@ -335,8 +348,17 @@ def test_create_adopts_an_entry_that_carries_the_hr_id(world, ldap):
     rt = world
     c = root_conn(ldap)
     c.add(f"ou=old,ou=people,{ldap.suffix}", ["organizationalUnit"], {"ou": "old"})
-    c.add(f"uid=thanhnq,ou=old,ou=people,{ldap.suffix}", ["inetOrgPerson"],
-          {"cn": "Thanh", "sn": "N", "uid": "thanhnq", "employeeNumber": "HR001", "userPassword": "old"})
+    c.add(
+        f"uid=thanhnq,ou=old,ou=people,{ldap.suffix}",
+        ["inetOrgPerson"],
+        {
+            "cn": "Thanh",
+            "sn": "N",
+            "uid": "thanhnq",
+            "employeeNumber": "HR001",
+            "userPassword": "old",
+        },
+    )
     c.unbind()
     queue(rt, "snv", "HR001")
     [item] = provision(rt).items

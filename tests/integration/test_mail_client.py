@@ -38,10 +38,16 @@ def imap(ldap, tmp_path_factory):
 def test_mail_client_through_the_lifecycle(rt, imap, tmp_path):
     with rt.transaction() as s:
         seed_units(s, config=rt.config)
-        seed_staff(s, [("M1", "Phạm Minh Tuấn", "snv", "Phòng Tổ chức", "Chuyên viên", "0905111222")])
+        seed_staff(
+            s, [("M1", "Phạm Minh Tuấn", "snv", "Phòng Tổ chức", "Chuyên viên", "0905111222")]
+        )
         create_requests(
-            session=s, config=rt.config, unit="snv", items=[NewRequest("M1", RequestKind.CREATE)],
-            actor="snv", now=rt.now(),
+            session=s,
+            config=rt.config,
+            unit="snv",
+            items=[NewRequest("M1", RequestKind.CREATE)],
+            actor="snv",
+            now=rt.now(),
         )
     ensure_branches(rt, ["snv", "sgtvt"])
     handouts = tmp_path / "handouts"
@@ -71,8 +77,12 @@ def test_mail_client_through_the_lifecycle(rt, imap, tmp_path):
         s.get(Staff, "M1").unit_code = "sgtvt"
     with rt.transaction() as s:
         create_requests(
-            session=s, config=rt.config, unit="sgtvt", items=[NewRequest("M1", RequestKind.CHANGE)],
-            actor="iid", now=rt.now(),
+            session=s,
+            config=rt.config,
+            unit="sgtvt",
+            items=[NewRequest("M1", RequestKind.CHANGE)],
+            actor="iid",
+            now=rt.now(),
         )
     [moved] = provision(rt).done
     assert "moved" in moved.detail
@@ -88,8 +98,12 @@ def test_renamed_mailbox_logs_in_with_new_name_and_gets_mail_to_the_old(rt, imap
         seed_units(s, config=rt.config)
         seed_staff(s, [("M2", "Trần Văn Bình", "snv", "Văn phòng", "", "")])
         create_requests(
-            session=s, config=rt.config, unit="snv", items=[NewRequest("M2", RequestKind.CREATE)],
-            actor="snv", now=rt.now(),
+            session=s,
+            config=rt.config,
+            unit="snv",
+            items=[NewRequest("M2", RequestKind.CREATE)],
+            actor="snv",
+            now=rt.now(),
         )
     ensure_branches(rt, ["snv", "sgtvt"])
     [created] = provision(rt).done
@@ -99,9 +113,12 @@ def test_renamed_mailbox_logs_in_with_new_name_and_gets_mail_to_the_old(rt, imap
     assert first.returncode == 0, first.stderr
     with rt.transaction() as s:
         create_requests(
-            session=s, config=rt.config, unit="snv",
+            session=s,
+            config=rt.config,
+            unit="snv",
             items=[NewRequest("M2", RequestKind.CHANGE, "binh.tran".replace(".", ""))],
-            actor="snv", now=rt.now(),
+            actor="snv",
+            now=rt.now(),
         )
     [renamed] = provision(rt).done
     assert renamed.address == "binhtran"

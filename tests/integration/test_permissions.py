@@ -56,8 +56,14 @@ def world(tmp_path):
             ))
         s.flush()
         for unit, hr in (("sgtvt", "G1"), ("snv", "S1")):
-            create_requests(session=s, config=cfg, unit=unit, items=[NewRequest(hr, RequestKind.CREATE)],
-                            actor="iid-admin", now=NOW)
+            create_requests(
+                session=s,
+                config=cfg,
+                unit=unit,
+                items=[NewRequest(hr, RequestKind.CREATE)],
+                actor="iid-admin",
+                now=NOW,
+            )
     yield engine, config, tmp_path
     engine.dispose()
 
@@ -124,14 +130,24 @@ LABELS = {
 
 #: Commands a unit officer may run (for its own unit), and the blank form anyone may.
 OFFICER_COMMANDS = {
-    "dnmail unit list", "dnmail staff list", "dnmail request create",
-    "dnmail request import", "dnmail request withdraw", "dnmail queue list",
-    "dnmail reset-password", "dnmail export issued", "dnmail export pending",
-    "dnmail export locked", "dnmail mailbox show",
+    "dnmail unit list",
+    "dnmail staff list",
+    "dnmail request create",
+    "dnmail request import",
+    "dnmail request withdraw",
+    "dnmail queue list",
+    "dnmail reset-password",
+    "dnmail export issued",
+    "dnmail export pending",
+    "dnmail export locked",
+    "dnmail mailbox show",
 }
 #: Neither database nor directory of the configuration: a throw-away server, files to write.
 NO_DATA = {
-    "dnmail template slip", "dnmail local start", "dnmail local stop", "dnmail local status",
+    "dnmail template slip",
+    "dnmail local start",
+    "dnmail local stop",
+    "dnmail local status",
     "dnmail deploy render",
 }
 
@@ -151,22 +167,28 @@ def test_an_officer_is_refused_every_iid_command_and_nothing_changes(world, run,
     before = counts(engine)
     r = run("--verbose", "--as", SNV, *argv)
     assert r.code == 1, r
-    assert f"error: {SNV} is a unit officer of snv: {LABELS[command]} is for IID administrators" \
+    assert (
+        f"error: {SNV} is a unit officer of snv: {LABELS[command]} is for IID administrators"
         in " ".join(r.err.split())
+    )
     assert "Traceback" not in r.err
     assert counts(engine) == before
     assert not (tmp_path / "audit.csv").exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["staff", "list", "--unit", "sgtvt"],
-    ["queue", "list", "--unit", "SGTVT"],
-    ["request", "create", "--unit", "sgtvt", "--staff", "G2", "--kind", "cancel"],
-    ["request", "import", "SLIP", "--unit", "sgtvt"],
-    ["export", "issued", "--unit", "sgtvt", "-o", "OUT"],
-    ["export", "pending", "--unit", "sgtvt", "-o", "OUT"],
-    ["export", "locked", "--unit", "sgtvt", "-o", "OUT"],
-], ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["staff", "list", "--unit", "sgtvt"],
+        ["queue", "list", "--unit", "SGTVT"],
+        ["request", "create", "--unit", "sgtvt", "--staff", "G2", "--kind", "cancel"],
+        ["request", "import", "SLIP", "--unit", "sgtvt"],
+        ["export", "issued", "--unit", "sgtvt", "-o", "OUT"],
+        ["export", "pending", "--unit", "sgtvt", "-o", "OUT"],
+        ["export", "locked", "--unit", "sgtvt", "-o", "OUT"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
 def test_an_officer_cannot_act_for_another_unit(world, run, argv):
     engine, _, tmp_path = world
     slip = write_slip_xlsx(tmp_path / "slip.xlsx", [("Trần Văn Cường", "Phòng Kế hoạch")])
@@ -216,8 +238,18 @@ def test_an_officer_sees_and_exports_its_own_unit_only(world, run):
 
 def test_an_officer_queues_and_withdraws_for_its_unit_and_the_audit_names_it(world, run):
     engine, _, _ = world
-    r = run("--as", "SNV@danang.gov.vn", "--format", "json",
-            "request", "create", "--unit", "snv", "--staff", "S3")
+    r = run(
+        "--as",
+        "SNV@danang.gov.vn",
+        "--format",
+        "json",
+        "request",
+        "create",
+        "--unit",
+        "snv",
+        "--staff",
+        "S3",
+    )
     assert r.code == 0, r
     rid = r.json()["requests"][0]["id"]
     assert run("--as", SNV, "request", "withdraw", rid).code == 0

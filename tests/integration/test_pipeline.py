@@ -19,8 +19,14 @@ def test_add_request_matches_ldap3_encoding():
     from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
     from pyasn1.codec.ber import encoder
 
-    attrs = {"objectClass": ["top", "inetOrgPerson"], "cn": ["Nguyễn Quang Thanh"], "sn": ["Nguyễn"]}
-    req = add_operation("uid=thanhnq,ou=snv,ou=people,dc=danang,dc=gov,dc=vn", attrs, auto_encode=True)
+    attrs = {
+        "objectClass": ["top", "inetOrgPerson"],
+        "cn": ["Nguyễn Quang Thanh"],
+        "sn": ["Nguyễn"],
+    }
+    req = add_operation(
+        "uid=thanhnq,ou=snv,ou=people,dc=danang,dc=gov,dc=vn", attrs, auto_encode=True
+    )
     msg = LDAPMessage()
     msg["messageID"] = MessageID(7)
     msg["protocolOp"] = ProtocolOp().setComponentByName("addRequest", req)
@@ -31,14 +37,24 @@ def test_add_request_matches_ldap3_encoding():
 
 @given(st.integers(min_value=0, max_value=2**31 - 1), st.binary(max_size=70000))
 def test_lengths_and_integers_round_trip(n, payload):
-    msg = pipeline._message(n, pipeline._tlv(0x69, pipeline._tlv(0x0A, b"\x00") + pipeline._octets(payload) + pipeline._octets(b"")))
+    msg = pipeline._message(
+        n,
+        pipeline._tlv(
+            0x69, pipeline._tlv(0x0A, b"\x00") + pipeline._octets(payload) + pipeline._octets(b"")
+        ),
+    )
     mid, tag, res = pipeline.decode_response(msg)
     assert (mid, tag, res.code) == (n, 0x69, 0)
     assert res.matched_dn == payload.decode("utf-8", "replace")
 
 
 def test_truncated_answers_are_protocol_errors():
-    good = pipeline._message(1, pipeline._tlv(0x69, pipeline._tlv(0x0A, b"\x00") + pipeline._octets("") + pipeline._octets("")))
+    good = pipeline._message(
+        1,
+        pipeline._tlv(
+            0x69, pipeline._tlv(0x0A, b"\x00") + pipeline._octets("") + pipeline._octets("")
+        ),
+    )
     for cut in range(1, len(good)):
         with pytest.raises(pipeline.ProtocolError):
             pipeline.decode_response(good[:cut])
@@ -46,7 +62,9 @@ def test_truncated_answers_are_protocol_errors():
 
 @pytest.fixture
 def writer(ldap):
-    w = pipeline.PipelinedWriter(ldap.url, bind_dn=ldap.service_dn, password=ldap.service_password, window=8)
+    w = pipeline.PipelinedWriter(
+        ldap.url, bind_dn=ldap.service_dn, password=ldap.service_password, window=8
+    )
     c = ldap3.Connection(ldap.url, ldap.service_dn, ldap.service_password, auto_bind=True)
     c.add(f"ou=snv,{ldap.people_dn}", ["organizationalUnit"], {"ou": "snv"})
     c.unbind()
@@ -90,10 +108,18 @@ def test_add_many_in_order_with_errors(writer, ldap):
 
 def test_search_values_are_never_filter_syntax(writer, ldap):
     writer.add_many([person(1, ldap.suffix), person(2, ldap.suffix, employeeNumber=["*)(uid=*"])])
-    found = writer.search_eq(ldap.people_dn, "employeeNumber", ["*)(uid=*"], ["uid", "employeeNumber"])
+    found = writer.search_eq(
+        ldap.people_dn, "employeeNumber", ["*)(uid=*"], ["uid", "employeeNumber"]
+    )
     assert [a["uid"] for _, a in found] == [["p2"]]
     assert writer.search_eq(ldap.people_dn, "employeeNumber", ["*"], ["uid"]) == []
-    both = writer.search_eq(ldap.people_dn, "employeeNumber", ["E1", "*)(uid=*", "nobody"], ["uid"], object_class="inetOrgPerson")
+    both = writer.search_eq(
+        ldap.people_dn,
+        "employeeNumber",
+        ["E1", "*)(uid=*", "nobody"],
+        ["uid"],
+        object_class="inetOrgPerson",
+    )
     assert sorted(a["uid"][0] for _, a in both) == ["p1", "p2"]
     assert writer.search_eq(f"ou=nowhere,{ldap.suffix}", "uid", ["p1"], ["uid"]) == []
 

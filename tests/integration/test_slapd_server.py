@@ -182,14 +182,19 @@ def test_local_start_flat_keeps_its_layout(tmp_path):
     cmd = [sys.executable, "-m", "dnmail", "local"]
 
     def start(*extra):
-        return subprocess.run([*cmd, "start", "--dir", str(workdir), *extra], capture_output=True, text=True)
+        return subprocess.run(
+            [*cmd, "start", "--dir", str(workdir), *extra], capture_output=True, text=True
+        )
 
     try:
         first = start("--layout", "flat")
         assert first.returncode == 0, first.stderr
         assert "export DNMAIL_TEST_LDAP_LAYOUT=flat" in first.stdout
         assert "DNMAIL_TEST_LDAP_UNIT_ATTRIBUTE=departmentNumber" in first.stdout
-        assert 'set="this/departmentNumber & user/uid"' in (workdir / "build" / "dnmail.ldif").read_text()
+        assert (
+            'set="this/departmentNumber & user/uid"'
+            in (workdir / "build" / "dnmail.ldif").read_text()
+        )
         subprocess.run([*cmd, "stop", "--dir", str(workdir)], check=True)
         again = start()
         assert again.returncode == 0 and "DNMAIL_TEST_LDAP_LAYOUT=flat" in again.stdout

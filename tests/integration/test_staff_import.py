@@ -74,7 +74,9 @@ def test_changes_are_reported_field_by_field(dbcli, tmp_path):
     rows[1][6] = "Nghỉ hưu"
     rows[2][5] = "0912345678"
     rows[3][3] = "Phòng mới"
-    code, out, err = dbcli("--format", "json", "staff", "import", write_roster(tmp_path / "b.csv", rows))
+    code, out, err = dbcli(
+        "--format", "json", "staff", "import", write_roster(tmp_path / "b.csv", rows)
+    )
     assert code == 0, err
     import json
 
@@ -141,18 +143,22 @@ def test_broken_files_are_refused_whole(dbcli, tmp_path, case, expect):
 
 
 def test_a_roster_too_costly_to_read_is_refused_on_the_configured_limit(
-        dbcli, tmp_path, db_url, monkeypatch):
+    dbcli, tmp_path, db_url, monkeypatch
+):
     """Issue 12 §3: the roster is read in a child bounded by [limits]; 40 MiB of shared
     strings pass the size limit but not `memory_mb = 64`: refused, naming the limit. The
     time limits are generous so that a loaded machine reaches the memory limit first."""
     from support import bombs
 
-    tight = write_config(tmp_path / "tight.toml", db_url=db_url,
-                         extra="[limits]\nmemory_mb = 64\ncpu_seconds = 300\nwall_seconds = 600\n")
+    tight = write_config(
+        tmp_path / "tight.toml",
+        db_url=db_url,
+        extra="[limits]\nmemory_mb = 64\ncpu_seconds = 300\nwall_seconds = 600\n",
+    )
     monkeypatch.setenv("DNMAIL_CONFIG", str(tight))
-    costly = bombs.shared_strings_xlsx(tmp_path / "costly.xlsx",
-                                       write_roster(tmp_path / "base.xlsx", n=3),
-                                       size=40 * 1024**2)
+    costly = bombs.shared_strings_xlsx(
+        tmp_path / "costly.xlsx", write_roster(tmp_path / "base.xlsx", n=3), size=40 * 1024**2
+    )
     before = snapshot(dbcli.rt)
     code, _out, err = dbcli("staff", "import", costly)
     assert code == 2, err
@@ -167,7 +173,8 @@ def test_email_column_stored_kept_when_absent_and_no_hr_change(dbcli, tmp_path):
     directory must follow (the record's updated_at stays)."""
     rows = roster_rows(3)
     with_email = write_roster(
-        tmp_path / "a.xlsx", [[*r, f"x{i}@danang.gov.vn"] for i, r in enumerate(rows)],
+        tmp_path / "a.xlsx",
+        [[*r, f"x{i}@danang.gov.vn"] for i, r in enumerate(rows)],
         headers=[*ROSTER_HEADERS, "Hộp thư"],
     )
     assert dbcli("staff", "import", with_email)[0] == 0
@@ -178,11 +185,19 @@ def test_email_column_stored_kept_when_absent_and_no_hr_change(dbcli, tmp_path):
             return {x.hr_id: (x.email, x.updated_at) for x in s.scalars(select(Staff))}
 
     first = emails()
-    assert sorted(e for e, _ in first.values()) == ["x0@danang.gov.vn", "x1@danang.gov.vn", "x2@danang.gov.vn"]
+    assert sorted(e for e, _ in first.values()) == [
+        "x0@danang.gov.vn",
+        "x1@danang.gov.vn",
+        "x2@danang.gov.vn",
+    ]
     assert dbcli("staff", "import", write_roster(tmp_path / "b.xlsx", rows))[0] == 0
     assert emails() == first
     changed = write_roster(
-        tmp_path / "c.xlsx", [[*r, "new@danang.gov.vn" if i == 0 else f"x{i}@danang.gov.vn"] for i, r in enumerate(rows)],
+        tmp_path / "c.xlsx",
+        [
+            [*r, "new@danang.gov.vn" if i == 0 else f"x{i}@danang.gov.vn"]
+            for i, r in enumerate(rows)
+        ],
         headers=[*ROSTER_HEADERS, "Email"],
     )
     code, out, err = dbcli("--format", "json", "staff", "import", changed)

@@ -37,7 +37,10 @@ LEFT = {e.uid for e in ENTRIES if e.expected in ("ambiguous", "no-staff", "taken
 @pytest.fixture
 def config_file(tmp_path, db_url, ldap):
     return write_config(
-        tmp_path / "config.toml", db_url=db_url, ldap=ldap, directory=f"ignore = {json.dumps(IGNORE)}"
+        tmp_path / "config.toml",
+        db_url=db_url,
+        ldap=ldap,
+        directory=f"ignore = {json.dumps(IGNORE)}",
     )
 
 
@@ -51,8 +54,12 @@ def city(rt, ldap, layout):
     ensure_branches(rt, ["snv", "sgtvt", "stttt"])
     with rt.transaction() as s:
         create_requests(
-            session=s, config=rt.config, unit="snv", items=[NewRequest("HR010", RequestKind.CREATE)],
-            actor="snv@danang.gov.vn", now=rt.now(),
+            session=s,
+            config=rt.config,
+            unit="snv",
+            items=[NewRequest("HR010", RequestKind.CREATE)],
+            actor="snv@danang.gov.vn",
+            now=rt.now(),
         )
     [made] = provision(rt).done
     assert made.address == "trangdt"
@@ -84,7 +91,15 @@ def check_verdicts(doc) -> None:
     assert items["trangdt"]["already"] and items["trangdt"]["hr_id"] == "HR010"
     assert sorted(items["binhpv"]["candidates"]) == ["HR006", "HR007"]
     assert "already has the mailbox trangdt@" in items["trang.dt"]["detail"]
-    assert set(doc["counts"]) == {"hr-id", "email", "name", "ambiguous", "no-staff", "taken", "ignored"}
+    assert set(doc["counts"]) == {
+        "hr-id",
+        "email",
+        "name",
+        "ambiguous",
+        "no-staff",
+        "taken",
+        "ignored",
+    }
     assert sum(doc["counts"].values()) == len(doc["items"]) == len(ENTRIES) + 1
 
 
@@ -252,12 +267,23 @@ def test_allocator_counts_every_address_in_the_directory(city, rt, ldap):
     """A new Nguyễn Quang Thanh gets thanhnq1: a leaver's entry holds thanhnq (nobody
     adopted it); a new Nguyễn Thị Hoa gets hoant1: an entry's mail holds hoant."""
     with rt.transaction() as s:
-        seed_staff(s, [("HR011", "Nguyễn Quang Thanh", "snv", "", "", ""),
-                       ("HR012", "Nguyễn Thị Hoa", "snv", "", "", "")])
+        seed_staff(
+            s,
+            [
+                ("HR011", "Nguyễn Quang Thanh", "snv", "", "", ""),
+                ("HR012", "Nguyễn Thị Hoa", "snv", "", "", ""),
+            ],
+        )
         create_requests(
-            session=s, config=rt.config, unit="snv",
-            items=[NewRequest("HR011", RequestKind.CREATE), NewRequest("HR012", RequestKind.CREATE)],
-            actor="snv@danang.gov.vn", now=rt.now(),
+            session=s,
+            config=rt.config,
+            unit="snv",
+            items=[
+                NewRequest("HR011", RequestKind.CREATE),
+                NewRequest("HR012", RequestKind.CREATE),
+            ],
+            actor="snv@danang.gov.vn",
+            now=rt.now(),
         )
     got = {i.hr_id: i.address for i in provision(rt).done}
     assert got == {"HR011": "thanhnq1", "HR012": "hoant1"}

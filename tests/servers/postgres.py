@@ -42,7 +42,9 @@ def find_bindir() -> Path:
     for d in candidates:
         if (d / "initdb").is_file() and (d / "pg_ctl").is_file():
             return d
-    raise PostgresUnavailable("no initdb/pg_ctl (apt-get install postgresql, or set DNMAIL_TEST_PG_BIN)")
+    raise PostgresUnavailable(
+        "no initdb/pg_ctl (apt-get install postgresql, or set DNMAIL_TEST_PG_BIN)"
+    )
 
 
 class ThrowawayPostgres:
@@ -65,8 +67,19 @@ class ThrowawayPostgres:
         cluster = cls(bindir, root, owner)
         try:
             cluster._chown(root)
-            cluster._run("initdb", "-D", str(cluster.data), "-U", "postgres", "-A", "trust",
-                         "-E", "UTF8", "--no-sync", "--no-instructions")
+            cluster._run(
+                "initdb",
+                "-D",
+                str(cluster.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            )
         except BaseException:
             cluster.remove()
             raise
@@ -99,8 +112,12 @@ class ThrowawayPostgres:
         """Start the cluster (`tls`: a TlsFiles with cert and key → `ssl = on`; None →
         `ssl = off`), yield its admin URL, stop it."""
         self.port = free_port()
-        options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1",
-                   f"-c unix_socket_directories={self.root}", "-c fsync=off"]
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.root}",
+            "-c fsync=off",
+        ]
         if tls is not None:
             cert = self._install(Path(tls.cert), "server.crt")
             key = self._install(Path(tls.key), "server.key")
@@ -108,8 +125,19 @@ class ThrowawayPostgres:
         else:
             options += ["-c ssl=off"]
         log = self.root / "server.log"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "-t", "60",
-                  "-o", " ".join(options), "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(options),
+            "start",
+        )
         try:
             yield f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         finally:

@@ -301,7 +301,9 @@ def _fake_page_xobject(writer, fake_pdf: bytes):
     return writer.import_page_as_xobject(other, 0)
 
 
-def paint_over_table(data: bytes, new_rows: Iterable[Person | Sequence[str]], **slip_kwargs) -> bytes:
+def paint_over_table(
+    data: bytes, new_rows: Iterable[Person | Sequence[str]], **slip_kwargs
+) -> bytes:
     """Incremental update: a white box over the whole first page, then a new slip drawn on it.
 
     A viewer shows only the new rows; the signed revision still holds the originals.
@@ -314,7 +316,11 @@ def paint_over_table(data: bytes, new_rows: Iterable[Person | Sequence[str]], **
     ops = b"q 1 1 1 rg 0 0 595.3 841.9 re f Q q /DnmOverlay Do Q"
     stream_ref = writer.add_object(generic.StreamObject(stream_data=ops))
     resources = generic.DictionaryObject(
-        {generic.pdf_name("/XObject"): generic.DictionaryObject({generic.pdf_name("/DnmOverlay"): xobj})}
+        {
+            generic.pdf_name("/XObject"): generic.DictionaryObject(
+                {generic.pdf_name("/DnmOverlay"): xobj}
+            )
+        }
     )
     writer.add_stream_to_page(0, stream_ref, resources=resources)
     out = io.BytesIO()
@@ -322,7 +328,9 @@ def paint_over_table(data: bytes, new_rows: Iterable[Person | Sequence[str]], **
     return out.getvalue()
 
 
-def replace_page_content(data: bytes, new_rows: Iterable[Person | Sequence[str]], **slip_kwargs) -> bytes:
+def replace_page_content(
+    data: bytes, new_rows: Iterable[Person | Sequence[str]], **slip_kwargs
+) -> bytes:
     """Incremental update: the first page's /Contents and /Resources replaced by a new slip."""
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -335,7 +343,11 @@ def replace_page_content(data: bytes, new_rows: Iterable[Person | Sequence[str]]
         generic.StreamObject(stream_data=b"q /DnmPage Do Q")
     )
     page[generic.pdf_name("/Resources")] = generic.DictionaryObject(
-        {generic.pdf_name("/XObject"): generic.DictionaryObject({generic.pdf_name("/DnmPage"): xobj})}
+        {
+            generic.pdf_name("/XObject"): generic.DictionaryObject(
+                {generic.pdf_name("/DnmPage"): xobj}
+            )
+        }
     )
     writer.mark_update(page_ref)
     out = io.BytesIO()
@@ -349,9 +361,9 @@ def update_metadata(data: bytes, *, title: str = "Phiếu yêu cầu (đã lưu 
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    writer.set_info(generic.DictionaryObject(
-        {generic.pdf_name("/Title"): generic.TextStringObject(title)}
-    ))
+    writer.set_info(
+        generic.DictionaryObject({generic.pdf_name("/Title"): generic.TextStringObject(title)})
+    )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -380,8 +392,13 @@ def overlay_drawing(data: bytes, draw, *, page: int = 0, before: bytes = b"") ->
     xobj = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(drawing.getvalue())), 0)
     ops = b"q " + before + b" /DnmDrawing Do Q"
     stream_ref = writer.add_object(generic.StreamObject(stream_data=ops))
-    resources = generic.DictionaryObject({generic.pdf_name("/XObject"): generic.DictionaryObject(
-        {generic.pdf_name("/DnmDrawing"): xobj})})
+    resources = generic.DictionaryObject(
+        {
+            generic.pdf_name("/XObject"): generic.DictionaryObject(
+                {generic.pdf_name("/DnmDrawing"): xobj}
+            )
+        }
+    )
     writer.add_stream_to_page(page, stream_ref, resources=resources)
     out = io.BytesIO()
     writer.write(out)
@@ -393,8 +410,14 @@ def overlay_drawing(data: bytes, draw, *, page: int = 0, before: bytes = b"") ->
 HIDDEN_LINE_AT = (330.0, 646.2)
 
 
-def add_hidden_text(data: bytes, text: str, *, at: tuple[float, float] = HIDDEN_LINE_AT,
-                    size: float = 10.5, page: int = 0) -> bytes:
+def add_hidden_text(
+    data: bytes,
+    text: str,
+    *,
+    at: tuple[float, float] = HIDDEN_LINE_AT,
+    size: float = 10.5,
+    page: int = 0,
+) -> bytes:
     """Incremental update: `text` drawn white on white on page `page` (issue 12 §1).
 
     Whoever prepares the slip adds it before the chief signs: the viewer shows nothing,
@@ -445,8 +468,12 @@ def flip_byte_in_signature_dict(data: bytes, *, index: int = -1) -> bytes:
 # --- form fields and timestamps (issue 12 §1, §2) --------------------------------------
 
 
-def add_text_field(pdf_bytes: bytes, *, name: str = "Ghi chú",
-                   rect: tuple[float, float, float, float] = (60, 60, 400, 80)) -> bytes:
+def add_text_field(
+    pdf_bytes: bytes,
+    *,
+    name: str = "Ghi chú",
+    rect: tuple[float, float, float, float] = (60, 60, 400, 80),
+) -> bytes:
     """An empty text form field on the first page (before signing, as a unit's form
     would carry one); `fill_text_field` fills it after signing."""
     from pyhanko.pdf_utils import generic
@@ -456,33 +483,48 @@ def add_text_field(pdf_bytes: bytes, *, name: str = "Ghi chú",
     page_ref = w.root["/Pages"]["/Kids"][0]
     page = page_ref.get_object()
     ap = generic.StreamObject(
-        {generic.NameObject("/Type"): generic.NameObject("/XObject"),
-         generic.NameObject("/Subtype"): generic.NameObject("/Form"),
-         generic.NameObject("/BBox"): generic.ArrayObject(
-             [generic.FloatObject(0), generic.FloatObject(0),
-              generic.FloatObject(rect[2] - rect[0]), generic.FloatObject(rect[3] - rect[1])])},
+        {
+            generic.NameObject("/Type"): generic.NameObject("/XObject"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+            generic.NameObject("/BBox"): generic.ArrayObject(
+                [
+                    generic.FloatObject(0),
+                    generic.FloatObject(0),
+                    generic.FloatObject(rect[2] - rect[0]),
+                    generic.FloatObject(rect[3] - rect[1]),
+                ]
+            ),
+        },
         stream_data=b"",
     )
-    field = generic.DictionaryObject({
-        generic.NameObject("/FT"): generic.NameObject("/Tx"),
-        generic.NameObject("/T"): generic.pdf_string(name),
-        generic.NameObject("/Type"): generic.NameObject("/Annot"),
-        generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
-        generic.NameObject("/Rect"): generic.ArrayObject([generic.FloatObject(v) for v in rect]),
-        generic.NameObject("/P"): page_ref,
-        generic.NameObject("/F"): generic.NumberObject(4),
-        generic.NameObject("/DA"): generic.pdf_string("/Helv 10 Tf 0 g"),
-        generic.NameObject("/AP"): generic.DictionaryObject(
-            {generic.NameObject("/N"): w.add_object(ap)}),
-    })
+    field = generic.DictionaryObject(
+        {
+            generic.NameObject("/FT"): generic.NameObject("/Tx"),
+            generic.NameObject("/T"): generic.pdf_string(name),
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Widget"),
+            generic.NameObject("/Rect"): generic.ArrayObject(
+                [generic.FloatObject(v) for v in rect]
+            ),
+            generic.NameObject("/P"): page_ref,
+            generic.NameObject("/F"): generic.NumberObject(4),
+            generic.NameObject("/DA"): generic.pdf_string("/Helv 10 Tf 0 g"),
+            generic.NameObject("/AP"): generic.DictionaryObject(
+                {generic.NameObject("/N"): w.add_object(ap)}
+            ),
+        }
+    )
     field_ref = w.add_object(field)
     annots = page.get("/Annots")
-    page[generic.NameObject("/Annots")] = generic.ArrayObject(
-        [*(annots or []), field_ref])
+    page[generic.NameObject("/Annots")] = generic.ArrayObject([*(annots or []), field_ref])
     w.update_container(page)
-    w.root[generic.NameObject("/AcroForm")] = w.add_object(generic.DictionaryObject({
-        generic.NameObject("/Fields"): generic.ArrayObject([field_ref]),
-    }))
+    w.root[generic.NameObject("/AcroForm")] = w.add_object(
+        generic.DictionaryObject(
+            {
+                generic.NameObject("/Fields"): generic.ArrayObject([field_ref]),
+            }
+        )
+    )
     w.update_root()
     out = io.BytesIO()
     w.write(out)
@@ -505,25 +547,40 @@ def fill_text_field(pdf_bytes: bytes, value: str, *, name: str = "Ghi chú") -> 
     field[generic.NameObject("/V")] = generic.pdf_string(value)
     x0, y0, x1, y1 = (float(v) for v in field["/Rect"])
     ap = generic.StreamObject(
-        {generic.NameObject("/Type"): generic.NameObject("/XObject"),
-         generic.NameObject("/Subtype"): generic.NameObject("/Form"),
-         generic.NameObject("/BBox"): generic.ArrayObject(
-             [generic.FloatObject(0), generic.FloatObject(0),
-              generic.FloatObject(x1 - x0), generic.FloatObject(y1 - y0)])},
-        stream_data=b"/Tx BMC BT /Helv 10 Tf 2 6 Td (" + value.encode("latin-1", "replace")
+        {
+            generic.NameObject("/Type"): generic.NameObject("/XObject"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+            generic.NameObject("/BBox"): generic.ArrayObject(
+                [
+                    generic.FloatObject(0),
+                    generic.FloatObject(0),
+                    generic.FloatObject(x1 - x0),
+                    generic.FloatObject(y1 - y0),
+                ]
+            ),
+        },
+        stream_data=b"/Tx BMC BT /Helv 10 Tf 2 6 Td ("
+        + value.encode("latin-1", "replace")
         + b") Tj ET EMC",
     )
     field[generic.NameObject("/AP")] = generic.DictionaryObject(
-        {generic.NameObject("/N"): w.add_object(ap)})
+        {generic.NameObject("/N"): w.add_object(ap)}
+    )
     w.update_container(field)
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
 
 
-def sign_pdf_timestamped(pdf_bytes: bytes, signer: Identity, tsa: Identity, *,
-                         tsa_time: datetime, claimed: datetime | None = None,
-                         field_name: str = "Sig1") -> bytes:
+def sign_pdf_timestamped(
+    pdf_bytes: bytes,
+    signer: Identity,
+    tsa: Identity,
+    *,
+    tsa_time: datetime,
+    claimed: datetime | None = None,
+    field_name: str = "Sig1",
+) -> bytes:
     """Sign with a signature timestamp token (RFC 3161) from an in-process TSA whose
     clock reads `tsa_time`; the signer claims `claimed` (default: the same time)."""
     from asn1crypto import keys as asn1_keys
@@ -538,11 +595,13 @@ def sign_pdf_timestamped(pdf_bytes: bytes, signer: Identity, tsa: Identity, *,
         return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
 
     key_der = tsa.key.private_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     stamper = DummyTimeStamper(
-        tsa_cert=load(tsa.cert), tsa_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        tsa_cert=load(tsa.cert),
+        tsa_key=asn1_keys.PrivateKeyInfo.load(key_der),
         certs_to_embed=SimpleCertificateStore.from_certs([load(c) for c in tsa.chain]),
         fixed_dt=tsa_time,
     )
@@ -555,10 +614,14 @@ def sign_pdf_timestamped(pdf_bytes: bytes, signer: Identity, tsa: Identity, *,
             return session
 
     meta = signers.PdfSignatureMetadata(
-        field_name=field_name, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES,
-        reason="Phê duyệt phiếu yêu cầu", location="Đà Nẵng",
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason="Phê duyệt phiếu yêu cầu",
+        location="Đà Nẵng",
     )
     out = io.BytesIO()
     _ClaimedTimeSigner(meta, signer=pyhanko_signer(signer), timestamper=stamper).sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(pdf_bytes)), output=out)
+        IncrementalPdfFileWriter(io.BytesIO(pdf_bytes)), output=out
+    )
     return out.getvalue()

@@ -79,7 +79,8 @@ def make_name(cn: str, *, title: str | None = None, org: str | None = None) -> x
 
 
 def sha256_fingerprint(cert: x509.Certificate | bytes) -> str:
-    """Lowercase hex SHA-256 of the DER certificate (what `openssl x509 -outform DER | sha256sum` prints)."""
+    """Lowercase hex SHA-256 of the DER certificate (what
+    `openssl x509 -outform DER | sha256sum` prints)."""
     der = cert if isinstance(cert, bytes) else cert.public_bytes(serialization.Encoding.DER)
     return hashlib.sha256(der).hexdigest()
 
@@ -184,7 +185,7 @@ def make_ca(
             critical=False,
         )
     cert = builder.sign(signing_key, hashes.SHA256())  # type: ignore[arg-type]
-    chain = ((issuer.cert, *issuer.chain) if issuer else ())
+    chain = (issuer.cert, *issuer.chain) if issuer else ()
     return Identity(label, cert, key, chain)
 
 
@@ -230,7 +231,8 @@ def make_signer(
             critical=True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]) if time_stamping
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING])
+            if time_stamping
             else x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
             critical=time_stamping,
         )
@@ -342,55 +344,131 @@ def build_test_pki(
     ca_name = "Cơ quan chứng thực thử nghiệm dnmail"
     # The CAs are older than every signer (the expired one included), as real ones are.
     ca_from = min(not_before, today - timedelta(days=5 * 365))
-    root = make_ca("root", make_name("dnmail Test Root CA", org=ca_name), key_type=key_type,
-                   not_before=ca_from - timedelta(days=365), not_after=not_after + timedelta(days=365))
-    inter = make_ca("intermediate", make_name("dnmail Test Signing CA", org=ca_name), key_type=key_type,
-                    issuer=root, path_length=0, not_before=ca_from - timedelta(days=180),
-                    not_after=not_after + timedelta(days=180))
-    inter_b = make_ca("intermediate_b", make_name("dnmail Test Signing CA B", org=ca_name),
-                      key_type=key_type, issuer=root, path_length=0,
-                      not_before=ca_from - timedelta(days=180),
-                      not_after=not_after + timedelta(days=180))
+    root = make_ca(
+        "root",
+        make_name("dnmail Test Root CA", org=ca_name),
+        key_type=key_type,
+        not_before=ca_from - timedelta(days=365),
+        not_after=not_after + timedelta(days=365),
+    )
+    inter = make_ca(
+        "intermediate",
+        make_name("dnmail Test Signing CA", org=ca_name),
+        key_type=key_type,
+        issuer=root,
+        path_length=0,
+        not_before=ca_from - timedelta(days=180),
+        not_after=not_after + timedelta(days=180),
+    )
+    inter_b = make_ca(
+        "intermediate_b",
+        make_name("dnmail Test Signing CA B", org=ca_name),
+        key_type=key_type,
+        issuer=root,
+        path_length=0,
+        not_before=ca_from - timedelta(days=180),
+        not_after=not_after + timedelta(days=180),
+    )
 
     def signer(label, cn, title, org, issuer=inter, **kw):
-        return make_signer(label, make_name(cn, title=title, org=org), issuer, key_type=key_type,
-                           not_before=kw.pop("not_before", not_before),
-                           not_after=kw.pop("not_after", not_after), **kw)
+        return make_signer(
+            label,
+            make_name(cn, title=title, org=org),
+            issuer,
+            key_type=key_type,
+            not_before=kw.pop("not_before", not_before),
+            not_after=kw.pop("not_after", not_after),
+            **kw,
+        )
 
     snv = signer("snv", "Nguyễn Văn An", "Chánh Văn phòng", SNV_ORG)
-    snv_deputy = signer("snv_deputy", "Trần Thị Hoa", "Phó Chánh Văn phòng", SNV_ORG,
-                        non_repudiation=False, digital_signature=True)
-    sgtvt = signer("sgtvt", "Lê Văn Hùng", "Chánh Văn phòng", SGTVT_ORG,
-                   non_repudiation=True, digital_signature=False)
-    expired = signer("expired", "Hoàng Văn Cũ", "Chánh Văn phòng", SNV_ORG,
-                     not_before=today - timedelta(days=4 * 365),
-                     not_after=today - timedelta(days=2 * 365))
+    snv_deputy = signer(
+        "snv_deputy",
+        "Trần Thị Hoa",
+        "Phó Chánh Văn phòng",
+        SNV_ORG,
+        non_repudiation=False,
+        digital_signature=True,
+    )
+    sgtvt = signer(
+        "sgtvt",
+        "Lê Văn Hùng",
+        "Chánh Văn phòng",
+        SGTVT_ORG,
+        non_repudiation=True,
+        digital_signature=False,
+    )
+    expired = signer(
+        "expired",
+        "Hoàng Văn Cũ",
+        "Chánh Văn phòng",
+        SNV_ORG,
+        not_before=today - timedelta(days=4 * 365),
+        not_after=today - timedelta(days=2 * 365),
+    )
     revoked = signer("revoked", "Đặng Văn Mất", "Chánh Văn phòng", SNV_ORG)
     no_crl = signer("no_crl", "Phan Thị Bê", "Chánh Văn phòng", SNV_ORG, issuer=inter_b)
-    deputy_twin = make_signer("deputy_twin", snv_deputy.cert.subject, inter_b, key_type=key_type,
-                              non_repudiation=False, digital_signature=True,
-                              serial=snv_deputy.cert.serial_number,
-                              not_before=not_before, not_after=not_after)
+    deputy_twin = make_signer(
+        "deputy_twin",
+        snv_deputy.cert.subject,
+        inter_b,
+        key_type=key_type,
+        non_repudiation=False,
+        digital_signature=True,
+        serial=snv_deputy.cert.serial_number,
+        not_before=not_before,
+        not_after=not_after,
+    )
 
-    rogue_root = make_ca("rogue_root", root.cert.subject, key_type=key_type,  # same subject too
-                         not_before=not_before, not_after=not_after)
-    rogue_snv = make_signer("rogue_snv", snv.cert.subject, rogue_root, key_type=key_type,
-                            not_before=not_before, not_after=not_after)
-    stranger = make_signer("stranger", make_name("Người Lạ", title="Chánh Văn phòng", org=SNV_ORG),
-                           rogue_root, key_type=key_type, not_before=not_before,
-                           not_after=not_after)
+    rogue_root = make_ca(
+        "rogue_root",
+        root.cert.subject,
+        key_type=key_type,  # same subject too
+        not_before=not_before,
+        not_after=not_after,
+    )
+    rogue_snv = make_signer(
+        "rogue_snv",
+        snv.cert.subject,
+        rogue_root,
+        key_type=key_type,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    stranger = make_signer(
+        "stranger",
+        make_name("Người Lạ", title="Chánh Văn phòng", org=SNV_ORG),
+        rogue_root,
+        key_type=key_type,
+        not_before=not_before,
+        not_after=not_after,
+    )
 
     revoked_at = now - timedelta(days=10)
     this_update = now - timedelta(days=30)
     next_update = now + timedelta(days=365)
     crl_root = make_crl(root, this_update=this_update, next_update=next_update)
-    crl_inter = make_crl(inter, [(revoked.cert, revoked_at)], this_update=revoked_at,
-                         next_update=next_update)
-    return TestPki(root=root, intermediate=inter, intermediate_b=inter_b, snv=snv,
-                   snv_deputy=snv_deputy, sgtvt=sgtvt, expired=expired, revoked=revoked,
-                   no_crl=no_crl, deputy_twin=deputy_twin, rogue_root=rogue_root,
-                   rogue_snv=rogue_snv, stranger=stranger, crl_root=crl_root,
-                   crl_intermediate=crl_inter, revoked_at=revoked_at)
+    crl_inter = make_crl(
+        inter, [(revoked.cert, revoked_at)], this_update=revoked_at, next_update=next_update
+    )
+    return TestPki(
+        root=root,
+        intermediate=inter,
+        intermediate_b=inter_b,
+        snv=snv,
+        snv_deputy=snv_deputy,
+        sgtvt=sgtvt,
+        expired=expired,
+        revoked=revoked,
+        no_crl=no_crl,
+        deputy_twin=deputy_twin,
+        rogue_root=rogue_root,
+        rogue_snv=rogue_snv,
+        stranger=stranger,
+        crl_root=crl_root,
+        crl_intermediate=crl_inter,
+        revoked_at=revoked_at,
+    )
 
 
 # --- files, for config `[signatures] trust_roots` / `crls` ----------------------------

@@ -19,8 +19,10 @@ DOMAIN = "danang.gov.vn"
 
 #: The HR roster (hr_id, name, unit, department, position, phone, status, email).
 STAFF = [
-    ("HR001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "Chánh văn phòng", "0905123456", "active", "thanh.nq@danang.gov.vn"),
-    ("HR002", "Nguyễn Quang Thanh", "sgtvt", "Phòng Kế hoạch", "Chuyên viên", "0905000222", "active", ""),
+    ("HR001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "Chánh văn phòng", "0905123456",
+     "active", "thanh.nq@danang.gov.vn"),
+    ("HR002", "Nguyễn Quang Thanh", "sgtvt", "Phòng Kế hoạch", "Chuyên viên", "0905000222",
+     "active", ""),
     ("HR003", "Lê Thị Mỹ Hạnh", "snv", "Phòng Tổ chức", "Chuyên viên", "0905000333", "active", ""),
     ("HR004", "Lê Thị Mỹ Hạnh", "snv", "Văn phòng", "Văn thư", "0905000444", "active", ""),
     ("HR005", "Trần Đức", "stttt", "Văn phòng", "Kế toán", "", "active", ""),
@@ -127,7 +129,9 @@ def load(info, layout: str) -> dict[str, str]:
             attrs["departmentNumber"] = e.unit
         assert c.add(dn, ["inetOrgPerson"], attrs), (dn, c.result)
         if e.locked:
-            assert c.modify(dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]})
+            assert c.modify(
+                dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]}
+            )
         dns[e.uid] = dn
     c.unbind()
     return dns

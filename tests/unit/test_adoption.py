@@ -15,7 +15,9 @@ from dnmail.domain.adoption import (
 
 DOMAIN = "danang.gov.vn"
 STAFF = [
-    StaffMember.named("HR001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "0905123456", "thanh.nq@danang.gov.vn"),
+    StaffMember.named(
+        "HR001", "Nguyễn Quang Thanh", "snv", "Văn phòng", "0905123456", "thanh.nq@danang.gov.vn"
+    ),
     StaffMember.named("HR002", "Nguyễn Quang Thanh", "sgtvt", "Phòng Kế hoạch", "0905000222"),
     StaffMember.named("HR003", "Lê Thị Mỹ Hạnh", "snv", "Phòng Tổ chức", "0905000333"),
     StaffMember.named("HR004", "Lê Thị Mỹ Hạnh", "snv", "Văn phòng", "0905000444"),
@@ -37,16 +39,19 @@ def verdicts(entries, known=NOBODY, **kw):
 
 
 def test_rules_in_order_hr_id_then_email_then_name():
-    got = verdicts([
-        # employeeNumber wins over a name that says someone else
-        entry("thanhnq", "Lê Thị Mỹ Hạnh", employee_number="HR001"),
-        # the roster's email column
-        entry("ducx", "Somebody Else", mail="thanh.nq@danang.gov.vn"),
-        # the name, NFD and odd case and spaces, city-wide: one person
-        entry("duct", "TRẦN  ĐỨC".replace("Ứ", "U\u031b\u0301")),
-    ])
+    got = verdicts(
+        [
+            # employeeNumber wins over a name that says someone else
+            entry("thanhnq", "Lê Thị Mỹ Hạnh", employee_number="HR001"),
+            # the roster's email column
+            entry("ducx", "Somebody Else", mail="thanh.nq@danang.gov.vn"),
+            # the name, NFD and odd case and spaces, city-wide: one person
+            entry("duct", "TRẦN  ĐỨC".replace("Ứ", "U\u031b\u0301")),
+        ]
+    )
     assert [(v.match, v.hr_id) for v in got] == [
-        (MatchRule.HR_ID, "HR001"), (MatchRule.TAKEN, "HR001"),
+        (MatchRule.HR_ID, "HR001"),
+        (MatchRule.TAKEN, "HR001"),
         (MatchRule.NAME, "HR005"),
     ]
     # Two entries claimed HR001: the hr-id one wins, the email one is taken.
@@ -54,23 +59,30 @@ def test_rules_in_order_hr_id_then_email_then_name():
 
 
 def test_same_name_in_two_units_the_branch_decides():
-    got = verdicts([
-        entry("thanhnq", "Nguyễn Quang Thanh", unit="snv", phone="0905 123 456"),
-        entry("thanhnq1", "Nguyễn Quang Thanh", unit="sgtvt"),
-        entry("thanh.nq.old", "Nguyễn Quang Thanh"),  # no unit known: city-wide, two people
-    ])
-    assert [(v.match, v.hr_id) for v in got[:2]] == [(MatchRule.NAME, "HR001"), (MatchRule.NAME, "HR002")]
+    got = verdicts(
+        [
+            entry("thanhnq", "Nguyễn Quang Thanh", unit="snv", phone="0905 123 456"),
+            entry("thanhnq1", "Nguyễn Quang Thanh", unit="sgtvt"),
+            entry("thanh.nq.old", "Nguyễn Quang Thanh"),  # no unit known: city-wide, two people
+        ]
+    )
+    assert [(v.match, v.hr_id) for v in got[:2]] == [
+        (MatchRule.NAME, "HR001"),
+        (MatchRule.NAME, "HR002"),
+    ]
     assert got[2].match is MatchRule.AMBIGUOUS
     assert got[2].candidates == ("HR001", "HR002")
     assert "HR001 (snv" in got[2].detail and "HR002 (sgtvt" in got[2].detail
 
 
 def test_same_name_in_one_unit_phone_then_department_break_the_tie():
-    got = verdicts([
-        entry("hanhltm", "Lê Thị Mỹ Hạnh", unit="snv", phone="+84 905 000 444"),
-        entry("hanhltm1", "Lê Thị Mỹ Hạnh", unit="snv", department="phòng tổ chức"),
-        entry("binhpv", "Phạm Văn Bình", unit="snv", department="Văn phòng"),
-    ])
+    got = verdicts(
+        [
+            entry("hanhltm", "Lê Thị Mỹ Hạnh", unit="snv", phone="+84 905 000 444"),
+            entry("hanhltm1", "Lê Thị Mỹ Hạnh", unit="snv", department="phòng tổ chức"),
+            entry("binhpv", "Phạm Văn Bình", unit="snv", department="Văn phòng"),
+        ]
+    )
     assert (got[0].match, got[0].hr_id) == (MatchRule.NAME, "HR004")
     assert (got[1].match, got[1].hr_id) == (MatchRule.NAME, "HR003")
     assert got[2].match is MatchRule.AMBIGUOUS
@@ -97,8 +109,12 @@ def test_no_staff_ignored_and_unit_accounts():
         unit_accounts={"snv": "snv"},
     )
     assert [v.match for v in got] == [
-        MatchRule.IGNORED, MatchRule.IGNORED, MatchRule.NO_STAFF, MatchRule.IGNORED,
-        MatchRule.IGNORED, MatchRule.IGNORED,
+        MatchRule.IGNORED,
+        MatchRule.IGNORED,
+        MatchRule.NO_STAFF,
+        MatchRule.IGNORED,
+        MatchRule.IGNORED,
+        MatchRule.IGNORED,
     ]
     assert "vanthu.*" in got[0].detail
     assert "employeeNumber OLD-7 is no HR id" in got[2].detail
@@ -129,10 +145,12 @@ def test_taken_when_the_person_has_a_mailbox_or_the_address_is_someone_elses():
 
 
 def test_two_entries_claiming_one_person_equally_are_a_question():
-    got = verdicts([
-        entry("duct", "Trần Đức"),
-        entry("duc.tran", "Trần Đức"),
-    ])
+    got = verdicts(
+        [
+            entry("duct", "Trần Đức"),
+            entry("duc.tran", "Trần Đức"),
+        ]
+    )
     assert [v.match for v in got] == [MatchRule.AMBIGUOUS, MatchRule.AMBIGUOUS]
     assert got[0].candidates == ("HR005",) and "2 entries match HR005" in got[0].detail
     c = counts(got)

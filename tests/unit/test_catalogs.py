@@ -50,7 +50,9 @@ def test_catalog_holds_exactly_the_messages_of_the_code(extracted, lang):
     missing = sorted(str(k) for k in extracted.keys() - catalog.keys())
     stale = sorted(str(k) for k in catalog.keys() - extracted.keys())
     fix = "run scripts/i18n update, translate, scripts/i18n compile (docs/translations.md)"
-    assert not missing, f"{lang}: {len(missing)} messages not in the catalog ({fix}): {missing[:10]}"
+    assert not missing, (
+        f"{lang}: {len(missing)} messages not in the catalog ({fix}): {missing[:10]}"
+    )
     assert not stale, f"{lang}: {len(stale)} stale messages ({fix}): {stale[:10]}"
     fuzzy = sorted(str(k) for k, m in catalog.items() if m.fuzzy)
     assert not fuzzy, f"{lang}: fuzzy entries: {fuzzy[:10]}"
@@ -58,7 +60,9 @@ def test_catalog_holds_exactly_the_messages_of_the_code(extracted, lang):
 
 def test_every_message_has_a_vietnamese_translation():
     untranslated = [
-        m.id for m in _po("vi") if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))
+        m.id
+        for m in _po("vi")
+        if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))
     ]
     assert not untranslated, f"{len(untranslated)} untranslated: {untranslated[:10]}"
 
@@ -84,7 +88,8 @@ def test_translations_keep_the_placeholders(lang):
 def test_vietnamese_translation_differs_from_the_english_where_it_has_words():
     """A msgstr copied from its msgid passes the other tests but shows English."""
     same = [
-        m.id for m in _po("vi")
+        m.id
+        for m in _po("vi")
         if isinstance(m.id, str) and m.string == m.id and re.search(r"[A-Za-z]{4,}", _strip(m.id))
     ]
     assert not same, f"vi entries left in English: {same[:10]}"
@@ -94,7 +99,9 @@ def _strip(text: str) -> str:
     """`text` without what stays as it is in every language: placeholders, options,
     commands and names in back quotes, file names, URLs, codes."""
     text = _PLACEHOLDER.sub("", text)
-    text = re.sub(r"`[^`]*`|--?[a-z][a-z-]*|\$[A-Z_]+|\S+@\S+|\S+\.(?:xlsx|csv|json|pdf|toml)\b", "", text)
+    text = re.sub(
+        r"`[^`]*`|--?[a-z][a-z-]*|\$[A-Z_]+|\S+@\S+|\S+\.(?:xlsx|csv|json|pdf|toml)\b", "", text
+    )
     return text
 
 
@@ -110,10 +117,16 @@ def test_every_message_is_a_literal():
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _TRANSLATORS:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in _TRANSLATORS
+            ):
                 n = 2 if node.func.id == "ngettext" else 1
                 args = node.args[:n]
-                if len(args) < n or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
+                if len(args) < n or not all(
+                    isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args
+                ):
                     bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not bad, f"messages that are not plain string literals: {bad[:10]}"
 
@@ -157,14 +170,25 @@ def test_no_function_hides_the_translator():
                 isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store)
                 for n in _own_scope(fn)
             )
-            calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_" for n in body)
+            calls = any(
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_"
+                for n in body
+            )
             if assigns and calls:
                 bad.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}")
     assert not bad, f"functions that both assign _ and call _(): {bad}"
 
 
-_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda,
-           ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_SCOPES = (
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Lambda,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)
 
 
 def _own_scope(fn):

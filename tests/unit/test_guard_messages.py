@@ -77,25 +77,39 @@ def denied(fn, *args, **kwargs) -> PermissionDenied:
 
 
 def test_identify_refuses_with_words_and_a_hint():
-    e = denied(identify, "  ", admins=["iid-admin"], unit_accounts=UNITS, mail_domain="danang.gov.vn")
+    e = denied(
+        identify, "  ", admins=["iid-admin"], unit_accounts=UNITS, mail_domain="danang.gov.vn"
+    )
     assert e.message == "no operator named: pass --as ACCOUNT or set [operator] account"
-    e = denied(identify, "Stranger", admins=["iid-admin"], unit_accounts=UNITS,
-               mail_domain="danang.gov.vn")
+    e = denied(
+        identify, "Stranger", admins=["iid-admin"], unit_accounts=UNITS, mail_domain="danang.gov.vn"
+    )
     assert e.message == "'Stranger' is neither a unit's official account nor an IID administrator"
-    assert e.hint == ("a unit officer gives its unit's account (e.g. --as snv@danang.gov.vn; see "
-                      "`dnmail unit list`); IID administrators are listed in [operator] admins")
+    assert e.hint == (
+        "a unit officer gives its unit's account (e.g. --as snv@danang.gov.vn; see "
+        "`dnmail unit list`); IID administrators are listed in [operator] admins"
+    )
     # the local part alone names the unit's account; a full address of another domain does not
-    assert identify("SNV", admins=[], unit_accounts=UNITS, mail_domain="Danang.gov.vn").unit == "snv"
-    denied(identify, "snv@evil.example", admins=[], unit_accounts=UNITS, mail_domain="danang.gov.vn")
+    assert (
+        identify("SNV", admins=[], unit_accounts=UNITS, mail_domain="Danang.gov.vn").unit == "snv"
+    )
+    denied(
+        identify, "snv@evil.example", admins=[], unit_accounts=UNITS, mail_domain="danang.gov.vn"
+    )
 
 
 def test_authorize_and_other_unit_name_the_operator_and_the_unit():
     officer = identify("snv", admins=[], unit_accounts=UNITS, mail_domain="danang.gov.vn")
     e = denied(authorize, officer, Right.PROVISION)
-    assert e.message == "snv@danang.gov.vn is a unit officer of snv: provisioning is for IID administrators"
+    assert (
+        e.message
+        == "snv@danang.gov.vn is a unit officer of snv: provisioning is for IID administrators"
+    )
     e = denied(authorize, officer, Right.CREATE_REQUEST, unit=" SGTVT ")
     assert e.message == "snv@danang.gov.vn is a unit officer of snv: cannot act for unit sgtvt"
     assert other_unit("snv@danang.gov.vn", "snv", "sgtvt").message == (
-        "snv@danang.gov.vn is a unit officer of snv: cannot act for unit sgtvt")
+        "snv@danang.gov.vn is a unit officer of snv: cannot act for unit sgtvt"
+    )
     assert other_unit("snv@danang.gov.vn", "snv", "sgtvt", what="request #7").message == (
-        "snv@danang.gov.vn is a unit officer of snv: cannot act for unit sgtvt (request #7)")
+        "snv@danang.gov.vn is a unit officer of snv: cannot act for unit sgtvt (request #7)"
+    )

@@ -56,7 +56,9 @@ def outcome(runtime_param, value, param, ctx):
         return "error", e.message
 
 
-@pytest.mark.parametrize("where,command,param", all_params(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    "where,command,param", all_params(), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_plain_coercion_is_typers(where, command, param, tmp_path):
     plain = params._plain_param(param)
     if plain is None:
@@ -64,11 +66,21 @@ def test_plain_coercion_is_typers(where, command, param, tmp_path):
     typers = build_runtime_param(param.type_descriptor)
     ctx = typer.Context(command)
     for value in samples(param.type_descriptor.annotation, tmp_path):
-        assert outcome(plain, value, param, ctx) == outcome(typers, value, param, ctx), (where, value)
+        assert outcome(plain, value, param, ctx) == outcome(typers, value, param, ctx), (
+            where,
+            value,
+        )
 
 
 def test_every_parameter_of_a_common_command_is_read_without_pydantic():
     covered = {where for where, _c, p in all_params() if params._plain_param(p) is not None}
-    for where in ("dnmail config", "dnmail fmt", "dnmail queue list limit", "dnmail queue list status",
-                  "dnmail request create staff", "dnmail request import files", "dnmail provision request_ids"):
+    for where in (
+        "dnmail config",
+        "dnmail fmt",
+        "dnmail queue list limit",
+        "dnmail queue list status",
+        "dnmail request create staff",
+        "dnmail request import files",
+        "dnmail provision request_ids",
+    ):
         assert where in covered

@@ -349,7 +349,8 @@ def test_backdated_signature_is_validated_at_import_time(verify, slip_pdf, pki):
     [report] = info.value.reports
     assert report.signer.signing_time == claimed
     assert not report.trusted
-    assert f"certificate expired at {shown(pki.expired.cert.not_valid_after_utc)}" in str(info.value)
+    expired_at = shown(pki.expired.cert.not_valid_after_utc)
+    assert f"certificate expired at {expired_at}" in str(info.value)
     assert f"the signing time it claims ({shown(claimed)})" in str(info.value)
 
 
@@ -380,8 +381,9 @@ def test_stale_crl(verify, slip_pdf, pki, good, extra):
     # ... and does not refuse a good signer
     assert verify(good, crls=stale).unit_code == "snv"
     # require: a stale CRL is no CRL
-    assert "the configured CRL is out of date" in refused(verify, good, crls=stale,
-                                                          revocation="require")
+    assert "the configured CRL is out of date" in refused(
+        verify, good, crls=stale, revocation="require"
+    )
 
 
 def test_revoked_signer_soft_fail_without_crl_passes(verify, slip_pdf, pki):
@@ -418,8 +420,12 @@ def test_unit_inference_must_be_unambiguous(verify, slip_pdf, pki):
     both = {"snv": [SignerPin.parse(pki.snv.pin)], "stttt": [SignerPin.parse(pki.snv.pin)]}
     message = refused(verify, ps.sign_pdf(slip_pdf, pki.snv), unit=None, unit_signers=both)
     assert "authorised for several units (snv, stttt)" in message
-    message = refused(verify, ps.sign_pdf(slip_pdf, pki.snv), unit=None,
-                      unit_signers={"sgtvt": [SignerPin.parse(pki.sgtvt.pin)]})
+    message = refused(
+        verify,
+        ps.sign_pdf(slip_pdf, pki.snv),
+        unit=None,
+        unit_signers={"sgtvt": [SignerPin.parse(pki.sgtvt.pin)]},
+    )
     assert "is not an authorised signer of any unit" in message
 
 
@@ -428,8 +434,9 @@ def test_unit_without_signers(verify, good):
 
 
 def test_every_reason_is_named(verify, good, pki):
-    data = ps.sign_pdf(ps.sign_pdf(ps.make_slip_pdf(ROWS), pki.expired), pki.sgtvt,
-                       field_name="Sig2")
+    data = ps.sign_pdf(
+        ps.sign_pdf(ps.make_slip_pdf(ROWS), pki.expired), pki.sgtvt, field_name="Sig2"
+    )
     message = refused(verify, data)
     assert "\n  - signature 'Sig1'" in message and "certificate expired" in message
     assert "\n  - signature 'Sig2'" in message and "(authorised for: sgtvt)" in message
@@ -447,7 +454,7 @@ def test_bad_configuration(verify, good):
 
 def test_signer_pin_forms(pki):
     fp = pki.snv.fingerprint
-    colons = ":".join(fp[i:i + 2] for i in range(0, 64, 2)).upper()
+    colons = ":".join(fp[i : i + 2] for i in range(0, 64, 2)).upper()
     for text in (f"sha256:{fp}", f"SHA256:{colons}", f"sha256: {fp.upper()}"):
         pin = SignerPin.parse(text)
         assert pin.fingerprint == fp and str(pin) == f"sha256:{fp}"
@@ -459,19 +466,29 @@ def test_signer_pin_forms(pki):
     assert not pin.matches(pki.snv.cert)
     decimal = SignerPin.parse(
         f"issuer={pki.intermediate.cert.subject.rfc4514_string()};"
-        f"serial={pki.snv_deputy.cert.serial_number}")
+        f"serial={pki.snv_deputy.cert.serial_number}"
+    )
     assert decimal == pin
     openssl_form = SignerPin.parse(  # `openssl x509 -noout -issuer -serial -nameopt RFC2253`
         f"issuer={pki.intermediate.cert.subject.rfc4514_string()};"
-        f"serial=0x{pki.snv_deputy.cert.serial_number:X}")
+        f"serial=0x{pki.snv_deputy.cert.serial_number:X}"
+    )
     assert openssl_form == pin
     hex_serial = f"{pki.snv_deputy.cert.serial_number:x}"
     hex_serial = "0" * (len(hex_serial) % 2) + hex_serial
-    colon_hex = ":".join(hex_serial[i:i + 2] for i in range(0, len(hex_serial), 2))
+    colon_hex = ":".join(hex_serial[i : i + 2] for i in range(0, len(hex_serial), 2))
     assert SignerPin.parse(f"issuer={pin.issuer};serial={colon_hex}") == pin
     assert sha256_fingerprint(pki.snv.cert) == fp
-    for bad in ("", "CN=Nguyễn Văn An", "sha256:1234", "md5:" + "0" * 32, "issuer=CN=x",
-                "issuer=CN=x;serial=zz", "issuer=CN=x;serial=03FFAB", "issuer=not a dn;serial=1"):
+    for bad in (
+        "",
+        "CN=Nguyễn Văn An",
+        "sha256:1234",
+        "md5:" + "0" * 32,
+        "issuer=CN=x",
+        "issuer=CN=x;serial=zz",
+        "issuer=CN=x;serial=03FFAB",
+        "issuer=not a dn;serial=1",
+    ):
         with pytest.raises(ConfigError):
             SignerPin.parse(bad)
 
@@ -482,7 +499,10 @@ def test_load_certificates_and_crls(tmp_path, pki):
     der = tmp_path / "root.der"
     der.write_bytes(pki.root.cert_der)
     assert load_certificates([bundle, der]) == [
-        pki.root.cert_der, pki.intermediate.cert_der, pki.root.cert_der]
+        pki.root.cert_der,
+        pki.intermediate.cert_der,
+        pki.root.cert_der,
+    ]
     crl_pem = write_crl_pem(tmp_path / "i.crl.pem", pki.crl_intermediate)
     crl_der = tmp_path / "r.crl"
     crl_der.write_bytes(pki.crl_root)
@@ -503,13 +523,16 @@ def test_load_certificates_and_crls(tmp_path, pki):
 
 # --- reading the table ---------------------------------------------------------------
 
+
 def _spelled(i: int) -> str:
     """A name part made of letters only (a person's name holds no digit): 1 → "Ab"."""
     return chr(65 + i // 26) + chr(97 + i % 26)
 
 
-MANY = [ps.Person(f"Người Thứ {_spelled(i)}", "Phòng Một", f"09051234{i:02d}", f"user{i}")
-        for i in range(1, 61)]
+MANY = [
+    ps.Person(f"Người Thứ {_spelled(i)}", "Phòng Một", f"09051234{i:02d}", f"user{i}")
+    for i in range(1, 61)
+]
 
 
 @pytest.mark.parametrize("repeat_header", [True, False])
@@ -546,12 +569,17 @@ def test_bad_cells_name_page_row_and_column():
         read_pdf_slip(ps.make_slip_pdf(rows), file_name="b.pdf")
     problems = info.value.problems
     assert [(p.page, p.row, p.column) for p in problems] == [
-        (1, 1, "Số điện thoại"), (1, 2, "Họ và tên")]
+        (1, 1, "Số điện thoại"),
+        (1, 2, "Họ và tên"),
+    ]
 
 
 def test_rows_after_an_empty_row_are_ignored_with_a_warning():
-    rows = [ps.Person("Trần Đức", "VP", "0905123456"), ps.Person("", "", ""),
-            ps.Person("Lê Thị Hà", "VP", "0905123457")]
+    rows = [
+        ps.Person("Trần Đức", "VP", "0905123456"),
+        ps.Person("", "", ""),
+        ps.Person("Lê Thị Hà", "VP", "0905123457"),
+    ]
     content = read_pdf_slip(ps.make_slip_pdf(rows), file_name="g.pdf")
     assert names(content) == ["Trần Đức"]
     [warning] = content.warnings
@@ -559,18 +587,25 @@ def test_rows_after_an_empty_row_are_ignored_with_a_warning():
 
 
 def test_restored_phone_is_a_warning():
-    content = read_pdf_slip(ps.make_slip_pdf([ps.Person("Trần Đức", "VP", "905123456")]),
-                            file_name="w.pdf")
+    content = read_pdf_slip(
+        ps.make_slip_pdf([ps.Person("Trần Đức", "VP", "905123456")]), file_name="w.pdf"
+    )
     assert content.rows[0].phone == "0905123456" and content.rows[0].phone_restored
     [warning] = content.warnings
     assert (warning.file, warning.page, warning.row, warning.column) == (
-        "w.pdf", 1, 1, "Số điện thoại")
+        "w.pdf",
+        1,
+        1,
+        "Số điện thoại",
+    )
 
 
 def test_heavy_libraries_are_imported_lazily():
-    code = ("import sys, dnmail.signatures.verify, dnmail.readers.pdf_table, "
-            "dnmail.readers.slip, dnmail.services.slip_import; "
-            "bad = [m for m in ('pyhanko', 'pdfplumber', 'reportlab') if m in sys.modules]; "
-            "print(*bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, dnmail.signatures.verify, dnmail.readers.pdf_table, "
+        "dnmail.readers.slip, dnmail.services.slip_import; "
+        "bad = [m for m in ('pyhanko', 'pdfplumber', 'reportlab') if m in sys.modules]; "
+        "print(*bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

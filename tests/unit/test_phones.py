@@ -41,7 +41,9 @@ def test_numbers_no_phone_can_be_are_refused(cell):
         parse_phone(cell)
 
 
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.text(max_size=30)))
+@given(
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.text(max_size=30))
+)
 @example(float("inf"))
 @example(-(10**40))
 def test_any_cell_gives_a_number_or_bad_phone(cell):
