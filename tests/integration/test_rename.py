@@ -335,3 +335,79 @@ def test_mailbox_show_and_export_issued_name_the_aliases(thanh, ldap, cli, tmp_p
         [row] = list(csv.DictReader(f))
     assert row["Tên hộp thư"] == "quangthanh@danang.gov.vn"
     assert sorted(row["Bí danh"].split(", ")) == ["thanhnq@danang.gov.vn", "thanhq@danang.gov.vn"]
+
+
+def test_former_address_shown_but_not_acted_on(thanh, ldap, cli):
+    """`mailbox show` of a former address resolves it, with a note naming the current
+    address; reset-password, lock and unlock refuse it and name the current address
+    (an admin should see which mailbox it is before changing it)."""
+    rt, created = thanh
+    queue(rt, "snv", "HR001", address="thanhq")
+    provision(rt)
+    shown = cli("mailbox", "show", "thanhnq")
+    assert shown.code == 0, shown
+    assert (
+        "thanhnq@danang.gov.vn is a former address of thanhq@danang.gov.vn" in shown.err
+    )
+    current = cli("mailbox", "show", "thanhq")
+    assert current.code == 0 and "former address" not in current.err
+    for args in (
+        ("reset-password", "thanhnq@danang.gov.vn"),
+        ("lock", "thanhnq", "--reason", "other"),
+        ("unlock", "thanhnq"),
+    ):
+        r = cli(*args)
+        assert r.code == 2, (args, r)
+        assert "thanhnq@danang.gov.vn is a former address of thanhq@danang.gov.vn" in r.err
+        assert "give the current address: thanhq@danang.gov.vn" in r.err
+    # Nothing changed: the password still binds, the entry is not locked.
+    [(dn, attrs)] = entries(ldap, "(uid=thanhq)")
+    assert can_bind(ldap, dn, created.password)
+    assert "pwdAccountLockedTime" not in attrs
+    with rt.transaction() as s:
+        actions = set(s.scalars(select(AuditEvent.action)))
+    assert not actions & {"mailbox.reset-password", "mailbox.lock", "mailbox.unlock"}
+    # The current address works as before.
+    assert cli("lock", "thanhq", "--reason", "other").code == 0
+    assert cli("unlock", "thanhq@danang.gov.vn").code == 0
+
+
+def test_officer_gets_no_current_address_of_another_unit(thanh, ldap, cli):
+    rt, _created = thanh
+    queue(rt, "snv", "HR001", address="thanhq")
+    provision(rt)
+    from dnmail.errors import NotFound
+    from dnmail.services.accounts import reset_password
+
+    with pytest.raises(NotFound) as e:
+        reset_password(rt, "thanhnq", unit="sgtvt")
+    assert "thanhq" not in e.value.message and "no mailbox thanhnq@" in e.value.message
+
+
+def test_adopt_and_link_treat_former_addresses_as_taken(thanh, ldap, cli, layout):
+    """An entry made outside dnmail with an address dnmail gave out before a rename is
+    not adopted (it would take the renamed mailbox's alias): `taken`, and `link`
+    refuses it."""
+    rt, _created = thanh
+    queue(rt, "snv", "HR001", address="thanhq")
+    provision(rt)
+    c = root(ldap)
+    branch = f"ou=people,{ldap.suffix}" if layout == "flat" else f"ou=sgtvt,ou=people,{ldap.suffix}"
+    attrs = {
+        "uid": "thanhnq", "cn": "Nguyễn Quang Thanh", "sn": "Nguyễn", "givenName": "Thanh",
+        "mail": f"thanhnq@{DOMAIN}", "employeeNumber": "HR003", "userPassword": "Cu-mat-khau-1",
+    }
+    if layout == "flat":
+        attrs["departmentNumber"] = "sgtvt"
+    c.add(f"uid=thanhnq,{branch}", ["inetOrgPerson"], attrs)
+    c.unbind()
+    r = cli("--format", "json", "directory", "adopt", "--apply")
+    doc = r.json()
+    [item] = [i for i in doc["items"] if i["address"] == "thanhnq"]
+    assert item["match"] == "taken" and not item["adopted"], item
+    assert "former address of thanhq@danang.gov.vn" in item["detail"]
+    with rt.transaction() as s:
+        assert s.scalar(select(Mailbox).where(Mailbox.staff_hr_id == "HR003")) is None
+    linked = cli("directory", "link", "thanhnq", "HR003")
+    assert linked.code == 1, linked
+    assert "former address of thanhq@danang.gov.vn" in linked.err

@@ -35,7 +35,7 @@ def create(
     staff: list[str] = typer.Option(..., "--staff", help=_("HR id (Mã hồ sơ); repeat for several people.")),
     kind: RequestKind = typer.Option(RequestKind.CREATE, "--kind", help=_("create (cấp mới), change (thay đổi) or cancel (hủy bỏ).")),
     address: str | None = typer.Option(
-        None, "--address", help=_("Requested mailbox name (one person only); refused if taken, never renamed.")
+        None, "--address", help=_("Requested mailbox name (one person only), checked like a new mailbox's and refused if taken; for a change request it renames the mailbox (the old address kept as an alias).")
     ),
     reason: LockReason = typer.Option(LockReason.OTHER, "--reason", help=_("For cancel: why the mailbox is locked.")),
     note: str | None = typer.Option(None, "--note", help=_("Free text kept with the request.")),

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dnmail.db.models import Mailbox, Staff
+from dnmail.db.models import FormerAddress, Mailbox, Staff
 from dnmail.domain.passwords import generate_password
 from dnmail.domain.results import secret
 from dnmail.domain.states import LockReason, MailboxState
@@ -32,6 +32,7 @@ from dnmail.exports.handouts import (
     handout_format,
     stage_single,
 )
+from dnmail.i18n import _
 from dnmail.services import audit
 from dnmail.services.operators import other_unit
 from dnmail.services.runtime import Runtime
@@ -100,34 +101,73 @@ class PasswordHandover:
             self.published()
         if not isinstance(exc, DnmailError):
             raise exc
-        return (
-            f"the password WAS changed in the directory, but the database did not record it "
-            f"({exc.message}); it is shown here or in its handout: hand it over, and tell IID "
-            "so that the audit trail can be completed"
-        )
+        return _(
+            "the password WAS changed in the directory, but the database did not record it "
+            "({why}); it is shown here or in its handout: hand it over, and tell IID so that "
+            "the audit trail can be completed"
+        ).format(why=exc.message)
 
 
 def local_part(address: str, domain: str) -> str:
     a = clean_text(address).lower()
     if "@" in a:
-        local, _, dom = a.partition("@")
+        local, _at, dom = a.partition("@")
         if dom != domain:
-            raise BadInput(f"{address!r:.80} is not an address of {domain}")
+            raise BadInput(
+                _("{address} is not an address of {domain}").format(
+                    address=f"{address!r:.80}", domain=domain
+                )
+            )
         return local
     return a
 
 
-def find_mailbox(address: str, domain: str, *, session: Session, lock: bool = True) -> Mailbox:
+def former_owner(local: str, *, session: Session) -> Mailbox | None:
+    """The mailbox that had `local` before a rename (an alias now), if any."""
+    return session.scalar(
+        select(Mailbox)
+        .join(FormerAddress, FormerAddress.mailbox_id == Mailbox.id)
+        .where(FormerAddress.address == local)
+    )
+
+
+def find_mailbox(
+    address: str,
+    domain: str,
+    *,
+    session: Session,
+    lock: bool = True,
+    unit: str | None = None,
+) -> Mailbox:
     """The mailbox of `address` (NotFound otherwise), row-locked unless `lock` is False,
-    in the caller's transaction."""
+    in the caller's transaction.
+
+    A former address (an alias since a rename) is refused, naming the current one: a
+    reset, lock or unlock acts on the mailbox its owner logs in with, and the admin
+    should see which that is before acting. `unit`: an officer's unit — another unit's
+    current address is not disclosed."""
     local = local_part(address, domain)
     q = select(Mailbox).where(Mailbox.address == local)
     if lock:
         q = q.with_for_update()
     m = session.scalar(q)
-    if m is None:
-        raise NotFound(f"no mailbox {local}@{domain} (see `dnmail export issued`)")
-    return m
+    if m is not None:
+        return m
+    owner = former_owner(local, session=session)
+    if owner is not None and (unit is None or owner.unit_code == unit):
+        current = f"{owner.address}@{domain}"
+        raise NotFound(
+            _(
+                "{address} is a former address of {current} (an alias since a rename); "
+                "nothing was changed"
+            ).format(address=f"{local}@{domain}", current=current),
+            hint=_("give the current address: {current}").format(current=current),
+        )
+    raise NotFound(
+        _("no mailbox {address} (see `dnmail export issued`)").format(
+            address=f"{local}@{domain}"
+        )
+    )
 
 
 def reset_password(
@@ -146,30 +186,36 @@ def reset_password(
         with rt.transaction() as s:
             # A unit officer (`unit` given) may not lock the row: on PostgreSQL its role
             # holds no UPDATE on mailboxes (row-level security, docs/security.md).
-            m = find_mailbox(address, domain, session=s, lock=unit is None)
+            m = find_mailbox(address, domain, session=s, lock=unit is None, unit=unit)
             staff = s.get(Staff, m.staff_hr_id)
             if unit is not None:
                 check_officer_scope(m, staff, unit, actor=rt.actor, domain=domain)
             assert staff is not None
             if m.state == MailboxState.LOCKED:
                 raise Refused(
-                    f"{m.address}@{domain} is locked ({LockReason(m.lock_reason or 'other').label_vi}); "
-                    "unlock it first"
+                    _("{address} is locked ({reason}); unlock it first").format(
+                        address=f"{m.address}@{domain}",
+                        reason=LockReason(m.lock_reason or "other").label_vi,
+                    )
                 )
             password = generate_password(policy)
             full = f"{m.address}@{domain}"
             hand.stage(HandoutRow(staff.full_name, staff.department, staff.phone, full, password))
             # The mailbox row itself does not change: the audit event records the reset.
             audit.record(
-                session=s, actor=rt.actor, action="mailbox.reset-password", target=f"mailbox:{m.address}",
-                at=rt.now(), details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},
+                session=s,
+                actor=rt.actor,
+                action="mailbox.reset-password",
+                target=f"mailbox:{m.address}",
+                at=rt.now(),
+                details={"hr_id": m.staff_hr_id, "handout": str(handout) if handout else None},
             )
             s.flush()  # anything the database refuses, it refuses before the change
             rt.directory.set_password(m.dn, password)
             hand.changed()
             result = AccountResult(
                 full, m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state),
-                "reset-password", "must change at next login",
+                "reset-password", _("must change at next login"),
                 password=None if handout else password,
             )
     except BaseException as exc:
@@ -190,10 +236,12 @@ def check_officer_scope(
     if m.unit_code != unit:
         raise other_unit(actor, unit, m.unit_code, what=f"{m.address}@{domain}")
     if staff is None or staff.unit_code != unit:
-        moved_to = staff.unit_code if staff is not None else "another unit"
+        moved_to = staff.unit_code if staff is not None else _("another unit")
         raise other_unit(
             actor, unit, moved_to,
-            what=f"{m.address}@{domain}: HR records its owner as transferred to {moved_to}",
+            what=_("{address}: HR records its owner as transferred to {unit}").format(
+                address=f"{m.address}@{domain}", unit=moved_to
+            ),
         )
 
 
@@ -215,12 +263,17 @@ def lock_mailbox(
         m.lock_note = clean_text(note) if note else None
         m.updated_at = now
         audit.record(
-            session=s, actor=rt.actor, action="mailbox.lock", target=f"mailbox:{m.address}", at=now,
-            details={"reason": reason, "note": m.lock_note, "was_locked": already},
+            session=s, actor=rt.actor, action="mailbox.lock", target=f"mailbox:{m.address}",
+            at=now, details={"reason": reason, "note": m.lock_note, "was_locked": already},
         )
+        detail = (
+            _("already locked; reason updated to {reason}")
+            if already
+            else _("locked: {reason}")
+        ).format(reason=reason.label_vi)
         return AccountResult(
-            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state), "lock",
-            f"{'already locked; reason updated to' if already else 'locked:'} {reason.label_vi}",
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code,
+            MailboxState(m.state), "lock", detail,
         )
 
 
@@ -239,10 +292,11 @@ def unlock_mailbox(rt: Runtime, address: str) -> AccountResult:
         m.locked_at = None
         m.updated_at = now
         audit.record(
-            session=s, actor=rt.actor, action="mailbox.unlock", target=f"mailbox:{m.address}", at=now,
-            details={"was": was},
+            session=s, actor=rt.actor, action="mailbox.unlock", target=f"mailbox:{m.address}",
+            at=now, details={"was": was},
         )
         return AccountResult(
-            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code, MailboxState(m.state), "unlock",
-            "unlocked" if was == MailboxState.LOCKED else "was not locked",
+            f"{m.address}@{domain}", m.staff_hr_id, staff.full_name, m.unit_code,
+            MailboxState(m.state), "unlock",
+            _("unlocked") if was == MailboxState.LOCKED else _("was not locked"),
         )

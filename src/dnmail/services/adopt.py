@@ -29,7 +29,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dnmail.db import queries
-from dnmail.db.models import Mailbox, Staff
+from dnmail.db.models import FormerAddress, Mailbox, Staff
 from dnmail.db.session import limit_page_cache
 from dnmail.directory.gateway import Entry
 from dnmail.domain.addresses import base_of
@@ -47,6 +47,7 @@ from dnmail.domain.mailbox_attrs import SYNCED
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
+from dnmail.i18n import _
 from dnmail.services import audit
 from dnmail.services.runtime import Runtime
 
@@ -107,7 +108,11 @@ class AdoptResult:
     @property
     def left(self) -> list[AdoptItem]:
         """Entries left for IID: ambiguous, no-staff, taken."""
-        return [i for i in self.items if not (i.already or i.match.matched or i.match is MatchRule.IGNORED)]
+        return [
+            i
+            for i in self.items
+            if not (i.already or i.match.matched or i.match is MatchRule.IGNORED)
+        ]
 
     def json_extra(self) -> dict[str, object]:
         return {
@@ -213,13 +218,48 @@ def _known(s: Session) -> Known:
     return Known(address_of, owner_of_address, owner_of_dn)
 
 
+def _former_addresses(s: Session) -> dict[str, tuple[str, str]]:
+    """Every address given out before a rename (issue 14): address → (the mailbox's
+    current address, its owner's HR id). Few: renames are rare."""
+    q = select(FormerAddress.address, Mailbox.address, Mailbox.staff_hr_id).join(
+        Mailbox, Mailbox.id == FormerAddress.mailbox_id
+    )
+    return {old: (now, hr) for old, now, hr in s.execute(q)}
+
+
+def _former_text(address: str, holder: tuple[str, str], domain: str) -> str:
+    return _(
+        "the address {address} is a former address of {current} ({hr_id}'s mailbox, an "
+        "alias since a rename): never given to anyone else"
+    ).format(address=f"{address}@{domain}", current=f"{holder[0]}@{domain}", hr_id=holder[1])
+
+
+def _refuse_former(
+    verdicts: list[Verdict], former: dict[str, tuple[str, str]], domain: str
+) -> None:
+    """An entry whose address dnmail gave out before a rename is not adopted: the
+    address stays the renamed mailbox's alias (`taken`, left to IID)."""
+    if not former:
+        return
+    for i, v in enumerate(verdicts):
+        holder = former.get(v.entry.address)
+        if holder is not None and v.adoptable:
+            verdicts[i] = replace(
+                v, match=MatchRule.TAKEN, detail=_former_text(v.entry.address, holder, domain)
+            )
+
+
 def _staff(s: Session) -> Iterator[StaffMember]:
     """Every staff member, streamed (100,000 rows fetched at once would cost their
     weight twice over; the matcher keeps little of most)."""
-    q = select(Staff.hr_id, Staff.name_key, Staff.unit_code, Staff.department, Staff.phone, Staff.email)
+    q = select(
+        Staff.hr_id, Staff.name_key, Staff.unit_code, Staff.department, Staff.phone, Staff.email
+    )
     once: dict[str, str] = {}  # units and departments repeat: one string each
     for hr, key, unit, dept, phone, email in s.execute(q.execution_options(yield_per=_BATCH)):
-        yield StaffMember(hr, key, once.setdefault(unit, unit), once.setdefault(dept, dept), phone, email)
+        yield StaffMember(
+            hr, key, once.setdefault(unit, unit), once.setdefault(dept, dept), phone, email
+        )
 
 
 def _matcher(rt: Runtime, s: Session) -> Matcher:
@@ -264,8 +304,8 @@ class _Adopter:
         busy_people: set[str] = set()
         busy_addresses: set[str] = set()
         if check:
-            people = [v.hr_id for v, _ in chosen]
-            addresses = [v.entry.address for v, _ in chosen]
+            people = [v.hr_id for v, _attrs in chosen]
+            addresses = [v.entry.address for v, _attrs in chosen]
             q = select(Mailbox.staff_hr_id)
             busy_people = {r[0] for r in queries.rows_where_in(s, q, Mailbox.staff_hr_id, people)}
             q = select(Mailbox.address)
@@ -273,10 +313,10 @@ class _Adopter:
         free = []
         for v, attrs in chosen:
             if v.hr_id in busy_people or v.entry.address in busy_addresses:
-                self.problems[v.entry.dn] = "taken meanwhile by another run: run adopt again"
+                self.problems[v.entry.dn] = _("taken meanwhile by another run: run adopt again")
             else:
                 free.append((v, attrs))
-        tagged = self.write_tags([v for v, _ in free]) if self.tag else set()
+        tagged = self.write_tags([v for v, _attrs in free]) if self.tag else set()
         now = self.rt.now()
         rows, events = [], []
         for v, attrs in free:
@@ -321,7 +361,7 @@ class _Adopter:
             rows.sort(key=lambda r: str(r["address"]))
             queries.insert_rows(s, Mailbox.__table__, rows)
             audit.record_many(events, session=s, at=now)
-        return [v for v, _ in free]
+        return [v for v, _attrs in free]
 
     def tag_adopted(self, s: Session, verdicts: list[Verdict]) -> None:
         """employeeNumber into entries adopted by an earlier run that lack it, the
@@ -350,16 +390,22 @@ class _Adopter:
     def write_tags(self, verdicts: list[Verdict]) -> set[str]:
         """employeeNumber into the entries of `verdicts` that lack it (pipelined): the
         DNs tagged; the others' problems are kept."""
-        todo = [(v.entry.dn, {"employeeNumber": v.hr_id}) for v in verdicts if not v.entry.employee_number]
+        todo = [
+            (v.entry.dn, {"employeeNumber": v.hr_id})
+            for v in verdicts
+            if not v.entry.employee_number
+        ]
         if not todo:
             return set()
         errors = self.rt.directory.replace_many(todo)
         done = set()
-        for (dn, _), err in zip(todo, errors, strict=True):
+        for (dn, _changes), err in zip(todo, errors, strict=True):
             if err is None:
                 done.add(dn)
             else:
-                self.problems[dn] = f"employeeNumber not written: {err.message}"
+                self.problems[dn] = _("employeeNumber not written: {why}").format(
+                    why=err.message
+                )
         self.tagged |= done
         return done
 
@@ -372,7 +418,9 @@ def _report_columns():
 
     return [
         Column("address", "Hộp thư", width=28),
-        Column("match", "Kết quả đối chiếu", labels={r.value: r.label_vi for r in MatchRule}, width=24),
+        Column(
+            "match", "Kết quả đối chiếu", labels={r.value: r.label_vi for r in MatchRule}, width=24
+        ),
         Column("hr_id", "Mã hồ sơ", width=14),
         Column("candidates", "Ứng viên (mã hồ sơ)", width=24),
         Column("full_name", "Họ và tên (cn)", width=26),
@@ -391,9 +439,13 @@ def write_report(result: AdoptResult, path: Path, domain: str) -> Path:
 
     fmt = {".xlsx": "xlsx", ".csv": "csv"}.get(path.suffix.lower())
     if fmt is None:
-        raise BadInput(f"{path}: the report is a .xlsx or .csv file")
+        raise BadInput(_("{path}: the report is a .xlsx or .csv file").format(path=path))
     if not path.parent.is_dir():
-        raise BadInput(f"{path}: the directory {path.parent} does not exist")
+        raise BadInput(
+            _("{path}: the directory {parent} does not exist").format(
+                path=path, parent=path.parent
+            )
+        )
     rows = (
         (
             f"{i.address}@{domain}" if i.address else "",
@@ -415,7 +467,9 @@ def write_report(result: AdoptResult, path: Path, domain: str) -> Path:
     except OSError as e:
         from dnmail.errors import DnmailError
 
-        raise DnmailError(f"{path}: cannot write the report: {e.strerror or e}") from None
+        raise DnmailError(
+            _("{path}: cannot write the report: {why}").format(path=path, why=e.strerror or e)
+        ) from None
     return path
 
 
@@ -447,8 +501,10 @@ def adopt_directory(
 
             unit = get_unit(unit, session=s).code
         matcher = _matcher(rt, s)
+        former = _former_addresses(s)
     snap = _read_directory(rt)
     verdicts: list[Verdict] = matcher.classify(snap.entries)
+    _refuse_former(verdicts, former, rt.config.directory.mail_domain)
     staff_units = matcher.unit_of
     del matcher  # the roster's indexes: not needed any more
     in_scope = [i for i, v in enumerate(verdicts) if _in_scope(v, unit, staff_units)]
@@ -476,7 +532,11 @@ def adopt_directory(
             if progress:
                 progress(len(part))
         # Entries adopted by an earlier run (or linked by hand) that lack the HR id.
-        earlier = [verdicts[i] for i in in_scope if verdicts[i].already and not verdicts[i].entry.employee_number]
+        earlier = [
+            verdicts[i]
+            for i in in_scope
+            if verdicts[i].already and not verdicts[i].entry.employee_number
+        ]
         for k in range(0, len(earlier) if tag else 0, chunk):
             part_v = earlier[k : k + chunk]
 
@@ -508,7 +568,7 @@ def _item(v: Verdict, adopted: set[str], tagged: set[str], problems: dict[str, s
     e = v.entry
     detail = problems.get(e.dn, v.detail)
     if e.dn in tagged:
-        detail = (detail + "; " if detail else "") + "employeeNumber written"
+        detail = (detail + "; " if detail else "") + _("employeeNumber written")
     return AdoptItem(
         dn=e.dn,
         address=e.address,
@@ -540,7 +600,7 @@ def link_entry(
     domain = rt.config.directory.mail_domain
     local = local_part(address, domain)
     if not local:
-        raise BadInput("give the address of the entry (its local part or the full address)")
+        raise BadInput(_("give the address of the entry (its local part or the full address)"))
     hr_id = clean_text(hr_id)
     d = rt.directory
     unit_attr = rt.config.directory.unit_attribute
@@ -548,11 +608,18 @@ def link_entry(
     attributes = list(dict.fromkeys(["uid", "pwdAccountLockedTime", *names]))
     entries = d.people_with_address(local, attributes)
     if not entries:
-        raise NotFound(f"no entry under {d.layout.people} has the address {local}@{domain} (uid or mail)")
+        raise NotFound(
+            _("no entry under {people} has the address {address} (uid or mail)").format(
+                people=d.layout.people, address=f"{local}@{domain}"
+            )
+        )
     if len(entries) > 1:
         dns = "; ".join(e.dn for e in entries)
-        raise Refused(f"{len(entries)} entries have the address {local}@{domain}: {dns}; "
-                      "keep one in the directory first")
+        raise Refused(
+            _(
+                "{n} entries have the address {address}: {dns}; keep one in the directory first"
+            ).format(n=len(entries), address=f"{local}@{domain}", dns=dns)
+        )
     e = entries[0]
     snapshot = _Snapshot(rt, names)
     snapshot.add(e)
@@ -560,31 +627,51 @@ def link_entry(
     with rt.transaction(dry_run=dry_run) as s:
         person = s.get(Staff, hr_id)
         if person is None:
-            raise NotFound(f"no staff member with HR id {hr_id!r} (import the HR roster first)")
-        same_dn = s.scalar(select(Mailbox).where(or_(Mailbox.dn == e.dn, Mailbox.address == found.address)))
+            raise NotFound(
+                _("no staff member with HR id {hr_id} (import the HR roster first)").format(
+                    hr_id=repr(hr_id)
+                )
+            )
+        same_dn = s.scalar(
+            select(Mailbox).where(or_(Mailbox.dn == e.dn, Mailbox.address == found.address))
+        )
         adopter = _Adopter(rt, tag=tag and not dry_run, action="mailbox.link")
         if same_dn is not None:
             if same_dn.staff_hr_id == hr_id:
-                verdict = Verdict(found, MatchRule.HR_ID, hr_id, already=True,
-                                  detail="already this person's mailbox: nothing to do")
+                verdict = Verdict(
+                    found, MatchRule.HR_ID, hr_id, already=True,
+                    detail=_("already this person's mailbox: nothing to do"),
+                )
                 if adopter.tag:
                     adopter.tag_adopted(s, [verdict])
                 return _item(verdict, set(), adopter.tagged, adopter.problems)
             raise Refused(
-                f"{found.address}@{domain} ({e.dn}) is already the mailbox of {same_dn.staff_hr_id}"
+                _("{address} ({dn}) is already the mailbox of {hr_id}").format(
+                    address=f"{found.address}@{domain}", dn=e.dn, hr_id=same_dn.staff_hr_id
+                )
             )
         has = s.scalar(select(Mailbox.address).where(Mailbox.staff_hr_id == hr_id))
         if has is not None:
-            raise Refused(f"{hr_id} already has the mailbox {has}@{domain}")
+            raise Refused(
+                _("{hr_id} already has the mailbox {address}").format(
+                    hr_id=hr_id, address=f"{has}@{domain}"
+                )
+            )
+        holder = _former_addresses(s).get(found.address)
+        if holder is not None:
+            raise Refused(_former_text(found.address, holder, domain))
         # What `adopt` says of the entry (ambiguous, no-staff…), now settled by hand.
         said = _matcher(rt, s).first_verdict(found)
         verdict = Verdict(
             found, said.match, hr_id, said.candidates,
-            f"linked by hand to {hr_id} ({person.full_name}); adopt said: {said.match}"
+            _("linked by hand to {who}; adopt said: {match}").format(
+                who=f"{hr_id} ({person.full_name})", match=said.match
+            )
             + (f" ({said.detail})" if said.detail else ""),
         )
         if dry_run:
-            return _item(verdict, set(), set(), {e.dn: f"would link to {hr_id} ({person.full_name})"})
+            would = _("would link to {who}").format(who=f"{hr_id} ({person.full_name})")
+            return _item(verdict, set(), set(), {e.dn: would})
         adopter.record(s, [(verdict, snapshot.attrs(0))], {hr_id: person.unit_code})
     return _item(verdict, {e.dn}, adopter.tagged, adopter.problems)
 

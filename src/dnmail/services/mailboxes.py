@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from dnmail.db.models import FormerAddress, Mailbox, Staff
 from dnmail.errors import NotFound
-from dnmail.services.accounts import local_part
+from dnmail.i18n import _
+from dnmail.services.accounts import former_owner, local_part
 from dnmail.services.operators import other_unit
 
 if TYPE_CHECKING:
@@ -38,25 +39,31 @@ class MailboxView:
     dn: str
     aliases: list[str]  # former addresses, still delivered to this mailbox
     history: list[AddressPeriod]  # every address it has had, oldest first
+    asked: str | None = None  # the former address it was looked up by, if so
 
 
 def show_mailbox(rt: Runtime, address: str, *, unit: str | None = None) -> MailboxView:
     """The mailbox holding `address` now or before a rename (NotFound otherwise);
-    `unit`: an officer's unit, which may see only its own mailboxes."""
+    `unit`: an officer's unit, which may see only its own mailboxes. Looked up by a
+    former address, the view says so (`asked`): reading is harmless, and the admin
+    learns the current address."""
     domain = rt.config.directory.mail_domain
     local = local_part(address, domain)
     with rt.transaction(readonly=True) as s:
         m = s.scalar(select(Mailbox).where(Mailbox.address == local))
+        asked = None
         if m is None:
-            m = s.scalar(
-                select(Mailbox)
-                .join(FormerAddress, FormerAddress.mailbox_id == Mailbox.id)
-                .where(FormerAddress.address == local)
+            m = former_owner(local, session=s)
+            asked = f"{local}@{domain}"
+        if m is None:
+            raise NotFound(
+                _("no mailbox has or had {address}").format(address=f"{local}@{domain}")
             )
-        if m is None:
-            raise NotFound(f"no mailbox has or had {local}@{domain}")
         if unit is not None and m.unit_code != unit:
-            raise other_unit(rt.actor, unit, m.unit_code, what=f"mailbox {local}@{domain}")
+            raise other_unit(
+                rt.actor, unit, m.unit_code,
+                what=_("mailbox {address}").format(address=f"{local}@{domain}"),
+            )
         st = s.get(Staff, m.staff_hr_id)
         former = list(
             s.scalars(
@@ -65,7 +72,9 @@ def show_mailbox(rt: Runtime, address: str, *, unit: str | None = None) -> Mailb
                 .order_by(FormerAddress.since, FormerAddress.id)
             )
         )
-        history = [AddressPeriod(f"{f.address}@{domain}", f.since, f.until, False) for f in former]
+        history = [
+            AddressPeriod(f"{f.address}@{domain}", f.since, f.until, False) for f in former
+        ]
         since = former[-1].until if former else m.created_at
         history.append(AddressPeriod(f"{m.address}@{domain}", since, None, True))
         return MailboxView(
@@ -77,6 +86,7 @@ def show_mailbox(rt: Runtime, address: str, *, unit: str | None = None) -> Mailb
             dn=m.dn,
             aliases=[f"{f.address}@{domain}" for f in former],
             history=history,
+            asked=asked,
         )
 
 

@@ -22,6 +22,7 @@ from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
 from dnmail.domain.passwords import PasswordPolicy, generate_password
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.errors import Conflict, DirectoryError, InvalidName, NoSuchEntry, Refused
+from dnmail.i18n import _
 from dnmail.services.provisioning import ledger
 from dnmail.services.provisioning.items import Work
 
@@ -162,7 +163,9 @@ class Actions:
         m = w.mailbox
         st = w.staff
         if not isinstance(m, Mailbox):
-            raise DirectoryError(f"{st.full_name} ({st.hr_id}) has no mailbox to change")
+            raise DirectoryError(
+                _("{who} has no mailbox to change").format(who=f"{st.full_name} ({st.hr_id})")
+            )
         e = self._locate(w, m)
         old = m.address
         new = w.req.requested_address
@@ -179,17 +182,23 @@ class Actions:
         dn = e.dn
         if new:
             dn = self._rename(s, w, m, e, new, branch if moves else None, now)
-            done.append(f"renamed from {old} to {new} ({old} kept as alias)")
+            done.append(
+                _("renamed from {old} to {new} ({old} kept as alias)").format(old=old, new=new)
+            )
         elif moves:
             self.ensure_branch(st.unit_code)
             dn = self.d.move(dn, branch)
         if moves:
-            done.append(f"moved from {m.unit_code} to {st.unit_code}")
+            done.append(
+                _("moved from {old} to {new}").format(old=m.unit_code, new=st.unit_code)
+            )
         elif m.unit_code != st.unit_code:
-            done.append(f"transferred from {m.unit_code} to {st.unit_code}")
+            done.append(
+                _("transferred from {old} to {new}").format(old=m.unit_code, new=st.unit_code)
+            )
         if changes:
             self.d.replace(dn, changes)
-            done.append("updated " + ", ".join(sorted(changes)))
+            done.append(_("updated {attributes}").format(attributes=", ".join(sorted(changes))))
             if m.origin == "adopted":
                 from dnmail.services.adopt import with_written
 
@@ -203,17 +212,26 @@ class Actions:
         m.dn = dn
         m.unit_code = st.unit_code
         m.updated_at = now
-        w.succeed("; ".join(done) or "already up to date", dry_run=False)
+        w.succeed("; ".join(done) or _("already up to date"), dry_run=False)
 
     def _would(
         self, m: Mailbox, new: str | None, move_to: str | None, changes: dict[str, object]
     ) -> str:
         """What a change would do (a dry run)."""
-        done = [f"would rename to {new}@{self.domain} ({m.address} kept as alias)"] if new else []
-        done += [f"would move to {move_to}"] if move_to else []
+        done = []
+        if new:
+            done.append(
+                _("would rename to {new} ({old} kept as alias)").format(
+                    new=f"{new}@{self.domain}", old=m.address
+                )
+            )
+        if move_to:
+            done.append(_("would move to {branch}").format(branch=move_to))
         if changes:
-            done.append("would update " + ", ".join(sorted(changes)))
-        return "; ".join(done) or "nothing to change"
+            done.append(
+                _("would update {attributes}").format(attributes=", ".join(sorted(changes)))
+            )
+        return "; ".join(done) or _("nothing to change")
 
     def _check_rename(self, s: Session, m: Mailbox, e: Entry, new: str) -> None:
         """The new name is checked again as when it was queued — the rule, reserved
@@ -223,30 +241,39 @@ class Actions:
         try:
             local = validate_local_part(new, domain=self.domain)
         except InvalidName as e_:
-            raise Refused(f"requested address refused: {e_.message}") from None
+            raise Refused(_("requested address refused: {why}").format(why=e_.message)) from None
+        address = f"{local}@{self.domain}"
         if local == m.address:
             raise Refused(
-                f"requested address {local}@{self.domain} is already this mailbox's address; "
-                "nothing to rename"
+                _(
+                    "requested address {address} is already this mailbox's address; nothing "
+                    "to rename"
+                ).format(address=address)
             )
         if local in self.reserved:
-            raise Refused(f"requested address {local} is a reserved name")
+            raise Refused(_("requested address {local} is a reserved name").format(local=local))
         if local in self.accounts:
-            raise Refused(f"requested address {local} is a unit's official account")
+            raise Refused(
+                _("requested address {local} is a unit's official account").format(local=local)
+            )
         taken = s.scalar(
             select(Mailbox.id).where(Mailbox.address == local, Mailbox.id != m.id)
         ) or s.scalar(select(FormerAddress.id).where(FormerAddress.address == local))
         if taken:
             raise Refused(
-                f"requested address {local}@{self.domain} is already taken or was given out "
-                "before (an address is never given to another person)"
+                _(
+                    "requested address {address} is already taken or was given out before (an "
+                    "address is never given to another person)"
+                ).format(address=address)
             )
         own = split_dn(e.dn)
         others = [x.dn for x in self.d.address_holders(local) if split_dn(x.dn) != own]
         if others:
             raise Refused(
-                f"requested address {local}@{self.domain} is taken in the directory by "
-                f"{others[0]} (as its uid, mail or an alias)"
+                _(
+                    "requested address {address} is taken in the directory by {dn} (as its "
+                    "uid, mail or an alias)"
+                ).format(address=address, dn=others[0])
             )
 
     def _rename(
@@ -272,7 +299,9 @@ class Actions:
         except Conflict:
             m.address, m.base = old, base_of(old)
             raise Refused(
-                f"requested address {new}@{self.domain} was taken by another run at the same moment"
+                _("requested address {address} was taken by another run at the same moment").format(
+                    address=f"{new}@{self.domain}"
+                )
             ) from None
         self.d.add_aliases(e.dn, [f"{old}@{self.domain}"])
         if move_to is not None:
@@ -303,7 +332,11 @@ class Actions:
         if not isinstance(m, Mailbox):
             # Asked to lock a mailbox that does not exist: nothing was done, so it is
             # not `done` (issue 14).
-            raise Refused(f"{w.staff.full_name} ({w.staff.hr_id}) has no mailbox to lock")
+            raise Refused(
+                _("{who} has no mailbox to lock").format(
+                    who=f"{w.staff.full_name} ({w.staff.hr_id})"
+                )
+            )
         reason = LockReason(w.req.lock_reason or LockReason.OTHER)
         if self.dry_run:
             w.succeed(f"would lock ({reason.label_vi})", dry_run=True)
