@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dnmail.domain.results import omitted_if_none
+from dnmail.i18n import _, ngettext
 
 
 class ExitCode:
@@ -66,13 +67,13 @@ class Problem:
         if self.file:
             parts.append(self.file)
         if self.sheet:
-            parts.append(f"sheet {self.sheet!r}")
+            parts.append(_("sheet {sheet!r}").format(sheet=self.sheet))
         if self.page is not None:
-            parts.append(f"page {self.page}")
+            parts.append(_("page {page}").format(page=self.page))
         if self.row is not None:
-            parts.append(f"row {self.row}")
+            parts.append(_("row {row}").format(row=self.row))
         if self.column:
-            parts.append(f"column {self.column!r}")
+            parts.append(_("column {column!r}").format(column=self.column))
         return ", ".join(parts)
 
     def __str__(self) -> str:
@@ -90,11 +91,17 @@ class InvalidFile(BadInput):
             if len(self.problems) == 1:
                 message = str(self.problems[0])
             else:
-                message = f"{file}: {len(self.problems)} problems"
+                n = len(self.problems)
+                message = ngettext("{file}: {n} problem", "{file}: {n} problems", n).format(
+                    file=file, n=n
+                )
                 shown = self.problems[:20]
                 message += "".join(f"\n  - {p}" for p in shown)
-                if len(self.problems) > len(shown):
-                    message += f"\n  … and {len(self.problems) - len(shown)} more"
+                if n > len(shown):
+                    more = n - len(shown)
+                    message += "\n  " + ngettext("… and {n} more", "… and {n} more", more).format(
+                        n=more
+                    )
         super().__init__(message)
 
 
@@ -155,8 +162,11 @@ class SignatureProblem:
         reasons = "; ".join(self.reasons)
         if self.field_name is None:
             return reasons
-        who = f" by {self.signer}" if self.signer else ""
-        return f"signature {self.field_name!r}{who}: {reasons}"
+        if self.signer:
+            return _("signature {field!r} by {signer}: {reasons}").format(
+                field=self.field_name, signer=self.signer, reasons=reasons
+            )
+        return _("signature {field!r}: {reasons}").format(field=self.field_name, reasons=reasons)
 
 
 class SignatureInvalid(BadInput):
@@ -181,7 +191,7 @@ class SignatureInvalid(BadInput):
         if len(self.problems) == 1:
             message = f"{file}: {self.problems[0]}"
         else:
-            message = f"{file}: the signed slip does not count:" + "".join(
+            message = _("{file}: the signed slip does not count:").format(file=file) + "".join(
                 f"\n  - {problem}" for problem in self.problems
             )
         super().__init__(message, hint=hint)

@@ -36,6 +36,7 @@ from functools import lru_cache
 
 from dnmail.domain.text import clean_text
 from dnmail.errors import ConfigError, InvalidName, Refused
+from dnmail.i18n import _
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -131,7 +132,7 @@ def _echo(value: str, limit: int = _ECHO_LIMIT) -> str:
 
 def _show_char(ch: str) -> str:
     if ch == " ":
-        return "space"
+        return _("space")
     if ch.isprintable():
         return f"'{ch}'"
     return f"U+{ord(ch):04X}"
@@ -141,7 +142,7 @@ def _show_chars(chars: Iterable[str], limit: int = 8) -> str:
     distinct = list(dict.fromkeys(chars))
     shown = ", ".join(_show_char(c) for c in distinct[:limit])
     if len(distinct) > limit:
-        shown += f", … ({len(distinct) - limit} more)"
+        shown += ", " + _("… ({n} more)").format(n=len(distinct) - limit)
     return shown
 
 
@@ -172,7 +173,7 @@ def _name_parts(full_name: object) -> list[tuple[str, str]]:
     """The words of a name that carry letters or digits, as ``(clean word, ascii)``."""
     cleaned = clean_text(full_name)
     if not cleaned:
-        raise InvalidName("the name is empty: no address can be made from it")
+        raise InvalidName(_("the name is empty: no address can be made from it"))
     parts: list[tuple[str, str]] = []
     bad: list[str] = []
     for word in cleaned.split(" "):
@@ -182,13 +183,14 @@ def _name_parts(full_name: object) -> list[tuple[str, str]]:
             parts.append((word, ascii_word))
     if bad:
         raise InvalidName(
-            f"the name {_echo(cleaned)} has letters with no Latin (ASCII) form "
-            f"({_show_chars(bad)}): no address can be made from it; "
-            "give the address explicitly"
+            _("the name {name} has letters with no Latin (ASCII) form ({chars}): no address "
+              "can be made from it; give the address explicitly").format(
+                name=_echo(cleaned), chars=_show_chars(bad))
         )
     if not parts:
         raise InvalidName(
-            f"the name {_echo(cleaned)} has no letters or digits: no address can be made from it"
+            _("the name {name} has no letters or digits: no address can be made from it").format(
+                name=_echo(cleaned))
         )
     return parts
 
@@ -214,7 +216,9 @@ def check_pattern(pattern: str) -> tuple[tuple[str, str | None], ...]:
     braces, a literal with non-Latin letters, or a pattern without any token.
     """
     if not isinstance(pattern, str):
-        raise ConfigError(f"address pattern must be text, not {type(pattern).__name__}")
+        raise ConfigError(
+            _("address pattern must be text, not {type}").format(type=type(pattern).__name__)
+        )
     return _parse_pattern(pattern)
 
 
@@ -225,7 +229,8 @@ def _parse_pattern(pattern: str) -> tuple[tuple[str, str | None], ...]:
         parsed = list(string.Formatter().parse(pattern))
     except ValueError as exc:
         raise ConfigError(
-            f"address pattern {_echo(pattern)} is malformed ({exc}); tokens: {known}"
+            _("address pattern {pattern} is malformed ({error}); tokens: {known}").format(
+                pattern=_echo(pattern), error=exc, known=known)
         ) from None
     pieces: list[tuple[str, str | None]] = []
     has_token = False
@@ -233,8 +238,8 @@ def _parse_pattern(pattern: str) -> tuple[tuple[str, str | None], ...]:
         folded, bad = fold_word(literal)
         if bad:
             raise ConfigError(
-                f"address pattern {_echo(pattern)} has letters with no ASCII form "
-                f"({_show_chars(bad)})"
+                _("address pattern {pattern} has letters with no ASCII form ({chars})").format(
+                    pattern=_echo(pattern), chars=_show_chars(bad))
             )
         if folded:
             pieces.append((folded, None))
@@ -242,20 +247,20 @@ def _parse_pattern(pattern: str) -> tuple[tuple[str, str | None], ...]:
             continue
         if field not in PATTERN_TOKENS:
             raise ConfigError(
-                f"address pattern {_echo(pattern)} has an unknown token {{{_echo(field)[1:-1]}}}; "
-                f"known tokens: {known}"
+                _("address pattern {pattern} has an unknown token {token}; known tokens: {known}")
+                .format(pattern=_echo(pattern), token="{" + _echo(field)[1:-1] + "}", known=known)
             )
         if spec or conversion:
             raise ConfigError(
-                f"address pattern {_echo(pattern)}: token {{{field}}} takes no format "
-                "spec or conversion"
+                _("address pattern {pattern}: token {token} takes no format spec or conversion")
+                .format(pattern=_echo(pattern), token="{" + field + "}")
             )
         pieces.append(("", field))
         has_token = True
     if not has_token:
         raise ConfigError(
-            f"address pattern {_echo(pattern)} has no token: everyone would get the same "
-            f"address; tokens: {known}"
+            _("address pattern {pattern} has no token: everyone would get the same address; "
+              "tokens: {known}").format(pattern=_echo(pattern), known=known)
         )
     return tuple(pieces)
 
@@ -285,13 +290,13 @@ def address_base(full_name: str, pattern: str = DEFAULT_PATTERN) -> str:
     base = "".join(literal if token is None else values[token] for literal, token in pieces)
     if not base:
         raise InvalidName(
-            f"the name {_echo(clean_text(full_name))} gives an empty address with the "
-            f"pattern {_echo(pattern)}"
+            _("the name {name} gives an empty address with the pattern {pattern}").format(
+                name=_echo(clean_text(full_name)), pattern=_echo(pattern))
         )
     if not base[0].isalpha():
         raise InvalidName(
-            f"the name {_echo(clean_text(full_name))} gives {_echo(base)}, which does not "
-            "start with a letter; give the address explicitly"
+            _("the name {name} gives {base}, which does not start with a letter; give the "
+              "address explicitly").format(name=_echo(clean_text(full_name)), base=_echo(base))
         )
     return base[:MAX_BASE_LENGTH]
 
@@ -321,23 +326,27 @@ def validate_local_part(text: str, *, domain: str = DEFAULT_DOMAIN) -> str:
     Reserved names are the allocator's business, not checked here.
     """
     if not isinstance(text, str):
-        raise InvalidName(f"a requested address must be text, not {type(text).__name__}")
+        raise InvalidName(
+            _("a requested address must be text, not {type}").format(type=type(text).__name__)
+        )
     value = unicodedata.normalize("NFC", text.strip(_EDGE_SPACES))
     if not value:
-        raise InvalidName("the requested address is empty")
-    what = f"requested address {_echo(value)}"
+        raise InvalidName(_("the requested address is empty"))
+    what = _("requested address {address}").format(address=_echo(value))
 
     invisible = [ch for ch in value if not ch.isprintable() and ch not in _EDGE_SPACES]
     if invisible:
         raise InvalidName(
-            f"{what} contains control or invisible characters ({_show_chars(invisible)}); "
-            "type the address again by hand"
+            _("{what} contains control or invisible characters ({chars}); type the address "
+              "again by hand").format(what=what, chars=_show_chars(invisible))
         )
 
     local = _before_domain(value, what, domain)
     problems = _local_part_problems(local)
     if problems:
-        raise InvalidName(f"{what} is refused: " + "; ".join(problems))
+        raise InvalidName(
+            _("{what} is refused: {problems}").format(what=what, problems="; ".join(problems))
+        )
     result = local.lower()
     assert is_valid_local_part(result), result
     return result
@@ -348,14 +357,16 @@ def _before_domain(value: str, what: str, domain: str) -> str:
     if "@" not in value:
         return value
     if value.count("@") > 1:
-        raise InvalidName(f"{what} contains more than one '@'")
-    local, _, mail_domain = value.partition("@")
+        raise InvalidName(_("{what} contains more than one '@'").format(what=what))
+    local, _at, mail_domain = value.partition("@")
     if not mail_domain:
-        raise InvalidName(f"{what} ends with '@' but names no domain")
+        raise InvalidName(_("{what} ends with '@' but names no domain").format(what=what))
     if not (mail_domain.isascii() and mail_domain.lower() == domain.lower()):
-        raise InvalidName(f"{what} is not an address of {domain}")
+        raise InvalidName(
+            _("{what} is not an address of {domain}").format(what=what, domain=domain)
+        )
     if not local:
-        raise InvalidName(f"{what} has nothing before '@'")
+        raise InvalidName(_("{what} has nothing before '@'").format(what=what))
     return local
 
 
@@ -364,26 +375,29 @@ def _local_part_problems(local: str) -> list[str]:
     at most 64 characters), with a suggestion for letters with diacritics."""
     problems: list[str] = []
     if len(local) > MAX_LOCAL_LENGTH:
-        problems.append(f"it is {len(local)} characters long (at most {MAX_LOCAL_LENGTH})")
+        problems.append(_("it is {n} characters long (at most {limit})").format(
+            n=len(local), limit=MAX_LOCAL_LENGTH))
     non_ascii = [ch for ch in local if not ch.isascii()]
     foldable = [ch for ch in non_ascii if fold_word(ch)[0] and not fold_word(ch)[1]]
     others = [ch for ch in non_ascii if ch not in foldable]
     ascii_bad = [ch for ch in local if ch.isascii() and not ch.isalnum()]
     if foldable:
-        message = f"it has letters with diacritics or non-ASCII forms ({_show_chars(foldable)})"
+        message = _("it has letters with diacritics or non-ASCII forms ({chars})").format(
+            chars=_show_chars(foldable))
         suggestion = fold_word(local)[0]
         if not others and not ascii_bad and is_valid_local_part(suggestion):
-            message += f"; did you mean '{suggestion}'?"
+            message += _("; did you mean '{suggestion}'?").format(suggestion=suggestion)
         problems.append(message)
     if others:
-        problems.append(f"it has non-ASCII characters ({_show_chars(others)})")
+        problems.append(_("it has non-ASCII characters ({chars})").format(
+            chars=_show_chars(others)))
     if ascii_bad:
         problems.append(
-            f"it contains {_show_chars(ascii_bad)}: only letters a-z and digits 0-9 are "
-            "allowed (no dots, hyphens, underscores or spaces)"
+            _("it contains {chars}: only letters a-z and digits 0-9 are allowed (no dots, "
+              "hyphens, underscores or spaces)").format(chars=_show_chars(ascii_bad))
         )
     if local[0].isascii() and local[0].isdigit():
-        problems.append("it must start with a letter")
+        problems.append(_("it must start with a letter"))
     return problems
 
 
@@ -405,8 +419,9 @@ def _normalise_reserved(reserved: frozenset[str]) -> frozenset[str]:
 def _check_base(base: str) -> None:
     if not is_valid_local_part(base):
         raise InvalidName(
-            f"address base {_echo(base)} is not a valid address: letters a-z and digits, "
-            f"starting with a letter, at most {MAX_LOCAL_LENGTH} characters"
+            _("address base {base} is not a valid address: letters a-z and digits, starting "
+              "with a letter, at most {limit} characters").format(
+                base=_echo(base), limit=MAX_LOCAL_LENGTH)
         )
 
 
@@ -450,7 +465,13 @@ def allocate(
         candidate = _candidate(base, index)
         if candidate not in reserved_set and not is_taken(candidate):
             return candidate
-    raise Refused(f"no free address for {_echo(base)}: the first {limit} candidates are taken")
+    raise Refused(_no_free(base, limit))
+
+
+def _no_free(base: str, limit: int) -> str:
+    return _("no free address for {base}: the first {n} candidates are taken").format(
+        base=_echo(base), n=limit
+    )
 
 
 def allocate_many(
@@ -477,9 +498,7 @@ def allocate_many(
             index = 0
         while True:
             if index >= limit:
-                raise Refused(
-                    f"no free address for {_echo(base)}: the first {limit} candidates are taken"
-                )
+                raise Refused(_no_free(base, limit))
             candidate = _candidate(base, index)
             index += 1
             if candidate not in reserved_set and candidate not in taken:

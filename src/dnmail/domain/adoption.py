@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.states import Labelled
 from dnmail.domain.text import fold, name_key
-from dnmail.i18n import N_
+from dnmail.i18n import N_, _
 
 
 class MatchRule(Labelled):
@@ -104,8 +104,9 @@ class StaffMember:
     def describe(self) -> str:
         if not (self.department or self.phone or self.name_key):
             return f"{self.hr_id} ({self.unit_code})"
-        department = self.department or "no department"
-        return f"{self.hr_id} ({self.unit_code}, {department}, {self.phone or 'no phone'})"
+        department = self.department or _("no department")
+        phone = self.phone or _("no phone")
+        return f"{self.hr_id} ({self.unit_code}, {department}, {phone})"
 
 
 @dataclass(frozen=True)
@@ -228,10 +229,15 @@ class Matcher:
         if owner is not None:
             return self._already(e, owner)
         if not e.address:
-            return Verdict(e, MatchRule.IGNORED, detail=f"no address of {self.domain}")
+            return Verdict(
+                e, MatchRule.IGNORED, detail=_("no address of {domain}").format(domain=self.domain)
+            )
         unit = self.unit_accounts.get(e.address)
         if unit is not None:
-            return Verdict(e, MatchRule.IGNORED, detail=f"the official account of unit {unit}")
+            return Verdict(
+                e, MatchRule.IGNORED,
+                detail=_("the official account of unit {unit}").format(unit=unit),
+            )
         pattern = self._ignored_by(e)
         if pattern:
             return Verdict(e, MatchRule.IGNORED, detail=f"directory.ignore: {pattern}")
@@ -243,7 +249,9 @@ class Matcher:
             if len(ids) == 1:
                 return Verdict(e, MatchRule.EMAIL, ids[0])
             people = [StaffMember(hr, "", self.unit_of[hr]) for hr in ids]
-            return self._ambiguous(e, people, f"{len(ids)} staff have the email {mail}")
+            return self._ambiguous(
+                e, people, _("{n} staff have the email {mail}").format(n=len(ids), mail=mail)
+            )
         return self._by_name(e)
 
     def _ignored_by(self, e: FoundEntry) -> str:
@@ -256,28 +264,34 @@ class Matcher:
     def _by_name(self, e: FoundEntry) -> Verdict:
         everyone = self._named(name_key(e.full_name)) if e.full_name else []
         if not everyone:
-            note = f" (employeeNumber {e.employee_number} is no HR id)" if e.employee_number else ""
-            return Verdict(
-                e, MatchRule.NO_STAFF, detail=f"nobody in HR is named {e.full_name!r}{note}"
-            )
+            if e.employee_number:
+                detail = _("nobody in HR is named {name!r} (employeeNumber {number} is no HR id)")
+            else:
+                detail = _("nobody in HR is named {name!r}")
+            detail = detail.format(name=e.full_name, number=e.employee_number)
+            return Verdict(e, MatchRule.NO_STAFF, detail=detail)
         if e.unit in self.units:
             here = [p for p in everyone if p.unit_code == e.unit]
             if not here:
                 return self._ambiguous(
-                    e, everyone, f"nobody named {e.full_name!r} in unit {e.unit}; elsewhere"
+                    e, everyone, _("nobody named {name!r} in unit {unit}; elsewhere").format(
+                        name=e.full_name, unit=e.unit)
                 )
-            where = f"in unit {e.unit}"
+            where = _("in unit {unit}").format(unit=e.unit)
         else:
             here = everyone
-            where = "in the city" if e.unit is None else f"in the city (unit {e.unit} is unknown)"
+            if e.unit is None:
+                where = _("in the city")
+            else:
+                where = _("in the city (unit {unit} is unknown)").format(unit=e.unit)
         chosen = self._break_tie(e, here)
         if chosen is not None:
             return Verdict(e, MatchRule.NAME, chosen.hr_id)
         return self._ambiguous(
             e,
             here,
-            f"{len(here)} staff named {e.full_name!r} {where}; "
-            "phone and department do not tell them apart",
+            _("{n} staff named {name!r} {where}; phone and department do not tell them apart")
+            .format(n=len(here), name=e.full_name, where=where),
         )
 
     def _break_tie(self, e: FoundEntry, people: list[StaffMember]) -> StaffMember | None:
@@ -301,7 +315,7 @@ class Matcher:
 
     def _ambiguous(self, e: FoundEntry, people: Sequence[StaffMember], why: str) -> Verdict:
         listed = "; ".join(p.describe() for p in people[:10])
-        more = f"; and {len(people) - 10} more" if len(people) > 10 else ""
+        more = _("; and {n} more").format(n=len(people) - 10) if len(people) > 10 else ""
         return Verdict(
             e, MatchRule.AMBIGUOUS, None, tuple(p.hr_id for p in people), f"{why}: {listed}{more}"
         )
@@ -316,7 +330,7 @@ class Matcher:
             elif any(p.hr_id == owner for p in self._named(name_key(e.full_name))):
                 rule = MatchRule.NAME
         return Verdict(
-            e, rule, owner, already=True, detail="already a dnmail mailbox: nothing to do"
+            e, rule, owner, already=True, detail=_("already a dnmail mailbox: nothing to do")
         )
 
     # -- the whole directory ---------------------------------------------------------
@@ -353,8 +367,9 @@ class Matcher:
             who = owner or verdicts[live[0]].hr_id
             verdicts[i] = replace(
                 v, match=MatchRule.TAKEN,
-                detail=f"the address {address}@{self.domain} is {who}'s already "
-                f"({'in dnmail' if owner else verdicts[live[0]].entry.dn})",
+                detail=_("the address {address} is {who}'s already ({where})").format(
+                    address=f"{address}@{self.domain}", who=who,
+                    where=_("in dnmail") if owner else verdicts[live[0]].entry.dn),
             )
 
     def _settle_claims(self, verdicts: list[Verdict], hr_id: str, indexes: list[int]) -> None:
@@ -363,8 +378,9 @@ class Matcher:
             for i in indexes:
                 verdicts[i] = replace(
                     verdicts[i], match=MatchRule.TAKEN,
-                    detail=f"{hr_id} already has the mailbox {has}@{self.domain} in dnmail "
-                    f"(matched by {verdicts[i].match})",
+                    detail=_("{hr_id} already has the mailbox {address} in dnmail (matched by "
+                             "{rule})").format(hr_id=hr_id, address=f"{has}@{self.domain}",
+                                               rule=verdicts[i].match),
                 )
             return
         if len(indexes) == 1:
@@ -377,8 +393,9 @@ class Matcher:
                 if i != top[0]:
                     verdicts[i] = replace(
                         verdicts[i], match=MatchRule.TAKEN,
-                        detail=f"{hr_id} is matched to {winner.entry.dn} by {winner.match} "
-                        f"(this entry only by {verdicts[i].match})",
+                        detail=_("{hr_id} is matched to {dn} by {rule} (this entry only by "
+                                 "{other})").format(hr_id=hr_id, dn=winner.entry.dn,
+                                                    rule=winner.match, other=verdicts[i].match),
                     )
             return
         dns = "; ".join(verdicts[i].entry.dn for i in top)
@@ -387,8 +404,9 @@ class Matcher:
             verdicts[i] = replace(
                 v, match=MatchRule.AMBIGUOUS if i in top else MatchRule.TAKEN, hr_id=None,
                 candidates=(hr_id,),
-                detail=f"{len(top)} entries match {hr_id} by {verdicts[top[0]].match}: {dns}; "
-                "link the right one by hand",
+                detail=_("{n} entries match {hr_id} by {rule}: {dns}; link the right one by "
+                         "hand").format(n=len(top), hr_id=hr_id, rule=verdicts[top[0]].match,
+                                        dns=dns),
             )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dnmail.domain.slip import COLUMN_LABELS, SlipRow
 from dnmail.domain.text import fold, name_key
 from dnmail.errors import Problem
+from dnmail.i18n import _
 
 #: The slip's columns, as problems name them (Phụ lục II headers).
 NAME_COLUMN = COLUMN_LABELS["full_name"]
@@ -32,7 +33,9 @@ class StaffCandidate:
     hr_status: str
 
     def describe(self) -> str:
-        return f"{self.hr_id} ({self.department or 'no department'}, {self.phone or 'no phone'})"
+        department = self.department or _("no department")
+        phone = self.phone or _("no phone")
+        return f"{self.hr_id} ({department}, {phone})"
 
 
 Match = tuple[SlipRow, StaffCandidate]
@@ -40,7 +43,9 @@ Match = tuple[SlipRow, StaffCandidate]
 
 def row_name(row: SlipRow) -> str:
     """'page P row R' for a PDF slip, 'row R' for a sheet."""
-    return f"page {row.page} row {row.row}" if row.page is not None else f"row {row.row}"
+    if row.page is not None:
+        return _("page {page} row {row}").format(page=row.page, row=row.row)
+    return _("row {row}").format(row=row.row)
 
 
 def row_problem(message: str, row: SlipRow, *, file_name: str, column: str | None) -> Problem:
@@ -79,8 +84,8 @@ def break_tie(
 
 def _nobody(row: SlipRow, unit: str, file_name: str) -> Problem:
     return row_problem(
-        f"nobody named {row.full_name!r} among the staff of unit {unit} (check the "
-        "spelling and the accents, or import the HR roster first)",
+        _("nobody named {name!r} among the staff of unit {unit} (check the spelling and the "
+          "accents, or import the HR roster first)").format(name=row.full_name, unit=unit),
         row, file_name=file_name, column=NAME_COLUMN,
     )
 
@@ -89,22 +94,22 @@ def _ambiguous(
     row: SlipRow, candidates: Sequence[StaffCandidate], unit: str, file_name: str
 ) -> Problem:
     listed = "; ".join(c.describe() for c in candidates)
-    given = []
-    if row.department:
-        given.append(f"department {row.department!r}")
-    if row.phone:
-        given.append(f"phone {row.phone}")
-    said = (
-        (
-            f"the {' and '.join(given)} on the slip do{'es' if len(given) == 1 else ''}"
-            " not single out one of them"
+    if row.department and row.phone:
+        said = _(
+            "the department {department!r} and phone {phone} on the slip do not single out "
+            "one of them"
         )
-        if given
-        else "the slip gives no department or phone"
-    )
+    elif row.department:
+        said = _("the department {department!r} on the slip does not single out one of them")
+    elif row.phone:
+        said = _("the phone {phone} on the slip does not single out one of them")
+    else:
+        said = _("the slip gives no department or phone")
+    said = said.format(department=row.department, phone=row.phone)
     return row_problem(
-        f"{len(candidates)} staff of unit {unit} are named {row.full_name!r}: {listed}; "
-        f"{said}. Write the person's department (and phone) as in the HR record",
+        _("{n} staff of unit {unit} are named {name!r}: {listed}; {said}. Write the person's "
+          "department (and phone) as in the HR record").format(
+            n=len(candidates), unit=unit, name=row.full_name, listed=listed, said=said),
         row, file_name=file_name, column=NAME_COLUMN,
     )
 
@@ -116,14 +121,17 @@ def _differences(
     warnings = []
     if row.department and fold_(row.department) != fold_(person.department):
         warnings.append(row_problem(
-            f"{person.full_name} ({person.hr_id}): department {row.department!r} on "
-            f"the slip, {person.department or 'none'!r} in the HR record",
+            _("{name} ({hr_id}): department {department!r} on the slip, {recorded!r} in the "
+              "HR record").format(name=person.full_name, hr_id=person.hr_id,
+                                  department=row.department,
+                                  recorded=person.department or _("none")),
             row, file_name=file_name, column=DEPARTMENT_COLUMN,
         ))
     if row.phone and person.phone and row.phone != person.phone:
         warnings.append(row_problem(
-            f"{person.full_name} ({person.hr_id}): phone {row.phone} on the slip, "
-            f"{person.phone} in the HR record",
+            _("{name} ({hr_id}): phone {phone} on the slip, {recorded} in the HR record").format(
+                name=person.full_name, hr_id=person.hr_id, phone=row.phone,
+                recorded=person.phone),
             row, file_name=file_name, column=PHONE_COLUMN,
         ))
     return warnings
@@ -164,8 +172,9 @@ def match_rows(
         earlier = first_row_of.get(chosen.hr_id)
         if earlier is not None:
             problems.append(row_problem(
-                f"{chosen.full_name} ({chosen.hr_id}) is listed twice: "
-                f"{row_name(earlier)} and {row_name(row)}; keep one row",
+                _("{name} ({hr_id}) is listed twice: {first} and {second}; keep one row").format(
+                    name=chosen.full_name, hr_id=chosen.hr_id, first=row_name(earlier),
+                    second=row_name(row)),
                 row, file_name=file_name, column=NAME_COLUMN,
             ))
             continue

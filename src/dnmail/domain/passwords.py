@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from dnmail.errors import ConfigError
+from dnmail.i18n import _
 
 __all__ = [
     "CONFIG_SECTION",
@@ -93,54 +94,61 @@ def _key(name: str) -> str:
 
 def _validate(length: object, alphabet: object, min_classes: object) -> None:
     if isinstance(length, bool) or not isinstance(length, int):
-        raise ConfigError(f"{_key('length')} must be a whole number, not {type(length).__name__}")
+        raise ConfigError(_("{key} must be a whole number, not {type}").format(
+            key=_key("length"), type=type(length).__name__))
     if not MIN_LENGTH <= length <= MAX_LENGTH:
-        raise ConfigError(
-            f"{_key('length')} must be between {MIN_LENGTH} and {MAX_LENGTH}, not {length}"
-        )
+        raise ConfigError(_("{key} must be between {low} and {high}, not {value}").format(
+            key=_key("length"), low=MIN_LENGTH, high=MAX_LENGTH, value=length))
     if not isinstance(alphabet, str):
-        raise ConfigError(f"{_key('alphabet')} must be text, not {type(alphabet).__name__}")
+        raise ConfigError(_("{key} must be text, not {type}").format(
+            key=_key("alphabet"), type=type(alphabet).__name__))
+    _validate_alphabet(alphabet)
+    if isinstance(min_classes, bool) or not isinstance(min_classes, int):
+        raise ConfigError(_("{key} must be a whole number, not {type}").format(
+            key=_key("min_classes"), type=type(min_classes).__name__))
+    available = character_classes(alphabet)
+    if not 1 <= min_classes <= 4:
+        raise ConfigError(_("{key} must be between {low} and {high}, not {value}").format(
+            key=_key("min_classes"), low=1, high=4, value=min_classes))
+    if min_classes > len(available):
+        raise ConfigError(
+            _("{key} is {value} but {alphabet} has only {n} classes ({classes})").format(
+                key=_key("min_classes"), value=min_classes, alphabet=_key("alphabet"),
+                n=len(available), classes=", ".join(sorted(available)))
+        )
+    if _success_probability(length, alphabet, min_classes) < _MIN_SUCCESS_PROBABILITY:
+        raise ConfigError(
+            _("{key} {length} is too short to bring {n} character classes out of {alphabet} "
+              "reliably; raise the length or give each class more characters").format(
+                key=_key("length"), length=length, n=min_classes, alphabet=_key("alphabet"))
+        )
+
+
+def _validate_alphabet(alphabet: str) -> None:
+    key = _key("alphabet")
     bad = sorted({ch for ch in alphabet if not (ch.isascii() and ch.isprintable()) or ch == " "})
     if bad:
-        shown = ", ".join("space" if c == " " else f"U+{ord(c):04X}" for c in bad[:8])
+        shown = ", ".join(_("space") if c == " " else f"U+{ord(c):04X}" for c in bad[:8])
         raise ConfigError(
-            f"{_key('alphabet')} may hold only printable ASCII characters without space; "
-            f"it has {shown}"
+            _("{key} may hold only printable ASCII characters without space; it has {chars}")
+            .format(key=key, chars=shown)
         )
     repeated = sorted({ch for ch in alphabet if alphabet.count(ch) > 1})
     if repeated:
         raise ConfigError(
-            f"{_key('alphabet')} repeats {''.join(repeated)!r}: a repeated character would "
-            "be drawn more often than the others"
+            _("{key} repeats {chars!r}: a repeated character would be drawn more often than "
+              "the others").format(key=key, chars="".join(repeated))
         )
     look_alikes = sorted(set(alphabet) & LOOK_ALIKES)
     if look_alikes:
         raise ConfigError(
-            f"{_key('alphabet')} contains look-alike characters {''.join(look_alikes)!r} "
-            f"(none of {''.join(sorted(LOOK_ALIKES))!r} may be used: they are misread on a handout)"
+            _("{key} contains look-alike characters {chars!r} (none of {all!r} may be used: "
+              "they are misread on a handout)").format(
+                key=key, chars="".join(look_alikes), all="".join(sorted(LOOK_ALIKES)))
         )
     if len(alphabet) < MIN_ALPHABET:
-        raise ConfigError(
-            f"{_key('alphabet')} has {len(alphabet)} characters; at least {MIN_ALPHABET} are needed"
-        )
-    if isinstance(min_classes, bool) or not isinstance(min_classes, int):
-        raise ConfigError(
-            f"{_key('min_classes')} must be a whole number, not {type(min_classes).__name__}"
-        )
-    available = character_classes(alphabet)
-    if not 1 <= min_classes <= 4:
-        raise ConfigError(f"{_key('min_classes')} must be between 1 and 4, not {min_classes}")
-    if min_classes > len(available):
-        raise ConfigError(
-            f"{_key('min_classes')} is {min_classes} but {_key('alphabet')} has only "
-            f"{len(available)} classes ({', '.join(sorted(available))})"
-        )
-    if _success_probability(length, alphabet, min_classes) < _MIN_SUCCESS_PROBABILITY:
-        raise ConfigError(
-            f"{_key('length')} {length} is too short to bring {min_classes} character classes "
-            f"out of {_key('alphabet')} reliably; raise the length or give each class more "
-            "characters"
-        )
+        raise ConfigError(_("{key} has {n} characters; at least {minimum} are needed").format(
+            key=key, n=len(alphabet), minimum=MIN_ALPHABET))
 
 
 @dataclass(frozen=True)
@@ -161,12 +169,12 @@ class PasswordPolicy:
         if table is None:
             return cls()
         if not isinstance(table, Mapping):
-            raise ConfigError(f"[{CONFIG_SECTION}] must be a table")
+            raise ConfigError(_("[{section}] must be a table").format(section=CONFIG_SECTION))
         unknown = sorted(str(k) for k in table if k not in _KNOWN_KEYS)
         if unknown:
             raise ConfigError(
-                f"unknown key {_key(unknown[0])} in [{CONFIG_SECTION}]; known keys: "
-                + ", ".join(_KNOWN_KEYS)
+                _("unknown key {key} in [{section}]; known keys: {known}").format(
+                    key=_key(unknown[0]), section=CONFIG_SECTION, known=", ".join(_KNOWN_KEYS))
             )
         return cls(**{k: table[k] for k in _KNOWN_KEYS if k in table})
 
@@ -193,10 +201,10 @@ def generate_password(policy: PasswordPolicy = PasswordPolicy()) -> str:
     ``policy.min_classes`` classes. Draws whole passwords again until one fits."""
     alphabet = policy.alphabet
     if len(alphabet) > 256:  # pragma: no cover - validated alphabets are printable ASCII
-        raise ConfigError("passwords.alphabet is too long")
-    for _ in range(_MAX_ATTEMPTS):
+        raise ConfigError(_("passwords.alphabet is too long"))
+    for _attempt in range(_MAX_ATTEMPTS):
         candidate = _draw(alphabet, policy.length)
         if len(character_classes(candidate)) >= policy.min_classes:
             return unicodedata.normalize("NFC", candidate)
     # Unreachable for a validated policy (probability < 1e-43); the message names no password.
-    raise ConfigError(f"password policy cannot be satisfied: {policy!r}")
+    raise ConfigError(_("password policy cannot be satisfied: {policy!r}").format(policy=policy))

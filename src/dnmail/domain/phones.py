@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from dnmail.i18n import _
+
 _SEPARATORS = re.compile(r"[\s.\-()/]+")
 #: No Vietnamese number has 13 digits, with or without its country code.
 _TOO_BIG = 10**12
@@ -40,7 +42,7 @@ def parse_phone(value: object) -> Phone:
     elif text.startswith("0084"):
         text = "0" + text[4:]
     if not text.isdigit() or not text.isascii():
-        raise BadPhone(f"{shown!r} is not a phone number")
+        raise BadPhone(_("{value!r} is not a phone number").format(value=shown))
     restored = False
     if text.startswith("84") and len(text) == 11:
         text = "0" + text[2:]
@@ -50,9 +52,15 @@ def parse_phone(value: object) -> Phone:
         text = "0" + text
         restored = True
     if not 10 <= len(text) <= 11:
-        raise BadPhone(f"{shown!r} has {len(text)} digits; a Vietnamese number has 10 or 11")
+        raise BadPhone(
+            _("{value!r} has {n} digits; a Vietnamese number has 10 or 11").format(
+                value=shown, n=len(text)
+            )
+        )
     if not text.startswith("0"):
-        raise BadPhone(f"{shown!r} is not a Vietnamese number (0…, +84… or 84…)")
+        raise BadPhone(
+            _("{value!r} is not a Vietnamese number (0…, +84… or 84…)").format(value=shown)
+        )
     return Phone(text, restored)
 
 
@@ -62,15 +70,15 @@ def _cell_text(value: object) -> tuple[str, str]:
     if value is None:
         return "", ""
     if isinstance(value, bool):
-        raise BadPhone("not a phone number")
+        raise BadPhone(_("not a phone number"))
     if isinstance(value, float):
         # A number cell: NaN, infinities, fractions and negative numbers are no phone
         # number; neither is anything with more digits than a number can have.
         if not math.isfinite(value) or value < 0 or not value.is_integer() or value >= _TOO_BIG:
-            raise BadPhone("not a phone number")
+            raise BadPhone(_("not a phone number"))
         value = int(value)
     if isinstance(value, int) and not 0 <= value < _TOO_BIG:
-        raise BadPhone("not a phone number")
+        raise BadPhone(_("not a phone number"))
     text = str(value).strip()
     if text.endswith(".0") and text[:-2].isdigit():  # a number that went through float
         text = text[:-2]

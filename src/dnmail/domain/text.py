@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from dnmail.i18n import _
+
 _SPACES = re.compile(r"\s+")
 # Format characters (Cf: zero-width space/joiners, RTL/LTR marks, BOM) and controls
 # other than whitespace carry no meaning in a name or header and are dropped.
@@ -67,21 +69,20 @@ def person_name_problem(name: str) -> str | None:
     refused, and so is any other sign a spreadsheet or a directory could act on.
     """
     if not name:
-        return "the name is empty"
+        return _("the name is empty")
     if name.replace(" ", "").isalpha():  # the common name: letters and spaces only
         return None
     if not name[0].isalpha():
-        return (
-            f"{name[:60]!r} is not a person's name: it starts with {_shown(name[0])} "
-            "(a name starts with a letter)"
-        )
+        return _(
+            "{name!r} is not a person's name: it starts with {char} (a name starts with a letter)"
+        ).format(name=name[:60], char=_shown(name[0]))
     for ch in name:
         if ch.isalpha() or ch in NAME_PUNCTUATION or unicodedata.category(ch) in _MARKS:
             continue
-        return (
-            f"{name[:60]!r} is not a person's name: {_shown(ch)} is not allowed "
+        return _(
+            "{name!r} is not a person's name: {char} is not allowed "
             "(only letters, spaces, apostrophes, hyphens and dots)"
-        )
+        ).format(name=name[:60], char=_shown(ch))
     return None
 
 

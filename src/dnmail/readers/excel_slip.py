@@ -39,6 +39,7 @@ from dnmail.domain.slip import ADDRESS_HEADER, SlipContent, SlipRow, kind_from_c
 from dnmail.domain.states import RequestKind
 from dnmail.domain.text import fold, name_key, person_name_problem
 from dnmail.errors import Problem
+from dnmail.i18n import _, ngettext
 from dnmail.readers.legacy import Where, convert_cells, convert_columns, legacy_header
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet
 from dnmail.readers.tabular import (
@@ -286,13 +287,14 @@ def read_excel_slip(
     if path.suffix.lower() != ".xlsx":
         raise_problems(
             file_name,
-            [Problem("a slip must be an Excel workbook (.xlsx) or a signed PDF", file=file_name)],
+            [Problem(_("a slip must be an Excel workbook (.xlsx) or a signed PDF"),
+                     file=file_name)],
         )
     with Table(path, max_uncompressed=max_uncompressed) as table:
         # What a reader of the workbook sees (issue 12 §3): one sheet, the active one
         # or the one visible sheet holding the table; hidden sheets, rows or columns
         # holding data and a second sheet with a table are refused, naming them.
-        sheet = table.table_sheet(SLIP_COLUMNS, what="slip", max_scan=HEADER_SCAN_ROWS)
+        sheet = table.table_sheet(SLIP_COLUMNS, what=_("slip"), max_scan=HEADER_SCAN_ROWS)
         content = _read_sheet(table, sheet, encoding) if sheet is not None else None
         if content is not None:
             return content
@@ -302,7 +304,8 @@ def read_excel_slip(
         file_name,
         [
             Problem(
-                f"no table header found in sheet(s) {sheets}; expected the columns {expected}",
+                _("no table header found in sheet(s) {sheets}; expected the columns {expected}")
+                .format(sheets=sheets, expected=expected),
                 file=file_name,
             )
         ],
@@ -372,14 +375,14 @@ def _convert_legacy(
     )
     values, block_warnings, block_problems = convert_cells(
         block,
-        Where(file_name, sheet, None, part="the lines above the table"),
+        Where(file_name, sheet, None, part=_("the lines above the table")),
         encoding=encoding,
         context=table,
     )
     if problems or block_problems:
         raise_problems(file_name, [*problems, *block_problems])
     above = {n: list(cells) for n, cells in header.above}
-    for (n, i, _), value in zip(flat, values, strict=True):
+    for (n, i, _text), value in zip(flat, values, strict=True):
         above[n][i] = value
     header = HeaderRow(header.row, header.columns, header.headers, list(above.items()))
     return header, body, [*warnings, *block_warnings]
@@ -408,8 +411,8 @@ def _read_sheet_rows(
     if kind in (RequestKind.CHANGE, RequestKind.CANCEL) and "address" not in header.columns:
         problems.add(
             Problem(
-                f"missing column {ADDRESS_HEADER!r}: a {kind.label_vi.lower()} request names "
-                "the mailbox of each person",
+                _("missing column {header!r}: a {kind} request names the mailbox of each "
+                  "person").format(header=ADDRESS_HEADER, kind=kind.label_vi.lower()),
                 file=file_name,
                 sheet=sheet,
                 row=header.row,
@@ -418,8 +421,8 @@ def _read_sheet_rows(
     if kind is None:
         warnings.append(
             Problem(
-                f"'Nội dung yêu cầu' {content[:80]!r} names no single kind of request "
-                "(cấp mới / thay đổi / hủy bỏ)",
+                _("'Nội dung yêu cầu' {content!r} names no single kind of request "
+                  "(cấp mới / thay đổi / hủy bỏ)").format(content=content[:80]),
                 file=file_name,
                 sheet=sheet,
                 row=where.get("content", (None, 0))[0],
@@ -430,7 +433,7 @@ def _read_sheet_rows(
     slip_rows = _read_table(rows, header, file_name, sheet, problems, warnings)
     if not slip_rows and not problems:
         problems.add(
-            Problem("the slip's table is empty", file=file_name, sheet=sheet, row=header.row)
+            Problem(_("the slip's table is empty"), file=file_name, sheet=sheet, row=header.row)
         )
     problems.raise_if_any()
     return SlipContent(
@@ -510,8 +513,11 @@ class _SlipTable:
         if self.skipped:
             self.warnings.append(
                 Problem(
-                    f"{_rows_text(self.skipped)} inside the table "
-                    f"{'is' if len(self.skipped) == 1 else 'are'} empty and skipped",
+                    ngettext(
+                        "row {rows} inside the table is empty and skipped",
+                        "rows {rows} inside the table are empty and skipped",
+                        len(self.skipped),
+                    ).format(rows=_numbers(self.skipped)),
                     file=self.file_name,
                     sheet=self.sheet,
                     row=self.skipped[0],
@@ -540,9 +546,13 @@ class _SlipTable:
                 self.problem(
                     number,
                     "full_name",
-                    "a name without a row number (STT) below "
-                    f"{_rows_text(self.gap)} of the table, which numbers its rows: number it, "
-                    "or move it out of the table",
+                    ngettext(
+                        "a name without a row number (STT) below row {rows} of the table, which "
+                        "numbers its rows: number it, or move it out of the table",
+                        "a name without a row number (STT) below rows {rows} of the table, which "
+                        "numbers its rows: number it, or move it out of the table",
+                        len(self.gap),
+                    ).format(rows=_numbers(self.gap)),
                 )
                 return _REFUSED
         return None
@@ -552,16 +562,16 @@ class _SlipTable:
             self.problem(
                 number,
                 "full_name",
-                "a second table header with rows after it: "
-                "keep one table per slip (or one slip per table)",
+                _("a second table header with rows after it: "
+                  "keep one table per slip (or one slip per table)"),
             )
         else:
             self.problem(
                 number,
                 "seq",
-                f"{_safe_text(cells[self.columns['seq']])[:40]!r} in an "
-                "otherwise empty row inside the table: write the person's name, "
-                "or clear the cell",
+                _("{value!r} in an otherwise empty row inside the table: write the person's "
+                  "name, or clear the cell").format(
+                    value=_safe_text(cells[self.columns["seq"]])[:40]),
             )
 
     def _person(self, number: int, cells: Sequence[object]) -> None:
@@ -583,8 +593,9 @@ class _SlipTable:
             self.problem(
                 number,
                 "full_name",
-                f"{full_name} ({department or 'no department'}) is listed twice: "
-                f"rows {first} and {number}",
+                _("{name} ({department}) is listed twice: rows {first} and {row}").format(
+                    name=full_name, department=department or _("no department"), first=first,
+                    row=number),
             )
             return
         self.first_row_of[key] = number
@@ -606,12 +617,12 @@ class _SlipTable:
         if full_name is None:
             return None
         if full_name == "":
-            self.problem(number, "full_name", "a row without a name")
+            self.problem(number, "full_name", _("a row without a name"))
             return ""
         if len(full_name) > MAX_NAME_CHARS:
-            why: str | None = f"the name is {len(full_name)} characters long"
+            why: str | None = _("the name is {n} characters long").format(n=len(full_name))
         elif _LETTER.search(full_name) is None:
-            why = f"{full_name[:60]!r} is not a name (no letters)"
+            why = _("{name!r} is not a name (no letters)").format(name=full_name[:60])
         else:
             why = person_name_problem(full_name)
         if why is not None:
@@ -713,11 +724,13 @@ def _padded(rows, width: int) -> Iterator[tuple[int, list[object]]]:
         yield number, cells
 
 
-def _rows_text(numbers: list[int]) -> str:
-    """ "row 15", "rows 15, 16 and 20"."""
+def _numbers(numbers: list[int]) -> str:
+    """ "15", "15, 16 and 20"."""
     if len(numbers) == 1:
-        return f"row {numbers[0]}"
-    return "rows " + ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+        return str(numbers[0])
+    return _("{first} and {last}").format(
+        first=", ".join(str(n) for n in numbers[:-1]), last=numbers[-1]
+    )
 
 
 def _row_phone(number, cells, columns, problem, warnings, header, file_name, sheet):
@@ -739,8 +752,10 @@ def _row_phone(number, cells, columns, problem, warnings, header, file_name, she
     if parsed.restored_zero:
         warnings.append(
             Problem(
-                f"{_HEADERS['phone']}: leading 0 restored ({raw!r} → {parsed.number}); "
-                "format the column as Text",
+                _(
+                    "{column}: leading 0 restored ({value!r} → {phone}); "
+                    "format the column as Text"
+                ).format(column=_HEADERS["phone"], value=raw, phone=parsed.number),
                 file=file_name,
                 sheet=sheet,
                 row=number,
@@ -764,9 +779,9 @@ def _check_after_end(rows, header: HeaderRow, end_row: int, file_name, sheet, pr
         if any(i < len(cells) and not is_blank(cells[i]) for i in others):
             problems.add(
                 Problem(
-                    f"a person is listed below the end of the table (it ends at row {end_row}, "
-                    "before the date line or the signature block); move the person into the "
-                    "table",
+                    _("a person is listed below the end of the table (it ends at row {row}, "
+                      "before the date line or the signature block); move the person into the "
+                      "table").format(row=end_row),
                     file=file_name,
                     sheet=sheet,
                     row=number,
@@ -797,8 +812,8 @@ def _requester_phone(value, where, file_name, sheet, warnings) -> str:
         text = _safe_text(value)
         warnings.append(
             Problem(
-                f"'Điện thoại liên lạc' {text[:40]!r} is not read as a phone number; "
-                "kept as written",
+                _("'Điện thoại liên lạc' {value!r} is not read as a phone number; "
+                  "kept as written").format(value=text[:40]),
                 file=file_name,
                 sheet=sheet,
                 row=row,
@@ -809,7 +824,8 @@ def _requester_phone(value, where, file_name, sheet, warnings) -> str:
     if parsed.restored_zero:
         warnings.append(
             Problem(
-                f"'Điện thoại liên lạc': leading 0 restored ({value!r} → {parsed.number})",
+                _("'Điện thoại liên lạc': leading 0 restored ({value!r} → {phone})").format(
+                    value=value, phone=parsed.number),
                 file=file_name,
                 sheet=sheet,
                 row=row,

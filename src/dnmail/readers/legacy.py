@@ -32,13 +32,13 @@ from dnmail.domain.legacy_text import (
     to_unicode,
 )
 from dnmail.errors import Problem
+from dnmail.i18n import _, ngettext
 
 #: What `--encoding` accepts. tcvn3/vni/unicode say how the text was typed; utf-8,
 #: utf-16 and cp1258 say how a CSV file's bytes are written (its text is Unicode).
 ENCODING_CHOICES = ("tcvn3", "vni", "unicode", "utf-8", "utf-16", "cp1258")
 EncodingChoice = Literal["tcvn3", "vni", "unicode", "utf-8", "utf-16", "cp1258"]
 _NAMES = {"tcvn3": "TCVN3 (ABC, .VnTime)", "vni": "VNI (VNI-Times)"}
-OVERRIDE_HINT = "give --encoding tcvn3, --encoding vni or --encoding unicode"
 
 Rows = list[tuple[int, Sequence[object]]]
 
@@ -230,28 +230,38 @@ def _converted(
     where: Where,
     detection: Detection | None,
 ) -> Problem:
-    cells = "1 cell" if changed == 1 else f"{changed} cells"
-    shown = f", e.g. {example[0]!r} → {example[1]!r}" if example else ""
-    how = (
-        "as --encoding says"
-        if detection is None
-        else "detected; --encoding unicode keeps the text as written"
-    )
-    return where.problem(f"{cells} typed in {_NAMES[enc]} converted to Unicode{shown} ({how})")
+    message = ngettext(
+        "{n} cell typed in {encoding} converted to Unicode",
+        "{n} cells typed in {encoding} converted to Unicode",
+        changed,
+    ).format(n=changed, encoding=_NAMES[enc])
+    if example:
+        message += _(", e.g. {before!r} → {after!r}").format(before=example[0], after=example[1])
+    if detection is None:
+        how = _("as --encoding says")
+    else:
+        how = _("detected; --encoding unicode keeps the text as written")
+    return where.problem(f"{message} ({how})")
 
 
 def _unclear(detection: Detection, where: Where) -> Problem:
     counts = [
-        f"{getattr(detection, key)} read as {label}"
+        _("{n} read as {encoding}").format(n=getattr(detection, key), encoding=label)
         for key, label in (("tcvn3", "TCVN3"), ("vni", "VNI"), ("unicode", "Unicode"))
         if getattr(detection, key)
     ]
     if detection.ambiguous:
-        counts.append(f"{detection.ambiguous} as either TCVN3 or VNI")
-    shown = ""
-    if detection.example:
-        shown = f"; e.g. {detection.example[0]!r} would become {detection.example[1]!r}"
-    return where.problem(
+        counts.append(_("{n} as either TCVN3 or VNI").format(n=detection.ambiguous))
+    message = ngettext(
         "cannot tell whether this text was typed in Unicode or in an old Vietnamese "
-        f"encoding ({', '.join(counts)} of {detection.cells} cells){shown}: {OVERRIDE_HINT}"
-    )
+        "encoding ({counts} of {n} cell)",
+        "cannot tell whether this text was typed in Unicode or in an old Vietnamese "
+        "encoding ({counts} of {n} cells)",
+        detection.cells,
+    ).format(counts=", ".join(counts), n=detection.cells)
+    if detection.example:
+        message += _("; e.g. {before!r} would become {after!r}").format(
+            before=detection.example[0], after=detection.example[1]
+        )
+    hint = _("give --encoding tcvn3, --encoding vni or --encoding unicode")
+    return where.problem(f"{message}: {hint}")

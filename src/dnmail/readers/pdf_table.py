@@ -22,6 +22,7 @@ from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.slip import COLUMN_LABELS, SlipContent, SlipRow, kind_from_content
 from dnmail.domain.text import clean_text, fold, person_name_problem
 from dnmail.errors import InvalidFile, Problem
+from dnmail.i18n import _, ngettext
 from dnmail.readers.safety import check_pdf
 
 _COLUMNS = ("seq", "full_name", "department", "phone", "address")
@@ -161,7 +162,7 @@ def _read_row(
         return Problem(message, file=file_name, page=page, row=row_no, column=COLUMN_LABELS[col])
 
     if not name:
-        problems.append(problem("the name is empty", "full_name"))
+        problems.append(problem(_("the name is empty"), "full_name"))
     elif (why := person_name_problem(name)) is not None:
         problems.append(problem(why, "full_name"))
     number, restored = "", False
@@ -170,7 +171,8 @@ def _read_row(
         number, restored = parsed.number, parsed.restored_zero
         if restored:
             warnings.append(problem(
-                f"the phone number {phone_text!r} lost its leading 0; read as {number}", "phone"))
+                _("the phone number {value!r} lost its leading 0; read as {phone}").format(
+                    value=phone_text, phone=number), "phone"))
     except BadPhone as exc:
         problems.append(problem(str(exc), "phone"))
     if problems:
@@ -213,7 +215,7 @@ class _TableScan:
         try:
             tables = [(t.bbox, t.extract()) for t in page.find_tables()]
         except Exception as exc:
-            raise _unreadable(self.file_name, "the page cannot be read", exc, pno) from exc
+            raise _unreadable(self.file_name, _("the page cannot be read"), exc, pno) from exc
         if self.mapping is not None and not tables:
             return False  # the table ended with the previous page
         table_top: float | None = None
@@ -273,7 +275,8 @@ class _TableScan:
                  if _read_row(r, self.mapping, self.file_name, pno, n) is not None]
         if later:
             self.warnings.append(Problem(
-                f"rows after the first empty row are ignored (rows {', '.join(map(str, later))})",
+                _("rows after the first empty row are ignored (rows {rows})").format(
+                    rows=", ".join(map(str, later))),
                 file=self.file_name, page=pno, row=empty))
 
     def _read_prelude(self, page: Any, pno: int, table_top: float | None) -> None:
@@ -286,25 +289,31 @@ class _TableScan:
                 if top > 1:
                     self.prelude.extend(_text_runs(page.crop((0, 0, page.width, top))))
         except Exception as exc:
-            raise _unreadable(self.file_name, "the page text cannot be read", exc, pno) from exc
+            raise _unreadable(self.file_name, _("the page text cannot be read"), exc, pno) from exc
 
     def check(self, n_pages: int) -> None:
         """Raise InvalidFile with every problem of the table, if any."""
         if self.mapping is None:
-            where = "its page" if n_pages == 1 else f"any of its {n_pages} pages"
             raise InvalidFile(self.file_name, [Problem(
-                "no Phụ lục II table found on " + where + ": expected a ruled table with the "
-                "header 'STT | Họ và tên | Phòng ban/Đơn vị trực thuộc | Số điện thoại | "
-                "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ'",
+                ngettext(
+                    "no Phụ lục II table found on its page: expected a ruled table with the "
+                    "header 'STT | Họ và tên | Phòng ban/Đơn vị trực thuộc | Số điện thoại | "
+                    "Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ'",
+                    "no Phụ lục II table found on any of its {n} pages: expected a ruled table "
+                    "with the header 'STT | Họ và tên | Phòng ban/Đơn vị trực thuộc | "
+                    "Số điện thoại | Tên hộp thư đề nghị tạo mới/thay đổi/hủy bỏ'",
+                    n_pages,
+                ).format(n=n_pages),
                 file=self.file_name, page=1 if n_pages == 1 else None)])
         problems = list(self.problems)
         missing = [COLUMN_LABELS[c] for c in _COLUMNS if c not in self.mapping and c != "seq"]
         if missing:
-            problems.insert(0, Problem(f"the table lacks the column(s) {', '.join(missing)}",
-                                       file=self.file_name, page=self.header_page))
+            problems.insert(0, Problem(
+                _("the table lacks the column(s) {columns}").format(columns=", ".join(missing)),
+                file=self.file_name, page=self.header_page))
         if not self.rows and not problems:
             problems.append(Problem(
-                "the table has no rows (the first row under the header is empty)",
+                _("the table has no rows (the first row under the header is empty)"),
                 file=self.file_name, page=self.header_page))
         if problems:
             raise InvalidFile(self.file_name, problems)
@@ -340,13 +349,13 @@ def read_pdf_slip(signed_revision: bytes, *, file_name: str) -> SlipContent:
     try:
         pdf = pdfplumber.open(io.BytesIO(signed_revision))
     except Exception as exc:
-        raise _unreadable(file_name, "not a readable PDF", exc) from exc
+        raise _unreadable(file_name, _("not a readable PDF"), exc) from exc
     scan = _TableScan(file_name)
     with pdf:
         try:
             pages = list(pdf.pages)
         except Exception as exc:
-            raise _unreadable(file_name, "not a readable PDF", exc) from exc
+            raise _unreadable(file_name, _("not a readable PDF"), exc) from exc
         refuse_hidden_text(pages, file_name=file_name)
         for pno, page in enumerate(pages, start=1):
             if not scan.read_page(page, pno):

@@ -30,6 +30,7 @@ from dnmail.domain.phones import BadPhone, parse_phone
 from dnmail.domain.states import HrStatus
 from dnmail.domain.text import fold, person_name_problem
 from dnmail.errors import Problem
+from dnmail.i18n import _, ngettext
 from dnmail.readers.legacy import Where, convert_columns
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED
 from dnmail.readers.tabular import (
@@ -122,7 +123,7 @@ def read_roster(
         # table are refused (Table.table_sheet), hidden rows or columns holding data
         # too (Table.rows).
         sheet_name = sheet or table.table_sheet(
-            ROSTER_COLUMNS, what="roster", max_scan=HEADER_SCAN_ROWS
+            ROSTER_COLUMNS, what=_("roster"), max_scan=HEADER_SCAN_ROWS
         )
         reader = _read_sheet(table, sheet_name, encoding)
     return reader.finish()
@@ -136,7 +137,7 @@ def _read_sheet(table: Table, sheet_name: str | None, encoding: str | None) -> R
             file_name=table.file_name,
             sheet=sheet_name,
             max_scan=HEADER_SCAN_ROWS,
-            what="roster",
+            what=_("roster"),
             encoding=encoding,
         )
         body = list(rows)
@@ -321,11 +322,13 @@ class RosterRowReader:
         if full_name is None:
             return None
         if not full_name:
-            why: str | None = "the name is empty"
+            why: str | None = _("the name is empty")
         elif len(full_name) > MAX_NAME_CHARS:
-            why = f"the name is {len(full_name)} characters long (limit {MAX_NAME_CHARS})"
+            why = _("the name is {n} characters long (limit {limit})").format(
+                n=len(full_name), limit=MAX_NAME_CHARS
+            )
         elif _LETTER.search(full_name) is None:
-            why = f"{full_name[:60]!r} is not a name (no letters)"
+            why = _("{name!r} is not a name (no letters)").format(name=full_name[:60])
         else:
             why = person_name_problem(full_name)
         if why is not None:
@@ -338,7 +341,7 @@ class RosterRowReader:
         if unit_code is None:
             return None
         if not unit_code:
-            self._problem(number, "unit_code", "the unit code is empty")
+            self._problem(number, "unit_code", _("the unit code is empty"))
             return None
         return unit_code.lower()
 
@@ -349,7 +352,11 @@ class RosterRowReader:
             self._first_row_of[hr_id] = number
             return True
         self._problem(
-            number, "hr_id", f"Mã hồ sơ {hr_id!r} appears twice: rows {first} and {number}"
+            number,
+            "hr_id",
+            _("Mã hồ sơ {hr_id!r} appears twice: rows {first} and {row}").format(
+                hr_id=hr_id, first=first, row=number
+            ),
         )
         return False
 
@@ -357,7 +364,7 @@ class RosterRowReader:
         if not self.rows and not self.problems:
             self.problems.add(
                 Problem(
-                    "the roster has no data rows below its header",
+                    _("the roster has no data rows below its header"),
                     file=self.file_name,
                     sheet=self.sheet,
                     row=self.header.row,
@@ -365,10 +372,14 @@ class RosterRowReader:
             )
         self.problems.raise_if_any()
         if self._restored > MAX_PHONE_WARNINGS:
+            more = self._restored - MAX_PHONE_WARNINGS
             self.warnings.append(
                 Problem(
-                    f"… and the leading 0 was restored on {self._restored - MAX_PHONE_WARNINGS:,} "
-                    "more phone numbers",
+                    ngettext(
+                        "… and the leading 0 was restored on {n} more phone number",
+                        "… and the leading 0 was restored on {n} more phone numbers",
+                        more,
+                    ).format(n=f"{more:,}"),
                     file=self.file_name,
                     sheet=self.sheet,
                     column=self.header.ref("phone"),
@@ -406,8 +417,10 @@ class RosterRowReader:
             self._problem(
                 number,
                 "hr_id",
-                f"{value!r} is not a whole number Excel can hold exactly; "
-                "format the column as Text",
+                _(
+                    "{value!r} is not a whole number Excel can hold exactly; "
+                    "format the column as Text"
+                ).format(value=value),
             )
             return None
         if kind is bool:
@@ -416,19 +429,21 @@ class RosterRowReader:
         if text is None:
             return None
         if not text:
-            self._problem(number, "hr_id", "the HR id is empty")
+            self._problem(number, "hr_id", _("the HR id is empty"))
             return None
         if len(text) > MAX_HR_ID_CHARS:
             self._problem(
                 number,
                 "hr_id",
-                f"the HR id is {len(text)} characters long (limit {MAX_HR_ID_CHARS})",
+                _("the HR id is {n} characters long (limit {limit})").format(
+                    n=len(text), limit=MAX_HR_ID_CHARS
+                ),
             )
             return None
         return text
 
     def _bad_hr_id(self, number: int, value: object) -> str | None:
-        self._problem(number, "hr_id", f"{value!r} is not an HR id")
+        self._problem(number, "hr_id", _("{value!r} is not an HR id").format(value=value))
         return None
 
     def _phone(self, number: int, value: object) -> tuple[str | None, bool]:
@@ -455,11 +470,15 @@ class RosterRowReader:
         except CellError as exc:
             text, problem = "", str(exc)
         else:
-            problem = "" if not text or _EMAIL.match(text) else f"{text[:80]!r} is not an address"
+            problem = ""
+            if text and not _EMAIL.match(text):
+                problem = _("{value!r} is not an address").format(value=text[:80])
         if problem:
             self.warnings.append(
                 Problem(
-                    f"{_HEADER['email']}: {problem}; left out",
+                    _("{column}: {problem}; left out").format(
+                        column=_HEADER["email"], problem=problem
+                    ),
                     file=self.file_name, sheet=self.sheet, row=number,
                     column=self.header.ref("email"),
                 )
@@ -472,8 +491,10 @@ class RosterRowReader:
         if self._restored <= MAX_PHONE_WARNINGS:
             self.warnings.append(
                 Problem(
-                    f"{_HEADER['phone']}: leading 0 restored ({value!r} → {phone}); "
-                    "format the column as Text",
+                    _(
+                        "{column}: leading 0 restored ({value!r} → {phone}); "
+                        "format the column as Text"
+                    ).format(column=_HEADER["phone"], value=value, phone=phone),
                     file=self.file_name,
                     sheet=self.sheet,
                     row=number,
@@ -488,12 +509,20 @@ class RosterRowReader:
             self._problem(number, "status", str(exc))
             return None
         if not text:
-            self._problem(number, "status", f"the status is empty; use one of {_ALLOWED_STATUS}")
+            self._problem(
+                number,
+                "status",
+                _("the status is empty; use one of {allowed}").format(allowed=_ALLOWED_STATUS),
+            )
             return None
         status = _STATUS_BY_KEY.get(fold(text))
         if status is None:
             self._problem(
-                number, "status", f"{text[:60]!r} is not a status; use one of {_ALLOWED_STATUS}"
+                number,
+                "status",
+                _("{value!r} is not a status; use one of {allowed}").format(
+                    value=text[:60], allowed=_ALLOWED_STATUS
+                ),
             )
             return None
         if type(value) is str and len(self._status_cache) < 64:

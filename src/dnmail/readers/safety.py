@@ -31,6 +31,7 @@ import zlib
 from pathlib import Path
 
 from dnmail.errors import InvalidFile, Problem, UnsafeFile
+from dnmail.i18n import _
 
 DEFAULT_MAX_UNCOMPRESSED = 200 * 1024**2
 DEFAULT_MAX_MEMBERS = 10_000
@@ -63,6 +64,10 @@ def _unsafe(name: str, why: str) -> UnsafeFile:
     return UnsafeFile(name, [Problem(why, file=name)])
 
 
+def _not_xlsx(name: str, why: str) -> UnsafeFile:
+    return _unsafe(name, _("not an Excel workbook (.xlsx): {why}").format(why=why))
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file's bytes, lowercase hex, read in 1 MiB blocks (any size)."""
     digest = hashlib.sha256()
@@ -76,17 +81,20 @@ def check_pdf(data: bytes, file_name: str) -> None:
     """Refuse bytes that are no PDF: InvalidFile when empty, UnsafeFile when the
     '%PDF-' marker is missing from the first KiB (where readers look for it)."""
     if not data:
-        raise InvalidFile(file_name, [Problem("the file is empty", file=file_name)])
+        raise InvalidFile(file_name, [Problem(_("the file is empty"), file=file_name)])
     if b"%PDF-" not in data[:1024]:
         start = data[:8]
-        raise _unsafe(file_name, f"not a PDF file (it starts with {start!r}, not '%PDF-')")
+        raise _unsafe(
+            file_name,
+            _("not a PDF file (it starts with {start!r}, not '%PDF-')").format(start=start),
+        )
 
 
 def old_excel_message(name: str) -> str:
-    return (
-        f"{name}: an Excel 97-2003 workbook (.xls) is not read; open it in Excel and "
+    return _(
+        "{file}: an Excel 97-2003 workbook (.xls) is not read; open it in Excel and "
         "save it as an Excel workbook (.xlsx)"
-    )
+    ).format(file=name)
 
 
 def check_spreadsheet(
@@ -110,23 +118,24 @@ def check_spreadsheet(
             head = fh.read(8)
     except OSError as exc:
         raise InvalidFile(
-            name, [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)]
+            name,
+            [Problem(_("cannot read the file: {error}").format(error=exc.strerror or exc),
+                     file=name)],
         ) from exc
 
-    not_xlsx = "not an Excel workbook (.xlsx): "
     if head.startswith(_OLE2_MAGIC):
-        raise _unsafe(
+        raise _not_xlsx(
             name,
-            not_xlsx + "this is an Excel 97-2003 (.xls) file or a password-protected workbook; "
-            "open it in Excel and save it as .xlsx without a password",
+            _("this is an Excel 97-2003 (.xls) file or a password-protected workbook; "
+              "open it in Excel and save it as .xlsx without a password"),
         )
     if not head.startswith(b"PK"):
-        why = "the file is empty" if not head else "the file is not a zip container"
-        raise _unsafe(name, not_xlsx + why)
+        why = _("the file is empty") if not head else _("the file is not a zip container")
+        raise _not_xlsx(name, why)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise _unsafe(name, not_xlsx + f"damaged zip container ({exc})") from exc
+        raise _not_xlsx(name, _("damaged zip container ({error})").format(error=exc)) from exc
     with archive:
         members = archive.infolist()
         _check_directory(name, archive, members, max_uncompressed, max_members)
@@ -141,26 +150,30 @@ def _check_directory(
     max_uncompressed: int,
     max_members: int,
 ) -> None:
-    not_xlsx = "not an Excel workbook (.xlsx): "
     if len(members) > max_members:
-        raise _unsafe(name, f"zip bomb: {len(members):,} members (limit {max_members:,})")
+        raise _unsafe(name, _("zip bomb: {n} members (limit {limit})").format(
+            n=f"{len(members):,}", limit=f"{max_members:,}"))
     total = sum(info.file_size for info in members)
     if total > max_uncompressed:
         raise _unsafe(
             name,
-            f"zip bomb: the members unpack to {_mib(total)} (limit {_mib(max_uncompressed)})",
+            _("zip bomb: the members unpack to {size} (limit {limit})").format(
+                size=_mib(total), limit=_mib(max_uncompressed)),
         )
     for info in members:
         if info.flag_bits & 0x1:
-            raise _unsafe(name, not_xlsx + f"member {info.filename!r} is encrypted")
+            raise _not_xlsx(name, _("member {member!r} is encrypted").format(member=info.filename))
         if info.file_size >= RATIO_MIN_SIZE and info.file_size > MAX_RATIO * max(
             info.compress_size, 1
         ):
             raise _unsafe(
                 name,
-                f"zip bomb: member {info.filename!r} unpacks "
-                f"{info.file_size // max(info.compress_size, 1):,} "
-                f"times its packed size (limit {MAX_RATIO})",
+                _("zip bomb: member {member!r} unpacks {ratio} times its packed size "
+                  "(limit {limit})").format(
+                    member=info.filename,
+                    ratio=f"{info.file_size // max(info.compress_size, 1):,}",
+                    limit=MAX_RATIO,
+                ),
             )
     names = {info.filename for info in members}
     if "[Content_Types].xml" not in names:
@@ -170,11 +183,10 @@ def _check_directory(
             except (zipfile.BadZipFile, zlib.error, OSError, NotImplementedError, RuntimeError):
                 mimetype = b""  # unreadable: simply not an OpenDocument file
             if mimetype.startswith(b"application/vnd.oasis.opendocument"):
-                raise _unsafe(
-                    name,
-                    not_xlsx + "an OpenDocument file (.ods); save it as an Excel workbook (.xlsx)",
+                raise _not_xlsx(
+                    name, _("an OpenDocument file (.ods); save it as an Excel workbook (.xlsx)")
                 )
-        raise _unsafe(name, not_xlsx + "a zip file, but not an Office document")
+        raise _not_xlsx(name, _("a zip file, but not an Office document"))
 
 
 def _scan_member(name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
@@ -193,8 +205,8 @@ def _scan_member(name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> 
                 if _MARKERS.search(window):
                     raise _unsafe(
                         name,
-                        f"XML with a DOCTYPE or ENTITY declaration in {member!r} "
-                        "(refused: external entities / entity expansion)",
+                        _("XML with a DOCTYPE or ENTITY declaration in {member!r} "
+                          "(refused: external entities / entity expansion)").format(member=member),
                     )
                 tail = window[-_OVERLAP:]
                 chunk = stream.read(_CHUNK)
@@ -209,8 +221,8 @@ def _scan_member(name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> 
         RuntimeError,
         ValueError,
     ) as exc:
-        raise _unsafe(
-            name, f"not an Excel workbook (.xlsx): member {member!r} is damaged ({exc})"
+        raise _not_xlsx(
+            name, _("member {member!r} is damaged ({error})").format(member=member, error=exc)
         ) from exc
 
 
@@ -218,7 +230,8 @@ def _check_encoding(name: str, member: str, first: bytes) -> None:
     if first.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM
         first = first[3:]
     if first.startswith(_UTF16_32_STARTS):
-        raise _unsafe(name, f"XML member {member!r} is not UTF-8 (refused: Excel writes UTF-8)")
+        raise _unsafe(name, _("XML member {member!r} is not UTF-8 (refused: Excel writes UTF-8)")
+                      .format(member=member))
     if first.startswith(b"<?xml"):
         match = _XML_DECL.match(first[:400])
         if match:
@@ -226,8 +239,9 @@ def _check_encoding(name: str, member: str, first: bytes) -> None:
             if encoding not in _ASCII_COMPATIBLE:
                 raise _unsafe(
                     name,
-                    f"XML member {member!r} declares encoding {match.group(1).decode('ascii')!r} "
-                    "(refused: Excel writes UTF-8)",
+                    _("XML member {member!r} declares encoding {encoding!r} "
+                      "(refused: Excel writes UTF-8)").format(
+                        member=member, encoding=match.group(1).decode("ascii")),
                 )
 
 
@@ -236,4 +250,4 @@ def _mib(size: int) -> str:
         return f"{size / 1024**2:,.0f} MiB"
     if size >= 1024:
         return f"{size / 1024:,.0f} KiB"
-    return f"{size:,} bytes"
+    return _("{n} bytes").format(n=f"{size:,}")

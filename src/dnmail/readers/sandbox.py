@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dnmail.errors import DnmailError, InvalidFile, Problem, UnsafeFile
+from dnmail.i18n import _, language, set_language
 
 T = TypeVar("T")
 
@@ -88,9 +89,9 @@ class ReaderCrashed(InvalidFile):
         if len(what) > 300:
             what = what[:300] + "…"
         super().__init__(file_name, [Problem(
-            f"the reader failed: {what}; the file is damaged or not what its name says "
-            "(nothing was imported; if it opens correctly elsewhere, report it with the output "
-            "of --verbose)", file=file_name)])  # fmt: skip
+            _("the reader failed: {what}; the file is damaged or not what its name says "
+              "(nothing was imported; if it opens correctly elsewhere, report it with the output "
+              "of --verbose)").format(what=what), file=file_name)])  # fmt: skip
         self.file_name = file_name
         self.child_traceback = child_traceback
 
@@ -104,6 +105,7 @@ def run_bounded(fn: Callable[..., T], args: tuple = (), kwargs: dict[str, Any] |
     """
     limits = limits or Limits()
     kwargs = kwargs or {}
+    lang = language()  # the child speaks it: its messages come back as they are
     read_fd, write_fd = os.pipe()
     gc.freeze()
     try:
@@ -115,7 +117,7 @@ def run_bounded(fn: Callable[..., T], args: tuple = (), kwargs: dict[str, Any] |
         raise
     if pid == 0:  # the child: never returns
         os.close(read_fd)
-        _child(write_fd, fn, args, kwargs, limits)
+        _child(write_fd, fn, args, kwargs, limits, lang)
     gc.unfreeze()
     os.close(write_fd)
     started = time.monotonic()
@@ -126,11 +128,12 @@ def run_bounded(fn: Callable[..., T], args: tuple = (), kwargs: dict[str, Any] |
         answer, timed_out = _read_answer(read_fd, started + limits.deadline)
         if timed_out:
             os.kill(pid, signal.SIGKILL)
-        _, status, usage = os.wait4(pid, 0)
+        _pid, status, usage = os.wait4(pid, 0)
         pid = 0
         if timed_out:
-            raise _limit_error(file_name, f"took more than {_seconds(limits.deadline)} to read "
-                                          "(limits.wall_seconds)")
+            raise _limit_error(file_name, _("took more than {seconds} to read "
+                                            "(limits.wall_seconds)").format(
+                seconds=_seconds(limits.deadline)))
     finally:
         os.close(read_fd)
         if pid:  # interrupted (KeyboardInterrupt…): no child is left behind
@@ -163,20 +166,23 @@ def _outcome(file_name: str, limits: Limits, answer: bytes, status: int | None,
         sig = os.WTERMSIG(status)
         cpu = (usage.ru_utime + usage.ru_stime) if usage is not None else 0.0
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds):
-            raise _limit_error(file_name, f"took more than {_seconds(limits.cpu_seconds)} of "
-                                          "processor time to read (limits.cpu_seconds)")
+            raise _limit_error(file_name, _("took more than {seconds} of processor time to read "
+                                            "(limits.cpu_seconds)").format(
+                seconds=_seconds(limits.cpu_seconds)))
         try:
             name = signal.Signals(sig).name
         except ValueError:
             name = str(sig)
-        raise _limit_error(file_name, f"the reader was stopped by signal {name} (perhaps out of "
-                                      "memory); the file was not read")
+        raise _limit_error(file_name, _("the reader was stopped by signal {signal} (perhaps out "
+                                        "of memory); the file was not read").format(signal=name))
     code = os.WEXITSTATUS(status) if status is not None else None
     if code == _EXIT_MEMORY:
-        raise _limit_error(file_name, f"needs more than {limits.memory_mb} MiB of memory to "
-                                      "read (limits.memory_mb)")
+        raise _limit_error(file_name, _("needs more than {mib} MiB of memory to read "
+                                        "(limits.memory_mb)").format(mib=limits.memory_mb))
     if code != 0 or not answer:
-        raise ReaderCrashed(file_name, f"the reader ended with exit code {code} and no answer")
+        raise ReaderCrashed(
+            file_name, _("the reader ended with exit code {code} and no answer").format(code=code)
+        )
     kind, payload = pickle.loads(answer)  # noqa: S301 - written by our own child
     if kind == "ok":
         return payload
@@ -198,9 +204,13 @@ def _seconds(value: float) -> str:
 # --- in the child ----------------------------------------------------------------------
 
 
-def _child(fd: int, fn: Callable, args: tuple, kwargs: dict, limits: Limits) -> None:
+def _child(fd: int, fn: Callable, args: tuple, kwargs: dict, limits: Limits,
+           lang: str) -> None:
     code = _EXIT_NO_ANSWER
     try:
+        # The parent's language (a forked child has it already; a child started another
+        # way would not): the errors it sends back are shown as they are.
+        set_language(lang)
         faulthandler.disable()  # a crash on hostile input is reported by the parent, no dump
         ceiling = _address_space() + limits.memory_mb * _MIB
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
@@ -313,7 +323,7 @@ def _nothing() -> None:
 def measure_round_trip(times: int = 20) -> float:
     """Milliseconds of one trivial call through the sandbox (median of `times`)."""
     samples = []
-    for _ in range(times):
+    for _time in range(times):
         start = time.perf_counter()
         run_bounded(_nothing, file_name="-")
         samples.append((time.perf_counter() - start) * 1000)

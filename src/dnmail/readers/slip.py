@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnmail.errors import ConfigError, InvalidFile, Problem
+from dnmail.i18n import _
 from dnmail.readers.safety import sha256_file
 from dnmail.readers.sandbox import Limits, run_bounded
 
@@ -100,11 +101,11 @@ def read_slip(
     bounds = Limits.of(config.limits)
     try:
         if path.is_dir():
-            raise _refused(name, "is a directory, not a slip file")
+            raise _refused(name, _("is a directory, not a slip file"))
         fmt = slip_format(path)
         if fmt is None:
             raise _refused(
-                name, "a slip must be an Excel workbook (.xlsx) or a signed PDF (.pdf)"
+                name, _("a slip must be an Excel workbook (.xlsx) or a signed PDF (.pdf)")
             )
         if fmt == "xlsx":
             return _read_excel(path, unit=unit, max_uncompressed=limit, bounds=bounds,
@@ -112,7 +113,9 @@ def read_slip(
         return _read_pdf(path, unit=unit, now=now, trust=trust, max_bytes=limit, bounds=bounds,
                          max_age_days=config.signatures.max_age_days)
     except OSError as exc:
-        raise _refused(name, f"cannot read the file: {exc.strerror or exc}") from None
+        raise _refused(
+            name, _("cannot read the file: {error}").format(error=exc.strerror or exc)
+        ) from None
 
 
 def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
@@ -122,8 +125,8 @@ def _read_excel(path: Path, *, unit: str | None, max_uncompressed: int,
     if unit is None:
         raise _refused(
             path.name,
-            "an Excel slip carries no signature, so it names no unit: give the unit with "
-            "--unit CODE",
+            _("an Excel slip carries no signature, so it names no unit: give the unit with "
+              "--unit CODE"),
         )
     digest = sha256_file(path)
     _load_before_fork("xlsx")
@@ -138,14 +141,15 @@ def _read_pdf(
     bounds: Limits, max_age_days: int,
 ) -> ReadSlip:
     if trust is None:  # pragma: no cover - import_slips loads it whenever a PDF may come
-        raise ConfigError("signature settings were not loaded")
+        raise ConfigError(_("signature settings were not loaded"))
     name = path.name
     size = path.stat().st_size
     if size > max_bytes:
         raise _refused(
             name,
-            f"the PDF is {size / 1024**2:,.0f} MiB, more than limits.max_uncompressed_mb "
-            f"({max_bytes // 1024**2} MiB); a slip is a few pages",
+            _("the PDF is {size} MiB, more than limits.max_uncompressed_mb ({limit} MiB); "
+              "a slip is a few pages").format(
+                size=f"{size / 1024**2:,.0f}", limit=max_bytes // 1024**2),
         )
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()  # the bytes verified, not a second read
@@ -162,8 +166,8 @@ def _read_pdf(
     warnings: tuple[Problem, ...] = ()
     if verdict.filled_after_signing:
         warnings = (Problem(
-            "form fields were filled in after the slip was signed (the signature allows it): "
-            "what a viewer shows there is not part of the signed slip and was not imported",
+            _("form fields were filled in after the slip was signed (the signature allows it): "
+              "what a viewer shows there is not part of the signed slip and was not imported"),
             file=name),)
     return ReadSlip(
         path,
@@ -193,7 +197,7 @@ def _refuse_stale(name: str, verdict: PdfSlipVerdict, now: datetime, max_age_day
     raise SignatureInvalid(name, [SignatureProblem(
         (why,), field_name=counting.field_name if counting else None,
         signer=verdict.signer.subject)],
-        hint="a signed slip counts for signatures.max_age_days after it was signed")
+        hint=_("a signed slip counts for signatures.max_age_days after it was signed"))
 
 
 def _verify_and_read(data: bytes, name: str, trust: TrustSettings, now: datetime,

@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 
 from dnmail.domain.text import clean_text, fold
 from dnmail.errors import DnmailError, InvalidFile, Problem, UnsafeFile
+from dnmail.i18n import N_, _, later, ngettext
 from dnmail.readers.safety import DEFAULT_MAX_UNCOMPRESSED, check_spreadsheet, old_excel_message
 
 #: A cell longer than this is refused: no name, department or address is that long,
@@ -49,7 +50,7 @@ MAX_CSV_LINE = 1024**2
 MAX_PROBLEMS_KEPT = 1000
 MAX_PROBLEMS_SHOWN = 100
 
-FORMULA_MESSAGE = "cell holds a formula; type the value"
+FORMULA_MESSAGE = N_("cell holds a formula; type the value")
 _EXCEL_ERRORS = frozenset(
     {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"}
 )
@@ -80,7 +81,7 @@ def cell_text(value: Any) -> str:
         return str(value)
     if kind is float:
         if not math.isfinite(value):
-            raise CellError("cell holds no usable number")
+            raise CellError(_("cell holds no usable number"))
         return str(int(value)) if value.is_integer() else repr(value)
     if kind is bool:
         return "TRUE" if value else "FALSE"
@@ -89,10 +90,10 @@ def cell_text(value: Any) -> str:
     if isinstance(value, _dt.timedelta):
         return str(value)
     if "formula" in kind.__name__.lower():  # openpyxl's ArrayFormula, DataTableFormula
-        raise CellError(FORMULA_MESSAGE)
+        raise CellError(later(FORMULA_MESSAGE))
     if isinstance(value, str):  # a str subclass (openpyxl's CellRichText and the like)
         return cell_text(str(value))
-    raise CellError(f"cell holds an unsupported value ({kind.__name__})")
+    raise CellError(_("cell holds an unsupported value ({type})").format(type=kind.__name__))
 
 
 def _str_text(value: str) -> str:
@@ -101,14 +102,20 @@ def _str_text(value: str) -> str:
         return ""
     first = value[0]
     if first == "=":
-        raise CellError(FORMULA_MESSAGE)
+        raise CellError(later(FORMULA_MESSAGE))
     if first == "#" and value.strip() in _EXCEL_ERRORS:
-        raise CellError(f"cell holds the Excel error {value.strip()}; type the value")
+        raise CellError(
+            _("cell holds the Excel error {error}; type the value").format(error=value.strip())
+        )
     if len(value) > MAX_CELL_CHARS:
-        raise CellError(f"cell is {len(value):,} characters long (limit {MAX_CELL_CHARS:,})")
+        raise CellError(
+            _("cell is {n} characters long (limit {limit})").format(
+                n=f"{len(value):,}", limit=f"{MAX_CELL_CHARS:,}"
+            )
+        )
     text = _clean(value)
     if text[:1] == "=":  # a formula behind a tab, spaces, U+200B, U+3000, a backspace…
-        raise CellError(FORMULA_MESSAGE)
+        raise CellError(later(FORMULA_MESSAGE))
     return text
 
 
@@ -238,7 +245,9 @@ def header_problems(
             if column.required:
                 problems.append(
                     Problem(
-                        f"missing column {column.header!r} in the header row",
+                        _("missing column {header!r} in the header row").format(
+                            header=column.header
+                        ),
                         file=file_name,
                         sheet=sheet,
                         row=row,
@@ -248,7 +257,9 @@ def header_problems(
             letters = ", ".join(column_letter(i) for i in indexes)
             problems.append(
                 Problem(
-                    f"column {column.header!r} appears {len(indexes)} times ({letters}); keep one",
+                    _("column {header!r} appears {n} times ({letters}); keep one").format(
+                        header=column.header, n=len(indexes), letters=letters
+                    ),
                     file=file_name,
                     sheet=sheet,
                     row=row,
@@ -277,7 +288,7 @@ def find_header(
     sheet: str | None,
     max_scan: int = 50,
     min_matches: int = 2,
-    what: str = "table",
+    what: str | None = None,
     encoding: str | None = None,
 ) -> HeaderRow:
     """Consume `rows` up to and including the header row; return where it is.
@@ -307,17 +318,15 @@ def find_header(
         headers = {name: cell_text(cells[index]) for name, index in columns.items()}
         return HeaderRow(number, columns, headers, above)
     expected = ", ".join(repr(c.header) for c in spec if c.required)
-    where = f"in the first {max_scan} rows" if len(above) >= max_scan else "in the file"
-    raise_problems(
-        file_name,
-        [
-            Problem(
-                f"no {what} header row found {where}; expected the columns {expected}",
-                file=file_name,
-                sheet=sheet,
-            )
-        ],
-    )
+    what = what or _("table")
+    if len(above) >= max_scan:
+        message = _(
+            "no {what} header row found in the first {n} rows; expected the columns {expected}"
+        ).format(what=what, n=max_scan, expected=expected)
+    else:
+        message = _("no {what} header row found in the file; expected the columns {expected}")
+        message = message.format(what=what, expected=expected)
+    raise_problems(file_name, [Problem(message, file=file_name, sheet=sheet)])
 
 
 def _legacy_header(
@@ -358,9 +367,12 @@ class ProblemList:
         if self.items:
             problems = list(self.items)
             if self.dropped:
-                problems.append(
-                    Problem(f"… and {self.dropped:,} more problems not listed", file=self.file_name)
-                )
+                more = ngettext(
+                    "… and {n} more problem not listed",
+                    "… and {n} more problems not listed",
+                    self.dropped,
+                ).format(n=f"{self.dropped:,}")
+                problems.append(Problem(more, file=self.file_name))
             raise_problems(self.file_name, problems)
 
 
@@ -369,11 +381,15 @@ def raise_problems(file_name: str, problems: list[Problem], *, unsafe: bool = Fa
     cls = UnsafeFile if unsafe else InvalidFile
     if len(problems) == 1:
         raise cls(file_name, problems)
-    message = f"{file_name}: {len(problems)} problems"
+    n = len(problems)
+    message = ngettext("{file}: {n} problem", "{file}: {n} problems", n).format(
+        file=file_name, n=n
+    )
     shown = problems[:MAX_PROBLEMS_SHOWN]
     message += "".join(f"\n  - {p}" for p in shown)
-    if len(problems) > len(shown):
-        message += f"\n  … and {len(problems) - len(shown)} more"
+    if n > len(shown):
+        more = n - len(shown)
+        message += "\n  " + ngettext("… and {n} more", "… and {n} more", more).format(n=more)
     raise cls(file_name, problems, message=message)
 
 
@@ -392,8 +408,10 @@ def file_format(path: Path) -> str:
         name,
         [
             Problem(
-                f"unsupported file type {suffix or '(no suffix)'!r}; "
-                "expected an Excel workbook (.xlsx) or a CSV file (.csv)",
+                _(
+                    "unsupported file type {suffix!r}; "
+                    "expected an Excel workbook (.xlsx) or a CSV file (.csv)"
+                ).format(suffix=suffix or _("(no suffix)")),
                 file=name,
             )
         ],
@@ -436,7 +454,8 @@ class Table:
             if not self.sheet_names:
                 self.close()
                 raise_problems(
-                    self.file_name, [Problem("the workbook has no worksheet", file=self.file_name)]
+                    self.file_name,
+                    [Problem(_("the workbook has no worksheet"), file=self.file_name)],
                 )
         else:
             self.sheet_names = [None]
@@ -476,21 +495,26 @@ class Table:
         problems = []
         for name, state in self.hidden_sheets.items():
             if self._holds_data(name):
-                how = (
-                    "very hidden (only a macro or an XML editor shows it)"
-                    if state == "veryHidden"
-                    else "hidden"
-                )
-                problems.append(Problem(
-                    f"the sheet is {how} and holds data that a reader of the workbook does not "
-                    f"see: delete it, or unhide it and check it", file=self.file_name, sheet=name))
+                if state == "veryHidden":
+                    why = _(
+                        "the sheet is very hidden (only a macro or an XML editor shows it) and "
+                        "holds data that a reader of the workbook does not see: delete it, or "
+                        "unhide it and check it"
+                    )
+                else:
+                    why = _(
+                        "the sheet is hidden and holds data that a reader of the workbook does "
+                        "not see: delete it, or unhide it and check it"
+                    )
+                problems.append(Problem(why, file=self.file_name, sheet=name))
         visible = [n for n in self.sheet_names if n not in self.hidden_sheets]
         holding = [n for n in visible if self._holds_header(n, spec, max_scan)]
         if len(holding) > 1:
             names = ", ".join(repr(n) for n in holding)
             problems.append(Problem(
-                f"several sheets hold a {what} table ({names}): dnmail reads one sheet, keep the "
-                "table on one and delete the others", file=self.file_name))
+                _("several sheets hold a {what} table ({names}): dnmail reads one sheet, keep "
+                  "the table on one and delete the others").format(what=what, names=names),
+                file=self.file_name))
         if problems:
             raise_problems(self.file_name, problems)
         if self.active_sheet in holding or not holding:
@@ -563,12 +587,14 @@ def _open_workbook(path: Path, max_uncompressed: int):  # -> openpyxl Workbook
         raise
     except _defused_errors() as exc:
         raise_problems(
-            name, [Problem(f"XML refused by the parser ({exc})", file=name)], unsafe=True
+            name, [Problem(_("XML refused by the parser ({error})").format(error=exc), file=name)],
+            unsafe=True,
         )
     except Exception as exc:  # openpyxl raises many kinds on a damaged file
         raise_problems(
             name,
-            [Problem(f"cannot be read as an Excel workbook (.xlsx): {_short(exc)}", file=name)],
+            [Problem(_("cannot be read as an Excel workbook (.xlsx): {error}").format(
+                error=_short(exc)), file=name)],
         )
 
 
@@ -578,7 +604,9 @@ def _sheet_rows(
     try:
         worksheet = workbook[sheet]
     except KeyError:
-        raise_problems(file_name, [Problem(f"no sheet named {sheet!r}", file=file_name)])
+        raise_problems(
+            file_name, [Problem(_("no sheet named {sheet!r}").format(sheet=sheet), file=file_name)]
+        )
     # The <dimension> a producer writes may be wrong; trusting it could silently cut
     # rows off, so it is ignored and every row present is read.
     worksheet.reset_dimensions()
@@ -595,7 +623,8 @@ def _sheet_rows(
     except _defused_errors() as exc:
         raise_problems(
             file_name,
-            [Problem(f"XML refused by the parser ({exc})", file=file_name, sheet=sheet)],
+            [Problem(_("XML refused by the parser ({error})").format(error=exc), file=file_name,
+                     sheet=sheet)],
             unsafe=True,
         )
     except Exception as exc:  # a damaged sheet: ParseError, KeyError, ValueError…
@@ -603,7 +632,9 @@ def _sheet_rows(
             file_name,
             [
                 Problem(
-                    f"the sheet cannot be read after row {number}: {_short(exc)}",
+                    _("the sheet cannot be read after row {row}: {error}").format(
+                        row=number, error=_short(exc)
+                    ),
                     file=file_name,
                     sheet=sheet,
                 )
@@ -615,7 +646,6 @@ def _sheet_rows(
 #: nothing a reader can see: it counts as hidden.
 MIN_VISIBLE_ROW_HEIGHT = 4.0
 MIN_VISIBLE_COLUMN_WIDTH = 1.0
-_HIDDEN_HINT = "a reader of the workbook does not see it: delete it, or unhide it and check it"
 
 
 def _is_hidden(attrs: dict, size_key: str, minimum: float) -> bool:
@@ -667,13 +697,17 @@ def _visible_rows(worksheet, file_name: str, sheet: str) -> Iterator[Sequence[ob
                 not is_blank(v) for v in values
             ):
                 raise_problems(file_name, [Problem(
-                    f"the row is hidden and holds data: {_HIDDEN_HINT}",
+                    _("the row is hidden and holds data: a reader of the workbook does not see "
+                      "it: delete it, or unhide it and check it"),
                     file=file_name, sheet=sheet, row=index)])
             for column in hidden_columns:
                 if not is_blank(values[column]):
+                    letter = column_letter(column)
                     raise_problems(file_name, [Problem(
-                        f"column {column_letter(column)} is hidden and holds data: {_HIDDEN_HINT}",
-                        file=file_name, sheet=sheet, row=index, column=column_letter(column))])
+                        _("column {letter} is hidden and holds data: a reader of the workbook "
+                          "does not see it: delete it, or unhide it and check it").format(
+                            letter=letter),
+                        file=file_name, sheet=sheet, row=index, column=letter)])
             expected = index + 1
             yield values
 
@@ -691,11 +725,13 @@ def _csv_rows(
         size = path.stat().st_size
         handle = path.open("rb")
     except OSError as exc:
-        raise_problems(name, [Problem(f"cannot read the file: {exc.strerror or exc}", file=name)])
+        raise_problems(name, [Problem(
+            _("cannot read the file: {error}").format(error=exc.strerror or exc), file=name)])
     if size > max_bytes:
         handle.close()
         raise_problems(
-            name, [Problem(f"the file is {size:,} bytes (limit {max_bytes:,})", file=name)]
+            name, [Problem(_("the file is {size} bytes (limit {limit})").format(
+                size=f"{size:,}", limit=f"{max_bytes:,}"), file=name)]
         )
     with handle:
         codec = csv_codec(handle.read(CSV_SAMPLE_BYTES), encoding)
@@ -720,7 +756,9 @@ def _csv_rows(
                     name,
                     [
                         Problem(
-                            f"line {reader.line_num}: not valid CSV ({exc})",
+                            _("line {line}: not valid CSV ({error})").format(
+                                line=reader.line_num, error=exc
+                            ),
                             file=name,
                             row=number + 1,
                         )
@@ -789,7 +827,8 @@ def _utf16_lines(handle, name: str, codec: str) -> Iterator[str]:
             yield line.lstrip("\ufeff") if number == 1 else line
     except UnicodeDecodeError as exc:
         raise_problems(name, [Problem(
-            f"line {number + 1}: not valid UTF-16 ({exc.reason}); save the file as 'CSV UTF-8'",
+            _("line {line}: not valid UTF-16 ({error}); save the file as 'CSV UTF-8'").format(
+                line=number + 1, error=exc.reason),
             file=name, row=number + 1)])
     finally:
         text.detach()
@@ -797,7 +836,9 @@ def _utf16_lines(handle, name: str, codec: str) -> Iterator[str]:
 
 def _too_long(name: str, number: int) -> NoReturn:
     raise_problems(name, [Problem(
-        f"line {number} is longer than {MAX_CSV_LINE:,} bytes", file=name, row=number)])
+        _("line {line} is longer than {limit} bytes").format(
+            line=number, limit=f"{MAX_CSV_LINE:,}"),
+        file=name, row=number)])
 
 
 def _decoded_lines(handle, name: str, codec: str = "utf-8") -> Iterator[str]:
@@ -832,24 +873,17 @@ def _undecodable(
     name: str, number: int, raw: bytes, exc: UnicodeDecodeError, codec: str
 ) -> NoReturn:
     column = len(raw[: exc.start].decode(codec, "replace")) + 1
-    what = "invalid UTF-8 byte" if codec == "utf-8" else "byte"
+    byte = f"0x{raw[exc.start]:02X}"
     if codec == "utf-8":
-        tail = ""
+        what = _("line {line}, character {column}: invalid UTF-8 byte {byte}")
     elif raw[exc.start] == 0:
-        tail = " (NUL): not a text file"
+        what = _("line {line}, character {column}: byte {byte} (NUL): not a text file")
     else:
-        tail = f" cannot be read as {_CODEC_NAMES.get(codec, codec)}"
-    raise_problems(
-        name,
-        [
-            Problem(
-                f"line {number}, character {column}: {what} 0x{raw[exc.start]:02X}{tail}; "
-                "save the file as 'CSV UTF-8' (or name its encoding with --encoding)",
-                file=name,
-                row=number,
-            )
-        ],
-    )
+        what = _("line {line}, character {column}: byte {byte} cannot be read as {codec}")
+    what = what.format(line=number, column=column, byte=byte,
+                       codec=_CODEC_NAMES.get(codec, codec))
+    mend = _("save the file as 'CSV UTF-8' (or name its encoding with --encoding)")
+    raise_problems(name, [Problem(f"{what}; {mend}", file=name, row=number)])
 
 
 def sniff_delimiter(lines: Iterable[str]) -> str:

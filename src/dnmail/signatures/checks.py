@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from dnmail.errors import SignatureProblem
+from dnmail.i18n import _
 from dnmail.signatures.certs import SignerInfo, as_x509, dn_string, fmt_dt, key_usages
 from dnmail.signatures.revocation import soft_fail_revocation
 from dnmail.signatures.trust import ValidationSettings
@@ -79,16 +80,19 @@ def _strip_certvalidator(msg: object) -> str:
     return text.rstrip(".")
 
 
+def _validated(now: datetime) -> str:
+    return _("(validated at {time})").format(time=fmt_dt(now))
+
+
 def _expired(exc: Any, cert: Any, now: datetime, claimed: datetime | None) -> str:
-    validated = f"(validated at {fmt_dt(now)})"
     if not exc.is_ee_cert:
-        return f"a CA certificate of its chain expired at {fmt_dt(exc.expired_dt)} {validated}"
-    msg = f"certificate expired at {fmt_dt(exc.expired_dt)} {validated}"
+        return _("a CA certificate of its chain expired at {time} {validated}").format(
+            time=fmt_dt(exc.expired_dt), validated=_validated(now))
+    msg = _("certificate expired at {time} {validated}").format(
+        time=fmt_dt(exc.expired_dt), validated=_validated(now))
     if claimed is not None and cert.not_valid_before_utc <= claimed <= cert.not_valid_after_utc:
-        msg += (
-            f"; the signing time it claims ({fmt_dt(claimed)}) is the signer's own "
-            "word and is not trusted"
-        )
+        msg += _("; the signing time it claims ({time}) is the signer's own word and is not "
+                 "trusted").format(time=fmt_dt(claimed))
     return msg
 
 
@@ -96,34 +100,36 @@ def _path_failure(exc: Exception, cert: Any, now: datetime, claimed: datetime | 
     """Why certvalidator refused the chain of `cert` at `now`, in words."""
     from pyhanko_certvalidator import errors as cv
 
-    validated = f"(validated at {fmt_dt(now)})"
     if isinstance(exc, cv.PathBuildingError):
-        issuer = dn_string(cert.issuer)
-        return f"certificate does not chain to a configured trust root (issued by {issuer})"
+        return _("certificate does not chain to a configured trust root (issued by {issuer})"
+                 ).format(issuer=dn_string(cert.issuer))
     if isinstance(exc, cv.ExpiredError):
         return _expired(exc, cert, now, claimed)
     if isinstance(exc, cv.NotYetValidError):
-        which = "certificate" if exc.is_ee_cert else "a CA certificate of its chain"
-        return f"{which} is not valid before {fmt_dt(exc.valid_from)} {validated}"
+        if exc.is_ee_cert:
+            why = _("certificate is not valid before {time} {validated}")
+        else:
+            why = _("a CA certificate of its chain is not valid before {time} {validated}")
+        return why.format(time=fmt_dt(exc.valid_from), validated=_validated(now))
     if isinstance(exc, cv.RevokedError):
-        return f"revoked: {_strip_certvalidator(exc)}"
+        return _("revoked: {reason}").format(reason=_strip_certvalidator(exc))
     if isinstance(exc, cv.StaleRevinfoError):
-        return (
-            f"the configured CRL is out of date ({_strip_certvalidator(exc)}); "
-            "install a current CRL"
-        )
+        return _("the configured CRL is out of date ({reason}); install a current CRL").format(
+            reason=_strip_certvalidator(exc))
     if isinstance(exc, cv.InsufficientRevinfoError):
-        which = "the certificate" if exc.is_ee_cert else "a CA certificate of its chain"
-        return (
-            f'no configured CRL covers {which} (revocation = "require"): '
-            f"{_strip_certvalidator(exc)}"
-        )
+        if exc.is_ee_cert:
+            why = _('no configured CRL covers the certificate (revocation = "require"): {reason}')
+        else:
+            why = _('no configured CRL covers a CA certificate of its chain '
+                    '(revocation = "require"): {reason}')
+        return why.format(reason=_strip_certvalidator(exc))
     if isinstance(exc, cv.PathValidationError):
         text = _strip_certvalidator(exc)
         if "could not be verified" in text:
-            return f"certificate does not chain to a configured trust root ({text})"
-        return f"certificate chain is not valid: {text}"
-    return f"certificate chain cannot be validated: {exc}"
+            return _("certificate does not chain to a configured trust root ({reason})").format(
+                reason=text)
+        return _("certificate chain is not valid: {reason}").format(reason=text)
+    return _("certificate chain cannot be validated: {reason}").format(reason=exc)
 
 
 async def explain_untrusted(
@@ -149,36 +155,40 @@ async def explain_untrusted(
         await vc.aclose()
     usages = key_usages(x)
     if usages is not None and not usages & _SIGNING_USAGES:
-        return "certificate key usage allows neither digitalSignature nor nonRepudiation"
+        return _("certificate key usage allows neither digitalSignature nor nonRepudiation")
     name = getattr(indic, "name", None) or str(indic)
-    return f"certificate is not trusted ({name})"
+    return _("certificate is not trusted ({reason})").format(reason=name)
 
 
 def _revoked_by_pyhanko(details: Any) -> str:
     if details is None:
-        return "certificate revoked"
+        return _("certificate revoked")
     reason = details.revocation_reason
-    why = reason.human_friendly if reason else "no reason"
-    who = "the certificate of a CA of its chain" if details.ca_revoked else "certificate"
-    return f"{who} revoked at {fmt_dt(details.revocation_date)} ({why})"
+    why = reason.human_friendly if reason else _("no reason")
+    if details.ca_revoked:
+        text = _("the certificate of a CA of its chain revoked at {time} ({reason})")
+    else:
+        text = _("certificate revoked at {time} ({reason})")
+    return text.format(time=fmt_dt(details.revocation_date), reason=why)
 
 
 def _coverage_problem(coverage: str, level: str, docmdp_ok: bool | None) -> str | None:
     if coverage == "ENTIRE_FILE":
         return None
     if coverage != "ENTIRE_REVISION":
-        return f"the signature does not cover the whole document it signed (coverage {coverage})"
+        return _("the signature does not cover the whole document it signed (coverage "
+                 "{coverage})").format(coverage=coverage)
     if docmdp_ok is not False and level in ACCEPTED_MODIFICATION_LEVELS:
         return None
-    what = {
-        "ANNOTATIONS": "annotations were added",
-        "OTHER": "its content was modified",
-    }.get(level, f"modification level {level}")
-    return (
-        f"the document was changed after signing: a later incremental update "
-        f"alters it ({what}); only metadata, form filling and further "
-        "signatures may follow a signature"
-    )
+    if level == "ANNOTATIONS":
+        what = _("annotations were added")
+    elif level == "OTHER":
+        what = _("its content was modified")
+    else:
+        what = _("modification level {level}").format(level=level)
+    return _("the document was changed after signing: a later incremental update alters it "
+             "({what}); only metadata, form filling and further signatures may follow a "
+             "signature").format(what=what)
 
 
 # --- the checks ----------------------------------------------------------------------
@@ -219,9 +229,9 @@ async def _validate(sig: Any, settings: ValidationSettings, is_timestamp: bool) 
 
 def _integrity_problems(status: Any) -> list[str]:
     if not status.intact:
-        return ["the signed bytes were changed after signing (the digest does not match)"]
+        return [_("the signed bytes were changed after signing (the digest does not match)")]
     if not status.valid:
-        return ["the signature value does not verify with the signer's certificate"]
+        return [_("the signature value does not verify with the signer's certificate")]
     return []
 
 
@@ -244,7 +254,7 @@ async def _trust(
         return True, None, []
     revoked, reason = await soft_fail_revocation(status, settings)
     if revoked:
-        return False, True, [reason or "certificate revoked"]
+        return False, True, [reason or _("certificate revoked")]
     return True, revoked, []
 
 
@@ -259,7 +269,8 @@ async def check_signature(sig: Any, settings: ValidationSettings) -> CheckedSign
         reason = str(exc).strip() or type(exc).__name__
         report = SignatureReport(
             field_name, _signer_of(lambda: sig.signer_cert), False, False, False, None,
-            "UNKNOWN", "UNKNOWN", None, (f"the signature cannot be validated: {reason}",),
+            "UNKNOWN", "UNKNOWN", None,
+            (_("the signature cannot be validated: {reason}").format(reason=reason),),
         )
         return CheckedSignature(report, is_ts, range_end, False)
 

@@ -25,10 +25,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from dnmail.i18n import _, ngettext
+
 #: How far ahead of the import a claimed signing time may be (clocks and time zones of
 #: the chief's computer); further, and the slip could never become too old.
 CLOCK_SKEW = timedelta(days=1)
-FRESH_SLIP = "ask the unit for a freshly signed slip"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class SigningTime:
     tsa: str | None = None  # the TSA's subject, for a timestamp
 
     def describe(self) -> str:
+        """In English, whatever the interface's language: for the audit trail."""
         if self.at is None:
             return "no signing time"
         when = self.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -67,6 +69,18 @@ class SigningTime:
             f"{when}, the signing time the signer states (the slip carries no trusted "
             "timestamp that says otherwise)"
         )
+
+
+    def shown(self) -> str:
+        """`describe()` in the interface's language, for messages."""
+        if self.at is None:
+            return _("no signing time")
+        when = self.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if self.source == "timestamp":
+            return _("{time}, by a trusted timestamp of {tsa}").format(
+                time=when, tsa=self.tsa or _("a time stamping authority"))
+        return _("{time}, the signing time the signer states (the slip carries no trusted "
+                 "timestamp that says otherwise)").format(time=when)
 
 
 def signing_time(
@@ -86,21 +100,21 @@ def age_problem(signed: SigningTime, now: datetime, max_age_days: int) -> str | 
     """Why a slip signed at `signed` may not be imported at `now`, or None."""
     now = _aware(now) or now
     if signed.at is None:
-        return (
-            "the signature states no signing time and carries no trusted timestamp: its age "
-            f"cannot be known; {FRESH_SLIP}"
-        )
+        return _("the signature states no signing time and carries no trusted timestamp: its "
+                 "age cannot be known; ask the unit for a freshly signed slip")
     if signed.at > now + CLOCK_SKEW:
-        return (
-            f"the slip claims to be signed in the future ({signed.describe()}); {FRESH_SLIP} "
-            "signed on a computer with the right date"
-        )
+        return _("the slip claims to be signed in the future ({when}); ask the unit for a "
+                 "freshly signed slip signed on a computer with the right date").format(
+            when=signed.shown())
     age = now - signed.at
     if age > timedelta(days=max_age_days):
-        return (
-            f"the slip was signed {age.days} days ago ({signed.describe()}), more than "
-            f"signatures.max_age_days ({max_age_days}); {FRESH_SLIP}"
-        )
+        return ngettext(
+            "the slip was signed {n} day ago ({when}), more than signatures.max_age_days "
+            "({limit}); ask the unit for a freshly signed slip",
+            "the slip was signed {n} days ago ({when}), more than signatures.max_age_days "
+            "({limit}); ask the unit for a freshly signed slip",
+            age.days,
+        ).format(n=age.days, when=signed.shown(), limit=max_age_days)
     return None
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnmail.errors import ConfigError
+from dnmail.i18n import _
 from dnmail.signatures.certs import SignerInfo, as_x509, dn_key, dn_string, fingerprint_of, parse_dn
 
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -31,8 +32,8 @@ def _normalise_fingerprint(text: str) -> str:
     hexdigits = re.sub(r"[\s:]", "", value).lower()
     if not _HEX.fullmatch(hexdigits):
         raise ConfigError(
-            f"signer pin {text!r}: a fingerprint is 'sha256:' followed by 64 hex digits "
-            "(colons, spaces and case are ignored)"
+            _("signer pin {pin!r}: a fingerprint is 'sha256:' followed by 64 hex digits "
+              "(colons, spaces and case are ignored)").format(pin=text)
         )
     return hexdigits
 
@@ -41,9 +42,12 @@ def _normalise_issuer(issuer: str) -> str:
     try:
         name = parse_dn(issuer)
     except ValueError as exc:
-        raise ConfigError(f"signer pin issuer {issuer!r} is not an RFC 4514 DN: {exc}") from exc
+        raise ConfigError(
+            _("signer pin issuer {issuer!r} is not an RFC 4514 DN: {error}").format(
+                issuer=issuer, error=exc)
+        ) from exc
     if not name.rdns:
-        raise ConfigError("signer pin issuer is empty")
+        raise ConfigError(_("signer pin issuer is empty"))
     return dn_string(name)
 
 
@@ -55,8 +59,9 @@ def _parse_serial(text: str, raw: str) -> int:
         return int(digits, 16 if hexa else 10)
     except ValueError as exc:
         raise ConfigError(
-            f"signer pin {text!r}: serial {raw!r} is not a decimal number; write a "
-            f"hexadecimal serial (as `openssl x509 -serial` prints it) as 0x{digits}"
+            _("signer pin {pin!r}: serial {serial!r} is not a decimal number; write a "
+              "hexadecimal serial (as `openssl x509 -serial` prints it) as 0x{digits}").format(
+                pin=text, serial=raw, digits=digits)
         ) from exc
 
 
@@ -76,34 +81,35 @@ class SignerPin:
     def __post_init__(self) -> None:
         if self.fingerprint is not None:
             if self.issuer is not None or self.serial is not None:
-                raise ConfigError("a signer pin is a fingerprint or issuer + serial, not both")
+                raise ConfigError(_("a signer pin is a fingerprint or issuer + serial, not both"))
             object.__setattr__(self, "fingerprint", _normalise_fingerprint(self.fingerprint))
         elif self.issuer is not None and self.serial is not None:
             issuer = _normalise_issuer(self.issuer)
             if self.serial < 0:
-                raise ConfigError("signer pin serial must be positive")
+                raise ConfigError(_("signer pin serial must be positive"))
             object.__setattr__(self, "issuer", issuer)
         else:
-            raise ConfigError("a signer pin needs a fingerprint, or an issuer and a serial")
+            raise ConfigError(_("a signer pin needs a fingerprint, or an issuer and a serial"))
 
     @classmethod
     def parse(cls, text: str) -> SignerPin:
         """'sha256:<64 hex>' or 'issuer=<RFC 4514 DN>;serial=<decimal or 0x hex>'."""
         if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"signer pin {text!r} is empty")
+            raise ConfigError(_("signer pin {pin!r} is empty").format(pin=text))
         stripped = text.strip()
         if stripped.lower().startswith("issuer="):
             m = _ISSUER_SERIAL.fullmatch(stripped)
             if not m:
                 raise ConfigError(
-                    f"signer pin {text!r}: expected 'issuer=<RFC 4514 DN>;serial=<number>'"
+                    _("signer pin {pin!r}: expected 'issuer=<RFC 4514 DN>;serial=<number>'")
+                    .format(pin=text)
                 )
             serial = _parse_serial(text, m.group("serial"))
             return cls(issuer=m.group("dn").strip(), serial=serial)
         if not stripped.lower().startswith(_FINGERPRINT_PREFIXES):
             raise ConfigError(
-                f"signer pin {text!r}: expected 'sha256:<64 hex digits>' or "
-                "'issuer=<RFC 4514 DN>;serial=<number>'"
+                _("signer pin {pin!r}: expected 'sha256:<64 hex digits>' or "
+                  "'issuer=<RFC 4514 DN>;serial=<number>'").format(pin=text)
             )
         return cls(fingerprint=stripped)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from dnmail.i18n import _
 from dnmail.signatures.certs import as_x509, dn_key, dn_string, fmt_dt
 from dnmail.signatures.trust import ValidationSettings
 
@@ -41,7 +42,7 @@ def _entry_reason(entry: Any) -> str | None:
     try:
         flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
     except x509.ExtensionNotFound:
-        return "no reason given"
+        return _("no reason given")
     if flag == x509.ReasonFlags.remove_from_crl:
         return None
     return str(flag.name.replace("_", " "))
@@ -81,7 +82,7 @@ async def _revocation_of(
         await verify_crl(cert, path, vc)
         covered = True
     except RevokedError as exc:
-        reason = exc.reason.human_friendly if exc.reason is not None else "no reason given"
+        reason = exc.reason.human_friendly if exc.reason is not None else _("no reason given")
         return True, (exc.revocation_dt, reason)
     except Exception:  # noqa: S110 - no usable CRL: soft-fail, but see below
         pass
@@ -113,9 +114,11 @@ async def soft_fail_revocation(
             if listed is not None:
                 when, reason = fmt_dt(listed[0]), listed[1]
                 if is_ee:
-                    return True, f"certificate revoked at {when} ({reason})"
+                    return True, _("certificate revoked at {time} ({reason})").format(
+                        time=when, reason=reason)
                 ca = dn_string(as_x509(cert).subject)
-                return True, f"CA certificate {ca} of its chain revoked at {when} ({reason})"
+                return True, _("CA certificate {ca} of its chain revoked at {time} ({reason})"
+                               ).format(ca=ca, time=when, reason=reason)
     finally:
         await vc.aclose()
     return (False if ee_covered else None), None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dnmail.errors import ConfigError
+from dnmail.i18n import _
 from dnmail.signatures.pins import SignerPin
 
 if TYPE_CHECKING:
@@ -27,11 +28,25 @@ _PEM_TYPES = {"certificate": ("CERTIFICATE",), "CRL": ("X509 CRL", "CRL")}
 # --- files ---------------------------------------------------------------------------
 
 
+def _noun(kind: str) -> str:
+    """'certificate', 'CRL' or 'trust root' in the interface's language."""
+    if kind == "certificate":
+        return _("certificate")
+    if kind == "trust root":
+        return _("trust root")
+    return kind  # CRL
+
+
+def _file(kind: str, path: Path | str) -> str:
+    return _("{what} file {path}").format(what=_noun(kind), path=path)
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{what} file {path}: cannot be read ({exc.strerror or exc})") from exc
+        raise ConfigError(_("{file}: cannot be read ({error})").format(
+            file=_file(what, path), error=exc.strerror or exc)) from exc
 
 
 def _unarmor(data: bytes, path: Path | str, pem_types: tuple[str, ...], what: str) -> list[bytes]:
@@ -43,11 +58,13 @@ def _unarmor(data: bytes, path: Path | str, pem_types: tuple[str, ...], what: st
     try:
         blocks = list(pem.unarmor(data, multiple=True))
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{what} file {path}: broken PEM ({exc})") from exc
+        raise ConfigError(_("{file}: broken PEM ({error})").format(
+            file=_file(what, path), error=exc)) from exc
     ders = [der for kind, _headers, der in blocks if kind in pem_types]
     if not ders:
-        kinds = ", ".join(sorted({kind for kind, _h, _d in blocks})) or "nothing"
-        raise ConfigError(f"{what} file {path}: no {pem_types[0]} in it (found {kinds})")
+        kinds = ", ".join(sorted({kind for kind, _h, _d in blocks})) or _("nothing")
+        raise ConfigError(_("{file}: no {type} in it (found {kinds})").format(
+            file=_file(what, path), type=pem_types[0], kinds=kinds))
     return ders
 
 
@@ -59,7 +76,8 @@ def _check_der(der: bytes, where: object, kind: str) -> bytes:
     try:
         load(der)
     except ValueError as exc:
-        raise ConfigError(f"{where}: not an X.509 {kind} (PEM or DER): {exc}") from exc
+        raise ConfigError(_("{where}: not an X.509 {kind} (PEM or DER): {error}").format(
+            where=where, kind=_noun(kind), error=exc)) from exc
     return der
 
 
@@ -68,7 +86,7 @@ def _load_files(paths: Iterable[str | Path], kind: str) -> list[bytes]:
     for p in paths:
         path = Path(p)
         for der in _unarmor(_read(path, kind), path, _PEM_TYPES[kind], kind):
-            out.append(_check_der(der, f"{kind} file {path}", kind))
+            out.append(_check_der(der, _file(kind, path), kind))
     return out
 
 
@@ -86,7 +104,7 @@ def _ders(items: Sequence[bytes], kind: str, label: str) -> list[bytes]:
     """PEM or DER bytes given in code (not files), each checked; DER bytes, in order."""
     out: list[bytes] = []
     for i, item in enumerate(items, start=1):
-        where = f"{label} #{i}"
+        where = f"{_noun(label)} #{i}"
         for der in _unarmor(bytes(item), where, _PEM_TYPES[kind], label):
             out.append(_check_der(der, where, kind))
     return out
@@ -111,9 +129,9 @@ def load_trust(config: Config) -> TrustSettings:
     sig = config.signatures
     if not sig.trust_roots:
         raise ConfigError(
-            "[signatures] trust_roots is empty: a signed slip cannot be checked without the "
-            "root certificates of the CA that issues the units' signing certificates "
-            "(see docs/signed-slips.md)"
+            _("[signatures] trust_roots is empty: a signed slip cannot be checked without the "
+              "root certificates of the CA that issues the units' signing certificates "
+              "(see docs/signed-slips.md)")
         )
     roots = load_certificates(config.resolve_path(p) for p in sig.trust_roots)
     crls = load_crls(config.resolve_path(p) for p in sig.crls)
@@ -122,7 +140,8 @@ def load_trust(config: Config) -> TrustSettings:
         try:
             pins[code] = tuple(SignerPin.parse(p) for p in unit.signers)
         except ConfigError as exc:
-            raise ConfigError(f"[units.{code}] signers: {exc.message}") from None
+            raise ConfigError(_("[units.{code}] signers: {error}").format(
+                code=code, error=exc.message)) from None
     return TrustSettings(tuple(roots), tuple(crls), sig.revocation, pins)
 
 
@@ -136,7 +155,8 @@ def _roots_as_asn1(trust_roots: Sequence[bytes]) -> list[Any]:
     roots = [asn1_x509.Certificate.load(der) for der in ders]
     if not roots:
         raise ConfigError(
-            "no trust roots configured: set [signatures] trust_roots to the CA certificate files"
+            _("no trust roots configured: set [signatures] trust_roots to the CA certificate "
+              "files")
         )
     return roots
 
@@ -157,8 +177,8 @@ class ValidationSettings:
         """Check and convert (PEM or DER bytes; a naive `now` is UTC); ConfigError when bad."""
         if revocation not in REVOCATION_MODES:
             raise ConfigError(
-                f"[signatures] revocation = {revocation!r}: expected one of "
-                f"{', '.join(REVOCATION_MODES)}"
+                _("[signatures] revocation = {value!r}: expected one of {modes}").format(
+                    value=revocation, modes=", ".join(REVOCATION_MODES))
             )
         roots = _roots_as_asn1(trust_roots)
         crl_ders = _ders(crls, "CRL", "CRL")

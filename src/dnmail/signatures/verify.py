@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from dnmail.errors import InvalidFile, Problem, SignatureInvalid, SignatureProblem
+from dnmail.i18n import _
 from dnmail.readers.safety import check_pdf
 from dnmail.signatures.certs import SignerInfo
 from dnmail.signatures.checks import CheckedSignature, SignatureReport, check_signature
@@ -37,8 +38,6 @@ from dnmail.signatures.freshness import (
 )
 from dnmail.signatures.pins import SignerPin, parse_unit_pins, units_of
 from dnmail.signatures.trust import ValidationSettings
-
-_HINT = "see docs/signed-slips.md for what each refusal means and how to mend it"
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,8 @@ def _embedded_signatures(data: bytes, file_name: str) -> list[Any]:
         reason = str(exc).strip() or type(exc).__name__
         raise InvalidFile(
             file_name,
-            [Problem(f"not a readable PDF (truncated or damaged): {reason}", file=file_name)],
+            [Problem(_("not a readable PDF (truncated or damaged): {reason}").format(
+                reason=reason), file=file_name)],
         ) from exc
 
 
@@ -103,7 +103,8 @@ async def _check_all(sigs: list[Any], settings: ValidationSettings) -> list[Chec
 def _refuse(
     file_name: str, problems: Sequence[SignatureProblem], reports: Sequence[SignatureReport]
 ) -> SignatureInvalid:
-    return SignatureInvalid(file_name, problems, reports=reports, hint=_HINT)
+    hint = _("see docs/signed-slips.md for what each refusal means and how to mend it")
+    return SignatureInvalid(file_name, problems, reports=reports, hint=hint)
 
 
 def _file_problem(reason: str) -> SignatureProblem:
@@ -127,15 +128,15 @@ def _choose_unit(
     if unit is not None:
         if not pins.get(unit):
             raise _refuse(file_name, [_file_problem(
-                f"unit {unit} has no authorised signers in the configuration "
-                f"([units.{unit}] signers)")], reports)
+                _("unit {unit} has no authorised signers in the configuration "
+                  "([units.{unit}] signers)").format(unit=unit))], reports)
         return unit
     units = sorted({u for c in _candidates(checked) for u in units_of(c.report.signer, pins)})
     if len(units) > 1:
         problems = [r.problem() for r in reports if r.problems]
         problems.append(_file_problem(
-            f"the signers are authorised for several units ({', '.join(units)}); "
-            "name the unit the slip is for"))
+            _("the signers are authorised for several units ({units}); name the unit the slip "
+              "is for").format(units=", ".join(units))))
         raise _refuse(file_name, problems, reports)
     return units[0] if units else None
 
@@ -143,15 +144,18 @@ def _choose_unit(
 def _not_authorised(
     signer: SignerInfo | None, unit: str | None, pins: Mapping[str, Sequence[SignerPin]]
 ) -> str:
-    who = signer.subject if signer else "unknown"
+    who = signer.subject if signer else _("unknown")
     pin = signer.pin if signer else "?"
     if not unit:
-        return (f"signer {who} is not an authorised signer of any unit "
-                f"(its pin {pin} is in no [units.CODE] signers)")
+        return _("signer {who} is not an authorised signer of any unit (its pin {pin} is in no "
+                 "[units.CODE] signers)").format(who=who, pin=pin)
     others = units_of(signer, pins)
-    extra = (f"authorised for: {', '.join(others)}" if others
-             else f"not named in any unit's signers; its pin is {pin}")
-    return f"signer {who} is not an authorised signer of unit {unit} ({extra})"
+    if others:
+        extra = _("authorised for: {units}").format(units=", ".join(others))
+    else:
+        extra = _("not named in any unit's signers; its pin is {pin}").format(pin=pin)
+    return _("signer {who} is not an authorised signer of unit {unit} ({extra})").format(
+        who=who, unit=unit, extra=extra)
 
 
 def _apply_pins(
@@ -199,7 +203,7 @@ def verify_pdf_slip(
     sigs = _embedded_signatures(data, file_name)
     if not sigs:
         raise _refuse(file_name, [_file_problem(
-            "has no digital signature; the slip must be signed by the unit's chief of office"
+            _("has no digital signature; the slip must be signed by the unit's chief of office")
         )], ())
     checked: list[CheckedSignature] = _run(_check_all(sigs, settings))
 
@@ -213,13 +217,13 @@ def verify_pdf_slip(
     final, counting = _apply_pins(checked, pins, chosen_unit)
     if not counting:
         problems = [r.problem() for r in final if r.problems]
-        raise _refuse(file_name, problems or [_file_problem("no signature counts")], final)
+        raise _refuse(file_name, problems or [_file_problem(_("no signature counts"))], final)
 
     # 3. the latest authorised signature counts: it covers the most
     best = max(counting, key=lambda c: c.range_end or 0)
     end = best.range_end
     if not end or end > len(data):
-        raise _refuse(file_name, [best.report.problem("its ByteRange is damaged")], final)
+        raise _refuse(file_name, [best.report.problem(_("its ByteRange is damaged"))], final)
     report = best.report
     assert report.signer is not None and chosen_unit is not None
     return PdfSlipVerdict(
