@@ -291,23 +291,24 @@ class _Planner:
         )
         # No request carries their HR change yet. One whose recorded changes cancel out
         # (a status that came back, a value taken back) leaves the directory right.
+        unsure = [hr for hr, later in drifting.items() if not later and hr in self.first]
+        records = queries.staff_by_ids(session, unsure)
         self.stale = {
             hr
             for hr, later in drifting.items()
-            if not later and (hr not in self.first or self._net_of_staff(hr))
+            if not later and (hr not in self.first or self._net_of_staff(records.get(hr)))
         }
         cancels = [h for h, o in self.open_reqs.items() if h in in_roster and o.kind == "cancel"]
         self.staff = queries.staff_by_ids(session, cancels)
         self.actions: list[SyncAction] = []
 
-    def _net_of_staff(self, hr: str) -> bool:
+    def _net_of_staff(self, st: Staff | None) -> bool:
         """Whether the staff record differs from its recorded first values in a field
         the directory carries."""
-        st = queries.staff_by_ids(self.session, [hr]).get(hr)
-        first = self.first.get(hr, {})
-        return st is not None and any(
-            f in first and first[f] != getattr(st, f) for f in DIRECTORY_FIELDS
-        )
+        if st is None:
+            return False
+        first = self.first.get(st.hr_id, {})
+        return any(f in first and first[f] != getattr(st, f) for f in DIRECTORY_FIELDS)
 
     def _net(self, r: RosterRow) -> list[str]:
         """The directory fields whose roster value differs from what the entry says."""
