@@ -170,6 +170,14 @@ def test_cancel_withdrawn_when_hr_says_working_again(office, cli, ldap, tmp_path
         assert events[i]["file"] == "right.csv"
         assert events[i]["by"] == "sync" and events[i]["reason"] == "hr-active-again"
         assert len(events[i]["sha256"]) == 64
+    with rt.transaction() as s:
+        applied = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "sync.apply").order_by(AuditEvent.id)
+        ).all()[-1]
+    assert applied.target == "file:right.csv"
+    details = json.loads(applied.details)
+    assert sorted(details["contradicted"]) == sorted(i for i, _k, _u in cancels.values())
+    assert details["forced"] is False
 
     assert provision(rt).items == []
     assert locked_in_directory(rt, ldap) == set()
