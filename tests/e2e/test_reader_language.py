@@ -103,3 +103,24 @@ def test_the_child_speaks_the_parents_language_not_the_environments(tmp_path):
     assert message.startswith("roster.csv: 2 lỗi"), message
     assert "Họ và tên: họ tên đang trống" in message
     assert "'12ab' không phải số điện thoại" in message
+
+
+def test_an_excel_slip_read_in_the_child_speaks_the_language(config):
+    """The VNI slip of the demo: its conversion warnings come from the child that reads
+    it, in the language of the run."""
+    roster = ["--config", str(config), "staff", "import", str(SAMPLES / "roster-sxd-tcvn3.csv")]
+    assert dnmail(roster, lang="en").returncode == 0
+    args = ["--config", str(config), "request", "import", "--unit", "sxd", "--dry-run",
+            str(SAMPLES / "slip-sxd-vni.xlsx")]
+    vi, en = dnmail(args, lang="vi"), dnmail(args, lang="en")
+    assert vi.returncode == en.returncode == 0, (vi.stderr, en.stderr)
+    assert (
+        "cảnh báo: slip-sxd-vni.xlsx, trang tính 'Phieu', cột 'B (Họ và tên)': 3 ô gõ bằng "
+        "VNI (VNI-Times) đã được chuyển sang Unicode, ví dụ 'Löông Vaên Ñoâng' → 'Lương Văn Đông'"
+    ) in vi.stderr
+    assert "trang tính 'Phieu': các dòng phía trên bảng: 9 ô gõ bằng VNI" in vi.stderr
+    assert "cells typed in" not in vi.stderr and "the lines above the table" not in vi.stderr
+    assert (
+        "warning: slip-sxd-vni.xlsx, sheet 'Phieu', column 'B (Họ và tên)': 3 cells typed in "
+        "VNI (VNI-Times) converted to Unicode"
+    ) in en.stderr
