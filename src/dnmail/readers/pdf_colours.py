@@ -20,6 +20,8 @@ from typing import Any
 from pdfminer.pdftypes import PDFStream, resolve1
 from pdfminer.psparser import PSLiteral
 
+from dnmail.i18n import _
+
 RGB = tuple[float, float, float]
 #: A paint is an RGB colour (components 0..1); NOTHING when the operator lays down no
 #: ink (colourant /None, an empty pattern cell); None when dnmail cannot tell.
@@ -157,163 +159,233 @@ def colour_space(spec: object, named: dict, depth: int = 0) -> ColourSpace:
         return _unknown_space(1)
     if kind in _DEVICE_NAMES and kind != "Pattern":
         return _DEVICE_NAMES[kind]
-    if kind == "ICCBased" and len(items) >= 2:
-        attrs = dict_of(items[1])
-        if "Alternate" in attrs:
-            return colour_space(attrs["Alternate"], named, depth + 1)
-        n = int(num(attrs.get("N"), 3))
-        return {1: DEVICE_GRAY, 3: DEVICE_RGB, 4: DEVICE_CMYK}.get(n, _unknown_space(n))
-    if kind == "Lab":
-        return ColourSpace(3, _lab_space(nums(dict_of(items[1]).get("WhitePoint")) if len(items) > 1
-                                    else []), (0.0, 0.0, 0.0))
-    if kind in ("Indexed", "I") and len(items) >= 4:
-        base = colour_space(items[1], named, depth + 1)
-        hival = int(num(items[2]))
-        table = stream_bytes(items[3]) or b""
+    family = _FAMILIES.get(kind)
+    if family is None or len(items) < family[0]:
+        return _unknown_space(1)
+    return family[1](kind, items, named, depth)
 
-        def indexed(c: Sequence[float]) -> Paint:
-            i = min(max(int(c[0]) if c else 0, 0), hival)
-            chunk = table[i * base.n:(i + 1) * base.n]
-            if len(chunk) < base.n:
-                return None
-            return base.to_paint([v / 255 for v in chunk])
 
-        return ColourSpace(1, indexed, (0.0,), indexed=True)
-    if kind in ("Separation", "DeviceN") and len(items) >= 4:
-        names = [name_of(items[1])] if kind == "Separation" else [name_of(v) for v in list_of(items[1])]
-        n = len(names) or 1
-        if all(nm == "None" for nm in names):
-            return ColourSpace(n, lambda c: NOTHING, (1.0,) * n)
-        if kind == "Separation" and names[0] == "All":
-            return ColourSpace(1, lambda c: _gray([1 - c[0]]) if c else None, (1.0,))
-        alternate = colour_space(items[2], named, depth + 1)
-        function = pdf_function(items[3])
+def _icc_based(kind: str, items: list, named: dict, depth: int) -> ColourSpace:
+    attrs = dict_of(items[1])
+    if "Alternate" in attrs:
+        return colour_space(attrs["Alternate"], named, depth + 1)
+    n = int(num(attrs.get("N"), 3))
+    return {1: DEVICE_GRAY, 3: DEVICE_RGB, 4: DEVICE_CMYK}.get(n, _unknown_space(n))
 
-        def tinted(c: Sequence[float]) -> Paint:
-            if function is None:
-                return None
-            out = function(list(c[:n]))
-            return alternate.to_paint(out) if out is not None else None
 
-        return ColourSpace(n, tinted, (1.0,) * n)
-    if kind == "Pattern":
-        pattern_base = colour_space(items[1], named, depth + 1) if len(items) > 1 else None
-        return ColourSpace(1 + (pattern_base.n if pattern_base else 0), lambda c: None, (),
-                           pattern=True, base=pattern_base)
-    return _unknown_space(1)
+def _lab_family(kind: str, items: list, named: dict, depth: int) -> ColourSpace:
+    white = nums(dict_of(items[1]).get("WhitePoint")) if len(items) > 1 else []
+    return ColourSpace(3, _lab_space(white), (0.0, 0.0, 0.0))
+
+
+def _indexed(kind: str, items: list, named: dict, depth: int) -> ColourSpace:
+    base = colour_space(items[1], named, depth + 1)
+    hival = int(num(items[2]))
+    table = stream_bytes(items[3]) or b""
+
+    def indexed(c: Sequence[float]) -> Paint:
+        i = min(max(int(c[0]) if c else 0, 0), hival)
+        chunk = table[i * base.n:(i + 1) * base.n]
+        if len(chunk) < base.n:
+            return None
+        return base.to_paint([v / 255 for v in chunk])
+
+    return ColourSpace(1, indexed, (0.0,), indexed=True)
+
+
+def _separation(kind: str, items: list, named: dict, depth: int) -> ColourSpace:
+    """Separation and DeviceN: colourants through a tint function to an alternate."""
+    if kind == "Separation":
+        names = [name_of(items[1])]
+    else:
+        names = [name_of(v) for v in list_of(items[1])]
+    n = len(names) or 1
+    if all(nm == "None" for nm in names):
+        return ColourSpace(n, lambda c: NOTHING, (1.0,) * n)
+    if kind == "Separation" and names[0] == "All":
+        return ColourSpace(1, lambda c: _gray([1 - c[0]]) if c else None, (1.0,))
+    alternate = colour_space(items[2], named, depth + 1)
+    function = pdf_function(items[3])
+
+    def tinted(c: Sequence[float]) -> Paint:
+        if function is None:
+            return None
+        out = function(list(c[:n]))
+        return alternate.to_paint(out) if out is not None else None
+
+    return ColourSpace(n, tinted, (1.0,) * n)
+
+
+def _pattern(kind: str, items: list, named: dict, depth: int) -> ColourSpace:
+    pattern_base = colour_space(items[1], named, depth + 1) if len(items) > 1 else None
+    return ColourSpace(1 + (pattern_base.n if pattern_base else 0), lambda c: None, (),
+                       pattern=True, base=pattern_base)
+
+
+_Family = Callable[[str, list, dict, int], ColourSpace]
+#: The colour space families given as an array: (the least items the array must hold,
+#: how the space is made from them).
+_FAMILIES: dict[str, tuple[int, _Family]] = {
+    "ICCBased": (2, _icc_based),
+    "Lab": (1, _lab_family),
+    "Indexed": (4, _indexed),
+    "I": (4, _indexed),
+    "Separation": (4, _separation),
+    "DeviceN": (4, _separation),
+    "Pattern": (1, _pattern),
+}
 
 
 Function = Callable[[Sequence[float]], "list[float] | None"]
 
 
-def pdf_function(spec: object, depth: int = 0) -> Function | None:
-    """A PDF function of type 0 (sampled), 2 (exponential) or 3 (stitching); None else."""
-    if depth > 4:
-        return None
-    spec = resolve1(spec)
-    if isinstance(spec, list):  # one single-output function per component
-        parts = [pdf_function(f, depth + 1) for f in spec]
-        if any(p is None for p in parts):
-            return None
+@dataclass(frozen=True)
+class _FunctionSpec:
+    """What every PDF function type shares: its dictionary, Domain and Range."""
 
-        def joined(x: Sequence[float]) -> list[float] | None:
-            outs = [p(x) for p in parts]  # type: ignore[misc]
-            return None if any(o is None for o in outs) else [o[0] for o in outs]  # type: ignore[index]
+    spec: object
+    attrs: dict
+    domain: list[float]
+    rng: list[float]
+    depth: int
 
-        return joined
-    attrs = dict_of(spec)
-    ftype = int(num(attrs.get("FunctionType"), -1))
-    domain = nums(attrs.get("Domain")) or [0.0, 1.0]
-    rng = nums(attrs.get("Range"))
-
-    def clip_in(x: Sequence[float]) -> list[float]:
+    def clip_in(self, x: Sequence[float]) -> list[float]:
+        domain = self.domain
         out = []
         for i in range(len(domain) // 2):
             v = x[i] if i < len(x) else domain[2 * i]
             out.append(min(max(v, domain[2 * i]), domain[2 * i + 1]))
         return out
 
-    def clip_out(y: list[float]) -> list[float]:
-        if not rng:
+    def clip_out(self, y: list[float] | None) -> list[float] | None:
+        rng = self.rng
+        if not rng or y is None:
             return y
         return [min(max(v, rng[2 * i]), rng[2 * i + 1]) if 2 * i + 1 < len(rng) else v
                 for i, v in enumerate(y)]
 
-    if ftype == 2:
-        c0 = nums(attrs.get("C0")) or [0.0]
-        c1 = nums(attrs.get("C1")) or [1.0]
-        exponent = num(attrs.get("N"), 1.0)
 
-        def exponential(x: Sequence[float]) -> list[float] | None:
-            t = clip_in(x)[0]
-            try:
-                p = t**exponent
-            except (OverflowError, ZeroDivisionError, ValueError):
+def pdf_function(spec: object, depth: int = 0) -> Function | None:
+    """A PDF function of type 0 (sampled), 2 (exponential), 3 (stitching) or 4
+    (PostScript calculator), or an array of single-output ones; None else."""
+    if depth > 4:
+        return None
+    spec = resolve1(spec)
+    if isinstance(spec, list):  # one single-output function per component
+        return _joined([pdf_function(f, depth + 1) for f in spec])
+    attrs = dict_of(spec)
+    make = _FUNCTION_TYPES.get(int(num(attrs.get("FunctionType"), -1)))
+    if make is None:
+        return None
+    domain = nums(attrs.get("Domain")) or [0.0, 1.0]
+    return make(_FunctionSpec(spec, attrs, domain, nums(attrs.get("Range")), depth))
+
+
+def _joined(parts: list[Function | None]) -> Function | None:
+    if any(p is None for p in parts):
+        return None
+
+    def joined(x: Sequence[float]) -> list[float] | None:
+        outs = [p(x) for p in parts]  # type: ignore[misc]
+        if any(o is None for o in outs):
+            return None
+        return [o[0] for o in outs]  # type: ignore[index]
+
+    return joined
+
+
+def _exponential(f: _FunctionSpec) -> Function | None:
+    c0 = nums(f.attrs.get("C0")) or [0.0]
+    c1 = nums(f.attrs.get("C1")) or [1.0]
+    exponent = num(f.attrs.get("N"), 1.0)
+
+    def exponential(x: Sequence[float]) -> list[float] | None:
+        t = f.clip_in(x)[0]
+        try:
+            p = t**exponent
+        except (OverflowError, ZeroDivisionError, ValueError):
+            return None
+        if isinstance(p, complex):
+            return None
+        return f.clip_out([a + p * (b - a) for a, b in zip(c0, c1, strict=False)])
+
+    return exponential
+
+
+def _stitching(f: _FunctionSpec) -> Function | None:
+    parts = [pdf_function(g, f.depth + 1) for g in list_of(f.attrs.get("Functions"))]
+    bounds = nums(f.attrs.get("Bounds"))
+    encode = nums(f.attrs.get("Encode"))
+    if not parts or any(p is None for p in parts) or len(encode) < 2 * len(parts):
+        return None
+    edges = [f.domain[0], *bounds, f.domain[1]]
+
+    def stitched(x: Sequence[float]) -> list[float] | None:
+        t = f.clip_in(x)[0]
+        k = 0
+        while k < len(parts) - 1 and t >= edges[k + 1]:
+            k += 1
+        lo, hi = edges[k], edges[k + 1]
+        e0, e1 = encode[2 * k], encode[2 * k + 1]
+        u = e0 if hi == lo else e0 + (t - lo) * (e1 - e0) / (hi - lo)
+        return f.clip_out(parts[k]([u]))  # type: ignore[misc]
+
+    return stitched
+
+
+def _sampled(f: _FunctionSpec) -> Function | None:
+    if not isinstance(f.spec, PDFStream) or len(f.domain) != 2:
+        return None
+    attrs, rng = f.attrs, f.rng
+    size = [int(v) for v in nums(attrs.get("Size"))]
+    bps = int(num(attrs.get("BitsPerSample"), 8))
+    if len(size) != 1 or size[0] < 1 or size[0] > 65536 or bps not in (8, 16) or not rng:
+        return None
+    outputs = len(rng) // 2
+    decode = nums(attrs.get("Decode")) or rng
+    encode = nums(attrs.get("Encode")) or [0.0, size[0] - 1.0]
+    data = f.spec.get_data()
+    width = bps // 8
+    top = float((1 << bps) - 1)
+
+    def sampled(x: Sequence[float]) -> list[float] | None:
+        t = f.clip_in(x)[0]
+        d0, d1 = f.domain
+        e = encode[0] + (t - d0) * (encode[1] - encode[0]) / ((d1 - d0) or 1)
+        i = min(max(round(e), 0), size[0] - 1)
+        out = []
+        for j in range(outputs):
+            at = (i * outputs + j) * width
+            raw = data[at:at + width]
+            if len(raw) < width:
                 return None
-            if isinstance(p, complex):
-                return None
-            return clip_out([a + p * (b - a) for a, b in zip(c0, c1, strict=False)])
+            s = int.from_bytes(raw, "big")
+            out.append(decode[2 * j] + s * (decode[2 * j + 1] - decode[2 * j]) / top)
+        return f.clip_out(out)
 
-        return exponential
-    if ftype == 3:
-        parts = [pdf_function(f, depth + 1) for f in list_of(attrs.get("Functions"))]
-        bounds = nums(attrs.get("Bounds"))
-        encode = nums(attrs.get("Encode"))
-        if not parts or any(p is None for p in parts) or len(encode) < 2 * len(parts):
-            return None
-        edges = [domain[0], *bounds, domain[1]]
+    return sampled
 
-        def stitched(x: Sequence[float]) -> list[float] | None:
-            t = clip_in(x)[0]
-            k = 0
-            while k < len(parts) - 1 and t >= edges[k + 1]:
-                k += 1
-            lo, hi = edges[k], edges[k + 1]
-            e0, e1 = encode[2 * k], encode[2 * k + 1]
-            u = e0 if hi == lo else e0 + (t - lo) * (e1 - e0) / (hi - lo)
-            out = parts[k]([u])  # type: ignore[misc]
-            return clip_out(out) if out is not None else None
 
-        return stitched
-    if ftype == 0 and isinstance(spec, PDFStream) and len(domain) == 2:
-        size = [int(v) for v in nums(attrs.get("Size"))]
-        bps = int(num(attrs.get("BitsPerSample"), 8))
-        if len(size) != 1 or size[0] < 1 or size[0] > 65536 or bps not in (8, 16) or not rng:
-            return None
-        outputs = len(rng) // 2
-        decode = nums(attrs.get("Decode")) or rng
-        encode = nums(attrs.get("Encode")) or [0.0, size[0] - 1.0]
-        data = spec.get_data()
-        width = bps // 8
-        top = float((1 << bps) - 1)
+def _calculator(f: _FunctionSpec) -> Function | None:
+    if not isinstance(f.spec, PDFStream):
+        return None
+    program = _calculator_program(f.spec.get_data())
+    if program is None:
+        return None
 
-        def sampled(x: Sequence[float]) -> list[float] | None:
-            t = clip_in(x)[0]
-            d0, d1 = domain
-            e = encode[0] + (t - d0) * (encode[1] - encode[0]) / ((d1 - d0) or 1)
-            i = min(max(round(e), 0), size[0] - 1)
-            out = []
-            for j in range(outputs):
-                at = (i * outputs + j) * width
-                raw = data[at:at + width]
-                if len(raw) < width:
-                    return None
-                s = int.from_bytes(raw, "big")
-                out.append(decode[2 * j] + s * (decode[2 * j + 1] - decode[2 * j]) / top)
-            return clip_out(out)
+    def calculated(x: Sequence[float]) -> list[float] | None:
+        return f.clip_out(_run_calculator(program, f.clip_in(x)))
 
-        return sampled
-    if ftype == 4 and isinstance(spec, PDFStream):
-        program = _calculator_program(spec.get_data())
-        if program is None:
-            return None
+    return calculated
 
-        def calculated(x: Sequence[float]) -> list[float] | None:
-            out = _run_calculator(program, clip_in(x))
-            return clip_out(out) if out is not None else None
 
-        return calculated
-    return None
+#: PDF function types (ISO 32000 §7.10) → how one is made from its dictionary.
+_FUNCTION_TYPES: dict[int, Callable[[_FunctionSpec], Function | None]] = {
+    0: _sampled,
+    2: _exponential,
+    3: _stitching,
+    4: _calculator,
+}
 
 
 _CALC_MAX_STEPS = 10_000
@@ -345,108 +417,148 @@ def _calculator_program(source: bytes) -> list | None:
 
 def _run_calculator(program: list, inputs: Sequence[float]) -> list[float] | None:
     """Run a calculator program on a stack of inputs, with bounded steps and stack."""
-    stack: list[Any] = list(inputs)
-    steps = 0
+    calc = _Calculator(inputs)
+    try:
+        calc.run(program)
+        return [float(v) for v in calc.stack]
+    except (ValueError, IndexError, ZeroDivisionError, OverflowError, TypeError):
+        return None
 
-    def num() -> float:
-        v = stack.pop()
+
+_UNARY: dict[str, Callable[[float], Any]] = {
+    "abs": abs, "neg": lambda a: -a, "ceiling": math.ceil, "floor": math.floor,
+    "round": lambda a: math.floor(a + 0.5), "truncate": math.trunc, "sqrt": math.sqrt,
+    "sin": lambda a: math.sin(math.radians(a)), "cos": lambda a: math.cos(math.radians(a)),
+    "ln": math.log, "log": math.log10, "cvi": math.trunc, "cvr": float,
+}
+_BINARY: dict[str, Callable[[float, float], Any]] = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b, "idiv": lambda a, b: math.trunc(a / b),
+    "mod": lambda a, b: math.fmod(a, b), "exp": lambda a, b: a**b,
+    "atan": lambda a, b: math.degrees(math.atan2(a, b)) % 360,
+    "bitshift": lambda a, b: int(a) << int(b) if b >= 0 else int(a) >> -int(b),
+}
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+}
+#: and, or, xor: (on two booleans, on two integers bit by bit).
+_LOGICAL: dict[str, tuple[Callable[[bool, bool], bool], Callable[[int, int], int]]] = {
+    "and": (lambda a, b: a and b, lambda x, y: x & y),
+    "or": (lambda a, b: a or b, lambda x, y: x | y),
+    "xor": (lambda a, b: a != b, lambda x, y: x ^ y),
+}
+
+
+class _Calculator:
+    """The stack machine of a type 4 function (ISO 32000 §7.10.5): every operator of
+    the calculator subset, bounded in steps and stack depth; any error is a ValueError,
+    IndexError, ZeroDivisionError, OverflowError or TypeError for the caller to catch."""
+
+    def __init__(self, inputs: Sequence[float]) -> None:
+        self.stack: list[Any] = list(inputs)
+        self.steps = 0
+
+    def number(self) -> float:
+        v = self.stack.pop()
         if isinstance(v, bool):
             raise ValueError("a boolean where a number is needed")
         return float(v)
 
-    unary: dict[str, Callable[[float], Any]] = {
-        "abs": abs, "neg": lambda a: -a, "ceiling": math.ceil, "floor": math.floor,
-        "round": lambda a: math.floor(a + 0.5), "truncate": math.trunc, "sqrt": math.sqrt,
-        "sin": lambda a: math.sin(math.radians(a)), "cos": lambda a: math.cos(math.radians(a)),
-        "ln": math.log, "log": math.log10, "cvi": math.trunc, "cvr": float,
-    }
-    binary: dict[str, Callable[[float, float], Any]] = {
-        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b, "idiv": lambda a, b: math.trunc(a / b),
-        "mod": lambda a, b: math.fmod(a, b), "exp": lambda a, b: a**b,
-        "atan": lambda a, b: math.degrees(math.atan2(a, b)) % 360,
-        "bitshift": lambda a, b: int(a) << int(b) if b >= 0 else int(a) >> -int(b),
-    }
-    compare: dict[str, Callable[[Any, Any], bool]] = {
-        "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-        "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-    }
-
-    def run(body: list) -> None:
-        nonlocal steps
+    def run(self, body: list) -> None:
         i = 0
         while i < len(body):
-            steps += 1
-            if steps > _CALC_MAX_STEPS or len(stack) > _CALC_MAX_STACK:
+            self.steps += 1
+            if self.steps > _CALC_MAX_STEPS or len(self.stack) > _CALC_MAX_STACK:
                 raise ValueError("too long")
             item = body[i]
             if isinstance(item, float):
-                stack.append(item)
+                self.stack.append(item)
             elif isinstance(item, list):
-                # {proc} if  |  {proc} {proc} ifelse
-                nxt = body[i + 1] if i + 1 < len(body) else None
-                if nxt == "if":
-                    if stack.pop() is True:
-                        run(item)
-                    i += 1
-                elif isinstance(nxt, list) and i + 2 < len(body) and body[i + 2] == "ifelse":
-                    run(item if stack.pop() is True else nxt)
-                    i += 2
-                else:
-                    raise ValueError("a procedure outside if/ifelse")
-            elif item in unary:
-                stack.append(unary[item](num()))
-            elif item in binary:
-                b = num()
-                stack.append(binary[item](num(), b))
-            elif item in compare:
-                b, a = stack.pop(), stack.pop()
-                stack.append(compare[item](a, b))
-            elif item in ("true", "false"):
-                stack.append(item == "true")
-            elif item == "not":
-                a = stack.pop()
-                stack.append(not a if isinstance(a, bool) else ~int(a))
-            elif item in ("and", "or", "xor"):
-                b, a = stack.pop(), stack.pop()
-                if isinstance(a, bool) and isinstance(b, bool):
-                    stack.append({"and": a and b, "or": a or b, "xor": a != b}[item])
-                else:
-                    x, y = int(a), int(b)
-                    stack.append({"and": x & y, "or": x | y, "xor": x ^ y}[item])
-            elif item == "dup":
-                stack.append(stack[-1])
-            elif item == "pop":
-                stack.pop()
-            elif item == "exch":
-                stack[-1], stack[-2] = stack[-2], stack[-1]
-            elif item == "copy":
-                n = int(num())
-                if n < 0 or n > len(stack):
-                    raise ValueError("copy")
-                stack.extend(stack[len(stack) - n:] if n else [])
-            elif item == "index":
-                n = int(num())
-                if n < 0 or n >= len(stack):
-                    raise ValueError("index")
-                stack.append(stack[-1 - n])
-            elif item == "roll":
-                j, n = int(num()), int(num())
-                if n < 0 or n > len(stack):
-                    raise ValueError("roll")
-                if n:
-                    part = stack[len(stack) - n:]
-                    j %= n
-                    stack[len(stack) - n:] = part[-j:] + part[:-j] if j else part
+                i += self._conditional(item, body[i + 1:i + 3])
             else:
-                raise ValueError(f"operator {item!r}")
+                self._operator(item)
             i += 1
 
-    try:
-        run(program)
-        return [float(v) for v in stack]
-    except (ValueError, IndexError, ZeroDivisionError, OverflowError, TypeError):
-        return None
+    def _conditional(self, proc: list, after: list) -> int:
+        """`{proc} if` or `{proc} {proc} ifelse`: how many items it took after `proc`."""
+        if after[:1] == ["if"]:
+            if self.stack.pop() is True:
+                self.run(proc)
+            return 1
+        if len(after) == 2 and isinstance(after[0], list) and after[1] == "ifelse":
+            self.run(proc if self.stack.pop() is True else after[0])
+            return 2
+        raise ValueError("a procedure outside if/ifelse")
+
+    def _operator(self, name: str) -> None:
+        stack = self.stack
+        if name in _UNARY:
+            stack.append(_UNARY[name](self.number()))
+        elif name in _BINARY:
+            b = self.number()
+            stack.append(_BINARY[name](self.number(), b))
+        elif name in _COMPARE:
+            b, a = stack.pop(), stack.pop()
+            stack.append(_COMPARE[name](a, b))
+        elif name in _LOGICAL:
+            b, a = stack.pop(), stack.pop()
+            logical, bitwise = _LOGICAL[name]
+            both = isinstance(a, bool) and isinstance(b, bool)
+            stack.append(logical(a, b) if both else bitwise(int(a), int(b)))
+        elif name in _STACK_OPERATORS:
+            _STACK_OPERATORS[name](self)
+        else:
+            raise ValueError(f"operator {name!r}")
+
+    def push_true(self) -> None:
+        self.stack.append(True)
+
+    def push_false(self) -> None:
+        self.stack.append(False)
+
+    def negate(self) -> None:
+        a = self.stack.pop()
+        self.stack.append(not a if isinstance(a, bool) else ~int(a))
+
+    def dup(self) -> None:
+        self.stack.append(self.stack[-1])
+
+    def pop(self) -> None:
+        self.stack.pop()
+
+    def exch(self) -> None:
+        self.stack[-1], self.stack[-2] = self.stack[-2], self.stack[-1]
+
+    def copy(self) -> None:
+        n = int(self.number())
+        if n < 0 or n > len(self.stack):
+            raise ValueError("copy")
+        self.stack.extend(self.stack[len(self.stack) - n:] if n else [])
+
+    def index(self) -> None:
+        n = int(self.number())
+        if n < 0 or n >= len(self.stack):
+            raise ValueError("index")
+        self.stack.append(self.stack[-1 - n])
+
+    def roll(self) -> None:
+        j, n = int(self.number()), int(self.number())
+        stack = self.stack
+        if n < 0 or n > len(stack):
+            raise ValueError("roll")
+        if n:
+            part = stack[len(stack) - n:]
+            j %= n
+            stack[len(stack) - n:] = part[-j:] + part[:-j] if j else part
+
+
+_STACK_OPERATORS: dict[str, Callable[[_Calculator], None]] = {
+    "true": _Calculator.push_true, "false": _Calculator.push_false,
+    "not": _Calculator.negate, "dup": _Calculator.dup, "pop": _Calculator.pop,
+    "exch": _Calculator.exch, "copy": _Calculator.copy, "index": _Calculator.index,
+    "roll": _Calculator.roll,
+}
 
 
 def mean_paint(paints: Sequence[Paint]) -> Paint:
@@ -508,7 +620,7 @@ def colour_difference(a: Sequence[float], b: Sequence[float]) -> float:
 
 def hex_colour(rgb: Paint) -> str:
     if not rgb:
-        return "no ink" if rgb == NOTHING else "unknown"
+        return _("no ink") if rgb == NOTHING else _("unknown")
     return "#" + "".join(f"{round(clamp(v) * 255):02x}" for v in rgb)
 
 

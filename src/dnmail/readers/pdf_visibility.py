@@ -74,6 +74,7 @@ from pdfminer.psparser import PSLiteral
 from pdfminer.utils import MATRIX_IDENTITY, apply_matrix_pt, mult_matrix
 
 from dnmail.errors import InvalidFile, Problem
+from dnmail.i18n import N_, _, later
 from dnmail.readers.pdf_colours import (
     BARE,
     DEVICE_CMYK,
@@ -120,17 +121,22 @@ _SAMPLES = tuple((u, v) for v in (0.15, 0.3, 0.45) for u in (0.2, 0.5, 0.8))
 
 
 class HidingTrick(Enum):
-    """Why a glyph would not be visible (the value is the operator's wording)."""
+    """Why a glyph would not be visible (the value is the operator's wording in English,
+    `label` in the interface's language)."""
 
-    HIDDEN_LAYER = "in an optional content layer that is off"
-    INVISIBLE_MODE = "drawn in an invisible text render mode"
-    OUTSIDE_PAGE = "outside the visible page"
-    CLIPPED = "clipped away"
-    TOO_SMALL = "too small to read"
-    TRANSPARENT = "fully transparent"
-    SAME_COLOUR = "the same colour as what is under it"
-    COVERED = "covered by something drawn over it"
-    UNCHECKABLE = "painted in a way dnmail cannot check"
+    HIDDEN_LAYER = N_("in an optional content layer that is off")
+    INVISIBLE_MODE = N_("drawn in an invisible text render mode")
+    OUTSIDE_PAGE = N_("outside the visible page")
+    CLIPPED = N_("clipped away")
+    TOO_SMALL = N_("too small to read")
+    TRANSPARENT = N_("fully transparent")
+    SAME_COLOUR = N_("the same colour as what is under it")
+    COVERED = N_("covered by something drawn over it")
+    UNCHECKABLE = N_("painted in a way dnmail cannot check")
+
+    @property
+    def label(self) -> str:
+        return later(self.value)
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,8 @@ class HiddenText:
 
     def message(self) -> str:
         shown = self.text if len(self.text) <= 120 else self.text[:119] + "…"
-        return f"text {shown!r} would not be visible: {self.trick.value} ({self.detail})"
+        return _("text {text} would not be visible: {why} ({evidence})").format(
+            text=repr(shown), why=self.trick.label, evidence=self.detail)
 
     def as_problem(self, file_name: str) -> Problem:
         return Problem(self.message(), file=file_name, page=self.page)
@@ -238,44 +245,54 @@ def _flatten(path: Sequence[tuple], ctm: tuple) -> list[list[Point]]:
     def pt(x: object, y: object) -> Point:
         return apply_matrix_pt(ctm, (num(x), num(y)))
 
-    def bezier(p1: Point, p2: Point, p3: Point) -> None:
-        p0 = current[-1] if current else last
-        for k in range(1, 9):
-            t = k / 8
-            m = 1 - t
-            current.append((
-                m**3 * p0[0] + 3 * m * m * t * p1[0] + 3 * m * t * t * p2[0] + t**3 * p3[0],
-                m**3 * p0[1] + 3 * m * m * t * p1[1] + 3 * m * t * t * p2[1] + t**3 * p3[1],
-            ))
-
     for seg in path:
         op = seg[0]
-        if op == "m":
+        if op in ("m", "h"):  # a new subpath, or the current one closed
             if len(current) > 1:
                 subpaths.append(current)
-            last = start = pt(seg[1], seg[2])
+            if op == "m":
+                start = pt(seg[1], seg[2])
+            last = start
             current = [start]
         elif op == "l":
             last = pt(seg[1], seg[2])
             current.append(last)
-        elif op == "c" and len(seg) >= 7:
-            bezier(pt(seg[1], seg[2]), pt(seg[3], seg[4]), pt(seg[5], seg[6]))
-            last = current[-1]
-        elif op == "v" and len(seg) >= 5:
-            bezier(current[-1] if current else last, pt(seg[1], seg[2]), pt(seg[3], seg[4]))
-            last = current[-1]
-        elif op == "y" and len(seg) >= 5:
-            end = pt(seg[3], seg[4])
-            bezier(pt(seg[1], seg[2]), end, end)
-            last = current[-1]
-        elif op == "h":
-            if len(current) > 1:
-                subpaths.append(current)
-            current = [start]
-            last = start
+        else:
+            here = current[-1] if current else last
+            controls = _curve_controls(seg, pt, here)
+            if controls is not None:
+                current.extend(_bezier(here, *controls))
+                last = current[-1]
     if len(current) > 1:
         subpaths.append(current)
     return subpaths
+
+
+def _curve_controls(seg: tuple, pt: Callable[[object, object], Point], here: Point
+                    ) -> tuple[Point, Point, Point] | None:
+    """The control points and end of a curve segment (c, v or y), in page space."""
+    op = seg[0]
+    if op == "c" and len(seg) >= 7:
+        return pt(seg[1], seg[2]), pt(seg[3], seg[4]), pt(seg[5], seg[6])
+    if op == "v" and len(seg) >= 5:  # the first control point is the current point
+        return here, pt(seg[1], seg[2]), pt(seg[3], seg[4])
+    if op == "y" and len(seg) >= 5:  # the second control point is the end
+        end = pt(seg[3], seg[4])
+        return pt(seg[1], seg[2]), end, end
+    return None
+
+
+def _bezier(p0: Point, p1: Point, p2: Point, p3: Point) -> list[Point]:
+    """A cubic Bézier curve as 8 points after `p0` (its last is `p3`)."""
+    points = []
+    for k in range(1, 9):
+        t = k / 8
+        m = 1 - t
+        points.append((
+            m**3 * p0[0] + 3 * m * m * t * p1[0] + 3 * m * t * t * p2[0] + t**3 * p3[0],
+            m**3 * p0[1] + 3 * m * m * t * p1[1] + 3 * m * t * t * p2[1] + t**3 * p3[1],
+        ))
+    return points
 
 
 def _stroke_polygons(subpaths: Sequence[Sequence[Point]], width: float) -> list[list[Point]]:
@@ -559,6 +576,12 @@ class _Device(PDFTextDevice):
         self.seq += 1
         return self.seq
 
+    def _kind(self, what: str) -> str:
+        """What is painted, as a finding names it: `what`, or the annotation it is part of."""
+        if self.annotation:
+            return _("annotation {name}").format(name=self.annotation)
+        return what
+
     def render_string(self, textstate: Any, seq: Any, ncs: Any, graphicstate: Any) -> None:
         self._mode = textstate.render
         super().render_string(textstate, seq, ncs, graphicstate)
@@ -604,17 +627,16 @@ class _Device(PDFTextDevice):
         subpaths = _flatten(path, self.ctm)
         if not subpaths:
             return
-        kind = self.annotation and f"annotation {self.annotation}"
         if fill and state.fill != NOTHING:
             region = _Region.of(subpaths, evenodd)
-            self.painted.append(_Painted(self._next(), kind or "filled shape", region.bbox,
+            self.painted.append(_Painted(self._next(), self._kind(_("filled shape")), region.bbox,
                                          region, state.fill, state.fill_alpha, state.blend,
                                          state.clips))
         if stroke and state.stroke != NOTHING:
             width = abs(state.linewidth) * _matrix_scale(self.ctm)
             region = _Region.of(_stroke_polygons(subpaths, width))
             if region.polygons:
-                self.painted.append(_Painted(self._next(), kind or "stroke", region.bbox,
+                self.painted.append(_Painted(self._next(), self._kind(_("stroke")), region.bbox,
                                              region, state.stroke, state.stroke_alpha,
                                              state.blend, state.clips))
 
@@ -624,9 +646,8 @@ class _Device(PDFTextDevice):
         ctm = self.ctm
         corners = [apply_matrix_pt(ctm, p) for p in ((0, 0), (1, 0), (1, 1), (0, 1))]
         picture = _Picture(stream, ctm, named, state.fill)
-        kind = f"annotation {self.annotation}" if self.annotation else "image"
-        self.painted.append(_Painted(self._next(), kind, _bbox(corners), None, None,
-                                     state.fill_alpha, state.blend, state.clips, picture))
+        self.painted.append(_Painted(self._next(), self._kind(_("image")), _bbox(corners), None,
+                                     None, state.fill_alpha, state.blend, state.clips, picture))
 
     def paint_shading(self, paint: Paint, state: _State) -> None:
         if self.hidden_layer() is not None or paint == NOTHING:
@@ -635,9 +656,8 @@ class _Device(PDFTextDevice):
         for clip in state.clips:
             box = (max(box[0], clip.bbox[0]), max(box[1], clip.bbox[1]),
                    min(box[2], clip.bbox[2]), min(box[3], clip.bbox[3]))
-        kind = f"annotation {self.annotation}" if self.annotation else "shading"
-        self.painted.append(_Painted(self._next(), kind, box, None, paint, state.fill_alpha,
-                                     state.blend, state.clips))
+        self.painted.append(_Painted(self._next(), self._kind(_("shading")), box, None, paint,
+                                     state.fill_alpha, state.blend, state.clips))
 
 
 def _corners(box: Sequence[float]) -> list[Point]:
@@ -672,7 +692,8 @@ class _OptionalContent:
             for ref in list_of(entry.get("OCGs")):
                 if not isinstance(ref, PDFObjRef):
                     continue
-                state = name_of(dict_of(dict_of(dict_of(ref).get("Usage")).get("View")).get("ViewState"))
+                view = dict_of(dict_of(dict_of(ref).get("Usage")).get("View"))
+                state = name_of(view.get("ViewState"))
                 if state == "OFF":
                     self.off.add(ref.objid)
                 elif state == "ON":
@@ -707,7 +728,7 @@ class _OptionalContent:
             visible = self._expression(md["VE"], depth + 1)
             if visible is None or visible:
                 return None
-            return "visibility expression"
+            return _("visibility expression")
         groups = [r for r in (list_of(md.get("OCGs")) or [md.get("OCGs")]) if r is not None]
         if not groups:
             return None
@@ -718,7 +739,7 @@ class _OptionalContent:
                    "AllOff": not any(shown)}.get(policy, any(shown))
         if visible:
             return None
-        return next((h for h in hidden if h), "membership policy")
+        return next((h for h in hidden if h), _("membership policy"))
 
     def _expression(self, expr: object, depth: int) -> bool | None:
         if depth > 16:
@@ -790,7 +811,8 @@ class _Interpreter(PDFPageInterpreter):
                 state.stroke_alpha = clamp(num(value, 1.0))
             elif key == "BM":
                 modes = [name_of(v) for v in list_of(value)] or [name_of(value)]
-                state.blend = next((m for m in modes if m in SEPARABLE_BLENDS), modes[0] or "Normal")
+                state.blend = next((m for m in modes if m in SEPARABLE_BLENDS),
+                                   modes[0] or "Normal")
             elif key == "SMask":
                 state.smask = name_of(value) != "None"
             elif key == "LW":
@@ -839,7 +861,7 @@ class _Interpreter(PDFPageInterpreter):
             self._paint_with(space, None, stroking)
         else:
             self._paint_with(space, self._pattern_paint(pattern_name, space, values), stroking,
-                             f"pattern /{pattern_name}")
+                             _("pattern /{name}").format(name=pattern_name))
 
     def do_SCN(self) -> None:
         self._set_colour(True)
@@ -977,7 +999,8 @@ class _Interpreter(PDFPageInterpreter):
     def _run_form(self, xobj: PDFStream, state: _State, textstate: Any,
                   matrix: tuple | None = None) -> None:
         if self.depth >= MAX_FORM_DEPTH:
-            raise _Refused(f"form XObjects nested more than {MAX_FORM_DEPTH} deep")
+            raise _Refused(_("form XObjects nested more than {depth} deep").format(
+                depth=MAX_FORM_DEPTH))
         form_matrix = matrix or tuple(nums(xobj.get("Matrix")) or MATRIX_IDENTITY)
         if len(form_matrix) != 6:
             form_matrix = MATRIX_IDENTITY
@@ -1110,60 +1133,92 @@ _Verdict = tuple[HidingTrick, str] | None
 
 
 def _judge(g: _Glyph, grid: _Grid, visible: Box) -> _Verdict:
-    if g.layer is not None:
-        return HidingTrick.HIDDEN_LAYER, f"layer {g.layer!r}"
-    if g.mode in (3, 7):
-        return HidingTrick.INVISIBLE_MODE, f"text render mode {g.mode}"
+    verdict = _how_drawn(g, visible) or _how_inked(g)
+    if verdict is not None:
+        return verdict
     box = g.page_box
-    if box[2] < visible[0] or box[0] > visible[2] or box[3] < visible[1] or box[1] > visible[3]:
-        return HidingTrick.OUTSIDE_PAGE, f"at ({box[0]:.0f}, {box[1]:.0f}) points"
-    height, width = _em_size(g)
-    if height < MIN_GLYPH_HEIGHT:
-        return HidingTrick.TOO_SMALL, f"{height:.2g} pt high"
-    if width < MIN_GLYPH_WIDTH:
-        return HidingTrick.TOO_SMALL, f"{width:.2g} pt wide per em"
-    if all(not p or a <= MAX_INVISIBLE_ALPHA for p, a, _ in g.paints):
-        opacity = max((a for _, a, _ in g.paints), default=0.0)
-        return HidingTrick.TRANSPARENT, (
-            "no ink (colourant /None)" if all(p == NOTHING for p, _, _ in g.paints)
-            else f"opacity {opacity:.2g}")
-    if g.smask:
-        return HidingTrick.UNCHECKABLE, "drawn through a soft mask"
-    if any(b not in SEPARABLE_BLENDS for _, _, b in g.paints):
-        return HidingTrick.UNCHECKABLE, f"blend mode /{g.paints[0][2]}"
     near = [p for p in grid.near(box) if p.bbox[0] <= box[2] and box[0] <= p.bbox[2]
             and p.bbox[1] <= box[3] and box[1] <= p.bbox[3]]
     inside_page = visible[0] <= box[0] and visible[1] <= box[1] and box[2] <= visible[2] \
         and box[3] <= visible[3]
     clips = [c for c in g.clips if not c.contains_box(box)]
     if not near and not clips and inside_page:  # the common case: ink on white paper
-        contrast = _contrast_on_paper(g.paints)
-        if contrast is None:
-            return HidingTrick.UNCHECKABLE, _unknown_colour(g)
-        if contrast >= MIN_COLOUR_DIFFERENCE:
-            return None
-        return HidingTrick.SAME_COLOUR, _colours(g, WHITE)
+        return _on_paper(g)
     verdicts = [_judge_point(g, x, y, near, clips, visible) for x, y in _probe_points(g)]
+    return _most_said(verdicts)
+
+
+def _how_drawn(g: _Glyph, visible: Box) -> _Verdict:
+    """Hidden by how the glyph is drawn: its layer, render mode, place or size."""
+    if g.layer is not None:
+        return HidingTrick.HIDDEN_LAYER, _("layer {name}").format(name=repr(g.layer))
+    if g.mode in (3, 7):
+        return HidingTrick.INVISIBLE_MODE, _("text render mode {mode}").format(mode=g.mode)
+    box = g.page_box
+    if box[2] < visible[0] or box[0] > visible[2] or box[3] < visible[1] or box[1] > visible[3]:
+        return HidingTrick.OUTSIDE_PAGE, _("at ({x}, {y}) points").format(
+            x=f"{box[0]:.0f}", y=f"{box[1]:.0f}")
+    height, width = _em_size(g)
+    if height < MIN_GLYPH_HEIGHT:
+        return HidingTrick.TOO_SMALL, _("{height} pt high").format(height=f"{height:.2g}")
+    if width < MIN_GLYPH_WIDTH:
+        return HidingTrick.TOO_SMALL, _("{width} pt wide per em").format(width=f"{width:.2g}")
+    return None
+
+
+def _how_inked(g: _Glyph) -> _Verdict:
+    """Hidden, or not checkable, by its ink alone: no opacity, a soft mask, a blend mode
+    dnmail does not compose."""
+    if all(not p or a <= MAX_INVISIBLE_ALPHA for p, a, _b in g.paints):
+        if all(p == NOTHING for p, _a, _b in g.paints):
+            return HidingTrick.TRANSPARENT, _("no ink (colourant /None)")
+        opacity = max((a for _p, a, _b in g.paints), default=0.0)
+        return HidingTrick.TRANSPARENT, _("opacity {opacity}").format(opacity=f"{opacity:.2g}")
+    if g.smask:
+        return HidingTrick.UNCHECKABLE, _("drawn through a soft mask")
+    if any(b not in SEPARABLE_BLENDS for _p, _a, b in g.paints):
+        return HidingTrick.UNCHECKABLE, _("blend mode /{mode}").format(mode=g.paints[0][2])
+    return None
+
+
+def _on_paper(g: _Glyph) -> _Verdict:
+    """A glyph with nothing near it, inside the page and its clips: ink on white paper."""
+    contrast = _contrast_on_paper(g.paints)
+    if contrast is None:
+        return HidingTrick.UNCHECKABLE, _unknown_colour(g)
+    if contrast >= MIN_COLOUR_DIFFERENCE:
+        return None
+    return HidingTrick.SAME_COLOUR, _colours(g, WHITE)
+
+
+def _most_said(verdicts: Sequence[_Verdict]) -> _Verdict:
+    """Hidden when more than half the probes are; then the reason most of them give
+    (ties: the first in HidingTrick's order), with the first such probe's evidence."""
     hidden = [v for v in verdicts if v is not None]
     if len(hidden) * 2 <= len(verdicts):
         return None
     order = list(HidingTrick)
     counts: dict[HidingTrick, int] = {}
-    for trick, _ in hidden:
+    for trick, _evidence in hidden:
         counts[trick] = counts.get(trick, 0) + 1
     top = max(counts, key=lambda t: (counts[t], -order.index(t)))
     return next(v for v in hidden if v[0] is top)
 
 
 def _unknown_colour(g: _Glyph) -> str:
-    return f"painted with {g.note}" if g.note else "its colour cannot be worked out"
+    if g.note:
+        return _("painted with {how}").format(how=g.note)
+    return _("its colour cannot be worked out")
 
 
 def _colours(g: _Glyph, under: Paint) -> str:
     paint, alpha, blend = g.paints[0]
-    how = "".join((f" at opacity {alpha:.2g}" if alpha < 1 else "",
-                   f" in blend mode /{blend}" if blend not in ("Normal", "Compatible") else ""))
-    return f"{hex_colour(paint)}{how} on {hex_colour(under)}"
+    colour = hex_colour(paint)
+    if alpha < 1:
+        colour = _("{colour} at opacity {opacity}").format(colour=colour, opacity=f"{alpha:.2g}")
+    if blend not in ("Normal", "Compatible"):
+        colour = _("{colour} in blend mode /{mode}").format(colour=colour, mode=blend)
+    return _("{colour} on {under}").format(colour=colour, under=hex_colour(under))
 
 
 @lru_cache(maxsize=256)
@@ -1182,16 +1237,50 @@ def _contrast_on(under: Layer, paint: Paint, alpha: float, blend: str) -> float 
 def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
                  clips: Sequence[_Region], visible: Box) -> _Verdict:
     if not (visible[0] <= x <= visible[2] and visible[1] <= y <= visible[3]):
-        return HidingTrick.OUTSIDE_PAGE, "outside the page's crop box"
+        return HidingTrick.OUTSIDE_PAGE, _("outside the page's crop box")
     for clip in clips:
         if not clip.contains(x, y):
-            return HidingTrick.CLIPPED, "outside the clipping path in force"
+            return HidingTrick.CLIPPED, _("outside the clipping path in force")
+    under = _under(g, x, y, near)
+    if under is None:
+        return None  # over a picture dnmail cannot decode: not judged (see the docstring)
+    best = _glyph_over(g, under)
+    cover = _Cover(best[1] if best else None, under)
+    for item in near:
+        if item.seq >= g.seq:
+            cover.add(item, _laid_at(item, x, y))
+    if best is None:  # the glyph's own colour is unknown: only a cover can decide
+        if cover.factor < 0.05:
+            return HidingTrick.COVERED, cover.evidence()
+        return HidingTrick.UNCHECKABLE, _unknown_colour(g)
+    drawn = best[0]
+    if cover.with_glyph is None or cover.without is None:
+        shown = drawn * cover.factor
+    else:
+        shown = colour_difference(seen(cover.with_glyph), seen(cover.without)) * cover.factor
+    if shown >= MIN_COLOUR_DIFFERENCE:
+        return None
+    if drawn >= MIN_COLOUR_DIFFERENCE:
+        return HidingTrick.COVERED, cover.evidence()
+    return HidingTrick.SAME_COLOUR, _colours(g, seen(under))
+
+
+def _laid_at(item: _Painted, x: float, y: float) -> tuple[Paint, float | None] | None:
+    """What `item` lays at (x, y), or None where it lays nothing (no ink, no opacity)."""
+    laid = item.at(x, y)
+    if laid is None or laid[0] == NOTHING or laid[1] == 0:
+        return None
+    return laid
+
+
+def _under(g: _Glyph, x: float, y: float, near: Sequence[_Painted]) -> Layer | None:
+    """What was painted at (x, y) before the glyph (None: something dnmail cannot tell)."""
     under: Layer | None = BARE
     for item in near:
         if item.seq > g.seq:
             break
-        laid = item.at(x, y)
-        if laid is None or laid[0] == NOTHING or laid[1] == 0:
+        laid = _laid_at(item, x, y)
+        if laid is None:
             continue
         paint, alpha = laid
         if under is not None and paint is not None and alpha is not None:
@@ -1201,47 +1290,47 @@ def _judge_point(g: _Glyph, x: float, y: float, near: Sequence[_Painted],
             under = (paint, 1.0)  # an opaque paint hides whatever dnmail could not tell
         else:
             under = None
-    if under is None:
-        return None  # over a picture dnmail cannot decode: not judged (see the docstring)
-    best: tuple[float, Layer] | None = None  # how much the glyph shows, and with it
+    return under
+
+
+def _glyph_over(g: _Glyph, under: Layer) -> tuple[float, Layer] | None:
+    """How much the glyph shows over `under` (its most visible painting), and the
+    layer it makes; None when no painting of it can be composed."""
+    best: tuple[float, Layer] | None = None
     for paint, alpha, blend in g.paints:
         painted = over(under, paint, alpha, blend)
         if painted is not None:
             drawn = colour_difference(seen(painted), seen(under))
             if best is None or drawn > best[0]:
                 best = (drawn, painted)
-    factor = 1.0  # what is left of the difference under covers dnmail cannot compose
-    covering = ""
-    with_glyph: Layer | None = best[1] if best else None
-    without: Layer | None = under
-    for item in near:
-        if item.seq < g.seq:
-            continue
-        laid = item.at(x, y)
-        if laid is None or laid[0] == NOTHING or laid[1] == 0:
-            continue
+    return best
+
+
+class _Cover:
+    """What is drawn over a point after the glyph: the point composed with the glyph
+    and without it, and what is left of the difference under covers dnmail cannot
+    compose (`factor`)."""
+
+    def __init__(self, with_glyph: Layer | None, without: Layer | None) -> None:
+        self.with_glyph = with_glyph
+        self.without = without
+        self.factor = 1.0
+        self.covering = ""
+
+    def add(self, item: _Painted, laid: tuple[Paint, float | None] | None) -> None:
+        if laid is None:
+            return
         paint, alpha = laid
-        covering = covering or item.kind
-        if with_glyph is not None and without is not None and paint is not None \
+        self.covering = self.covering or item.kind
+        if self.with_glyph is not None and self.without is not None and paint is not None \
                 and alpha is not None and item.blend in SEPARABLE_BLENDS:
-            with_glyph = over(with_glyph, paint, alpha, item.blend)
-            without = over(without, paint, alpha, item.blend)
+            self.with_glyph = over(self.with_glyph, paint, alpha, item.blend)
+            self.without = over(self.without, paint, alpha, item.blend)
         else:
-            factor *= 1 - (1.0 if alpha is None else alpha)
-    if best is None:  # the glyph's own colour is unknown: only a cover can decide
-        if factor < 0.05:
-            return HidingTrick.COVERED, f"by a {covering} drawn after it"
-        return HidingTrick.UNCHECKABLE, _unknown_colour(g)
-    drawn = best[0]
-    if with_glyph is None or without is None:
-        shown = drawn * factor
-    else:
-        shown = colour_difference(seen(with_glyph), seen(without)) * factor
-    if shown >= MIN_COLOUR_DIFFERENCE:
-        return None
-    if drawn >= MIN_COLOUR_DIFFERENCE:
-        return HidingTrick.COVERED, f"by a {covering} drawn after it"
-    return HidingTrick.SAME_COLOUR, _colours(g, seen(under))
+            self.factor *= 1 - (1.0 if alpha is None else alpha)
+
+    def evidence(self) -> str:
+        return _("by a {thing} drawn after it").format(thing=self.covering)
 
 
 # --- the whole page --------------------------------------------------------------------
@@ -1376,12 +1465,13 @@ def _refusing(file_name: str) -> Iterator[None]:
         raise
     except _Refused as exc:
         raise InvalidFile(file_name, [Problem(
-            f"what the pages show cannot be checked: {exc}", file=file_name)]) from exc
+            _("what the pages show cannot be checked: {reason}").format(reason=exc),
+            file=file_name)]) from exc
     except RecursionError as exc:
         raise InvalidFile(file_name, [Problem(
-            "what the pages show cannot be checked: its drawing is nested too deep",
+            _("what the pages show cannot be checked: its drawing is nested too deep"),
             file=file_name)]) from exc
     except Exception as exc:
         raise InvalidFile(file_name, [Problem(
-            f"not a readable PDF: {str(exc).strip() or type(exc).__name__}",
+            _("not a readable PDF: {error}").format(error=str(exc).strip() or type(exc).__name__),
             file=file_name)]) from exc
