@@ -769,3 +769,34 @@ def test_empty_exports_have_headers_only(engine, run, tmp_path):
 def test_parse_day_and_start_of_day():
     assert clock.parse_day("2024-03-10") == date(2024, 3, 10)
     assert clock.start_of_day(date(2024, 3, 10)) == datetime(2024, 3, 9, 17, 0, tzinfo=UTC)
+
+
+def test_a_failure_reason_is_shown_in_the_readers_language(seeded, engine, run, tmp_path):
+    """provision stores a failure reason as its message id and values (docs/translations.md):
+    the Chờ cấp export prints it in Vietnamese, `queue list` in the interface's language,
+    whichever language the run that failed spoke."""
+    from sqlalchemy import update
+
+    from dnmail import i18n
+    from dnmail.db.models import Request
+    from dnmail.domain.messages import message, stored
+    from dnmail.i18n import N_
+
+    reason = message(N_("requested address {local} is a reserved name"), local="admin")
+    with Session(engine) as s, s.begin():
+        s.execute(update(Request).where(Request.staff_hr_id == "HR009")
+                  .values(last_error=stored(reason)))
+    out = tmp_path / "pending.json"
+    assert run("export", "pending", "-o", out).code == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["rows"][1]["last_error"] == "địa chỉ đề nghị admin là tên dành riêng"
+    r = run("--format", "json", "queue", "list")
+    assert r.code == 0, r
+    [failed] = [x for x in json.loads(r.out)["items"] if x["hr_id"] == "HR009"]
+    assert failed["last_error"] == "requested address admin is a reserved name"
+    try:
+        r = run("--lang", "vi", "--format", "json", "queue", "list")
+    finally:
+        i18n.set_language("en")
+    [failed] = [x for x in json.loads(r.out)["items"] if x["hr_id"] == "HR009"]
+    assert failed["last_error"] == "địa chỉ đề nghị admin là tên dành riêng"

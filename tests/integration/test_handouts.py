@@ -11,7 +11,6 @@ SQLite and PostgreSQL, a real slapd.
 
 from __future__ import annotations
 
-import csv
 import errno
 import os
 import stat
@@ -29,6 +28,7 @@ from dnmail.exports.handouts import HandoutError
 from dnmail.services import accounts
 from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
+from support.handouts import handout_rows
 
 pytestmark = pytest.mark.slapd
 
@@ -41,11 +41,6 @@ NOBODY = 65534
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-def handout_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def queue(rt, *hr_ids: str) -> None:
@@ -156,13 +151,14 @@ def test_a_handout_directory_of_another_user_is_refused(world, cli, tmp_path):
 
 
 def test_handout_names_cannot_be_guessed_and_planted_files_are_ignored(world, ldap, tmp_path):
-    """The old attack: another user planted handout-<unit>-<stamp>.csv (readable by
-    them) under the name dnmail was about to use, and read a new mailbox's password."""
+    """The old attack: another user planted handout-<unit>-<stamp>.csv (now .xlsx,
+    readable by them) under the name dnmail was about to use, and read a new mailbox's
+    password."""
     rt, _, _ = world
     out = tmp_path / "out"
     out.mkdir(mode=0o700)
     stamp = rt.now().strftime("%Y%m%dT%H%M%S")
-    planted = out / f"handout-snv-{stamp}.csv"
+    planted = out / f"handout-snv-{stamp}.xlsx"
     planted.write_text("")
     planted.chmod(0o666)
     queue(rt, "HR002")
@@ -370,3 +366,100 @@ def test_a_handout_that_cannot_be_created_changes_nothing(world, ldap, tmp_path,
     conn.search(f"ou=people,{ldap.suffix}", "(employeeNumber=HR002)")
     assert conn.entries == []
     conn.unbind()
+
+
+# --- the format of provision's handouts (issue 13 §3) --------------------------------
+
+
+def test_provision_handouts_are_printable_workbooks_one_per_unit(world, ldap, tmp_path,
+                                                                 monkeypatch):
+    """A unit's handout is one workbook whatever the number of chunks (rewritten whole in
+    the same private file): a title row with the unit and the date, the header frozen
+    and repeated on every printed page, A4 landscape one page wide, the phone and the
+    password as text cells exactly as they are."""
+    from openpyxl import load_workbook
+
+    rt, _, _ = world
+    with rt.transaction() as s:
+        seed_staff(s, [("HR003", "Lê Thị Hoa", "snv", "Văn phòng", "Chuyên viên", "0905000003")])
+    queue(rt, "HR002", "HR003")
+    monkeypatch.setattr(rt, "config", replace(
+        rt.config, provision=replace(rt.config.provision, chunk_size=1)))
+    out = tmp_path / "out"
+    summary = provision(rt, handout_dir=out)
+    [f] = summary.handouts
+    assert f.suffix == ".xlsx" and mode(f) == 0o600 and len(summary.done) == 2
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+    rows = handout_rows(f)
+    assert [r["STT"] for r in rows] == [1, 2]
+    by_phone = {r["Số điện thoại"]: r for r in rows}
+    assert set(by_phone) == {"02363822222", "0905000003"}  # the leading 0 kept
+    for item in summary.done:
+        [row] = [r for r in rows if r["Tên hộp thư"] == f"{item.address}@danang.gov.vn"]
+        assert bind_result(ldap, item.dn, row["Mật khẩu"]) == 0
+    ws = load_workbook(f).active
+    title = ws["A1"].value
+    assert title.startswith("Mật khẩu hộp thư được cấp — Đơn vị: ") and "(snv)" in title
+    assert " — ngày " in title and " tháng " in title
+    assert ws["A2"].value == "STT" and ws.freeze_panes == "A3"
+    assert ws.print_title_rows == "$2:$2"
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    phone = next(c for c in ws[3] if c.value in by_phone)
+    password = next(c for c in ws[3] if c.value == by_phone[phone.value]["Mật khẩu"])
+    assert phone.data_type == "s" and phone.number_format == "@"
+    assert password.data_type == "s"
+
+
+def test_provision_writes_csv_handouts_when_asked(world, ldap, cli, tmp_path):
+    rt, _, _ = world
+    queue(rt, "HR002")
+    out = tmp_path / "out"
+    out.mkdir(mode=0o700)
+    r = cli("provision", "--handout-dir", out, "--handout-format", "csv")
+    assert r.code == 0, r
+    [f] = list(out.iterdir())
+    assert f.name.startswith("handout-snv-") and f.suffix == ".csv" and mode(f) == 0o600
+    assert f.read_bytes().startswith("\ufeff".encode())  # Excel reads the diacritics
+    [row] = handout_rows(f)
+    assert row["Số điện thoại"] == "02363822222"
+    dn = entries_dn(rt, "HR002")
+    assert bind_result(ldap, dn, row["Mật khẩu"]) == 0
+
+
+def test_an_unknown_handout_format_is_refused_before_anything_changes(world, cli, tmp_path):
+    rt, _, _ = world
+    queue(rt, "HR002")
+    r = cli("provision", "--handout-dir", tmp_path / "out", "--handout-format", "pdf")
+    assert r.code == 2, r
+    with rt.transaction(readonly=True) as s:
+        assert s.scalar(select(Request.state).where(Request.staff_hr_id == "HR002")) == "pending"
+
+
+def entries_dn(rt, hr_id: str) -> str:
+    from dnmail.db.models import Mailbox
+
+    with rt.transaction(readonly=True) as s:
+        return s.scalar(select(Mailbox.dn).where(Mailbox.staff_hr_id == hr_id))
+
+
+def test_a_workbook_that_cannot_be_written_leaves_the_csv_handout(world, ldap, tmp_path,
+                                                                 monkeypatch):
+    """A unit's passwords reach disk chunk by chunk in its CSV handout; the workbook is
+    made from them at the end of the run. When it cannot be (a full disk), the CSV
+    stays, published, with every password: nothing is lost."""
+    import dnmail.exports.handouts as handouts
+
+    rt, _, _ = world
+    queue(rt, "HR002")
+
+    def full(rows, *, heading):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(handouts, "_xlsx_bytes", full)
+    out = tmp_path / "out"
+    summary = provision(rt, handout_dir=out)
+    [f] = summary.handouts
+    assert f.suffix == ".csv" and mode(f) == 0o600 and sorted(out.iterdir()) == [f]
+    [row] = handout_rows(f)
+    [item] = summary.done
+    assert item.handed_out and bind_result(ldap, item.dn, row["Mật khẩu"]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -10,6 +11,12 @@ from dnmail.cli.common import progress_bar, state
 from dnmail.domain.states import LockReason
 from dnmail.errors import ExitCode
 from dnmail.i18n import _
+
+
+class HandoutFormat(StrEnum):
+    xlsx = "xlsx"
+    csv = "csv"
+
 
 MAILBOX_COLUMNS = [
     ("address", "Hộp thư"),
@@ -35,6 +42,10 @@ def provision(
         None, "--handout-dir", file_okay=False,
         help=_("Write passwords to per-unit handout files (0600) here instead of showing them."),
     ),
+    handout_format: HandoutFormat = typer.Option(
+        HandoutFormat.xlsx, "--handout-format",
+        help=_("The handout files' format: xlsx (a workbook to print, the default) or csv."),
+    ),
 ) -> None:
     """Carry out pending (and retryable failed) requests: create, change (move), cancel (lock).
 
@@ -56,7 +67,10 @@ def provision(
         return min(n, limit) if limit else n
 
     with progress_bar(out, "provisioning", total) as progress:
-        summary = run(rt, ids, limit=limit, dry_run=dry_run, handout_dir=handout_dir, progress=progress)
+        summary = run(
+            rt, ids, limit=limit, dry_run=dry_run, handout_dir=handout_dir, progress=progress,
+            handout_format=handout_format.value,
+        )
     # A password is shown when it is not in a handout (none was asked for, or
     # writing it failed): once.
     show_pw = any(i.password and not i.handed_out for i in summary.items)

@@ -33,6 +33,7 @@ from dnmail.errors import (
     PermissionDenied,
     Refused,
 )
+from dnmail.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -79,8 +80,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if not (e.name or "psycopg").startswith("psycopg"):
             raise
         raise ConfigError(
-            f"database.url {redact_url(url)} is a PostgreSQL database, and its driver is "
-            "not installed: pip install 'dnmail[postgres]'"
+            _(
+                "database.url {url} is a PostgreSQL database, and its driver is "
+                "not installed: pip install 'dnmail[postgres]'"
+            ).format(url=redact_url(url))
         ) from None
 
 
@@ -143,7 +146,9 @@ def is_unique_violation(e: IntegrityError) -> bool:
 
 def _refused(url: str, e: IntegrityError) -> Refused:
     return Refused(
-        f"the database {redact_url(url)} refused the rows ({_first_line(e)}); nothing was kept"
+        _("the database {url} refused the rows ({error}); nothing was kept").format(
+            url=redact_url(url), error=_first_line(e)
+        )
     )
 
 
@@ -160,8 +165,10 @@ def translate_db_errors(url: str) -> Iterator[None]:
         if not is_unique_violation(e):
             raise _refused(url, e) from None
         raise Conflict(
-            f"another run wrote the same rows of {redact_url(url)} at the same moment "
-            f"({_first_line(e)}); nothing was kept, run it again"
+            _(
+                "another run wrote the same rows of {url} at the same moment "
+                "({error}); nothing was kept, run it again"
+            ).format(url=redact_url(url), error=_first_line(e))
         ) from None
     except OperationalError as e:
         _raise_operational(url, e)
@@ -173,28 +180,40 @@ def _raise_operational(url: str, e: OperationalError) -> None:
     msg = _first_line(e)
     if is_retryable(e):
         raise Conflict(
-            f"the database {redact_url(url)} broke a deadlock by failing this run ({msg}); "
-            "nothing was kept, run it again"
+            _(
+                "the database {url} broke a deadlock by failing this run ({error}); "
+                "nothing was kept, run it again"
+            ).format(url=redact_url(url), error=msg)
         ) from None
     if msg.startswith("no such table"):  # SQLite before `dnmail init`
         raise NotInitialised(redact_url(url)) from None
     if "locked" in msg and "database" in msg:
-        raise DatabaseUnavailable(f"database {redact_url(url)} is locked: {msg}") from None
-    raise DatabaseUnavailable(f"cannot reach the database {redact_url(url)}: {msg}") from None
+        raise DatabaseUnavailable(
+            _("database {url} is locked: {error}").format(url=redact_url(url), error=msg)
+        ) from None
+    raise DatabaseUnavailable(
+        _("cannot reach the database {url}: {error}").format(url=redact_url(url), error=msg)
+    ) from None
 
 
 def _raise_dbapi(url: str, e: DBAPIError) -> None:
     code = getattr(e.orig, "sqlstate", None)
     if code == INSUFFICIENT_PRIVILEGE:
         raise PermissionDenied(
-            f"the database {redact_url(url)} refused it: {_first_line(e)}",
-            hint="a unit's database role may only read its unit's rows, queue and "
-            "withdraw its own requests (docs/security.md)",
+            _("the database {url} refused it: {error}").format(
+                url=redact_url(url), error=_first_line(e)
+            ),
+            hint=_(
+                "a unit's database role may only read its unit's rows, queue and "
+                "withdraw its own requests (docs/security.md)"
+            ),
         ) from None
     if code == UNDEFINED_TABLE:
         raise NotInitialised(redact_url(url)) from None
     if e.connection_invalidated:
-        raise DatabaseUnavailable(f"lost the connection to the database {redact_url(url)}") from None
+        raise DatabaseUnavailable(
+            _("lost the connection to the database {url}").format(url=redact_url(url))
+        ) from None
     raise e
 
 
@@ -208,7 +227,7 @@ def savepoint(session: Session) -> Iterator[None]:
     except IntegrityError as e:
         if not is_unique_violation(e):
             raise _refused(str(session.get_bind().engine.url), e) from None
-        raise Conflict(f"a unique key is taken ({_first_line(e)})") from None
+        raise Conflict(_("a unique key is taken ({error})").format(error=_first_line(e))) from None
 
 
 class Database:

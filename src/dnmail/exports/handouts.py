@@ -1,11 +1,21 @@
 """Handout files: the only place a generated password is ever written (mode 0600).
 
-A handout is a CSV (UTF-8 with BOM, so Excel opens Vietnamese correctly) with the
-slip's headers plus `Mật khẩu`: one file per unit per `provision` run, or one file for
-one password (`reset-password --handout`, `unit set-password --handout`), which is a
-workbook made to be printed when its name ends in .xlsx (a title row, landscape, one
-page wide, phone and password as text cells: exports/writers.py) and CSV when .csv;
+A handout carries the slip's headers plus `Mật khẩu`: one file per unit per `provision`
+run (`--handout-dir`), or one file for one password (`reset-password --handout`, `unit
+set-password --handout`). It is a workbook made to be printed (.xlsx: a title row with
+the unit and the date, the header repeated on every page, A4 landscape one page wide,
+phone and password as text cells: exports/writers.py) — the default of `provision`, and
+for a single handout a name ending in .xlsx — or CSV (UTF-8 with BOM, so Excel opens
+Vietnamese correctly: `provision --handout-format csv`, a single handout named .csv);
 any other name is refused before anything is changed.
+
+`provision` hands its passwords to disk chunk by chunk, before each chunk's commit: a
+unit's rows are appended to its CSV handout as they come (cheap, and never shortened:
+the passwords of the chunks before are in force), and at the end of the run the unit's
+workbook is written once from them, published beside it, and the CSV removed
+(`HandoutWriter.close`). A run that is killed, or whose workbook cannot be written,
+leaves the CSV: every password is in it, nothing is lost. Rewriting a workbook at every
+chunk would cost a run over many units minutes (its rows written again and again).
 
 Every handout file is made by `StagedFile` and nothing else, whatever its format:
 
@@ -38,6 +48,7 @@ from pathlib import Path
 
 from dnmail.errors import BadInput
 from dnmail.exports.writers import neutralise
+from dnmail.i18n import _
 
 HEADERS = [
     "STT",
@@ -49,6 +60,10 @@ HEADERS = [
 ]
 
 FORMATS = {".xlsx": "xlsx", ".csv": "csv"}
+#: What `provision --handout-format` may ask for; the first is the default.
+HANDOUT_FORMATS = ("xlsx", "csv")
+#: The title row of a unit's handout of `provision` (then the unit and the date).
+PROVISION_TITLE = "Mật khẩu hộp thư được cấp"
 
 _CREATE = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -75,9 +90,11 @@ def handout_format(path: Path) -> str:
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise HandoutError(
-            f"{path}: a handout is a workbook (.xlsx) or a CSV file (.csv); "
-            f"{Path(path).suffix or 'a name without suffix'!r} is neither",
-            hint="name the handout .xlsx (printable) or .csv",
+            _(
+                "{path}: a handout is a workbook (.xlsx) or a CSV file (.csv); "
+                "{suffix!r} is neither"
+            ).format(path=path, suffix=Path(path).suffix or _("a name without suffix")),
+            hint=_("name the handout .xlsx (printable) or .csv"),
         )
     return fmt
 
@@ -93,15 +110,19 @@ def check_handout_dir(directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise HandoutError(
-            f"cannot create the handout directory {directory}: {e.strerror}"
+            _("cannot create the handout directory {directory}: {error}").format(
+                directory=directory, error=e.strerror
+            )
         ) from None
     try:
-        check_safe_directory(directory, what="handout directory")
+        check_safe_directory(directory, what=_("handout directory"))
     except ConfigError as e:
         raise HandoutError(
             e.message,
-            hint="passwords are written there: use a directory only you can write to "
-            "(mkdir -m 700 DIR)",
+            hint=_(
+                "passwords are written there: use a directory only you can write to "
+                "(mkdir -m 700 DIR)"
+            ),
         ) from None
     return directory
 
@@ -120,7 +141,9 @@ class StagedFile:
             self.fd: int | None = os.open(self.path, _CREATE, 0o600)
         except OSError as e:
             raise HandoutError(
-                f"cannot create a handout in {self.directory}: {e.strerror}"
+                _("cannot create a handout in {directory}: {error}").format(
+                    directory=self.directory, error=e.strerror
+                )
             ) from None
         self.published = False
         self.written = False
@@ -130,8 +153,10 @@ class StagedFile:
         """HandoutError when anything (a file, a link, a device) has the name already."""
         if os.path.lexists(final):
             raise HandoutError(
-                f"{final} exists already: a handout never reuses or overwrites a file",
-                hint="give a new file name (or remove the old handout once it is handed over)",
+                _("{path} exists already: a handout never reuses or overwrites a file").format(
+                    path=final
+                ),
+                hint=_("give a new file name (or remove the old handout once it is handed over)"),
             )
 
     @classmethod
@@ -145,21 +170,10 @@ class StagedFile:
         """Append `text` and flush it to disk (fsync) before returning."""
         self.write_bytes(text.encode("utf-8"))
 
-    def replace_bytes(self, data: bytes) -> None:
-        """Make `data` the whole content (a workbook rewritten with its new rows), on
-        disk (fsync) before returning; the same file, never a new name."""
-        assert self.fd is not None, "the handout is closed"
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        self.write_bytes(data)
-
     def write_bytes(self, data: bytes) -> None:
         """Append `data` and flush it to disk (fsync) before returning."""
         assert self.fd is not None, "the handout is closed"
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        _write_all(self.fd, data)
         os.fsync(self.fd)
         self.written = True
 
@@ -200,6 +214,13 @@ class StagedFile:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -251,24 +272,41 @@ def handout_heading(what: str, stamp: datetime, unit: str | None = None) -> str:
     return heading_text(what, unit, stamp)
 
 
-def handout_name(unit: str, stamp: str) -> str:
-    """`handout-<unit>-<stamp>-<random>.csv`: nobody can guess it in advance."""
-    return f"handout-{unit}-{stamp}-{secrets.token_hex(4)}.csv"
+def handout_name(unit: str, stamp: str, fmt: str = "xlsx") -> str:
+    """`handout-<unit>-<stamp>-<random>.xlsx` (or .csv): nobody can guess it in advance."""
+    return f"handout-{unit}-{stamp}-{secrets.token_hex(4)}.{fmt}"
 
 
 class HandoutWriter:
     """Per-unit handout files under one directory for one run of `provision`.
 
-    `prepare` creates a unit's file (staged) before any directory write of a chunk;
+    `prepare` creates a unit's CSV file (staged) before any directory write of a chunk;
     `write_many` appends the chunk's rows once the directory holds the passwords;
-    `publish` names the files before the chunk's commit; `close` removes the files
-    that never received a row.
+    `publish` names the files before the chunk's commit; `close` removes the files that
+    never received a row and, for the xlsx format, turns each unit's CSV into its
+    workbook (see the module docstring). `units` names each unit code in the title row
+    of a workbook.
     """
 
-    def __init__(self, directory: Path, *, stamp: datetime):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        stamp: datetime,
+        fmt: str = "xlsx",
+        units: dict[str, str] | None = None,
+    ):
+        if fmt not in HANDOUT_FORMATS:
+            raise HandoutError(
+                _("unknown handout format {format!r}; use xlsx or csv").format(format=fmt)
+            )
         self.directory = check_handout_dir(directory)
+        self.when = stamp
         self.stamp = stamp.strftime("%Y%m%dT%H%M%S")
+        self.format = fmt
+        self.units = units or {}
         self.counts: dict[str, int] = {}
+        self.rows: dict[str, list[HandoutRow]] = {}  # each unit's rows, for its workbook
         self.files: dict[str, StagedFile] = {}
         self.paths: dict[str, Path] = {}
 
@@ -276,7 +314,8 @@ class HandoutWriter:
         """Create the files of these units that do not exist yet (HandoutError)."""
         for unit in sorted(set(units)):
             if unit not in self.files:
-                self.files[unit] = StagedFile(self.directory / handout_name(unit, self.stamp))
+                name = handout_name(unit, self.stamp, "csv")
+                self.files[unit] = StagedFile(self.directory / name)
 
     def write_many(self, per_unit: dict[str, list[HandoutRow]]) -> None:
         """Write each unit's rows; the fsyncs run side by side (they release the GIL), so a
@@ -298,7 +337,14 @@ class HandoutWriter:
         f = self.files[unit]
         n = self.counts.get(unit, 0)
         f.write(_csv_rows(rows, start=n + 1, header=not f.written))
+        if self.format == "xlsx":
+            self.rows.setdefault(unit, []).extend(rows)
         self.counts[unit] = n + len(rows)
+
+    def heading(self, unit: str) -> str:
+        """The title row of a unit's workbook: the list, the unit, the date."""
+        name = self.units.get(unit)
+        return handout_heading(PROVISION_TITLE, self.when, f"{name} ({unit})" if name else unit)
 
     def publish(self) -> None:
         """Give every file that holds rows its final name."""
@@ -314,6 +360,33 @@ class HandoutWriter:
             else:
                 f.discard()
         self.files = {u: f for u, f in self.files.items() if f.written}
+        if self.format == "xlsx":
+            for unit in sorted(self.paths):
+                self.paths[unit] = self._workbook(unit, self.paths[unit])
+
+    def _workbook(self, unit: str, journal: Path) -> Path:
+        """The unit's workbook written from its rows and published beside its CSV,
+        which is then removed; the CSV is kept (and returned) when the workbook cannot
+        be made: its passwords are in force."""
+        if journal.suffix != ".csv" or unit not in self.rows:
+            return journal  # left under its temporary name: keep it as it is
+        try:
+            staged = StagedFile(journal.with_suffix(".xlsx"))
+        except HandoutError:
+            return journal
+        try:
+            staged.write_bytes(_xlsx_bytes(self.rows[unit], heading=self.heading(unit)))
+            book = staged.publish()
+        except OSError:
+            staged.discard()
+            return journal
+        if not staged.published:  # the name was taken meanwhile
+            staged.discard()
+            return journal
+        staged.close()
+        os.unlink(journal)
+        _fsync_dir(self.directory)
+        return book
 
 
 def stage_single(path: Path, row: HandoutRow) -> StagedFile:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from dnmail.db.models import AuditEvent
 from dnmail.errors import Refused
+from dnmail.i18n import _
 
 if TYPE_CHECKING:
     from dnmail.config import Config
@@ -137,10 +138,14 @@ def _check_key(session: Session, key: AuditKey) -> None:
     found = trail_key_id(session)
     if found is not None and found[1] != key.id:
         raise Refused(
-            f"the audit trail is keyed with another key (id {found[1]}, event #{found[0]}) "
-            f"than this host's {key.path} (id {key.id}); nothing was changed",
-            hint="copy the audit key file from the host that keys the trail (0600); "
-            "docs/security.md",
+            _(
+                "the audit trail is keyed with another key (id {trail_key}, event #{event}) "
+                "than this host's {path} (id {key}); nothing was changed"
+            ).format(trail_key=found[1], event=found[0], path=key.path, key=key.id),
+            hint=_(
+                "copy the audit key file from the host that keys the trail (0600); "
+                "docs/security.md"
+            ),
         )
     key.checked = True
 
@@ -201,7 +206,9 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
     for ev in events:
         body = _canonical_details(ev.get("details"))
         new_id = last_id + 1
-        h = event_hash(new_id, at, ev["actor"], ev["action"], ev["target"], body, last_hash, stamp=stamp)
+        h = event_hash(
+            new_id, at, ev["actor"], ev["action"], ev["target"], body, last_hash, stamp=stamp
+        )
         rows.append(
             {
                 "id": new_id,
@@ -265,16 +272,18 @@ def verify_chain(
 def _link_problem(ev: AuditEvent, prev_id: int, prev_hash: str) -> str | None:
     if ev.id != prev_id + 1:
         if ev.id > prev_id + 1:
-            return f"events {prev_id + 1}–{ev.id - 1} are missing (deleted)"
-        return "event out of order"
+            return _("events {first}–{last} are missing (deleted)").format(
+                first=prev_id + 1, last=ev.id - 1
+            )
+        return _("event out of order")
     if ev.prev_hash != prev_hash:
-        return (
+        return _(
             "its link to the previous event does not match (an event was removed or "
             "inserted before it)"
         )
     expected = event_hash(ev.id, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash)
     if expected != ev.hash:
-        return "its content was altered after it was written"
+        return _("its content was altered after it was written")
     return None
 
 
@@ -284,11 +293,11 @@ def _mac_problem(
     if ev.mac is None:
         if walk.keyed_since is not None:
             if ev.actor.lower() not in officers:
-                return (
-                    f"it carries no MAC although the trail is keyed since event "
-                    f"#{walk.keyed_since}, and its actor {ev.actor!r} is no unit officer: it "
+                return _(
+                    "it carries no MAC although the trail is keyed since event "
+                    "#{since}, and its actor {actor!r} is no unit officer: it "
                     "was written or rewritten without the audit key (or its MAC removed)"
-                )
+                ).format(since=walk.keyed_since, actor=ev.actor)
             walk.officers_unkeyed += 1
         return None
     if walk.keyed_since is None:
@@ -297,12 +306,12 @@ def _mac_problem(
     if key is None:
         return None
     if ev.key_id != key.id:
-        return (
-            f"it is keyed with another audit key (id {ev.key_id}) than this host's "
-            f"(id {key.id}, {key.path}): verify with the trail's key"
-        )
+        return _(
+            "it is keyed with another audit key (id {event_key}) than this host's "
+            "(id {key}, {path}): verify with the trail's key"
+        ).format(event_key=ev.key_id, key=key.id, path=key.path)
     if not hmac.compare_digest(ev.mac, key.mac(ev.hash)):
-        return (
+        return _(
             "its MAC does not match: the event (or one before it) was altered, inserted or "
             "rehashed by someone without the audit key"
         )

@@ -18,6 +18,7 @@ from dnmail.clock import start_of_day
 from dnmail.db.models import AuditEvent, Unit
 from dnmail.errors import BadInput
 from dnmail.exports.writers import atomic_output
+from dnmail.i18n import _
 from dnmail.services import audit
 
 if TYPE_CHECKING:
@@ -120,39 +121,48 @@ class ChainReport:
     @property
     def message(self) -> str:
         if not self.ok:
-            return (
-                f"audit chain broken at event #{self.broken_at}: {self.problem} "
-                f"({self.checked} event(s) checked)"
-            )
-        lines = [f"audit chain intact: {self.checked} event(s) checked", self._keying()]
+            return _(
+                "audit chain broken at event #{event}: {problem} ({n} event(s) checked)"
+            ).format(event=self.broken_at, problem=self.problem, n=self.checked)
+        intact = _("audit chain intact: {n} event(s) checked").format(n=self.checked)
+        lines = [intact, self._keying()]
         if self.head is not None:
             lines.append(
-                f"head: event #{self.head.id}, hash {self.head.hash}; keep it outside the "
-                "database (`audit verify --anchor FILE` with FILE on another host or medium, "
-                "or write it down): deleting the newest events is seen only against it"
+                _(
+                    "head: event #{event}, hash {hash}; keep it outside the database "
+                    "(`audit verify --anchor FILE` with FILE on another host or medium, "
+                    "or write it down): deleting the newest events is seen only against it"
+                ).format(event=self.head.id, hash=self.head.hash)
             )
         return "\n".join(line for line in lines if line)
 
     def _keying(self) -> str:
         if self.keyed_since is None:
             return (
-                "the trail is not keyed (no event carries a MAC): whoever can write the "
-                "database could rewrite it undetected; `dnmail init` creates the audit key"
+                _(
+                    "the trail is not keyed (no event carries a MAC): whoever can write the "
+                    "database could rewrite it undetected; `dnmail init` creates the audit key"
+                )
                 if self.checked else ""
             )
         parts = []
         if self.keyed_since > 1:
             parts.append(
-                f"events #1–#{self.keyed_since - 1} were written before the audit key and are "
-                f"covered by keyed event #{self.keyed_since}"
+                _(
+                    "events #1–#{last} were written before the audit key and are "
+                    "covered by keyed event #{since}"
+                ).format(last=self.keyed_since - 1, since=self.keyed_since)
             )
-        parts.append(
-            f"keyed since event #{self.keyed_since}, last keyed event #{self.last_keyed}"
-            + (f" ({self.officers_unkeyed} unit officers' event(s) without a MAC)"
-               if self.officers_unkeyed else "")
+        keyed = _("keyed since event #{since}, last keyed event #{last}").format(
+            since=self.keyed_since, last=self.last_keyed
         )
+        if self.officers_unkeyed:
+            keyed += _(" ({n} unit officers' event(s) without a MAC)").format(
+                n=self.officers_unkeyed
+            )
+        parts.append(keyed)
         if not self.macs_checked:
-            parts.append("MACs NOT checked: this host has no audit key ([audit] key_file)")
+            parts.append(_("MACs NOT checked: this host has no audit key ([audit] key_file)"))
         return "; ".join(parts)
 
     def json_extra(self) -> dict[str, object]:
@@ -167,7 +177,11 @@ def read_anchor(path: Path) -> Anchor | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise BadInput(f"{path}: not an audit anchor file ({e.__class__.__name__})") from None
+        raise BadInput(
+            _("{path}: not an audit anchor file ({error})").format(
+                path=path, error=e.__class__.__name__
+            )
+        ) from None
 
 
 def write_anchor(path: Path, anchor: Anchor) -> None:
@@ -210,19 +224,23 @@ def _verify(session: Session, anchor: Anchor | None, now: datetime) -> ChainRepo
     if anchor is None:
         return report
     kept = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == anchor.id))
-    when = anchor.verified_at or "earlier"
+    when = anchor.verified_at or _("earlier")
     if kept is None:
         return replace(
             report,
             broken_at=anchor.id,
-            problem=f"the chain ends at #{head.id if head else 0}, but event #{anchor.id} was "
-            f"its head when last verified ({when}): the last event(s) were deleted",
+            problem=_(
+                "the chain ends at #{head}, but event #{event} was its head when last "
+                "verified ({when}): the last event(s) were deleted"
+            ).format(head=head.id if head else 0, event=anchor.id, when=when),
         )
     if kept != anchor.hash:
         return replace(
             report,
             broken_at=anchor.id,
-            problem=f"its hash differs from the one saved when last verified ({when}): "
-            "the chain was rewritten",
+            problem=_(
+                "its hash differs from the one saved when last verified ({when}): "
+                "the chain was rewritten"
+            ).format(when=when),
         )
     return report

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from dnmail.errors import BadInput, NotFound, Refused
+from dnmail.i18n import _
 from dnmail.services import audit
 from dnmail.services.runtime import Runtime
 from dnmail.services.units import get_unit
@@ -49,8 +50,10 @@ class GrantResult:
 def check_role_name(role: str) -> str:
     if not _ROLE.match(role):
         raise BadInput(
-            f"role name {role!r:.70} is not valid: use 1–63 lower-case letters, digits and "
-            "underscores, starting with a letter or underscore (e.g. dnmail_snv)"
+            _(
+                "role name {role!r:.70} is not valid: use 1–63 lower-case letters, digits and "
+                "underscores, starting with a letter or underscore (e.g. dnmail_snv)"
+            ).format(role=role)
         )
     return role
 
@@ -65,11 +68,15 @@ def grant_unit_role(rt: Runtime, unit: str, *, role: str, create: bool = False) 
     role = check_role_name(role)
     if rt.db.dialect != "postgresql":
         raise BadInput(
-            "dnmail db grant is for PostgreSQL: on SQLite there are no database roles, the "
-            "database file's permissions are the boundary (docs/security.md)"
+            _(
+                "dnmail db grant is for PostgreSQL: on SQLite there are no database roles, the "
+                "database file's permissions are the boundary (docs/security.md)"
+            )
         )
     if not rt.db.has_table("unit_roles"):
-        raise Refused("the database has no unit_roles table yet: run `dnmail init` first")
+        raise Refused(
+            _("the database has no unit_roles table yet: run `dnmail init` first")
+        )
     q = rt.engine.dialect.identifier_preparer.quote(role)
     with rt.transaction() as s:
         u = get_unit(unit, session=s)
@@ -80,15 +87,19 @@ def grant_unit_role(rt: Runtime, unit: str, *, role: str, create: bool = False) 
         if found is None:
             if not create:
                 raise NotFound(
-                    f"database role {role} does not exist: create it (CREATE ROLE {q} LOGIN) "
-                    "or pass --create-role"
+                    _(
+                        "database role {role} does not exist: create it "
+                        "(CREATE ROLE {quoted} LOGIN) or pass --create-role"
+                    ).format(role=role, quoted=q)
                 )
             s.execute(text(f"CREATE ROLE {q} LOGIN"))
             created = True
         elif found.rolsuper or found.rolbypassrls:
             raise Refused(
-                f"database role {role} is a superuser or has BYPASSRLS: row-level security "
-                "would not hold it to one unit"
+                _(
+                    "database role {role} is a superuser or has BYPASSRLS: row-level security "
+                    "would not hold it to one unit"
+                ).format(role=role)
             )
         owner = s.scalar(
             text("SELECT tableowner FROM pg_tables WHERE tablename = 'requests' "
@@ -96,14 +107,20 @@ def grant_unit_role(rt: Runtime, unit: str, *, role: str, create: bool = False) 
         )
         if owner == role:
             raise Refused(
-                f"database role {role} owns dnmail's tables (IID's service role): the owner "
-                "is not subject to row-level security"
+                _(
+                    "database role {role} owns dnmail's tables (IID's service role): the owner "
+                    "is not subject to row-level security"
+                ).format(role=role)
             )
         current = s.scalar(
             text("SELECT unit_code FROM unit_roles WHERE role_name = :r"), {"r": role}
         )
         if current is not None and current != u.code:
-            raise Refused(f"database role {role} already acts for unit {current}")
+            raise Refused(
+                _("database role {role} already acts for unit {unit}").format(
+                    role=role, unit=current
+                )
+            )
         grants = [g.format(role=q) for g in GRANTS]
         for table, column in SEQUENCES:
             seq = s.scalar(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table, "c": column})

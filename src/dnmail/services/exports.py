@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from dnmail.clock import start_of_day
 from dnmail.db import queries
 from dnmail.db.models import AuditEvent, FormerAddress, Mailbox, Request, Staff
+from dnmail.domain.messages import shown
 from dnmail.domain.states import LockReason, MailboxState, RequestKind, RequestState
 from dnmail.errors import BadInput, DnmailError
 from dnmail.exports.writers import (
@@ -42,6 +43,7 @@ from dnmail.exports.writers import (
     output_format,
     write,
 )
+from dnmail.i18n import _
 from dnmail.services import audit
 from dnmail.services.units import get_unit
 
@@ -135,7 +137,7 @@ def _address(local, domain: str):
 def _mailbox_query(
     domain: str, state: MailboxState, unit: str | None, since: datetime | None, *extra, since_column
 ) -> Select:
-    """Mailboxes in one state with their owners, one unit's or all, ordered by unit and address."""
+    """Mailboxes in one state with their owners, one unit's or all, by unit and address."""
     q = (
         select(
             Staff.full_name,
@@ -257,18 +259,24 @@ def export_target(path: Path, requested: str | None = None) -> tuple[Path, str]:
     path = Path(path)
     by_name = output_format(path)
     if requested is not None and requested not in FILE_FORMATS:
-        raise BadInput(f"unknown export format {requested!r}; use xlsx, csv or json")
+        raise BadInput(
+            _("unknown export format {format!r}; use xlsx, csv or json").format(format=requested)
+        )
     if by_name is not None and requested is not None and by_name != requested:
         raise BadInput(
-            f"{path}: the name says {by_name} but --format says {requested}; "
-            f"name the file .{requested} or drop --format"
+            _(
+                "{path}: the name says {by_name} but --format says {requested}; "
+                "name the file .{requested} or drop --format"
+            ).format(path=path, by_name=by_name, requested=requested)
         )
     if by_name is not None:
         return path, by_name
     if path.suffix:
         raise BadInput(
-            f"{path}: {path.suffix!r} is not an export format; name the file .xlsx (a "
-            "workbook, the default), .csv or .json"
+            _(
+                "{path}: {suffix!r} is not an export format; name the file .xlsx (a "
+                "workbook, the default), .csv or .json"
+            ).format(path=path, suffix=path.suffix)
         )
     fmt = requested or "xlsx"
     return path.with_name(f"{path.name}.{fmt}"), fmt
@@ -312,13 +320,19 @@ def export_list(
     kind = ExportKind(kind)
     path, fmt = export_target(Path(path), file_format)
     if not path.parent.is_dir():
-        raise BadInput(f"{path}: the directory {path.parent} does not exist")
+        raise BadInput(
+            _("{path}: the directory {directory} does not exist").format(
+                path=path, directory=path.parent
+            )
+        )
     if os.path.isdir(path):
-        raise BadInput(f"{path} is a directory; give a file name")
+        raise BadInput(_("{path} is a directory; give a file name").format(path=path))
     if unit and kind == ExportKind.AUDIT:
         raise BadInput(
-            "audit events are not kept per unit: drop --unit "
-            "(use `dnmail audit list --actor/--target` to look at one unit's events)"
+            _(
+                "audit events are not kept per unit: drop --unit "
+                "(use `dnmail audit list --actor/--target` to look at one unit's events)"
+            )
         )
     now = rt.now()
     with rt.transaction() as s:
@@ -335,7 +349,10 @@ def export_list(
         heading = heading_text(
             kind.title_vi, f"{unit_row.name} ({unit_row.code})" if unit_row else None, now
         )
-        sheet = Sheet(COLUMNS[kind], _stream(s, query, batch), kind.title_vi, header, heading)
+        rows_in = _stream(s, query, batch)
+        if kind == ExportKind.PENDING:  # a failure reason is stored as its message id
+            rows_in = ((*row[:-1], shown(row[-1], "vi")) for row in rows_in)
+        sheet = Sheet(COLUMNS[kind], rows_in, kind.title_vi, header, heading)
         try:
             with atomic_output(path) as tmp:
                 rows = write(tmp, fmt, sheet)
@@ -346,12 +363,16 @@ def export_list(
                     action=f"export.{kind}",
                     target=f"file:{path.name}",
                     at=now,
-                    details={"format": fmt, "rows": rows, "unit": unit_code, "since": header["since"]},
+                    details={
+                        "format": fmt, "rows": rows, "unit": unit_code, "since": header["since"],
+                    },
                 )
                 s.flush()
         except OSError as e:
             raise DnmailError(
-                f"{path}: cannot write the export: {e.strerror or e}; nothing was written"
+                _("{path}: cannot write the export: {error}; nothing was written").format(
+                    path=path, error=e.strerror or e
+                )
             ) from None
     return ExportResult(path, kind, fmt, rows, unit_code, since)
 

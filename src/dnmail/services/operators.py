@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dnmail.errors import PermissionDenied
+from dnmail.i18n import N_, _, later
 
 DEFAULT_ADMINS = ("iid-admin",)
 
@@ -33,30 +34,35 @@ class Role(StrEnum):
 
 
 class Right(StrEnum):
-    """One thing a command does; the value is how refusals name it."""
+    """One thing a command does; the value (English) is how refusals name it, `label`
+    in the interface's language."""
 
-    INIT = "initialising the database and the directory"
-    ADD_UNIT = "adding units"
-    LIST_UNITS = "listing units"
-    SET_UNIT_PASSWORD = "setting a unit account's password"
-    GRANT_DATABASE_ROLE = "granting database roles"
-    IMPORT_ROSTER = "importing the HR roster"
-    LIST_STAFF = "listing staff"
-    CREATE_REQUEST = "creating requests"
-    IMPORT_SLIPS = "importing request slips"
-    REJECT_REQUEST = "rejecting requests"
-    WITHDRAW_REQUEST = "withdrawing requests"
-    LIST_QUEUE = "listing the queue"
-    PROVISION = "provisioning"
-    RESET_PASSWORD = "resetting passwords"
-    LOCK = "locking mailboxes"
-    UNLOCK = "unlocking mailboxes"
-    SYNC = "syncing the HR roster"
-    RECONCILE = "reconciling the database with the directory"
-    EXPORT_LIST = "exporting lists"
-    EXPORT_AUDIT = "exporting the audit trail"
-    READ_AUDIT = "reading the audit trail"
-    ADOPT = "taking over directory entries"
+    INIT = N_("initialising the database and the directory")
+    ADD_UNIT = N_("adding units")
+    LIST_UNITS = N_("listing units")
+    SET_UNIT_PASSWORD = N_("setting a unit account's password")
+    GRANT_DATABASE_ROLE = N_("granting database roles")
+    IMPORT_ROSTER = N_("importing the HR roster")
+    LIST_STAFF = N_("listing staff")
+    CREATE_REQUEST = N_("creating requests")
+    IMPORT_SLIPS = N_("importing request slips")
+    REJECT_REQUEST = N_("rejecting requests")
+    WITHDRAW_REQUEST = N_("withdrawing requests")
+    LIST_QUEUE = N_("listing the queue")
+    PROVISION = N_("provisioning")
+    RESET_PASSWORD = N_("resetting passwords")
+    LOCK = N_("locking mailboxes")
+    UNLOCK = N_("unlocking mailboxes")
+    SYNC = N_("syncing the HR roster")
+    RECONCILE = N_("reconciling the database with the directory")
+    EXPORT_LIST = N_("exporting lists")
+    EXPORT_AUDIT = N_("exporting the audit trail")
+    READ_AUDIT = N_("reading the audit trail")
+    ADOPT = N_("taking over directory entries")
+
+    @property
+    def label(self) -> str:
+        return later(self.value)
 
 
 #: right → whether unit officers hold it (for their own unit). IID administrators hold
@@ -106,8 +112,10 @@ class Operator:
 
     def describe(self) -> str:
         if self.is_officer:
-            return f"{self.account} is a unit officer of {self.unit}"
-        return f"{self.account} is an IID administrator"
+            return _("{account} is a unit officer of {unit}").format(
+                account=self.account, unit=self.unit
+            )
+        return _("{account} is an IID administrator").format(account=self.account)
 
 
 def identify(
@@ -127,16 +135,22 @@ def identify(
     given = account.strip()
     key = given.lower()
     if not key:
-        raise PermissionDenied("no operator named: pass --as ACCOUNT or set [operator] account")
+        raise PermissionDenied(
+            _("no operator named: pass --as ACCOUNT or set [operator] account")
+        )
     for candidate in (key, f"{key}@{mail_domain.lower()}" if "@" not in key else None):
         if candidate and candidate in unit_accounts:
             return Operator(candidate, Role.OFFICER, unit_accounts[candidate])
     if key in {a.strip().lower() for a in admins}:
         return Operator(given, Role.ADMIN)
     raise PermissionDenied(
-        f"{given!r:.80} is neither a unit's official account nor an IID administrator",
-        hint="a unit officer gives its unit's account (e.g. --as snv@danang.gov.vn; "
-        "see `dnmail unit list`); IID administrators are listed in [operator] admins",
+        _("{account!r:.80} is neither a unit's official account nor an IID administrator").format(
+            account=given
+        ),
+        hint=_(
+            "a unit officer gives its unit's account (e.g. --as snv@danang.gov.vn; "
+            "see `dnmail unit list`); IID administrators are listed in [operator] admins"
+        ),
     )
 
 
@@ -149,17 +163,27 @@ def authorize(operator: Operator, right: Right, *, unit: str | None = None) -> s
     if operator.is_admin:
         return unit
     if not RIGHTS[right]:
-        raise PermissionDenied(f"{operator.describe()}: {right.value} is for IID administrators")
+        raise PermissionDenied(
+            _("{who}: {right} is for IID administrators").format(
+                who=operator.describe(), right=right.label
+            )
+        )
     asked = unit.strip().lower() if unit is not None else None
     if asked is not None and asked != operator.unit:
-        raise PermissionDenied(f"{operator.describe()}: cannot act for unit {asked:.40}")
+        raise PermissionDenied(
+            _("{who}: cannot act for unit {unit:.40}").format(who=operator.describe(), unit=asked)
+        )
     return operator.unit
 
 
 def other_unit(account: str, own: str, other: str, *, what: str = "") -> PermissionDenied:
     """The refusal for an officer who reaches a record (a mailbox, a request) of another
     unit: services raise it once they know which unit the record belongs to."""
-    suffix = f" ({what})" if what else ""
+    who = Operator(account, Role.OFFICER, own).describe()
+    if what:
+        return PermissionDenied(
+            _("{who}: cannot act for unit {unit} ({what})").format(who=who, unit=other, what=what)
+        )
     return PermissionDenied(
-        f"{Operator(account, Role.OFFICER, own).describe()}: cannot act for unit {other}{suffix}"
+        _("{who}: cannot act for unit {unit:.40}").format(who=who, unit=other)
     )

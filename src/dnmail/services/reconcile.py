@@ -51,6 +51,7 @@ from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff
 from dnmail.directory.gateway import Entry
 from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
+from dnmail.domain.messages import english, message
 from dnmail.domain.passwords import generate_password
 from dnmail.domain.states import Labelled, MailboxState
 from dnmail.errors import DirectoryError, DirectoryUnavailable
@@ -201,7 +202,8 @@ class _Index:
             return None
         bare = [x for x in self.by_uid.get(b.address, []) if not x.employee_number]
         if not bare:
-            bare = [x for x in self.by_mail.get(f"{b.address}@{domain}", []) if not x.employee_number]
+            mail = f"{b.address}@{domain}"
+            bare = [x for x in self.by_mail.get(mail, []) if not x.employee_number]
         return bare[0] if len(bare) == 1 else None
 
 
@@ -274,8 +276,16 @@ class Reconciler:
                         found[0].dn,
                         None,
                         hr,
-                        f"employeeNumber {hr} is on {len(found)} entries: {dns}",
-                        fix="reported only: decide which entry is the person's and delete the other",
+                        message(
+                            N_("employeeNumber {hr_id} is on {n} entries: {dns}"),
+                            hr_id=hr, n=len(found), dns=dns,
+                        ),
+                        fix=message(
+                            N_(
+                                "reported only: decide which entry is the person's and "
+                                "delete the other"
+                            )
+                        ),
                     )
                 )
         pending = 0
@@ -308,13 +318,20 @@ class Reconciler:
             b.dn,
             self._addr(b),
             b.hr_id,
-            f"no entry at {b.dn} nor any with employeeNumber {b.hr_id}",
+            message(
+                N_("no entry at {dn} nor any with employeeNumber {hr_id}"), dn=b.dn, hr_id=b.hr_id
+            ),
         )
         if b.adopted:
             # dnmail did not make it and cannot make it as it was (its password above all).
             self.items.append(replace(
-                drift, fix="reported only: an entry taken over from the existing directory; "
-                "restore it from the directory's backup",
+                drift,
+                fix=message(
+                    N_(
+                        "reported only: an entry taken over from the existing directory; "
+                        "restore it from the directory's backup"
+                    )
+                ),
             ))
             return
         self._mend(drift, b, lambda: self._recreate(b))
@@ -329,15 +346,21 @@ class Reconciler:
             if not self.layout.in_place(dn, b.unit_code):
                 branch = self.layout.branch_unit(dn)
                 where = (
-                    f"not directly under {self.layout.people}" if self.layout.flat
-                    else f"in the branch of {branch or '(no unit)'}"
+                    message(N_("not directly under {dn}"), dn=self.layout.people)
+                    if self.layout.flat
+                    else message(
+                        N_("in the branch of {unit}"), unit=branch or message(N_("(no unit)"))
+                    )
                 )
                 drift = Drift(
                     DriftKind.WRONG_BRANCH,
                     dn,
                     self._addr(b),
                     b.hr_id,
-                    f"the entry is {where}; the HR unit is {b.unit_code} (database DN {b.dn})",
+                    message(
+                        N_("the entry is {where}; the HR unit is {unit} (database DN {dn})"),
+                        where=where, unit=b.unit_code, dn=b.dn,
+                    ),
                 )
                 dn = self._mend(drift, b, lambda: self._move(b, dn), default=dn)
             elif dn.lower() != b.dn.lower() or b.mailbox_unit != b.unit_code:
@@ -346,9 +369,12 @@ class Reconciler:
                     dn,
                     self._addr(b),
                     b.hr_id,
-                    f"the entry is in the right branch but the database records {b.dn}",
+                    message(
+                        N_("the entry is in the right branch but the database records {dn}"),
+                        dn=b.dn,
+                    ),
                 )
-                self._mend(drift, b, lambda: (dn, "database record updated"))
+                self._mend(drift, b, lambda: (dn, message(N_("database record updated"))))
             changes = changed_attributes(
                 e.first,
                 mailbox_attributes(
@@ -358,7 +384,9 @@ class Reconciler:
             if e.employee_number != b.hr_id:
                 changes["employeeNumber"] = b.hr_id
             if changes:
-                drift = Drift(DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id, _attr_text(e, changes))
+                drift = Drift(
+                    DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id, _attr_text(e, changes)
+                )
                 target = dn
                 self._mend(drift, b, lambda: self._replace(b, target, changes))
         self._compare_lock(b, e, dn)
@@ -372,9 +400,12 @@ class Reconciler:
         if dn.lower() != b.dn.lower():
             drift = Drift(
                 DriftKind.WRONG_BRANCH, dn, self._addr(b), b.hr_id,
-                f"the entry taken over at {b.dn} is now at {dn}",
+                message(
+                    N_("the entry taken over at {old} is now at {new}"), old=b.dn, new=dn
+                ),
             )
-            self._mend(drift, b, lambda: (dn, "database record updated (the entry is not moved)"))
+            moved = message(N_("database record updated (the entry is not moved)"))
+            self._mend(drift, b, lambda: (dn, moved))
         if b.state != MailboxState.LOCKED:
             written = _written_by_dnmail(b.adopted_attrs)
             changed = {
@@ -387,13 +418,20 @@ class Reconciler:
             if theirs:
                 self.items.append(Drift(
                     DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id,
-                    "changed since it was taken over: " + _attr_text(e, theirs),
-                    fix="reported only: values the entry had before dnmail took it over",
+                    message(
+                        N_("changed since it was taken over: {changes}"),
+                        changes=_attr_text(e, theirs),
+                    ),
+                    fix=message(
+                        N_("reported only: values the entry had before dnmail took it over")
+                    ),
                 ))
             if ours:
                 drift = Drift(
                     DriftKind.ATTRIBUTE_DRIFT, dn, self._addr(b), b.hr_id,
-                    "changed since dnmail wrote it: " + _attr_text(e, ours),
+                    message(
+                        N_("changed since dnmail wrote it: {changes}"), changes=_attr_text(e, ours)
+                    ),
                 )
                 self._mend(drift, b, lambda: self._replace(b, dn, ours))
         self._compare_lock(b, e, dn)
@@ -401,15 +439,11 @@ class Reconciler:
     def _compare_lock(self, b: _Box, e: Entry, dn: str) -> None:
         locked = b.state == MailboxState.LOCKED
         if locked != e.locked:
-            said = "locked" if locked else "active"
-            drift = Drift(
-                DriftKind.LOCK_MISMATCH,
-                dn,
-                self._addr(b),
-                b.hr_id,
-                f"the database says {said}; the directory entry is "
-                f"{'locked' if e.locked else 'not locked'}",
-            )
+            if locked:
+                said = message(N_("the database says locked; the directory entry is not locked"))
+            else:
+                said = message(N_("the database says active; the directory entry is locked"))
+            drift = Drift(DriftKind.LOCK_MISMATCH, dn, self._addr(b), b.hr_id, said)
             target = dn
             self._mend(drift, b, lambda: self._set_lock(b, target, locked))
 
@@ -420,20 +454,22 @@ class Reconciler:
         people: dict[str, tuple[str, str]] = {}
         q = select(Staff.hr_id, Staff.full_name, Staff.unit_code)
         with self.rt.transaction(readonly=True) as s:
-            people.update(
-                {hr: (name, unit) for hr, name, unit in queries.rows_where_in(s, q, Staff.hr_id, hr_ids)}
-            )
+            rows = queries.rows_where_in(s, q, Staff.hr_id, hr_ids)
+            people.update({hr: (name, unit) for hr, name, unit in rows})
         for e in entries:
             who = people.get(e.employee_number)
             if who:
-                detail = (
-                    f"no mailbox record; employeeNumber {e.employee_number} is {who[0]} ({who[1]}): "
-                    "a create request for this person makes `provision` adopt the entry"
+                detail = message(
+                    N_(
+                        "no mailbox record; employeeNumber {hr_id} is {name} ({unit}): "
+                        "a create request for this person makes `provision` adopt the entry"
+                    ),
+                    hr_id=e.employee_number, name=who[0], unit=who[1],
                 )
             else:
-                detail = (
-                    f"no mailbox record and no staff member with employeeNumber "
-                    f"{e.employee_number or '(none)'}"
+                detail = message(
+                    N_("no mailbox record and no staff member with employeeNumber {hr_id}"),
+                    hr_id=e.employee_number or message(N_("(none)")),
                 )
             self.items.append(
                 Drift(
@@ -442,7 +478,7 @@ class Reconciler:
                     f"{e.uid}@{self.domain}" if e.uid else None,
                     e.employee_number or None,
                     detail,
-                    fix="reported only",
+                    fix=message(N_("reported only")),
                 )
             )
 
@@ -459,7 +495,9 @@ class Reconciler:
         except DirectoryUnavailable:
             raise
         except DirectoryError as e:
-            self.items.append(replace(drift, fix=f"not mended: {e.message}"))
+            self.items.append(
+                replace(drift, fix=message(N_("not mended: {error}"), error=e.message))
+            )
             return default
         self.items.append(replace(drift, fixed=True, fix=what))
         with self.rt.transaction() as s:
@@ -479,8 +517,8 @@ class Reconciler:
                 details={
                     "kind": drift.kind,
                     "dn": value if isinstance(value, str) else drift.dn,
-                    "drift": drift.detail,
-                    "fix": what,
+                    "drift": english(drift.detail),  # the trail is the same in any language
+                    "fix": english(what),
                 },
             )
         return value if isinstance(value, str) else default
@@ -492,15 +530,25 @@ class Reconciler:
         dn = self.layout.mailbox_dn(unit, b.address)
         self._ensure_branch(unit)
         # The password is thrown away: nobody is told it (DESIGN §2, never stored).
-        attrs = mailbox_attributes(b, b.address, self.domain, unit_values=self.layout.unit_values(unit))
+        attrs = mailbox_attributes(
+            b, b.address, self.domain, unit_values=self.layout.unit_values(unit)
+        )
         self.d.add_mailbox(dn, attrs, generate_password(self.rt.config.passwords.policy()))
         if locked:
             self.d.lock(dn)
-        return dn, (
-            f"recreated at {dn}{' and locked' if locked else ''} with a random password "
-            f"nobody knows and must-change set: it cannot be logged into until "
-            f"`dnmail reset-password {b.address}` hands a password out"
-        )
+        if locked:
+            what = N_(
+                "recreated at {dn} and locked with a random password nobody knows and "
+                "must-change set: it cannot be logged into until "
+                "`dnmail reset-password {address}` hands a password out"
+            )
+        else:
+            what = N_(
+                "recreated at {dn} with a random password nobody knows and must-change set: "
+                "it cannot be logged into until `dnmail reset-password {address}` hands a "
+                "password out"
+            )
+        return dn, message(what, dn=dn, address=b.address)
 
     def _ensure_branch(self, unit: str) -> None:
         branch = self.layout.branch_to_create(unit)
@@ -511,18 +559,18 @@ class Reconciler:
         branch = self.layout.unit_branch(b.unit_code)
         self._ensure_branch(b.unit_code)
         new_dn = self.d.move(dn, branch)
-        return new_dn, f"moved to {branch}"
+        return new_dn, message(N_("moved to {branch}"), branch=branch)
 
     def _replace(self, b: _Box, dn: str, changes: Mapping[str, object]):
         self.d.replace(dn, changes)
-        return None, "replaced " + ", ".join(sorted(changes))
+        return None, message(N_("replaced {attributes}"), attributes=", ".join(sorted(changes)))
 
     def _set_lock(self, b: _Box, dn: str, locked: bool):
         if locked:
             self.d.lock(dn)
-            return None, "locked, as the database says"
+            return None, message(N_("locked, as the database says"))
         self.d.unlock(dn)
-        return None, "unlocked, as the database says"
+        return None, message(N_("unlocked, as the database says"))
 
     def _addr(self, b: _Box) -> str:
         return f"{b.address}@{self.domain}"

@@ -24,6 +24,7 @@ from dnmail.db import queries
 from dnmail.db.models import Mailbox, Request, Staff, Unit
 from dnmail.db.session import savepoint
 from dnmail.domain.addresses import DEFAULT_RESERVED, normalise_reserved, validate_local_part
+from dnmail.domain.messages import shown
 from dnmail.domain.states import (
     HrStatus,
     LockReason,
@@ -510,7 +511,7 @@ def _view(
         created_at=r.created_at,
         requested_by=r.requested_by,
         handled_by=r.handled_by,
-        last_error=r.last_error,
+        last_error=shown(r.last_error),  # a failure reason, stored as its message id
         lock_reason=LockReason(r.lock_reason) if r.lock_reason else None,
         slip_id=r.slip_id,
         address=addr,

@@ -41,6 +41,7 @@ def ensure_audit_key(rt: Runtime) -> str | None:
 
     from dnmail.config import check_safe_directory
     from dnmail.errors import Refused
+    from dnmail.i18n import _
     from dnmail.services.audit import session_info, trail_key_id
 
     cfg = rt.config
@@ -51,13 +52,15 @@ def ensure_audit_key(rt: Runtime) -> str | None:
         keyed = trail_key_id(s)
     if keyed is not None:
         raise Refused(
-            f"the audit trail is keyed (key id {keyed[1]}, event #{keyed[0]}) but this host "
-            f"has no audit key: copy the key file from the host that made it to {path} "
-            "(mode 0600), or name it with [audit] key_file; a new key would not verify the "
-            "trail"
+            _(
+                "the audit trail is keyed (key id {key}, event #{event}) but this host "
+                "has no audit key: copy the key file from the host that made it to {path} "
+                "(mode 0600), or name it with [audit] key_file; a new key would not verify the "
+                "trail"
+            ).format(key=keyed[1], event=keyed[0], path=path)
         )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    check_safe_directory(path.parent, what="data directory")
+    check_safe_directory(path.parent, what=_("data directory"))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o600)
     try:
@@ -112,6 +115,6 @@ def initialise(rt: Runtime, *, directory: bool = True) -> InitResult:
                 (u.code, u.name, u.account or f"{u.code}@{rt.config.directory.mail_domain}")
                 for u in s.scalars(select(Unit).order_by(Unit.code))
             ]
-        created = ensure_branches(rt, [code for code, _, _ in units])
+        created = ensure_branches(rt, [unit[0] for unit in units])
         accounts = ensure_unit_accounts(rt, units)
     return InitResult(redact_url(rt.db.url), before, after, created, directory, accounts, key)

@@ -57,6 +57,7 @@ from dnmail.errors import (
     Refused,
     SignatureInvalid,
 )
+from dnmail.i18n import _
 from dnmail.readers.safety import sha256_file
 from dnmail.readers.slip import ReadSlip, may_be_pdf, read_slip
 from dnmail.services import audit
@@ -248,8 +249,9 @@ def plan_requests(
             if local is not None and local in asked:
                 problems.append(
                     row_problem(
-                        f"requested address {local}@{domain} is also asked for on "
-                        f"{row_name(asked[local])}",
+                        _("requested address {local}@{domain} is also asked for on {row}").format(
+                            local=local, domain=domain, row=row_name(asked[local])
+                        ),
                         row,
                         file_name=file_name,
                         column=ADDRESS_COLUMN,
@@ -265,7 +267,7 @@ def plan_requests(
         # For a cancel the column names the person's mailbox: it must be theirs, or the
         # slip means someone else. For a change, the person's own mailbox, or the new
         # name the unit asks for (a rename, checked as a create's requested name).
-        mailboxes = _mailboxes_of(session, [p.hr_id for _, p in matches])
+        mailboxes = _mailboxes_of(session, [p.hr_id for _row, p in matches])
         for row, person in matches:
             if row.requested_address:
                 local = _requested_local(row.requested_address, domain)
@@ -278,9 +280,13 @@ def plan_requests(
                 if own is not None and local != own:
                     problems.append(
                         row_problem(
-                            f"{person.full_name} ({person.hr_id}): the slip names the mailbox "
-                            f"{row.requested_address!r}, but this person's mailbox is "
-                            f"{own}@{domain}",
+                            _(
+                                "{name} ({hr_id}): the slip names the mailbox {named!r}, but "
+                                "this person's mailbox is {own}@{domain}"
+                            ).format(
+                                name=person.full_name, hr_id=person.hr_id,
+                                named=row.requested_address, own=own, domain=domain,
+                            ),
                             row,
                             file_name=file_name,
                             column=ADDRESS_COLUMN,
@@ -293,7 +299,7 @@ def plan_requests(
     for start in range(0, len(planned), CHUNK):
         chunk = planned[start : start + CHUNK]
         ok, reasons = check_requests(
-            session=session, config=config, unit=unit, items=[item for _, _, item in chunk]
+            session=session, config=config, unit=unit, items=[item for *_rp, item in chunk]
         )
         passed = {item.hr_id: item for item, _s in ok}  # the address as a local part
         failed = [entry for entry in chunk if entry[2].hr_id not in passed]
@@ -301,10 +307,18 @@ def plan_requests(
             problems += [Problem(reason, file=file_name) for reason in reasons]
             continue
         for (row, _person, _item), reason in zip(failed, reasons, strict=True):
-            column = ADDRESS_COLUMN if "requested address" in reason else NAME_COLUMN
+            column = ADDRESS_COLUMN if _about_address(reason) else NAME_COLUMN
             problems.append(row_problem(reason, row, file_name=file_name, column=column))
         checked += [(row, p, passed[item.hr_id]) for row, p, item in chunk if item.hr_id in passed]
     return checked, problems
+
+
+def _about_address(reason: str) -> bool:
+    """Is this refusal of `check_requests` about the requested address (its column)?
+    Read from the message's English id when it carries one, else from its words in
+    either language."""
+    said = getattr(reason, "msgid", None) or reason
+    return "requested address" in said or _("requested address") in reason
 
 
 def _mailboxes_of(session: Session, hr_ids: Sequence[str]) -> dict[str, str]:
@@ -355,28 +369,32 @@ def _signature_reused(session: Session, read: ReadSlip) -> str | None:
     ids = list(
         session.scalars(select(Request.id).where(Request.slip_id == slip.id).order_by(Request.id))
     )
-    return (
-        f"its signature {field_name!r} was already imported on "
-        f"{slip.imported_at:%Y-%m-%d %H:%M} UTC by {slip.imported_by} (file {slip.file_name!r}, "
-        f"slip #{slip.id}, requests {_shown(ids) or 'none'}): the same signed slip is never "
+    return _(
+        "its signature {field!r} was already imported on {at} UTC by {by} (file {file!r}, "
+        "slip #{slip}, requests {requests}): the same signed slip is never "
         "imported twice, whatever was added to the file after signing; ask the unit for a "
         "new slip"
+    ).format(
+        field=field_name, at=f"{slip.imported_at:%Y-%m-%d %H:%M}", by=slip.imported_by,
+        file=slip.file_name, slip=slip.id, requests=_shown(ids) or _("none"),
     )
 
 
 def _shown(ids: Sequence[int]) -> str:
     shown = ", ".join(f"#{i}" for i in ids[:IDS_SHOWN])
     if len(ids) > IDS_SHOWN:
-        shown += f" … ({len(ids)} in all)"
+        shown += _(" … ({n} in all)").format(n=len(ids))
     return shown
 
 
 def _already(slip_id: int, at: datetime, by: str, name: str, ids: Sequence[int]) -> str:
     shown = _shown(ids)
-    return (
-        f"this file was already imported on {at:%Y-%m-%d %H:%M} UTC by {by} "
-        f"(as {name!r}, slip #{slip_id}, requests {shown or 'none'}); "
+    return _(
+        "this file was already imported on {at} UTC by {by} "
+        "(as {name!r}, slip #{slip}, requests {requests}); "
         "a slip is never imported twice"
+    ).format(
+        at=f"{at:%Y-%m-%d %H:%M}", by=by, name=name, slip=slip_id, requests=shown or _("none")
     )
 
 
@@ -392,13 +410,18 @@ def choose_kind(
         return kind or content.kind
     if content.kind is None:
         raise SlipRefused([Problem(
-            f"'Nội dung yêu cầu' {content.content[:80]!r} of this signed slip names no single "
-            "kind of request (cấp mới / thay đổi / hủy bỏ); --kind cannot supply what the "
-            "chief did not sign: ask the unit for a slip that states it", file=file_name)])
+            _(
+                "'Nội dung yêu cầu' {content!r} of this signed slip names no single "
+                "kind of request (cấp mới / thay đổi / hủy bỏ); --kind cannot supply what the "
+                "chief did not sign: ask the unit for a slip that states it"
+            ).format(content=content.content[:80]), file=file_name)])
     if kind is not None and kind != content.kind:
         raise SlipRefused([Problem(
-            f"the signed slip asks for {content.kind.label_vi} ({content.kind.value}); "
-            f"--kind {kind.value} may not override what the chief signed", file=file_name)])
+            _(
+                "the signed slip asks for {label} ({kind}); "
+                "--kind {given} may not override what the chief signed"
+            ).format(label=content.kind.label_vi, kind=content.kind.value, given=kind.value),
+            file=file_name)])
     return content.kind
 
 
@@ -417,8 +440,10 @@ def _slip_unit(session: Session, read: ReadSlip, warnings: list[Problem]) -> Uni
     ):
         warnings.append(
             Problem(
-                f"'Tên cơ quan' on the slip is {content.unit_name!r}; the slip is imported for "
-                f"unit {unit.code} ({unit.name})",
+                _(
+                    "'Tên cơ quan' on the slip is {named!r}; the slip is imported for "
+                    "unit {code} ({name})"
+                ).format(named=content.unit_name, code=unit.code, name=unit.name),
                 file=name,
             )
         )
@@ -455,8 +480,10 @@ def store_slip(
         raise SlipRefused(
             [
                 Problem(
-                    f"'Nội dung yêu cầu' {content.content[:80]!r} names no single kind of request "
-                    "(cấp mới / thay đổi / hủy bỏ): write one on the slip, or give --kind",
+                    _(
+                        "'Nội dung yêu cầu' {content!r} names no single kind of request "
+                        "(cấp mới / thay đổi / hủy bỏ): write one on the slip, or give --kind"
+                    ).format(content=content.content[:80]),
                     file=name,
                 )
             ]
@@ -465,8 +492,9 @@ def store_slip(
         # An unsigned Excel slip only (choose_kind refused a signed one).
         warnings.append(
             Problem(
-                f"the slip asks for {content.kind.label_vi} ({content.kind.value}); "
-                f"--kind {kind.value} overrides it",
+                _("the slip asks for {label} ({kind}); --kind {given} overrides it").format(
+                    label=content.kind.label_vi, kind=content.kind.value, given=kind.value
+                ),
                 file=name,
             )
         )
@@ -475,8 +503,9 @@ def store_slip(
         raise SlipRefused(
             [
                 Problem(
-                    f"the slip has {len(content.rows):,} rows, more than limits.max_rows "
-                    f"({limit:,})",
+                    _("the slip has {n:,} rows, more than limits.max_rows ({limit:,})").format(
+                        n=len(content.rows), limit=limit
+                    ),
                     file=name,
                 )
             ]
@@ -542,8 +571,10 @@ def store_slip(
         raise SlipRefused(
             [
                 Problem(
-                    "this file was imported at the same moment by another run; a slip is never "
-                    "imported twice (see `dnmail queue list`)",
+                    _(
+                        "this file was imported at the same moment by another run; a slip is "
+                        "never imported twice (see `dnmail queue list`)"
+                    ),
                     file=name,
                 )
             ]
@@ -559,8 +590,10 @@ def store_slip(
         session.flush()
     except IntegrityError:  # the same signature imported at this very moment
         raise SlipRefused([Problem(
-            "a file with the same signature was imported at the same moment by another run; "
-            "a signed slip is never imported twice", file=name)]) from None
+            _(
+                "a file with the same signature was imported at the same moment by another "
+                "run; a signed slip is never imported twice"
+            ), file=name)]) from None
     created = []
     try:
         for start in range(0, len(planned), CHUNK):
@@ -569,7 +602,7 @@ def store_slip(
                 session=session,
                 config=config,
                 unit=unit.code,
-                items=[item for _, _, item in chunk],
+                items=[item for *_rp, item in chunk],
                 actor=actor,
                 now=now,
                 slip_id=slip.id,
@@ -725,10 +758,10 @@ def _import_one(
         )
     if digest:
         if dry_run:
-            why = (
-                f"the same file as {str(path)!r}, given earlier in this run "
+            why = _(
+                "the same file as {path!r}, given earlier in this run "
                 "(a slip is never imported twice)"
-            )
+            ).format(path=str(path))
         else:
             why = _already(
                 result.slip_id or 0,

@@ -15,6 +15,7 @@ from dnmail.db.models import Mailbox, Request, Staff, Unit
 from dnmail.domain.states import HrStatus, MailboxState
 from dnmail.domain.text import name_key
 from dnmail.errors import InvalidFile, Problem
+from dnmail.i18n import _
 from dnmail.readers.safety import sha256_file
 from dnmail.services import audit
 from dnmail.services.units import get_unit
@@ -105,7 +106,8 @@ _COLUMNS = (
 def _existing(session: Session, hr_ids: list[str]) -> dict[str, tuple]:
     if len(hr_ids) > 5000:  # one scan beats many IN lists for a city-wide roster
         return {r[0]: r for r in session.execute(select(*_COLUMNS))}
-    return {r[0]: r for r in queries.rows_where_in(session, select(*_COLUMNS), Staff.hr_id, hr_ids)}
+    rows = queries.rows_where_in(session, select(*_COLUMNS), Staff.hr_id, hr_ids)
+    return {r[0]: r for r in rows}
 
 
 def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
@@ -114,7 +116,9 @@ def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
     known_units = set(session.scalars(select(Unit.code)))
     problems = [
         Problem(
-            f"unknown unit code {r.unit_code!r} (add it with `dnmail unit add`)",
+            _("unknown unit code {code!r} (add it with `dnmail unit add`)").format(
+                code=r.unit_code
+            ),
             file=roster.file_name,
             row=r.row,
             column="Mã đơn vị",
@@ -135,7 +139,9 @@ def diff_roster(roster: Roster, *, session: Session, sha256: str) -> RosterDiff:
             continue
         # A roster without the email column leaves the addresses stored before.
         email = old[7] if r.email is None else r.email
-        new_values = (r.full_name, r.unit_code, r.department, r.position, r.phone, r.status.value, email)
+        new_values = (
+            r.full_name, r.unit_code, r.department, r.position, r.phone, r.status.value, email
+        )
         if old[1:] == new_values:
             unchanged += 1
             continue
@@ -250,7 +256,7 @@ def import_roster(
         file=str(path),
         sha256=digest,
         added=len(diff.added),
-        changed=[c for _, c in diff.changed],
+        changed=[c for _r, c in diff.changed],
         unchanged=diff.unchanged,
         missing=diff.missing,
         warnings=diff.warnings,

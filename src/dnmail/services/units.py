@@ -18,6 +18,7 @@ from dnmail.domain.results import secret
 from dnmail.domain.states import MailboxState
 from dnmail.domain.text import clean_text
 from dnmail.errors import BadInput, NotFound, Refused
+from dnmail.i18n import _
 from dnmail.services import audit
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ def normalise_code(code: str) -> str:
     c = clean_text(code).lower()
     if not _CODE.match(c):
         raise BadInput(
-            f"unit code {code!r:.40} is not valid: use 1–32 lower-case letters and digits, "
-            "starting with a letter (e.g. snv, sgtvt)"
+            _(
+                "unit code {code!r:.40} is not valid: use 1–32 lower-case letters and digits, "
+                "starting with a letter (e.g. snv, sgtvt)"
+            ).format(code=code)
         )
     return c
 
@@ -79,7 +82,7 @@ def insert_unit(
     code = normalise_code(code)
     name = clean_text(name)
     if not name:
-        raise BadInput("a unit needs a name (--name)")
+        raise BadInput(_("a unit needs a name (--name)"))
     parent_code = normalise_code(parent) if parent else None
     domain = config.directory.mail_domain
     if account is None:
@@ -87,23 +90,35 @@ def insert_unit(
     account = clean_text(account).lower()
     if "@" not in account:
         account = f"{account}@{domain}"
-    local, _, dom = account.partition("@")
+    local, _at, dom = account.partition("@")
     if dom != domain or not re.fullmatch(r"[a-z0-9]{1,64}", local):
-        raise BadInput(f"unit account {account!r:.80} must be a plain address of {domain}")
+        raise BadInput(
+            _("unit account {account!r:.80} must be a plain address of {domain}").format(
+                account=account, domain=domain
+            )
+        )
     if parent_code and session.get(Unit, parent_code) is None:
-        raise NotFound(f"parent unit {parent_code!r} does not exist (add it first)")
+        raise NotFound(
+            _("parent unit {code!r} does not exist (add it first)").format(code=parent_code)
+        )
     layout = Layout.of(config.directory)
     existing = session.get(Unit, code)
     if existing is not None:
         if (existing.name, existing.parent_code, existing.account) == (name, parent_code, account):
             return UnitAdded(_view(existing), created=False)
         raise Refused(
-            f"unit {code} exists already as {existing.name!r} ({existing.account}); "
-            "units are not renamed by `unit add`"
+            _(
+                "unit {code} exists already as {name!r} ({account}); "
+                "units are not renamed by `unit add`"
+            ).format(code=code, name=existing.name, account=existing.account)
         )
     clash = session.scalar(select(Unit.code).where(Unit.account == account))
     if clash:
-        raise Refused(f"account {account} already belongs to unit {clash}")
+        raise Refused(
+            _("account {account} already belongs to unit {code}").format(
+                account=account, code=clash
+            )
+        )
     unit = Unit(
         code=code,
         name=name,
@@ -146,7 +161,9 @@ def get_unit(code: str, *, session: Session) -> Unit:
     """The unit of `code` (NotFound otherwise), in the caller's transaction."""
     unit = session.get(Unit, normalise_code(code))
     if unit is None:
-        raise NotFound(f"unit {code!r:.40} does not exist (see `dnmail unit list`)")
+        raise NotFound(
+            _("unit {code!r:.40} does not exist (see `dnmail unit list`)").format(code=code)
+        )
     return unit
 
 
@@ -193,9 +210,11 @@ def set_unit_password(rt: Runtime, code: str, *, handout: Path | None = None) ->
             password = generate_password(rt.config.passwords.policy())
             hand.stage(HandoutRow(unit.name, "", "", account, password))
             audit.record(
-                session=s, actor=rt.actor, action="unit.set-password", target=f"unit:{unit.code}",
-                at=rt.now(),
-                details={"dn": dn, "created": created, "handout": str(handout) if handout else None},
+                session=s, actor=rt.actor, action="unit.set-password",
+                target=f"unit:{unit.code}", at=rt.now(),
+                details={
+                    "dn": dn, "created": created, "handout": str(handout) if handout else None,
+                },
             )
             s.flush()
             d.set_password(dn, password, must_change=False)

@@ -19,10 +19,11 @@ from dnmail.directory.gateway import Directory, Entry
 from dnmail.directory.layout import split_dn
 from dnmail.domain.addresses import base_of, validate_local_part
 from dnmail.domain.mailbox_attrs import changed_attributes, mailbox_attributes
+from dnmail.domain.messages import joined, label_of, message
 from dnmail.domain.passwords import PasswordPolicy, generate_password
 from dnmail.domain.states import LockReason, MailboxState
 from dnmail.errors import Conflict, DirectoryError, InvalidName, NoSuchEntry, Refused
-from dnmail.i18n import _
+from dnmail.i18n import N_
 from dnmail.services.provisioning import ledger
 from dnmail.services.provisioning.items import Work
 
@@ -89,7 +90,7 @@ class Actions:
             assert m is not None
             self.ensure_branch(w.staff.unit_code)
             if self.dry_run:
-                w.succeed(f"would create at {m.dn}", dry_run=True)
+                w.succeed(message(N_("would create at {dn}"), dn=m.dn), dry_run=True)
                 continue
             w.password = generate_password(self.policy)
             items.append((m.dn, self.attributes(w.staff, m.address), w.password))
@@ -98,14 +99,16 @@ class Actions:
         errors = self.d.add_mailboxes(items)
         for w, err in zip(works, errors, strict=True):
             if err is None:
-                w.succeed("created", dry_run=False, password=w.password)
+                w.succeed(message(N_("created")), dry_run=False, password=w.password)
                 continue
             assert w.mailbox is not None
             address = w.mailbox.address
             ledger.unreserve(s, w.mailbox)
             w.mailbox = None
             w.password = None
-            w.fail(f"cannot create {address}: {err.message}")
+            w.fail(
+                message(N_("cannot create {address}: {error}"), address=address, error=err.message)
+            )
 
     def adopt(self, s: Session, w: Work, now: datetime) -> None:
         """An entry for this HR id exists already (a crash after the add, or made by
@@ -117,13 +120,18 @@ class Actions:
         holder = s.scalar(select(Mailbox.staff_hr_id).where(Mailbox.address == local))
         if holder and holder != st.hr_id:
             raise DirectoryError(
-                f"directory entry {e.dn} carries HR id {st.hr_id} but its address {local} "
-                f"belongs to {holder} in the database; run `dnmail reconcile`"
+                message(
+                    N_(
+                        "directory entry {dn} carries HR id {hr_id} but its address {local} "
+                        "belongs to {holder} in the database; run `dnmail reconcile`"
+                    ),
+                    dn=e.dn, hr_id=st.hr_id, local=local, holder=holder,
+                )
             )
         branch = self.ensure_branch(st.unit_code)
         if self.dry_run:
             w.mailbox = Mailbox(address=local, dn=e.dn)
-            w.succeed(f"would adopt the existing entry {e.dn}", dry_run=True)
+            w.succeed(message(N_("would adopt the existing entry {dn}"), dn=e.dn), dry_run=True)
             return
         # Put where the layout wants it (its RDN kept), its attributes the HR record's.
         dn = e.dn if self.d.layout.in_place(e.dn, st.unit_code) else self.d.move(e.dn, branch)
@@ -151,7 +159,9 @@ class Actions:
         w.mailbox = m
         w.new_mailbox = True
         w.succeed(
-            "adopted the existing directory entry; new password", dry_run=False, password=password
+            message(N_("adopted the existing directory entry; new password")),
+            dry_run=False,
+            password=password,
         )
 
     # -- change and cancel ------------------------------------------------------------
@@ -164,7 +174,10 @@ class Actions:
         st = w.staff
         if not isinstance(m, Mailbox):
             raise DirectoryError(
-                _("{who} has no mailbox to change").format(who=f"{st.full_name} ({st.hr_id})")
+                message(
+                    N_("{name} ({hr_id}) has no mailbox to change"),
+                    name=st.full_name, hr_id=st.hr_id,
+                )
             )
         e = self._locate(w, m)
         old = m.address
@@ -178,27 +191,27 @@ class Actions:
         if self.dry_run:
             w.succeed(self._would(m, new, branch if moves else None, changes), dry_run=True)
             return
-        done = []
+        done: list[str] = []
         dn = e.dn
         if new:
             dn = self._rename(s, w, m, e, new, branch if moves else None, now)
             done.append(
-                _("renamed from {old} to {new} ({old} kept as alias)").format(old=old, new=new)
+                message(
+                    N_("renamed from {old} to {new} ({old} kept as alias)"), old=old, new=new
+                )
             )
         elif moves:
             self.ensure_branch(st.unit_code)
             dn = self.d.move(dn, branch)
         if moves:
-            done.append(
-                _("moved from {old} to {new}").format(old=m.unit_code, new=st.unit_code)
-            )
+            done.append(message(N_("moved from {old} to {new}"), old=m.unit_code, new=st.unit_code))
         elif m.unit_code != st.unit_code:
             done.append(
-                _("transferred from {old} to {new}").format(old=m.unit_code, new=st.unit_code)
+                message(N_("transferred from {old} to {new}"), old=m.unit_code, new=st.unit_code)
             )
         if changes:
             self.d.replace(dn, changes)
-            done.append(_("updated {attributes}").format(attributes=", ".join(sorted(changes))))
+            done.append(message(N_("updated {attributes}"), attributes=", ".join(sorted(changes))))
             if m.origin == "adopted":
                 from dnmail.services.adopt import with_written
 
@@ -212,26 +225,27 @@ class Actions:
         m.dn = dn
         m.unit_code = st.unit_code
         m.updated_at = now
-        w.succeed("; ".join(done) or _("already up to date"), dry_run=False)
+        w.succeed(joined(done) if done else message(N_("already up to date")), dry_run=False)
 
     def _would(
         self, m: Mailbox, new: str | None, move_to: str | None, changes: dict[str, object]
     ) -> str:
         """What a change would do (a dry run)."""
-        done = []
+        done: list[str] = []
         if new:
             done.append(
-                _("would rename to {new} ({old} kept as alias)").format(
-                    new=f"{new}@{self.domain}", old=m.address
+                message(
+                    N_("would rename to {new}@{domain} ({old} kept as alias)"),
+                    new=new, domain=self.domain, old=m.address,
                 )
             )
         if move_to:
-            done.append(_("would move to {branch}").format(branch=move_to))
+            done.append(message(N_("would move to {branch}"), branch=move_to))
         if changes:
             done.append(
-                _("would update {attributes}").format(attributes=", ".join(sorted(changes)))
+                message(N_("would update {attributes}"), attributes=", ".join(sorted(changes)))
             )
-        return "; ".join(done) or _("nothing to change")
+        return joined(done) if done else message(N_("nothing to change"))
 
     def _check_rename(self, s: Session, m: Mailbox, e: Entry, new: str) -> None:
         """The new name is checked again as when it was queued — the rule, reserved
@@ -241,39 +255,49 @@ class Actions:
         try:
             local = validate_local_part(new, domain=self.domain)
         except InvalidName as e_:
-            raise Refused(_("requested address refused: {why}").format(why=e_.message)) from None
-        address = f"{local}@{self.domain}"
+            raise Refused(
+                message(N_("requested address refused: {error}"), error=e_.message)
+            ) from None
         if local == m.address:
             raise Refused(
-                _(
-                    "requested address {address} is already this mailbox's address; nothing "
-                    "to rename"
-                ).format(address=address)
+                message(
+                    N_(
+                        "requested address {local}@{domain} is already this mailbox's "
+                        "address; nothing to rename"
+                    ),
+                    local=local, domain=self.domain,
+                )
             )
         if local in self.reserved:
-            raise Refused(_("requested address {local} is a reserved name").format(local=local))
+            raise Refused(message(N_("requested address {local} is a reserved name"), local=local))
         if local in self.accounts:
             raise Refused(
-                _("requested address {local} is a unit's official account").format(local=local)
+                message(N_("requested address {local} is a unit's official account"), local=local)
             )
         taken = s.scalar(
             select(Mailbox.id).where(Mailbox.address == local, Mailbox.id != m.id)
         ) or s.scalar(select(FormerAddress.id).where(FormerAddress.address == local))
         if taken:
             raise Refused(
-                _(
-                    "requested address {address} is already taken or was given out before (an "
-                    "address is never given to another person)"
-                ).format(address=address)
+                message(
+                    N_(
+                        "requested address {local}@{domain} is already taken or was given out "
+                        "before (an address is never given to another person)"
+                    ),
+                    local=local, domain=self.domain,
+                )
             )
         own = split_dn(e.dn)
         others = [x.dn for x in self.d.address_holders(local) if split_dn(x.dn) != own]
         if others:
             raise Refused(
-                _(
-                    "requested address {address} is taken in the directory by {dn} (as its "
-                    "uid, mail or an alias)"
-                ).format(address=address, dn=others[0])
+                message(
+                    N_(
+                        "requested address {local}@{domain} is taken in the directory by "
+                        "{holder} (as its uid, mail or an alias)"
+                    ),
+                    local=local, domain=self.domain, holder=others[0],
+                )
             )
 
     def _rename(
@@ -299,8 +323,12 @@ class Actions:
         except Conflict:
             m.address, m.base = old, base_of(old)
             raise Refused(
-                _("requested address {address} was taken by another run at the same moment").format(
-                    address=f"{new}@{self.domain}"
+                message(
+                    N_(
+                        "requested address {new}@{domain} was taken by another run at the "
+                        "same moment"
+                    ),
+                    new=new, domain=self.domain,
                 )
             ) from None
         self.d.add_aliases(e.dn, [f"{old}@{self.domain}"])
@@ -333,13 +361,14 @@ class Actions:
             # Asked to lock a mailbox that does not exist: nothing was done, so it is
             # not `done` (issue 14).
             raise Refused(
-                _("{who} has no mailbox to lock").format(
-                    who=f"{w.staff.full_name} ({w.staff.hr_id})"
+                message(
+                    N_("{name} ({hr_id}) has no mailbox to lock"),
+                    name=w.staff.full_name, hr_id=w.staff.hr_id,
                 )
             )
         reason = LockReason(w.req.lock_reason or LockReason.OTHER)
         if self.dry_run:
-            w.succeed(f"would lock ({reason.label_vi})", dry_run=True)
+            w.succeed(message(N_("would lock ({reason})"), reason=label_of(reason)), dry_run=True)
             return
         e = self._locate(w, m)
         if not e.locked:
@@ -350,7 +379,7 @@ class Actions:
         m.lock_note = w.req.note
         m.locked_at = now
         m.updated_at = now
-        w.succeed(f"locked ({reason.label_vi})", dry_run=False)
+        w.succeed(message(N_("locked ({reason})"), reason=label_of(reason)), dry_run=False)
 
     def _locate(self, w: Work, m: Mailbox) -> Entry:
         """The entry of a mailbox: at its recorded DN, or (after a move that crashed
@@ -363,7 +392,17 @@ class Actions:
             return found[0]
         if not found:
             raise NoSuchEntry(
-                f"the entry of {m.address}@{self.domain} ({m.dn}) is missing from the "
-                "directory; run `dnmail reconcile --fix`"
+                message(
+                    N_(
+                        "the entry of {address}@{domain} ({dn}) is missing from the "
+                        "directory; run `dnmail reconcile --fix`"
+                    ),
+                    address=m.address, domain=self.domain, dn=m.dn,
+                )
             )
-        raise DirectoryError(f"HR id {w.staff.hr_id} is on several entries; run `dnmail reconcile`")
+        raise DirectoryError(
+            message(
+                N_("HR id {hr_id} is on several entries; run `dnmail reconcile`"),
+                hr_id=w.staff.hr_id,
+            )
+        )

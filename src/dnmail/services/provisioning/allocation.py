@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from dnmail.directory.gateway import Directory
 from dnmail.domain.addresses import address_base, allocate_many, base_of
+from dnmail.domain.messages import label_of, message
 from dnmail.domain.states import HrStatus, MailboxState
 from dnmail.errors import DnmailError
+from dnmail.i18n import N_
 from dnmail.services.provisioning import ledger
 from dnmail.services.provisioning.items import NewMailbox, Work
 
@@ -66,14 +68,29 @@ class Allocation:
             st = w.staff
             entries = existing.get(st.hr_id, [])
             if w.mailbox is not None:
-                w.fail(f"already has the mailbox {w.mailbox.address}@{self.domain}")
+                w.fail(
+                    message(
+                        N_("already has the mailbox {address}@{domain}"),
+                        address=w.mailbox.address, domain=self.domain,
+                    )
+                )
             elif st.hr_status != HrStatus.ACTIVE:
-                w.fail(f"HR status is {HrStatus(st.hr_status).label_vi}; no mailbox is created")
+                w.fail(
+                    message(
+                        N_("HR status is {status}; no mailbox is created"),
+                        status=label_of(HrStatus(st.hr_status)),
+                    )
+                )
             elif len(entries) > 1:
                 dns = "; ".join(e.dn for e in entries)
                 w.fail(
-                    f"HR id {st.hr_id} is on several directory entries ({dns}); "
-                    "run `dnmail reconcile`"
+                    message(
+                        N_(
+                            "HR id {hr_id} is on several directory entries ({dns}); "
+                            "run `dnmail reconcile`"
+                        ),
+                        hr_id=st.hr_id, dns=dns,
+                    )
                 )
             elif entries:
                 w.adopted = entries[0]
@@ -93,7 +110,9 @@ class Allocation:
             try:
                 bases[w.req.id] = address_base(w.staff.full_name, self.pattern)
             except DnmailError as e:
-                w.fail(f"no address can be made from the name: {e.message}")
+                w.fail(
+                    message(N_("no address can be made from the name: {error}"), error=e.message)
+                )
         return wanted, bases
 
     def _requested(self, works: list[Work], wanted: dict[int, str]) -> None:
@@ -106,13 +125,23 @@ class Allocation:
         for w in works:
             local = wanted[w.req.id]
             if local in self.reserved:
-                w.fail(f"requested address {local} is a reserved name")
+                w.fail(message(N_("requested address {local} is a reserved name"), local=local))
             elif local in self.taken:
-                w.fail(f"requested address {local}@{self.domain} is already taken")
+                w.fail(
+                    message(
+                        N_("requested address {local}@{domain} is already taken"),
+                        local=local, domain=self.domain,
+                    )
+                )
             elif local in in_dir:
                 w.fail(
-                    f"requested address {local}@{self.domain} is taken in the directory by an "
-                    "entry that is not this person's (as its uid, mail or an alias)"
+                    message(
+                        N_(
+                            "requested address {local}@{domain} is taken in the directory by an "
+                            "entry that is not this person's (as its uid, mail or an alias)"
+                        ),
+                        local=local, domain=self.domain,
+                    )
                 )
             else:
                 self._take(w, local)
@@ -139,7 +168,9 @@ class Allocation:
                     self._take(w, local)
             todo = retry
         for w in todo:
-            w.fail("no free address found after repeated clashes with directory entries")
+            w.fail(
+                message(N_("no free address found after repeated clashes with directory entries"))
+            )
 
     def _take(self, w: Work, local: str) -> None:
         self.taken.add(local)

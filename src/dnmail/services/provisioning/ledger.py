@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from dnmail.db import queries
 from dnmail.db.models import FormerAddress, Mailbox, Request, Staff
+from dnmail.domain.messages import english, stored
 from dnmail.domain.states import ItemOutcome, RequestState
 from dnmail.services import audit
 from dnmail.services.provisioning.items import ItemResult, NewMailbox, Work
@@ -114,7 +115,9 @@ def record(s: Session, works: list[Work], *, actor: str, now: datetime) -> None:
             {
                 "actor": actor,
                 "action": (
-                    f"provision.{w.req.kind}" if res.state is ItemOutcome.DONE else "provision.failed"
+                    f"provision.{w.req.kind}"
+                    if res.state is ItemOutcome.DONE
+                    else "provision.failed"
                 ),
                 "target": f"request:{w.req.id}",
                 "details": {
@@ -122,7 +125,7 @@ def record(s: Session, works: list[Work], *, actor: str, now: datetime) -> None:
                     "unit": res.unit,
                     "address": res.address,
                     "dn": res.dn,
-                    "result": res.detail,
+                    "result": english(res.detail),  # the trail is the same in any language
                     "attempt": attempt,
                 },
             }
@@ -148,6 +151,6 @@ def _outcome(w: Work, res: ItemResult, actor: str, now: datetime) -> tuple[dict,
         "id": r.id,
         "state": RequestState.FAILED.value,
         "attempts": r.attempts + 1,
-        "last_error": res.detail,
+        "last_error": stored(res.detail),  # translated where shown (domain/messages)
         "updated_at": now,
     }, r.attempts + 1

@@ -12,6 +12,7 @@ from typing import Any
 
 from dnmail.config import Config
 from dnmail.errors import DnmailError
+from dnmail.i18n import _, ngettext
 from dnmail.services.provisioning.items import ItemResult, ProvisionSummary
 from dnmail.services.runtime import Runtime
 
@@ -24,19 +25,26 @@ class WorkerError(DnmailError):
         self.exit_code = exit_code
 
 
-def _worker(config: Config, actor: str, handout_dir: Path | None, tag: str, queue: Any) -> None:
+def _worker(
+    config: Config, actor: str, handout_dir: Path | None, tag: str, queue: Any,
+    handout_format: str = "xlsx",
+) -> None:
     from dnmail.services.provisioning.run import Provisioner
 
     rt = Runtime(config, actor=actor)
     try:
-        p = Provisioner(rt, handout_dir=handout_dir, progress=lambda k: queue.put(("progress", k)))
+        p = Provisioner(
+            rt, handout_dir=handout_dir, progress=lambda k: queue.put(("progress", k)),
+            handout_format=handout_format,
+        )
         if p.handouts is not None:
             p.handouts.stamp += f"-{tag}"
         queue.put(("done", p.run()))
     except DnmailError as e:
         queue.put(("error", e.message, e.exit_code))
     except BaseException as e:  # a bug in a worker: report it, never hang the parent
-        queue.put(("error", f"worker {tag} failed: {type(e).__name__}: {e}", 1))
+        why = _("worker {tag} failed: {error}").format(tag=tag, error=f"{type(e).__name__}: {e}")
+        queue.put(("error", why, 1))
     finally:
         rt.close()
 
@@ -78,7 +86,12 @@ class _Collector:
 
 
 def provision_parallel(
-    rt: Runtime, n: int, *, handout_dir: Path | None, progress: Callable[[int], None] | None
+    rt: Runtime,
+    n: int,
+    *,
+    handout_dir: Path | None,
+    progress: Callable[[int], None] | None,
+    handout_format: str = "xlsx",
 ) -> ProvisionSummary:
     """`n` worker processes on the whole queue; their results merged."""
     import multiprocessing as mp
@@ -87,7 +100,10 @@ def provision_parallel(
     rt.close()  # never share a connection or a pool across fork
     queue = ctx.Queue()
     procs = [
-        ctx.Process(target=_worker, args=(rt.config, rt.actor, handout_dir, f"w{i + 1}", queue))
+        ctx.Process(
+            target=_worker,
+            args=(rt.config, rt.actor, handout_dir, f"w{i + 1}", queue, handout_format),
+        )
         for i in range(n)
     ]
     for proc in procs:
@@ -99,7 +115,10 @@ def provision_parallel(
         except queue_mod.Empty:  # check the workers are alive
             dead = [p for p in procs if p.exitcode not in (None, 0)]
             if dead and queue.empty():
-                got.errors.append((f"{len(dead)} worker(s) died (exit {dead[0].exitcode})", 1))
+                why = ngettext(
+                    "{n} worker died (exit {code})", "{n} workers died (exit {code})", len(dead)
+                ).format(n=len(dead), code=dead[0].exitcode)
+                got.errors.append((why, 1))
                 got.finished += len(dead)
                 for p in dead:
                     procs.remove(p)

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dnmail.db import queries
-from dnmail.db.models import Request
+from dnmail.db.models import Request, Unit
 from dnmail.domain.states import RequestKind
 from dnmail.errors import DirectoryUnavailable, DnmailError
 from dnmail.exports.handouts import HandoutRow, HandoutWriter
+from dnmail.i18n import _
 from dnmail.services.provisioning import ledger
 from dnmail.services.provisioning.actions import Actions
 from dnmail.services.provisioning.allocation import Allocation
@@ -34,6 +35,7 @@ class Provisioner:
         handout_dir: Path | None,
         progress: Callable[[int], None] | None = None,
         dry_run: bool = False,
+        handout_format: str = "xlsx",
     ):
         self.rt = rt
         self.cfg = rt.config
@@ -42,7 +44,11 @@ class Provisioner:
         self.reserved = reserved_names(rt.config)
         # The handout directory is checked (and refused) before anything is changed.
         self.handouts = (
-            HandoutWriter(handout_dir, stamp=rt.now()) if handout_dir and not dry_run else None
+            HandoutWriter(
+                handout_dir, stamp=rt.now(), fmt=handout_format, units=self._unit_names()
+            )
+            if handout_dir and not dry_run
+            else None
         )
         self.handout_problem: str | None = None
         self.progress = progress or (lambda n: None)
@@ -60,6 +66,11 @@ class Provisioner:
         return self._actions
 
     # -- the loop ------------------------------------------------------------------
+    def _unit_names(self) -> dict[str, str]:
+        """Each unit's name by code, for the title row of its handout."""
+        with self.rt.transaction(readonly=True) as s:
+            return {code: name for code, name in s.execute(select(Unit.code, Unit.name))}
+
     def run(self, request_ids: Sequence[int] = (), *, limit: int | None = None) -> ProvisionSummary:
         try:
             results = self._loop(request_ids, limit)
@@ -198,12 +209,12 @@ class Provisioner:
             self.handouts.write_many(per_unit)
             self.handouts.publish()
         except OSError as e:
-            self.handout_problem = (
-                f"the handouts in {self.handouts.directory} could not be written "
-                f"({e.strerror or e}): the passwords of the mailboxes just made are shown "
-                "instead; hand them over now. The run stopped there: the other requests stay "
-                "pending for the next `dnmail provision`, once the directory can be written"
-            )
+            self.handout_problem = _(
+                "the handouts in {directory} could not be written ({error}): the passwords "
+                "of the mailboxes just made are shown instead; hand them over now. The run "
+                "stopped there: the other requests stay pending for the next `dnmail "
+                "provision`, once the directory can be written"
+            ).format(directory=self.handouts.directory, error=e.strerror or e)
             return
         for w in works:
             if w.password and w.result is not None:
@@ -219,6 +230,7 @@ def provision(
     handout_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    handout_format: str = "xlsx",
 ) -> ProvisionSummary:
     """Carry out open requests (all, or those named), a chunk per transaction.
 
@@ -229,8 +241,13 @@ def provision(
     if n > 1 and not dry_run and not request_ids and limit is None:
         from dnmail.services.provisioning.parallel import provision_parallel
 
-        return provision_parallel(rt, n, handout_dir=handout_dir, progress=progress)
-    p = Provisioner(rt, handout_dir=handout_dir, progress=progress, dry_run=dry_run)
+        return provision_parallel(
+            rt, n, handout_dir=handout_dir, progress=progress, handout_format=handout_format
+        )
+    p = Provisioner(
+        rt, handout_dir=handout_dir, progress=progress, dry_run=dry_run,
+        handout_format=handout_format,
+    )
     return p.run(request_ids, limit=limit)
 
 
