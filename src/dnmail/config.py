@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dnmail.errors import ConfigError
+from dnmail.i18n import N_, _, later
 
 if TYPE_CHECKING:
     from dnmail.domain.passwords import PasswordPolicy
@@ -208,24 +209,30 @@ class Config:
         try:
             return data.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
-            raise ConfigError(f"{key}: {p} is not UTF-8 text") from None
+            raise ConfigError(
+                _("{key}: {path} is not UTF-8 text").format(key=key, path=p)
+            ) from None
 
     def bind_password(self) -> str:
         """The directory bind secret, from the environment or a file (never the CLI)."""
         d = self.directory
         if d.bind_password_file:
             return self._secret_file(
-                "directory.bind_password_file", d.bind_password_file, "bind password file"
+                "directory.bind_password_file", d.bind_password_file, BIND_PASSWORD_FILE
             )
         if d.bind_password_env:
             value = os.environ.get(d.bind_password_env)
             if value:
                 return value
-        raise ConfigError(
-            "no directory bind password: set the environment variable "
-            f"{d.bind_password_env or 'named by directory.bind_password_env'} "
-            "or directory.bind_password_file"
-        )
+        if d.bind_password_env:
+            raise ConfigError(_(
+                "no directory bind password: set the environment variable {name} or "
+                "directory.bind_password_file"
+            ).format(name=d.bind_password_env))
+        raise ConfigError(_(
+            "no directory bind password: set the environment variable named by "
+            "directory.bind_password_env or directory.bind_password_file"
+        ))
 
     @property
     def audit_key_path(self) -> Path:
@@ -242,16 +249,20 @@ class Config:
         path = self.audit_key_path
         if not self.audit.key_file and not os.path.lexists(path):
             return None
-        text = read_trusted_file(path, what="audit key file", private=True).strip()
+        text = read_trusted_file(path, what=AUDIT_KEY_FILE, private=True).strip()
         try:
             key = bytes.fromhex(text.decode("ascii"))
         except (UnicodeDecodeError, ValueError):
             key = b""
         if len(key) != 32:
             raise ConfigError(
-                f"audit key file {path} does not hold an audit key (64 hexadecimal digits)",
-                hint="restore it from its copy; `dnmail init` makes a new one only where none "
-                "exists (docs/security.md)",
+                _(
+                    "audit key file {path} does not hold an audit key (64 hexadecimal digits)"
+                ).format(path=path),
+                hint=_(
+                    "restore it from its copy; `dnmail init` makes a new one only where none "
+                    "exists (docs/security.md)"
+                ),
             )
         return key
 
@@ -266,21 +277,37 @@ class Config:
                 return value
         if o.password_file:
             return self._secret_file(
-                "operator.password_file", o.password_file, "operator password file"
+                "operator.password_file", o.password_file, OPERATOR_PASSWORD_FILE
             )
         import sys
 
         if sys.stdin.isatty():
             import getpass
 
-            value = getpass.getpass(f"directory password of {account} ({bind_dn}): ")
+            prompt = _("directory password of {account} ({dn}): ")
+            value = getpass.getpass(prompt.format(account=account, dn=bind_dn))
             if value:
                 return value
-        raise ConfigError(
-            f"no directory password for {account}: set the environment variable "
-            f"{o.password_env or 'named by operator.password_env'}, "
-            "operator.password_file, or run on a terminal to be asked"
-        )
+        if o.password_env:
+            raise ConfigError(_(
+                "no directory password for {account}: set the environment variable {name}, "
+                "operator.password_file, or run on a terminal to be asked"
+            ).format(account=account, name=o.password_env))
+        raise ConfigError(_(
+            "no directory password for {account}: set the environment variable named by "
+            "operator.password_env, operator.password_file, or run on a terminal to be asked"
+        ).format(account=account))
+
+
+#: What a file or directory dnmail checks is (`what=` of read_trusted_file and
+#: check_safe_directory), in the messages: English message ids, shown translated.
+CONFIGURATION_FILE = N_("configuration file")
+CONFIGURATION_DIRECTORY = N_("the directory of the configuration file")
+AUDIT_KEY_FILE = N_("audit key file")
+BIND_PASSWORD_FILE = N_("bind password file")
+OPERATOR_PASSWORD_FILE = N_("operator password file")
+DATA_DIRECTORY = N_("data directory")
+HANDOUT_DIRECTORY = N_("handout directory")
 
 
 def _owner(uid: int) -> str:
@@ -301,24 +328,32 @@ def check_safe_directory(path: Path, *, what: str) -> None:
     """Refuse a directory that other users could write into (swap, plant or remove a
     file there) or that belongs to someone else: group or other may not write to it,
     and it belongs to whoever runs dnmail or to root (as ssh checks ~/.ssh)."""
+    what = later(what)
     try:
         st = path.stat()
     except OSError as e:
         raise ConfigError(f"{what} {path}: {e.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
-        raise ConfigError(f"{what} {path} is not a directory")
+        raise ConfigError(_("{what} {path} is not a directory").format(what=what, path=path))
     if not _trusted_owner(st.st_uid):
         raise ConfigError(
-            f"{what} {path} belongs to {_owner(st.st_uid)}: dnmail only uses a directory of "
-            "its own user or of root",
-            hint=f"use a directory of your own, or run: chown {os.geteuid()} {path}",
+            _(
+                "{what} {path} belongs to {owner}: dnmail only uses a directory of its own "
+                "user or of root"
+            ).format(what=what, path=path, owner=_owner(st.st_uid)),
+            hint=_("use a directory of your own, or run: chown {uid} {path}").format(
+                uid=os.geteuid(), path=path
+            ),
         )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ConfigError(
-            f"{what} {path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o}); "
-            f"run: chmod go-w {path}",
-            hint="whoever can write into it can replace or plant the files dnmail reads "
-            "or writes there",
+            _(
+                "{what} {path} is writable by other users (mode {mode}); run: chmod go-w {path}"
+            ).format(what=what, path=path, mode=f"{stat.S_IMODE(st.st_mode):o}"),
+            hint=_(
+                "whoever can write into it can replace or plant the files dnmail reads or "
+                "writes there"
+            ),
         )
 
 
@@ -332,66 +367,80 @@ def read_trusted_file(path: Path, *, what: str, private: bool = False,
     - owned by the user running dnmail or by root (as ssh requires of its files);
     - writable by nobody else (`private`: readable by nobody else either).
     """
+    what = later(what)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist") from None
+        raise ConfigError(_("{what} {path} does not exist").format(what=what, path=path)) from None
     except OSError as e:
-        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from None
+        raise ConfigError(_unreadable(what, path, e.strerror)) from None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(
-                f"cannot read {what} {path}: it is {_file_kind(st.st_mode)}, not a regular "
-                "file (refused without reading it)"
-            )
-        if not _trusted_owner(st.st_uid):
-            raise ConfigError(
-                f"{what} {path} belongs to {_owner(st.st_uid)}: dnmail only reads a file of "
-                "its own user or of root",
-                hint="whoever owns it chooses the servers and where secrets go: use your own "
-                "copy",
-            )
-        mode = stat.S_IMODE(st.st_mode)
-        if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(
-                f"{what} {path} is readable by other users (mode {mode:o}); "
-                f"run: chmod 600 {path}"
-            )
-        if mode & stat.S_IWOTH:
-            raise ConfigError(
-                f"{what} {path} is writable by every user (mode {mode:o}); "
-                f"run: chmod o-w {path}"
-            )
-        if mode & stat.S_IWGRP:
-            raise ConfigError(
-                f"{what} {path} is writable by its group (mode {mode:o}); "
-                f"run: chmod g-w {path}"
-            )
-        if st.st_size > max_bytes:
-            raise ConfigError(f"{what} {path} is {st.st_size:,} bytes: not a {what}")
+        _check_trusted(fd, path, what=what, private=private, max_bytes=max_bytes)
         chunks = []
         while data := os.read(fd, 65536):
             chunks.append(data)
         return b"".join(chunks)
     except OSError as e:
-        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from None
+        raise ConfigError(_unreadable(what, path, e.strerror)) from None
     finally:
         os.close(fd)
 
 
+def _unreadable(what: str, path: Path, reason: str | None) -> str:
+    return _("cannot read {what} {path}: {reason}").format(what=what, path=path, reason=reason)
+
+
+def _check_trusted(fd: int, path: Path, *, what: str, private: bool, max_bytes: int) -> None:
+    """The checks of read_trusted_file, on the open file (`what` already translated)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(_(
+            "cannot read {what} {path}: it is {kind}, not a regular file (refused without "
+            "reading it)"
+        ).format(what=what, path=path, kind=later(_file_kind(st.st_mode))))
+    if not _trusted_owner(st.st_uid):
+        raise ConfigError(
+            _(
+                "{what} {path} belongs to {owner}: dnmail only reads a file of its own user "
+                "or of root"
+            ).format(what=what, path=path, owner=_owner(st.st_uid)),
+            hint=_(
+                "whoever owns it chooses the servers and where secrets go: use your own copy"
+            ),
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    where = {"what": what, "path": path, "mode": f"{mode:o}"}
+    if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(_(
+            "{what} {path} is readable by other users (mode {mode}); run: chmod 600 {path}"
+        ).format(**where))
+    if mode & stat.S_IWOTH:
+        raise ConfigError(_(
+            "{what} {path} is writable by every user (mode {mode}); run: chmod o-w {path}"
+        ).format(**where))
+    if mode & stat.S_IWGRP:
+        raise ConfigError(_(
+            "{what} {path} is writable by its group (mode {mode}); run: chmod g-w {path}"
+        ).format(**where))
+    if st.st_size > max_bytes:
+        raise ConfigError(_("{what} {path} is {size} bytes: not a {what}").format(
+            what=what, path=path, size=f"{st.st_size:,}"
+        ))
+
+
 def _file_kind(mode: int) -> str:
+    """What a file that is no regular file is (a message id: translate with `later`)."""
     for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISFIFO, N_("a FIFO")),
+        (stat.S_ISDIR, N_("a directory")),
+        (stat.S_ISCHR, N_("a character device")),
+        (stat.S_ISBLK, N_("a block device")),
+        (stat.S_ISSOCK, N_("a socket")),
     ):
         if test(mode):
             return name
-    return "not a plain file"
+    return N_("not a plain file")
 
 
 def check_database_file(path: Path) -> None:
@@ -403,13 +452,19 @@ def check_database_file(path: Path) -> None:
         except FileNotFoundError:
             continue
         except OSError as e:
-            raise ConfigError(f"database file {p}: {e.strerror}") from None
+            raise ConfigError(
+                _("database file {path}: {reason}").format(path=p, reason=e.strerror)
+            ) from None
         if mode & stat.S_IRWXO:
             raise ConfigError(
-                f"database file {p} is readable or writable by other users "
-                f"(mode {stat.S_IMODE(mode):o}); run: chmod o-rwx {p}",
-                hint="the SQLite file holds every unit's records: only IID's accounts may "
-                "open it (docs/security.md)",
+                _(
+                    "database file {path} is readable or writable by other users (mode "
+                    "{mode}); run: chmod o-rwx {path}"
+                ).format(path=p, mode=f"{stat.S_IMODE(mode):o}"),
+                hint=_(
+                    "the SQLite file holds every unit's records: only IID's accounts may open "
+                    "it (docs/security.md)"
+                ),
             )
 
 
@@ -436,21 +491,25 @@ _SECTIONS: dict[str, type] = {
 
 
 def _typename(t: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
-        t, "a list of strings"
-    )
+    names = {
+        str: N_("a string"), int: N_("an integer"), float: N_("a number"),
+        bool: N_("true or false"),
+    }
+    return later(names.get(t, N_("a list of strings")))
 
 
 def _coerce_section(name: str, cls: type, table: Any) -> Any:
     if not isinstance(table, dict):
-        raise ConfigError(f"[{name}] must be a table")
+        raise ConfigError(_("[{name}] must be a table").format(name=name))
     defaults = cls()
     values = {}
     fields = {f.name: f for f in dataclass_fields(cls)}
     for key, value in table.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"unknown key {name}.{key} (known keys: {known})")
+            raise ConfigError(_("unknown key {key} (known keys: {known})").format(
+                key=f"{name}.{key}", known=known
+            ))
         default = getattr(defaults, key)
         full = f"{name}.{key}"
         if isinstance(default, bool):
@@ -466,7 +525,9 @@ def _coerce_section(name: str, cls: type, table: Any) -> Any:
         else:
             ok = isinstance(value, str)
         if not ok:
-            raise ConfigError(f"{full} must be {_typename(type(default))}, not {value!r:.60}")
+            raise ConfigError(_("{key} must be {type}, not {value}").format(
+                key=full, type=_typename(type(default)), value=f"{value!r:.60}"
+            ))
         values[key] = value
     return replace(defaults, **values)
 
@@ -478,19 +539,20 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
             kwargs[key] = _coerce_section(key, _SECTIONS[key], value)
         elif key == "units":
             if not isinstance(value, dict):
-                raise ConfigError("[units] must hold tables like [units.snv]")
+                raise ConfigError(_("[units] must hold tables like [units.snv]"))
             units = {}
             for code, table in value.items():
                 units[code.lower()] = _coerce_section(f"units.{code}", UnitSettings, table)
             kwargs["units"] = units
         elif key == "data_dir":
             if not isinstance(value, str):
-                raise ConfigError("data_dir must be a string")
+                raise ConfigError(_("data_dir must be a string"))
             kwargs["data_dir"] = value
         else:
-            raise ConfigError(
-                f"unknown section or key {key!r} (known: {', '.join([*_SECTIONS, 'units', 'data_dir'])})"
-            )
+            known = ", ".join([*_SECTIONS, "units", "data_dir"])
+            raise ConfigError(_("unknown section or key {key} (known: {known})").format(
+                key=repr(key), known=known
+            ))
     if "data_dir" in kwargs:  # relative to the config file, like every path in it
         kwargs["data_dir"] = Config(path=path, data_dir=Path()).resolve_path(kwargs["data_dir"])
     return _validate(Config(**kwargs))
@@ -508,41 +570,49 @@ def _check_connections(cfg: Config) -> None:
     d = cfg.directory
     if url_password(cfg.database.url):
         raise ConfigError(
-            "database.url holds a password: the configuration never holds a secret",
-            hint="put it in ~/.pgpass (mode 0600) or $PGPASSWORD, or use client certificates "
-            "(docs/security.md)",
+            _("database.url holds a password: the configuration never holds a secret"),
+            hint=_(
+                "put it in ~/.pgpass (mode 0600) or $PGPASSWORD, or use client certificates "
+                "(docs/security.md)"
+            ),
         )
     if not d.url.startswith(("ldap://", "ldaps://")):
-        raise ConfigError(f"directory.url must start with ldap:// or ldaps://, not {d.url!r:.80}")
+        raise ConfigError(_(
+            "directory.url must start with ldap:// or ldaps://, not {value}"
+        ).format(value=f"{d.url!r:.80}"))
     if "=" not in d.base_dn:
-        raise ConfigError(f"directory.base_dn {d.base_dn!r:.80} is not a DN")
+        raise ConfigError(_("directory.base_dn {value} is not a DN").format(
+            value=f"{d.base_dn!r:.80}"
+        ))
     if d.timeout <= 0:
-        raise ConfigError("directory.timeout must be positive")
+        raise ConfigError(_("directory.timeout must be positive"))
     if not any(a.strip() for a in cfg.operator.admins):
-        raise ConfigError("operator.admins must name at least one IID administrator")
+        raise ConfigError(_("operator.admins must name at least one IID administrator"))
     if not 1 <= d.page_size <= 100_000:
-        raise ConfigError("directory.page_size must be between 1 and 100000")
+        raise ConfigError(_("directory.page_size must be between 1 and 100000"))
     if cfg.signatures.revocation not in ("soft-fail", "require"):
-        raise ConfigError('signatures.revocation must be "soft-fail" or "require"')
+        raise ConfigError(_('signatures.revocation must be "soft-fail" or "require"'))
     if cfg.interface.language not in ("vi", "en"):
-        raise ConfigError(f'interface.language must be "vi" or "en", not {cfg.interface.language!r:.40}')
+        raise ConfigError(_('interface.language must be "vi" or "en", not {value}').format(
+            value=f"{cfg.interface.language!r:.40}"
+        ))
     if not 1 <= cfg.signatures.max_age_days <= 3660:
-        raise ConfigError("signatures.max_age_days must be between 1 and 3660")
+        raise ConfigError(_("signatures.max_age_days must be between 1 and 3660"))
 
 
 def _check_batches(cfg: Config) -> None:
     p = cfg.provision
     if not 1 <= p.chunk_size <= 10_000:
-        raise ConfigError("provision.chunk_size must be between 1 and 10000")
+        raise ConfigError(_("provision.chunk_size must be between 1 and 10000"))
     if not 1 <= p.workers <= 64:
-        raise ConfigError("provision.workers must be between 1 and 64")
+        raise ConfigError(_("provision.workers must be between 1 and 64"))
     if p.max_attempts < 1:
-        raise ConfigError("provision.max_attempts must be at least 1")
+        raise ConfigError(_("provision.max_attempts must be at least 1"))
     s = cfg.safety
     if not 0 < s.max_lock_share <= 1:
-        raise ConfigError("safety.max_lock_share must be in (0, 1]")
+        raise ConfigError(_("safety.max_lock_share must be in (0, 1]"))
     if s.max_lock_count < 0:
-        raise ConfigError("safety.max_lock_count must be ≥ 0")
+        raise ConfigError(_("safety.max_lock_count must be ≥ 0"))
 
 
 def _check_rules(cfg: Config) -> None:
@@ -552,11 +622,11 @@ def _check_rules(cfg: Config) -> None:
     cfg.passwords.policy()
     lim = cfg.limits
     if lim.max_uncompressed_mb < 1:
-        raise ConfigError("limits.max_uncompressed_mb must be at least 1")
+        raise ConfigError(_("limits.max_uncompressed_mb must be at least 1"))
     if lim.memory_mb < 64:
-        raise ConfigError("limits.memory_mb must be at least 64")
+        raise ConfigError(_("limits.memory_mb must be at least 64"))
     if lim.cpu_seconds < 1 or lim.wall_seconds < 1:
-        raise ConfigError("limits.cpu_seconds and limits.wall_seconds must be at least 1")
+        raise ConfigError(_("limits.cpu_seconds and limits.wall_seconds must be at least 1"))
 
 
 def _resolve_paths(cfg: Config) -> Config:
@@ -584,24 +654,27 @@ def _check_layout(cfg: Config) -> Config:
     """directory.layout, people_dn (default ou=people,<base_dn>), unit_attribute, ignore."""
     d = cfg.directory
     if d.layout not in ("by-unit", "flat"):
-        raise ConfigError(f'directory.layout must be "by-unit" or "flat", not {d.layout!r:.40}')
+        raise ConfigError(_('directory.layout must be "by-unit" or "flat", not {value}').format(
+            value=f"{d.layout!r:.40}"
+        ))
     if d.unit_attribute and not _ATTRIBUTE_NAME.match(d.unit_attribute):
-        raise ConfigError(
-            f"directory.unit_attribute {d.unit_attribute!r:.80} is not an attribute name "
-            "(e.g. departmentNumber)"
-        )
+        raise ConfigError(_(
+            "directory.unit_attribute {value} is not an attribute name (e.g. departmentNumber)"
+        ).format(value=f"{d.unit_attribute!r:.80}"))
     if d.unit_attribute.lower() in ("uid", "mail", "cn", "sn", "givenname", "employeenumber",
                                     "ou", "title", "telephonenumber", "userpassword"):
-        raise ConfigError(
-            f"directory.unit_attribute {d.unit_attribute} already holds something else: "
-            "name an attribute of its own (e.g. departmentNumber)"
-        )
+        raise ConfigError(_(
+            "directory.unit_attribute {value} already holds something else: name an "
+            "attribute of its own (e.g. departmentNumber)"
+        ).format(value=d.unit_attribute))
     for pattern in d.ignore:
         if not pattern.strip():
-            raise ConfigError("directory.ignore holds an empty pattern")
+            raise ConfigError(_("directory.ignore holds an empty pattern"))
     people = d.people_dn.strip() or f"ou=people,{d.base_dn}"
     if "=" not in people or not people.lower().endswith(d.base_dn.lower()):
-        raise ConfigError(f"directory.people_dn {people!r:.80} is not a DN under {d.base_dn}")
+        raise ConfigError(_("directory.people_dn {value} is not a DN under {base}").format(
+            value=f"{people!r:.80}", base=d.base_dn
+        ))
     if people != d.people_dn:
         cfg = replace(cfg, directory=replace(d, people_dn=people))
     return cfg
@@ -625,14 +698,14 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     # Whoever may write the configuration chooses the database, the directory and
     # where the bind password is sent: its file and its directory must be the user's
     # (or root's) and writable by nobody else, as ssh requires of its own files.
-    raw = read_trusted_file(path, what="configuration file")
-    check_safe_directory(Path(os.path.realpath(path)).parent, what="the directory of the configuration file")
+    raw = read_trusted_file(path, what=CONFIGURATION_FILE)
+    check_safe_directory(Path(os.path.realpath(path)).parent, what=CONFIGURATION_DIRECTORY)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        raise ConfigError(_("{path}: not UTF-8 text").format(path=path)) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise ConfigError(_("{path}: not valid TOML: {error}").format(path=path, error=e)) from None
     try:
         return parse_config(data, path=path.resolve())
     except ConfigError as e:

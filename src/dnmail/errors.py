@@ -84,7 +84,9 @@ class Problem:
 class InvalidFile(BadInput):
     """An input file (roster, slip) is refused; carries every problem found."""
 
-    def __init__(self, file: str, problems: list[Problem] | None = None, message: str | None = None):
+    def __init__(
+        self, file: str, problems: list[Problem] | None = None, message: str | None = None
+    ):
         self.file = file
         self.problems = list(problems or [])
         if message is None:
@@ -123,8 +125,10 @@ class NotInitialised(BadInput):
     def __init__(self, database: str):
         self.database = database
         super().__init__(
-            f"the database {database} has no dnmail tables yet: run `dnmail init` first",
-            hint="`dnmail init` creates the schema and the directory's branches",
+            _("the database {database} has no dnmail tables yet: run `dnmail init` first").format(
+                database=database
+            ),
+            hint=_("`dnmail init` creates the schema and the directory's branches"),
         )
 
 

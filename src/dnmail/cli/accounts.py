@@ -10,7 +10,7 @@ import typer
 from dnmail.cli.common import progress_bar, state
 from dnmail.domain.states import LockReason
 from dnmail.errors import ExitCode
-from dnmail.i18n import _
+from dnmail.i18n import N_, _
 
 
 class HandoutFormat(StrEnum):
@@ -19,25 +19,38 @@ class HandoutFormat(StrEnum):
 
 
 MAILBOX_COLUMNS = [
-    ("address", "Hộp thư"),
-    ("full_name", "Họ và tên"),
-    ("state", "Trạng thái"),
-    ("detail", "Chi tiết"),
+    ("address", N_("Mailbox")),
+    ("full_name", N_("Full name")),
+    ("state", N_("State")),
+    ("detail", N_("Details")),
 ]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("provision", help=_("Carry out pending (and retryable failed) requests: create, change (move), cancel (lock).\n\nSafe to run twice, to run from several hosts at once and to kill: a rerun finishes what was left. Exit 3 when some requests failed (each with its reason)."))(provision)
-    app.command("reset-password", help=_("Cấp lại mật khẩu: a new password, to be changed at the next login."))(reset_password)
+    app.command("provision", help=_(
+        "Carry out pending (and retryable failed) requests: create, change (move), cancel "
+        "(lock).\n\nSafe to run twice, to run from several hosts at once and to kill: a "
+        "rerun finishes what was left. Exit 3 when some requests failed (each with its "
+        "reason)."
+    ))(provision)
+    app.command("reset-password", help=_(
+        "Cấp lại mật khẩu: a new password, to be changed at the next login."
+    ))(reset_password)
     app.command("lock", help=_("Lock a mailbox: logins fail, mail is still delivered."))(lock)
     app.command("unlock", help=_("Unlock a mailbox: its password works again."))(unlock)
 
 
 def provision(
     ctx: typer.Context,
-    request_ids: list[int] | None = typer.Argument(None, help=_("Only these requests (default: the whole queue).")),
-    limit: int | None = typer.Option(None, "--limit", min=1, help=_("At most this many requests.")),
-    dry_run: bool = typer.Option(False, "--dry-run", help=_("Say what would be done; change nothing.")),
+    request_ids: list[int] | None = typer.Argument(
+        None, help=_("Only these requests (default: the whole queue).")
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help=_("At most this many requests.")
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help=_("Say what would be done; change nothing.")
+    ),
     handout_dir: Path | None = typer.Option(
         None, "--handout-dir", file_okay=False,
         help=_("Write passwords to per-unit handout files (0600) here instead of showing them."),
@@ -66,7 +79,7 @@ def provision(
         n = count_open(rt, ids)
         return min(n, limit) if limit else n
 
-    with progress_bar(out, "provisioning", total) as progress:
+    with progress_bar(out, _("provisioning"), total) as progress:
         summary = run(
             rt, ids, limit=limit, dry_run=dry_run, handout_dir=handout_dir, progress=progress,
             handout_format=handout_format.value,
@@ -75,16 +88,16 @@ def provision(
     # writing it failed): once.
     show_pw = any(i.password and not i.handed_out for i in summary.items)
     columns = [
-        ("request_id", "Yêu cầu"),
-        ("kind", "Loại"),
-        ("unit", "Đơn vị"),
-        ("full_name", "Họ và tên"),
-        ("address", "Hộp thư"),
-        ("state", "Kết quả"),
-        ("detail", "Chi tiết"),
+        ("request_id", N_("Request")),
+        ("kind", N_("Kind")),
+        ("unit", N_("Unit")),
+        ("full_name", N_("Full name")),
+        ("address", N_("Mailbox")),
+        ("state", N_("Result")),
+        ("detail", N_("Details")),
     ]
     if show_pw:
-        columns.append(("password", "Mật khẩu"))
+        columns.append(("password", N_("Password")))
     done, failed = len(summary.done), len(summary.failed)
     if dry_run:
         text = _("dry run: {ok} would be done, {failed} would fail; nothing changed").format(
@@ -99,7 +112,7 @@ def provision(
     if show_pw and out.format == "table":
         text += "\n" + _("passwords are shown once: hand them over now (or use --handout-dir)")
     out.data(
-        summary, columns=columns, rows=summary.items, title="Kết quả cấp email", summary=text,
+        summary, columns=columns, rows=summary.items, title=_("Provisioning results"), summary=text,
         secrets=show_pw,
     )
     if summary.handout_problem:
@@ -112,7 +125,8 @@ def reset_password(
     ctx: typer.Context,
     address: str = typer.Argument(..., help=_("The mailbox (local part or full address).")),
     handout: Path | None = typer.Option(
-        None, "--handout", dir_okay=False, help=_("Write the new password to this file (0600) instead of showing it.")
+        None, "--handout", dir_okay=False,
+        help=_("Write the new password to this file (0600) instead of showing it."),
     ),
 ) -> None:
     """Cấp lại mật khẩu: a new password, to be changed at the next login."""
@@ -123,10 +137,12 @@ def reset_password(
     # A unit officer resets in its own unit only, bound to the directory as itself.
     unit = st.authorize(Right.RESET_PASSWORD)
     r = run(st.runtime(), address, handout=handout, unit=unit)
-    cols = [("address", "Hộp thư"), ("full_name", "Họ và tên"), ("unit", "Đơn vị")]
+    cols = [("address", N_("Mailbox")), ("full_name", N_("Full name")), ("unit", N_("Unit"))]
     if r.password:
-        cols.append(("password", "Mật khẩu"))
-    summary = _("password of {address} reset; it must be changed at the next login").format(address=r.address)
+        cols.append(("password", N_("Password")))
+    summary = _("password of {address} reset; it must be changed at the next login").format(
+        address=r.address
+    )
     if r.handout:
         summary += "\n" + _("handout written: {path}").format(path=r.handout)
     st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
@@ -139,7 +155,10 @@ def reset_password(
 def lock(
     ctx: typer.Context,
     address: str = typer.Argument(..., help=_("The mailbox (local part or full address).")),
-    reason: LockReason = typer.Option(..., "--reason", help=_("retired (nghỉ hưu), resigned (thôi việc), transferred, other.")),
+    reason: LockReason = typer.Option(
+        ..., "--reason",
+        help=_("retired (nghỉ hưu), resigned (thôi việc), transferred, other."),
+    ),
     note: str | None = typer.Option(None, "--note", help=_("Free text kept with the lock.")),
 ) -> None:
     """Lock a mailbox: logins fail, mail is still delivered."""

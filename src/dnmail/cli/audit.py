@@ -9,19 +9,19 @@ import typer
 
 from dnmail.cli.common import state
 from dnmail.cli.render import row_of
-from dnmail.i18n import _
+from dnmail.i18n import N_, _, ngettext
 
 app = typer.Typer(help=_(
     "The audit trail: list events, verify the hash chain."
 ), no_args_is_help=True)
 
 COLUMNS = [
-    ("id", "Mã"),
-    ("at", "Thời điểm (UTC+7)"),
-    ("actor", "Người thực hiện"),
-    ("action", "Hành động"),
-    ("target", "Đối tượng"),
-    ("details", "Chi tiết"),
+    ("id", N_("Id")),
+    ("at", N_("Time (UTC+7)")),
+    ("actor", N_("Actor")),
+    ("action", N_("Action")),
+    ("target", N_("Target")),
+    ("details", N_("Details")),
 ]
 
 
@@ -76,8 +76,12 @@ def list_(
         result,
         columns=COLUMNS,
         rows=rows,
-        title="Nhật ký (mới nhất trước)",
-        summary=f"page {page} of {pages}: {len(rows)} of {result.total} event(s), newest first",
+        title=_("Audit trail (newest first)"),
+        summary=ngettext(
+            "page {page} of {pages}: {shown} of {total} event, newest first",
+            "page {page} of {pages}: {shown} of {total} events, newest first",
+            result.total,
+        ).format(page=page, pages=pages, shown=len(rows), total=result.total),
     )
 
 
@@ -113,5 +117,8 @@ def verify(
         return
     raise AuditChainBroken(
         report.message,
-        hint="compare with a backup of the database; the events from that one on cannot be trusted",
+        hint=_(
+            "compare with a backup of the database; the events from that one on cannot be "
+            "trusted"
+        ),
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from dnmail.cli.render import Output
+from dnmail.i18n import _
 
 if TYPE_CHECKING:
     from dnmail.services.operators import Right
@@ -41,7 +42,7 @@ class FileEncoding(StrEnum):
     cp1258 = "cp1258"
 
 
-ENCODING_HELP = (
+ENCODING_HELP = _(
     "How the file's Vietnamese was typed, when dnmail cannot tell: tcvn3 (ABC, .VnTime "
     "fonts), vni (VNI-Times) or unicode (convert nothing); for a CSV file also utf-8, "
     "utf-16 or cp1258 (Windows-1258). Default: detected per column, with a warning."

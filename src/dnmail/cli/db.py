@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dnmail.cli.common import state
-from dnmail.i18n import _
+from dnmail.i18n import N_, _
 
 app = typer.Typer(help=_("The shared PostgreSQL database: unit roles."), no_args_is_help=True)
 
@@ -39,10 +39,12 @@ def grant(
     st = state(ctx)
     st.authorize(Right.GRANT_DATABASE_ROLE)
     r = grant_unit_role(st.runtime(), unit, role=role, create=create_role)
-    summary = f"database role {r.role} acts for unit {r.unit}"
+    summary = _("database role {role} acts for unit {unit}").format(role=r.role, unit=r.unit)
     if r.role_created:
-        summary += " (role created: give it a password with psql's \\password, or a certificate)"
+        summary += _(
+            " (role created: give it a password with psql's \\password, or a certificate)"
+        )
     if not r.mapped:
-        summary += "; it already did: privileges re-applied"
+        summary += _("; it already did: privileges re-applied")
     rows = [{"grant": g} for g in r.grants]
-    st.output.data(r, columns=[("grant", "grant")], rows=rows, summary=summary)
+    st.output.data(r, columns=[("grant", N_("Privileges granted"))], rows=rows, summary=summary)

@@ -20,7 +20,7 @@ _OUTPUT_HELP = _(
     "File to write: .xlsx, .csv (UTF-8 with BOM) or .json. Replaced whole if it exists."
 )
 _UNIT_HELP = _("Only this unit (its code).")
-_FORMAT_HELP = "The file's format when its name has no suffix (it must match one that has)."
+_FORMAT_HELP = _("The file's format when its name has no suffix (it must match one that has).")
 
 
 class FileFormat(StrEnum):
@@ -59,7 +59,9 @@ def _export(
     )
     out = st.output
     payload = {"file": str(result.file), "rows": result.rows, "kind": result.kind}
-    summary = f"{result.file}: {result.rows} row(s) ({result.kind}, {result.format})"
+    summary = _("{file}: {n} row(s) ({kind}, {format})").format(
+        file=result.file, n=result.rows, kind=result.kind, format=result.format
+    )
     if out.format == "csv":
         out.data(payload, columns=[(k, k) for k in payload], rows=[payload])
     else:

@@ -13,7 +13,10 @@ from dnmail.i18n import _
 from dnmail.local import defaults
 
 app = typer.Typer(
-    help=_("A throw-away OpenLDAP server with dnmail's configuration, for trials, demos and tests."),
+    help=_(
+        "A throw-away OpenLDAP server with dnmail's configuration, for trials, demos and "
+        "tests."
+    ),
     no_args_is_help=True,
 )
 deploy_app = typer.Typer(
@@ -32,14 +35,17 @@ _DIR_HELP = _(
 )
 
 
+_TLS_CERT_HELP = _("Server certificate (PEM); with the other two --tls-* options.")
+_TLS_KEY_HELP = _("Server private key (PEM); with the other two --tls-* options.")
+_TLS_CA_HELP = _("CA certificate(s) (PEM); with the other two --tls-* options.")
+
+
 def _dir_option() -> Path | None:
     return typer.Option(None, "--dir", file_okay=False, help=_DIR_HELP)
 
 
-def _tls_option(flag: str, what: str) -> Path | None:
-    return typer.Option(
-        None, flag, dir_okay=False, help=f"{what} (PEM); with the other two --tls-* options."
-    )
+def _tls_option(flag: str, help: str) -> Path | None:
+    return typer.Option(None, flag, dir_okay=False, help=help)
 
 
 def _suffix_option() -> str:
@@ -58,12 +64,18 @@ def _db_max_size_option() -> int:
 
 
 def _layout_option(default: str | None = "by-unit") -> str | None:
-    return typer.Option(
-        default, "--layout",
-        help="by-unit (a branch per unit) or flat (every mailbox under ou=people; unit "
-        "officers' rights follow --unit-attribute). Use the layout of directory.layout"
-        + ("." if default else "; default by-unit, or the one DIR was built with."),
-    )
+    if default:
+        help = _(
+            "by-unit (a branch per unit) or flat (every mailbox under ou=people; unit "
+            "officers' rights follow --unit-attribute). Use the layout of directory.layout."
+        )
+    else:
+        help = _(
+            "by-unit (a branch per unit) or flat (every mailbox under ou=people; unit "
+            "officers' rights follow --unit-attribute). Use the layout of "
+            "directory.layout; default by-unit, or the one DIR was built with."
+        )
+    return typer.Option(default, "--layout", help=help)
 
 
 def _unit_attribute_option() -> str:
@@ -80,7 +92,7 @@ def _layout(kind: str | None, unit_attribute: str, people_dn: str = ""):
 
     if kind is None:
         if unit_attribute:
-            raise BadInput("--unit-attribute goes with --layout")
+            raise BadInput(_("--unit-attribute goes with --layout"))
         return None
 
     try:
@@ -106,17 +118,25 @@ def _tls_files(cert: Path | None, key: Path | None, ca: Path | None):
     if not given:
         return None
     if len(given) < 3:
-        raise BadInput("--tls-cert, --tls-key and --tls-ca go together")
+        raise BadInput(_("--tls-cert, --tls-key and --tls-ca go together"))
     assert cert is not None and key is not None and ca is not None
     return TlsFiles(cert=cert, key=key, ca=ca)
 
 
-@app.command("start", help=_('Build (the first time) and start a throw-away slapd; print shell export lines.\n\nUse it as eval "$(dnmail local start --dir DIR)": the lines export DNMAIL_TEST_LDAP_URL, DNMAIL_BIND_DN, DNMAIL_BIND_PASSWORD and the other DNMAIL_TEST_* values (with --format json, one JSON object of the same names). The server keeps running after the command returns; a second start on a running DIR reuses it, and a stopped DIR restarts with its data and passwords.'))
+@app.command("start", help=_(
+    "Build (the first time) and start a throw-away slapd; print shell export lines.\n\n"
+    'Use it as eval "$(dnmail local start --dir DIR)": the lines export '
+    "DNMAIL_TEST_LDAP_URL, DNMAIL_BIND_DN, DNMAIL_BIND_PASSWORD and the other "
+    "DNMAIL_TEST_* values (with --format json, one JSON object of the same names). The "
+    "server keeps running after the command returns; a second start on a running DIR "
+    "reuses it, and a stopped DIR restarts with its data and passwords."
+))
 def start(
     ctx: typer.Context,
     directory: Path | None = _dir_option(),
     port: int | None = typer.Option(
-        None, "--port", min=1, max=65535, help=_("ldap:// port on 127.0.0.1 (default: a free one).")
+        None, "--port", min=1, max=65535,
+        help=_("ldap:// port on 127.0.0.1 (default: a free one)."),
     ),
     tls_port: int | None = typer.Option(
         None,
@@ -125,9 +145,9 @@ def start(
         max=65535,
         help=_("ldaps:// port with --tls-* (default: a free one)."),
     ),
-    tls_cert: Path | None = _tls_option("--tls-cert", "Server certificate"),
-    tls_key: Path | None = _tls_option("--tls-key", "Server private key"),
-    tls_ca: Path | None = _tls_option("--tls-ca", "CA certificate(s)"),
+    tls_cert: Path | None = _tls_option("--tls-cert", _TLS_CERT_HELP),
+    tls_key: Path | None = _tls_option("--tls-key", _TLS_KEY_HELP),
+    tls_ca: Path | None = _tls_option("--tls-ca", _TLS_CA_HELP),
     suffix: str = _suffix_option(),
     db_max_size: int = _db_max_size_option(),
     sync: bool = typer.Option(
@@ -163,9 +183,13 @@ def start(
     )
     info = started.info
     if started.reused:
-        out.info(f"slapd already running from {info.workdir} (pid {info.pid}); reusing it")
+        out.info(_("slapd already running from {dir} (pid {pid}); reusing it").format(
+            dir=info.workdir, pid=info.pid
+        ))
     else:
-        out.info(f"slapd started from {info.workdir} (pid {info.pid}) on {info.url}")
+        out.info(_("slapd started from {dir} (pid {pid}) on {url}").format(
+            dir=info.workdir, pid=info.pid, url=info.url
+        ))
     if out.format == "json":
         out.data(info.env())
     else:
@@ -181,14 +205,16 @@ def stop(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
     pid = stop_detached(workdir)
     out = state(ctx).output
     if pid is None:
-        out.info(f"no slapd running from {workdir}")
+        out.info(_("no slapd running from {dir}").format(dir=workdir))
     else:
-        out.info(f"slapd (pid {pid}) stopped")
+        out.info(_("slapd (pid {pid}) stopped").format(pid=pid))
     if out.format == "json":
         out.data({"dir": workdir, "stopped_pid": pid})
 
 
-@app.command("status", help=_("Say whether the throw-away slapd of DIR runs, and where: exit 0 if it does, 1 if not."))
+@app.command("status", help=_(
+    "Say whether the throw-away slapd of DIR runs, and where: exit 0 if it does, 1 if not."
+))
 def status(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
     """Say whether the throw-away slapd of DIR runs, and where: exit 0 if it does, 1 if not."""
     from dnmail.local.slapd import status as server_status
@@ -207,21 +233,34 @@ def status(ctx: typer.Context, directory: Path | None = _dir_option()) -> None:
             }
         )
     elif now.pid is None:
-        out.info(f"no slapd running from {now.workdir}")
+        out.info(_("no slapd running from {dir}").format(dir=now.workdir))
     else:
-        where = (
-            f" on {info.url}" + (f" and {info.ldaps_url}" if info.ldaps_url else "") if info else ""
-        )
-        sys.stdout.write(f"slapd running from {now.workdir} (pid {now.pid}){where}\n")
+        if info is None:
+            line = _("slapd running from {dir} (pid {pid})")
+        elif info.ldaps_url:
+            line = _("slapd running from {dir} (pid {pid}) on {url} and {ldaps_url}")
+        else:
+            line = _("slapd running from {dir} (pid {pid}) on {url}")
+        url, ldaps_url = (info.url, info.ldaps_url) if info else ("", "")
+        text = line.format(dir=now.workdir, pid=now.pid, url=url, ldaps_url=ldaps_url)
+        sys.stdout.write(text + "\n")
     if now.pid is None:
         raise typer.Exit(1)
 
 
-@deploy_app.command("render", help=_("Render the slapd configuration of a production server into OUT.\n\nWrites config.ldif, ppolicy-module.ldif, dnmail.ldif, tls.ldif (with --tls-*) and base.ldif, mode 0600, with production values (fsync on, stats logging, Debian's paths), and secrets.json with the three passwords: from DNMAIL_ROOT_PASSWORD, DNMAIL_SERVICE_PASSWORD and DNMAIL_MAILAUTH_PASSWORD, else generated. Prints the files written; deploy/slapd/README.md says how to load them."))
+@deploy_app.command("render", help=_(
+    "Render the slapd configuration of a production server into OUT.\n\nWrites "
+    "config.ldif, ppolicy-module.ldif, dnmail.ldif, tls.ldif (with --tls-*) and base.ldif, "
+    "mode 0600, with production values (fsync on, stats logging, Debian's paths), and "
+    "secrets.json with the three passwords: from DNMAIL_ROOT_PASSWORD, "
+    "DNMAIL_SERVICE_PASSWORD and DNMAIL_MAILAUTH_PASSWORD, else generated. Prints the "
+    "files written; deploy/slapd/README.md says how to load them."
+))
 def render(
     ctx: typer.Context,
     out_dir: Path = typer.Option(
-        ..., "--out", file_okay=False, help=_("Directory for the LDIF files and secrets.json (0600).")
+        ..., "--out", file_okay=False,
+        help=_("Directory for the LDIF files and secrets.json (0600)."),
     ),
     suffix: str = _suffix_option(),
     db_dir: Path = typer.Option(
@@ -230,7 +269,8 @@ def render(
         help=_("olcDbDirectory: where the server keeps its data."),
     ),
     run_dir: Path = typer.Option(
-        defaults.PRODUCTION_RUN_DIR, "--run-dir", help=_("Where slapd writes its pid and args files.")
+        defaults.PRODUCTION_RUN_DIR, "--run-dir",
+        help=_("Where slapd writes its pid and args files."),
     ),
     db_max_size: int = _db_max_size_option(),
     module_dn: str = typer.Option(
@@ -239,13 +279,16 @@ def render(
     database_dn: str = typer.Option(
         defaults.DEFAULT_DATABASE_DN, "--database-dn", help=_("The server's mdb database entry.")
     ),
-    tls_cert: Path | None = _tls_option("--tls-cert", "Server certificate as slapd will read it"),
-    tls_key: Path | None = _tls_option("--tls-key", "Server private key"),
-    tls_ca: Path | None = _tls_option("--tls-ca", "CA certificate(s)"),
+    tls_cert: Path | None = _tls_option("--tls-cert", _(
+        "Server certificate as slapd will read it (PEM); with the other two --tls-* options."
+    )),
+    tls_key: Path | None = _tls_option("--tls-key", _TLS_KEY_HELP),
+    tls_ca: Path | None = _tls_option("--tls-ca", _TLS_CA_HELP),
     layout: str | None = _layout_option(),
     unit_attribute: str = _unit_attribute_option(),
     people_dn: str = typer.Option(
-        "", "--people-dn", help=_("The mailboxes' branch (directory.people_dn); default ou=people,SUFFIX.")
+        "", "--people-dn",
+        help=_("The mailboxes' branch (directory.people_dn); default ou=people,SUFFIX."),
     ),
 ) -> None:
     """Render the slapd configuration of a production server into OUT.
@@ -275,7 +318,10 @@ def render(
     done = render_for_production(out_dir, settings)
     out = state(ctx).output
     for who, given in done.from_environment.items():
-        out.info(f"{who} password: {'from the environment' if given else 'generated'}")
+        if given:
+            out.info(_("{who} password: from the environment").format(who=who))
+        else:
+            out.info(_("{who} password: generated").format(who=who))
     if out.format == "json":
         out.data({"files": done.files, "secrets": done.secrets_file})
     else:

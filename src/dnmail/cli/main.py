@@ -24,7 +24,7 @@ from dnmail import __version__, i18n
 
 i18n.set_language(i18n.choose(sys.argv[1:]))
 
-from dnmail.cli import params  # noqa: E402
+from dnmail.cli import params, toolkit  # noqa: E402
 from dnmail.cli.common import Format, Language, State, state  # noqa: E402
 from dnmail.cli.render import Output  # noqa: E402
 from dnmail.errors import DnmailError, ExitCode  # noqa: E402
@@ -163,8 +163,10 @@ def prepare(command: Any, args: list[str]) -> None:
     """`command`, and the commands `args` name under it, as dnmail shows and reads them:
     help paragraphs flow to the terminal's width (a docstring breaks its lines where the
     source does, not where a sentence ends), flags show no `<bool>` type (they take no
-    value), and values are read without pydantic (cli/params.py). Only the commands on
-    the way to the one run: preparing all of them would cost every start a few ms."""
+    value), values are read without pydantic (cli/params.py), and the usage line is in
+    the interface's language (cli/toolkit.py). Only the commands on the way to the one
+    run: preparing all of them would cost every start a few ms."""
+    toolkit.localise_command(command)
     if command.help:
         paragraphs = inspect.cleandoc(command.help).split("\n\n")
         command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
@@ -180,6 +182,8 @@ def prepare(command: Any, args: list[str]) -> None:
         if arg in subs:  # an option's value that names a command only costs a few µs
             prepare(subs[arg], args[i + 1 :])
             return
+    if (subs and not args) or any(a in HELP_OPTIONS for a in args):
+        toolkit.localise_rich()  # help is shown: Typer's words in ours (rich is loaded then)
 
 
 def invoke(argv: list[str] | None = None) -> int:
@@ -188,18 +192,27 @@ def invoke(argv: list[str] | None = None) -> int:
     # Help texts were translated when the modules were imported (sys.argv's choice);
     # messages follow this invocation's own.
     i18n.set_language(i18n.choose(args))
+    toolkit.localise_typer()
     cmd = typer.main.get_command(build(args))
     prepare(cmd, args)
     ctx_state = State()
     try:
-        cmd.main(
+        # Not standalone: a usage error comes here, to be told in the interface's
+        # language; --help and typer.Exit(n) return their exit code.
+        code = cmd.main(
             args=args,
             prog_name="dnmail",
-            standalone_mode=True,
+            standalone_mode=False,
             obj=ctx_state,
         )
-        return ExitCode.OK
-    except SystemExit as e:  # usage errors (2), --help (0), typer.Exit(n)
+        return code if isinstance(code, int) else ExitCode.OK
+    except toolkit.click_exceptions.ClickException as e:  # bad usage (2)
+        toolkit.show_usage_error(e)
+        return e.exit_code
+    except typer.Abort:
+        toolkit.show_aborted()
+        return ExitCode.FAILED
+    except SystemExit as e:
         if e.code is None:
             return ExitCode.OK
         return e.code if isinstance(e.code, int) else ExitCode.FAILED

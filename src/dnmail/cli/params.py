@@ -18,6 +18,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+from dnmail.i18n import _
+
 try:  # Typer's coercion layer (0.2x): absent from other versions, which need nothing
     from typer._click.exceptions import BadParameter
     from typer._coercion import RuntimeParam
@@ -78,9 +80,19 @@ def _choice(choices: tuple, case_sensitive: bool) -> Callable[[Any, Any, Any], A
         try:
             return coerce_cli_choice(value, choices=choices, case_sensitive=case_sensitive, ctx=ctx)
         except ValueError as e:
-            raise BadParameter(f"Value error, {e}", ctx=ctx, param=param) from None
+            raise BadParameter(_choice_error(str(e)), ctx=ctx, param=param) from None
 
     return convert
+
+
+def _choice_error(text: str) -> str:
+    """Typer's "'x' is not one of 'a', 'b'." as pydantic says it, in our words."""
+    value, one_of, choices = text.removesuffix(".").partition(" is not one of ")
+    if not one_of:
+        return f"Value error, {text}"
+    return _("Value error, {value} is not one of {choices}.").format(
+        value=value, choices=choices
+    )
 
 
 def _integer(low: Any, high: Any) -> Callable[[Any, Any, Any], Any]:
@@ -91,14 +103,20 @@ def _integer(low: Any, high: Any) -> Callable[[Any, Any, Any], Any]:
             number = int(value.strip()) if isinstance(value, str) else int(value)
         except (TypeError, ValueError):
             raise BadParameter(
-                "Input should be a valid integer, unable to parse string as an integer",
+                _("Input should be a valid integer, unable to parse string as an integer"),
                 ctx=ctx,
                 param=param,
             ) from None
         if low is not None and number < low:
-            raise BadParameter(f"Input should be greater than or equal to {low}", ctx=ctx, param=param)
+            raise BadParameter(
+                _("Input should be greater than or equal to {low}").format(low=low),
+                ctx=ctx, param=param,
+            )
         if high is not None and number > high:
-            raise BadParameter(f"Input should be less than or equal to {high}", ctx=ctx, param=param)
+            raise BadParameter(
+                _("Input should be less than or equal to {high}").format(high=high),
+                ctx=ctx, param=param,
+            )
         return number
 
     return convert

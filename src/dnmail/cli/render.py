@@ -19,7 +19,7 @@ from typing import Any
 
 from dnmail.clock import LOCAL_TZ
 from dnmail.domain.results import OMIT_NONE, SECRET
-from dnmail.i18n import _
+from dnmail.i18n import _, later, translate
 
 
 @dataclass
@@ -70,7 +70,12 @@ class Output:
     ) -> None:
         """Render a result: `payload` for JSON, `rows` (dicts or results) × `columns`
         (key, header) for table and CSV. `summary` is a line for people (stderr in table
-        mode). `secrets`: include the fields marked secret (a password shown once)."""
+        mode). `secrets`: include the fields marked secret (a password shown once).
+
+        A header is an English message id marked with `N_`: a table shows it in the
+        interface's language, CSV in Vietnamese whatever the language (the header row
+        scripts read stays as it was). A header equal to its key is a machine name and
+        is shown as it is."""
         if self.format == "json":
             write_json(payload, sys.stdout.write, secrets=secrets)
             sys.stdout.write("\n")
@@ -79,11 +84,12 @@ class Output:
             rows = [r if isinstance(r, Mapping) else row_of(r, secrets=secrets) for r in rows]
         if self.format == "csv":
             w = csv.writer(sys.stdout, lineterminator="\n")
-            w.writerow([h for _, h in columns])
+            w.writerow([h if h == k else translate(h, "vi") for k, h in columns])
             for r in rows or []:
                 w.writerow([_cell(r.get(k)) for k, _ in columns])
             return
         if rows is not None and columns:
+            columns = [(k, h if h == k else later(h)) for k, h in columns]
             if rows and (len(rows) > PLAIN_ABOVE or not sys.stdout.isatty()):
                 # Long lists, and output to a file or a pipe: plain aligned text. Rich
                 # lays out every cell first, which costs seconds for 10,000 rows.
@@ -109,7 +115,9 @@ class Output:
 PLAIN_ABOVE = 500
 
 
-def _plain_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title: str | None) -> None:
+def _plain_table(
+    rows: Sequence[dict], columns: Sequence[tuple[str, str]], title: str | None
+) -> None:
     shown = [(k, h) for k, h in columns if any(_cell(r.get(k)) for r in rows)]
     cells = [[_cell(r.get(k), labels=True).replace("\n", " ") for k, _ in shown] for r in rows]
     widths = [

@@ -8,36 +8,47 @@ import typer
 
 from dnmail.cli.common import ENCODING_HELP, FileEncoding, encoding_value, state
 from dnmail.domain.states import LockReason, RequestFilter, RequestKind
-from dnmail.i18n import _, ngettext
+from dnmail.i18n import N_, _, ngettext
 
-app = typer.Typer(help=_("Requests: create, reject or withdraw mailbox requests."), no_args_is_help=True)
+app = typer.Typer(
+    help=_("Requests: create, reject or withdraw mailbox requests."), no_args_is_help=True
+)
 queue_app = typer.Typer(help=_("The queue of requests waiting for IID."), no_args_is_help=True)
 
 
 QUEUE_COLUMNS = [
-    ("id", "Mã yêu cầu"),
-    ("kind", "Loại"),
-    ("unit", "Đơn vị"),
-    ("hr_id", "Mã hồ sơ"),
-    ("full_name", "Họ và tên"),
-    ("requested_address", "Hộp thư đề nghị"),
-    ("state", "Trạng thái"),
-    ("attempts", "Lần thử"),
-    ("created_at", "Ngày gửi"),
-    ("last_error", "Lỗi gần nhất"),
+    ("id", N_("Request id")),
+    ("kind", N_("Kind")),
+    ("unit", N_("Unit")),
+    ("hr_id", N_("HR id")),
+    ("full_name", N_("Full name")),
+    ("requested_address", N_("Requested mailbox")),
+    ("state", N_("State")),
+    ("attempts", N_("Attempts")),
+    ("created_at", N_("Sent")),
+    ("last_error", N_("Last error")),
 ]
 
 
-@app.command("create", help=_("Queue requests for staff of one unit (all of them, or none with every reason)."))
+@app.command("create", help=_(
+    "Queue requests for staff of one unit (all of them, or none with every reason)."
+))
 def create(
     ctx: typer.Context,
     unit: str = typer.Option(..., "--unit", help=_("The unit asking (its code).")),
-    staff: list[str] = typer.Option(..., "--staff", help=_("HR id (Mã hồ sơ); repeat for several people.")),
-    kind: RequestKind = typer.Option(RequestKind.CREATE, "--kind", help=_("create (cấp mới), change (thay đổi) or cancel (hủy bỏ).")),
+    staff: list[str] = typer.Option(
+        ..., "--staff", help=_("HR id (Mã hồ sơ); repeat for several people.")
+    ),
+    kind: RequestKind = typer.Option(
+        RequestKind.CREATE, "--kind",
+        help=_("create (cấp mới), change (thay đổi) or cancel (hủy bỏ)."),
+    ),
     address: str | None = typer.Option(
         None, "--address", help=_("Requested mailbox name (one person only), checked like a new mailbox's and refused if taken; for a change request it renames the mailbox (the old address kept as an alias).")
     ),
-    reason: LockReason = typer.Option(LockReason.OTHER, "--reason", help=_("For cancel: why the mailbox is locked.")),
+    reason: LockReason = typer.Option(
+        LockReason.OTHER, "--reason", help=_("For cancel: why the mailbox is locked.")
+    ),
     note: str | None = typer.Option(None, "--note", help=_("Free text kept with the request.")),
     dry_run: bool = typer.Option(False, "--dry-run", help=_("Check the request; queue nothing.")),
 ) -> None:
@@ -47,7 +58,7 @@ def create(
     from dnmail.services.requests import NewRequest, queue_requests
 
     if address and len(staff) > 1:
-        raise BadInput("--address names one mailbox: give it with a single --staff")
+        raise BadInput(_("--address names one mailbox: give it with a single --staff"))
     st = state(ctx)
     unit = st.authorize(Right.CREATE_REQUEST, unit=unit) or unit  # an officer: its own unit
     items = [NewRequest(hr.strip(), kind, address, reason, note) for hr in staff]
@@ -65,17 +76,24 @@ def create(
 
 
 IMPORT_COLUMNS = [
-    ("file", "Tệp"),
-    ("status_vi", "Kết quả"),
-    ("unit", "Đơn vị"),
-    ("kind_vi", "Loại"),
-    ("signer_text", "Người ký"),
-    ("request_text", "Yêu cầu"),
-    ("reasons", "Lý do"),
+    ("file", N_("File")),
+    ("status_vi", N_("Result")),
+    ("unit", N_("Unit")),
+    ("kind_vi", N_("Kind")),
+    ("signer_text", N_("Signer")),
+    ("request_text", N_("Request")),
+    ("reasons", N_("Reasons")),
 ]
 
 
-@app.command("import", help=_("Import request slips: each file whole or not at all, never the same file twice.\n\nA signed PDF counts only if its signature does (docs/signed-slips.md); an Excel slip is unsigned and needs --unit. Each row is matched to one staff member of the unit by name (department and phone break ties): a row matching nobody or several people refuses the file, with every reason and where it is. Exit 0 when every file was imported, 3 when some were refused, 2 when none could be."))
+@app.command("import", help=_(
+    "Import request slips: each file whole or not at all, never the same file twice.\n\n"
+    "A signed PDF counts only if its signature does (docs/signed-slips.md); an Excel slip "
+    "is unsigned and needs --unit. Each row is matched to one staff member of the unit by "
+    "name (department and phone break ties): a row matching nobody or several people "
+    "refuses the file, with every reason and where it is. Exit 0 when every file was "
+    "imported, 3 when some were refused, 2 when none could be."
+))
 def import_(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(
@@ -154,7 +172,7 @@ def import_(
         batch,
         columns=IMPORT_COLUMNS,
         rows=[_import_row(f) for f in batch.files],
-        title="Nhập phiếu yêu cầu",
+        title=_("Request slips imported"),
         summary=summary,
     )
     if batch.exit_code:
@@ -170,7 +188,7 @@ def _import_row(f) -> dict:
     if f.signer:
         signer = _common_name(f.signer.subject)
     else:
-        signer = "unsigned (Excel)" if f.format == "xlsx" else None
+        signer = _("unsigned (Excel)") if f.format == "xlsx" else None
     shown = ", ".join(ids[:20]) + (f" … ({len(ids)})" if len(ids) > 20 else "")
     return {
         "file": f.file,
@@ -204,7 +222,9 @@ def reject(
     st = state(ctx)
     st.authorize(Right.REJECT_REQUEST)
     v = reject_request(st.runtime(), request_id, reason=reason)
-    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=_("request #{id} rejected").format(id=v.id))
+    st.output.data(
+        v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=_("request #{id} rejected").format(id=v.id)
+    )
 
 
 @app.command("withdraw", help=_("The unit takes back its own open request."))
@@ -219,7 +239,9 @@ def withdraw(
     st = state(ctx)
     unit = st.authorize(Right.WITHDRAW_REQUEST)  # an officer: its own unit's requests only
     v = withdraw_request(st.runtime(), request_id, unit=unit)
-    st.output.data(v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=_("request #{id} withdrawn").format(id=v.id))
+    st.output.data(
+        v, columns=QUEUE_COLUMNS[:7], rows=[v], summary=_("request #{id} withdrawn").format(id=v.id)
+    )
 
 
 @queue_app.command("list", help=_("Requests, oldest first, one page at a time."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dnmail.cli.common import state
-from dnmail.i18n import _
+from dnmail.i18n import N_, _, ngettext
 
 
 def register(app: typer.Typer) -> None:
@@ -33,31 +33,47 @@ def init(
     result = initialise(st.runtime(), directory=not skip_directory)
     out = st.output
     if result.revision_before == result.revision_after:
-        schema = f"schema already at revision {result.revision_after}"
+        schema = _("schema already at revision {revision}").format(revision=result.revision_after)
     else:
-        schema = f"schema upgraded {result.revision_before or '(empty)'} → {result.revision_after}"
+        schema = _("schema upgraded {before} → {after}").format(
+            before=result.revision_before or _("(empty)"), after=result.revision_after
+        )
     if not result.directory_checked:
-        branches = "directory skipped"
+        branches = _("directory skipped")
     elif result.branches_created:
-        branches = f"created {len(result.branches_created)} directory branches"
+        branches = ngettext(
+            "created {n} directory branch", "created {n} directory branches",
+            len(result.branches_created),
+        ).format(n=len(result.branches_created))
     else:
-        branches = "directory branches already present"
+        branches = _("directory branches already present")
     if result.accounts_created:
-        branches += f"; created {len(result.accounts_created)} unit accounts"
+        branches += ngettext(
+            "; created {n} unit account", "; created {n} unit accounts",
+            len(result.accounts_created),
+        ).format(n=len(result.accounts_created))
+    summary = _("initialised") if result.changed else _("nothing to do: already initialised")
+    if result.audit_key_created:
+        summary += "\n" + _(
+            "audit key created: {path} (0600). Copy it to every IID host and keep a copy off "
+            "this host: without it `audit verify` cannot tell a rewritten trail "
+            "(docs/security.md)"
+        ).format(path=result.audit_key_created)
+    created = _("created")
     out.data(
         result,
-        columns=[("item", "item"), ("value", "value")],
+        columns=[("item", N_("Item")), ("value", N_("Value"))],
         rows=[
-            {"item": "database", "value": result.database},
-            {"item": "schema", "value": schema},
-            {"item": "directory", "value": branches},
-            *({"item": "created", "value": b} for b in result.branches_created),
-            *({"item": "created", "value": a} for a in result.accounts_created),
-            *({"item": "audit key", "value": k} for k in [result.audit_key_created] if k),
+            {"item": _("database"), "value": result.database},
+            {"item": _("schema"), "value": schema},
+            {"item": _("LDAP directory"), "value": branches},
+            *({"item": created, "value": b} for b in result.branches_created),
+            *({"item": created, "value": a} for a in result.accounts_created),
+            *(
+                {"item": _("audit key"), "value": k}
+                for k in [result.audit_key_created] if k
+            ),
         ],
         title="dnmail init",
-        summary=("nothing to do: already initialised" if not result.changed else "initialised")
-        + (f"\naudit key created: {result.audit_key_created} (0600). Copy it to every IID "
-           "host and keep a copy off this host: without it `audit verify` cannot tell a "
-           "rewritten trail (docs/security.md)" if result.audit_key_created else ""),
+        summary=summary,
     )

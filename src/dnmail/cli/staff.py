@@ -7,25 +7,36 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import ENCODING_HELP, FileEncoding, encoding_value, state
-from dnmail.i18n import _, ngettext
+from dnmail.i18n import N_, _, later, ngettext
 
-app = typer.Typer(help=_("Staff: import the HR roster, list staff with or without email."), no_args_is_help=True)
+app = typer.Typer(
+    help=_("Staff: import the HR roster, list staff with or without email."),
+    no_args_is_help=True,
+)
 
 FIELD_LABELS = {
-    "full_name": "Họ và tên",
-    "unit_code": "Mã đơn vị",
-    "department": "Phòng ban",
-    "position": "Chức vụ",
-    "phone": "Số điện thoại",
-    "hr_status": "Trạng thái",
+    "full_name": N_("Full name"),
+    "unit_code": N_("Unit code"),
+    "department": N_("Department"),
+    "position": N_("Position"),
+    "phone": N_("Phone"),
+    "hr_status": N_("State"),
 }
 
 
-@app.command("import", help=_("Upsert HR records by HR id (Mã hồ sơ) and report what changed.\n\nThe file is imported whole or not at all: a missing column, an unknown unit code or a duplicate HR id refuses it with the file, row and column, and nothing is stored."))
+@app.command("import", help=_(
+    "Upsert HR records by HR id (Mã hồ sơ) and report what changed.\n\nThe file is "
+    "imported whole or not at all: a missing column, an unknown unit code or a duplicate HR "
+    "id refuses it with the file, row and column, and nothing is stored."
+))
 def import_(
     ctx: typer.Context,
-    roster: Path = typer.Argument(..., help=_("HR roster export (.xlsx or .csv, UTF-8)."), dir_okay=False),
-    dry_run: bool = typer.Option(False, "--dry-run", help=_("Report what would change; store nothing.")),
+    roster: Path = typer.Argument(
+        ..., help=_("HR roster export (.xlsx or .csv, UTF-8)."), dir_okay=False
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help=_("Report what would change; store nothing.")
+    ),
     encoding: FileEncoding | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
 ) -> None:
     """Upsert HR records by HR id (Mã hồ sơ) and report what changed.
@@ -48,12 +59,17 @@ def import_(
         {
             "hr_id": c.hr_id,
             "full_name": c.full_name,
-            "change": "; ".join(f"{FIELD_LABELS.get(k, k)}: {o or '∅'} → {n or '∅'}" for k, (o, n) in c.changes.items()),
+            "change": "; ".join(
+                f"{later(FIELD_LABELS[k]) if k in FIELD_LABELS else k}: {o or '∅'} → {n or '∅'}"
+                for k, (o, n) in c.changes.items()
+            ),
         }
         for c in result.changed
     ]
     if result.nothing_changed:
-        summary = _("{file}: no change ({n} records already up to date)").format(file=roster, n=result.unchanged)
+        summary = _("{file}: no change ({n} records already up to date)").format(
+            file=roster, n=result.unchanged
+        )
     else:
         counts = dict(added=result.added, changed=len(result.changed), unchanged=result.unchanged)
         summary = (
@@ -69,9 +85,9 @@ def import_(
         ).format(n=len(result.missing))
     out.data(
         result,
-        columns=[("hr_id", "Mã hồ sơ"), ("full_name", "Họ và tên"), ("change", "Thay đổi")],
+        columns=[("hr_id", N_("HR id")), ("full_name", N_("Full name")), ("change", N_("Change"))],
         rows=rows,
-        title="Thay đổi hồ sơ",
+        title=_("Changes to HR records"),
         summary=summary,
     )
 
@@ -98,16 +114,16 @@ def list_(
     st.output.data(
         rows,
         columns=[
-            ("hr_id", "Mã hồ sơ"),
-            ("full_name", "Họ và tên"),
-            ("unit", "Mã đơn vị"),
-            ("department", "Phòng ban"),
-            ("position", "Chức vụ"),
-            ("phone", "Số điện thoại"),
-            ("hr_status", "Trạng thái"),
-            ("address", "Hộp thư"),
+            ("hr_id", N_("HR id")),
+            ("full_name", N_("Full name")),
+            ("unit", N_("Unit code")),
+            ("department", N_("Department")),
+            ("position", N_("Position")),
+            ("phone", N_("Phone")),
+            ("hr_status", N_("State")),
+            ("address", N_("Mailbox")),
         ],
         rows=rows,
-        title="Chưa cấp email" if without_email else "Nhân sự",
+        title=_("No email yet") if without_email else _("Staff"),
         summary=ngettext("{n} staff member", "{n} staff", len(rows)).format(n=len(rows)),
     )

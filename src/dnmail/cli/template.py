@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
-from dnmail.i18n import _
+from dnmail.i18n import _, ngettext
 
 app = typer.Typer(help=_("Blank forms: the request slip (Phụ lục II)."), no_args_is_help=True)
 
@@ -36,15 +36,22 @@ def slip(
     from dnmail.exports.slip_template import write_slip_template
 
     if output.suffix.lower() != ".xlsx":
-        raise BadInput(f"{output}: the template is an Excel workbook; name it FILE.xlsx")
+        raise BadInput(
+            _("{file}: the template is an Excel workbook; name it FILE.xlsx").format(file=output)
+        )
     if output.exists() and not force:
-        raise Refused(f"{output} exists already; pass --force to replace it")
+        raise Refused(_("{file} exists already; pass --force to replace it").format(file=output))
     try:
         write_slip_template(output, rows=rows)
     except OSError as exc:
-        raise BadInput(f"{output}: cannot be written ({exc.strerror or exc})") from None
+        raise BadInput(_("{file}: cannot be written ({reason})").format(
+            file=output, reason=exc.strerror or exc
+        )) from None
     st = state(ctx)
     st.output.data(
         {"file": str(output), "rows": rows},
-        summary=f"blank slip written to {output} ({rows} rows)",
+        summary=ngettext(
+            "blank slip written to {file} ({n} row)", "blank slip written to {file} ({n} rows)",
+            rows,
+        ).format(file=output, n=rows),
     )

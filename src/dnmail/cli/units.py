@@ -7,17 +7,19 @@ from pathlib import Path
 import typer
 
 from dnmail.cli.common import state
-from dnmail.i18n import _
+from dnmail.i18n import N_, _
 
-app = typer.Typer(help=_("Units: add and list the agencies whose staff get mailboxes."), no_args_is_help=True)
+app = typer.Typer(
+    help=_("Units: add and list the agencies whose staff get mailboxes."), no_args_is_help=True
+)
 
 COLUMNS = [
-    ("code", "Mã đơn vị"),
-    ("name", "Tên đơn vị"),
-    ("parent", "Đơn vị cấp trên"),
-    ("account", "Tài khoản đơn vị"),
-    ("staff", "Nhân sự"),
-    ("mailboxes", "Hộp thư"),
+    ("code", N_("Unit code")),
+    ("name", N_("Unit name")),
+    ("parent", N_("Parent unit")),
+    ("account", N_("Unit account")),
+    ("staff", N_("Staff")),
+    ("mailboxes", N_("Mailboxes")),
 ]
 
 
@@ -43,7 +45,10 @@ def add(
         {"created": result.created, "unit": u},
         columns=COLUMNS[:4],
         rows=[u],
-        summary=(_("unit {code} added") if result.created else _("unit {code} already exists, unchanged")).format(code=u.code),
+        summary=(
+            _("unit {code} added") if result.created
+            else _("unit {code} already exists, unchanged")
+        ).format(code=u.code),
     )
 
 
@@ -56,15 +61,19 @@ def list_(ctx: typer.Context) -> None:
     st = state(ctx)
     st.authorize(Right.LIST_UNITS)
     units = list_units(st.runtime())
-    st.output.data(units, columns=COLUMNS, rows=units, title="Đơn vị")
+    st.output.data(units, columns=COLUMNS, rows=units, title=_("Units"))
 
 
-@app.command("set-password", help=_("Give the unit's official account (uid=CODE,ou=units) a new password, so its officer can bind to the directory (e.g. for reset-password). IID administrators only."))
+@app.command("set-password", help=_(
+    "Give the unit's official account (uid=CODE,ou=units) a new password, so its officer "
+    "can bind to the directory (e.g. for reset-password). IID administrators only."
+))
 def set_password(
     ctx: typer.Context,
     code: str = typer.Argument(..., help=_("The unit's code, e.g. snv.")),
     handout: Path | None = typer.Option(
-        None, "--handout", dir_okay=False, help=_("Write the password to this file (0600) instead of showing it.")
+        None, "--handout", dir_okay=False,
+        help=_("Write the password to this file (0600) instead of showing it."),
     ),
 ) -> None:
     """Give the unit's official account (uid=CODE,ou=units) a new password, so its officer
@@ -75,16 +84,18 @@ def set_password(
     st = state(ctx)
     st.authorize(Right.SET_UNIT_PASSWORD)
     r = set_unit_password(st.runtime(), code, handout=handout)
-    cols = [("code", "Mã đơn vị"), ("account", "Tài khoản đơn vị"), ("dn", "DN")]
+    cols = [("code", N_("Unit code")), ("account", N_("Unit account")), ("dn", "DN")]
     if r.password:
-        cols.append(("password", "Mật khẩu"))
+        cols.append(("password", N_("Password")))
     summary = _("password of {account} ({dn}) set").format(account=r.account, dn=r.dn)
     if r.created:
         summary += _("; the account was created in the directory")
     if r.handout:
         summary += "\n" + _("handout written: {path}").format(path=r.handout)
     elif st.output.format == "table":
-        summary += "\n" + _("the password is shown once: hand it to the unit now (or use --handout)")
+        summary += "\n" + _(
+            "the password is shown once: hand it to the unit now (or use --handout)"
+        )
     st.output.data(r, columns=cols, rows=[r], summary=summary, secrets=True)
     if r.unrecorded:
         from dnmail.errors import NotRecorded

@@ -5,22 +5,25 @@ filter values escaped (RFC 4515). Nothing from a file or a name reaches LDAP oth
 from __future__ import annotations
 
 from dnmail.errors import InvalidName
+from dnmail.i18n import N_, _, later
 
 _DN_SPECIAL = set(',+"\\<>;=')
 
 
-def check_value(value: str, *, what: str = "value") -> str:
+def check_value(value: str, *, what: str = N_("value")) -> str:
     """Refuse values no directory string may hold (NUL and other C0 controls)."""
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise InvalidName(f"{what} contains a control character (e.g. a NUL byte)")
+        raise InvalidName(
+            _("{what} contains a control character (e.g. a NUL byte)").format(what=later(what))
+        )
     return value
 
 
 def escape_rdn_value(value: str) -> str:
     """Escape an attribute value for use inside an RDN (RFC 4514 §2.4)."""
-    check_value(value, what="DN value")
+    check_value(value, what=N_("DN value"))
     if value == "":
-        raise InvalidName("empty DN value")
+        raise InvalidName(_("empty DN value"))
     out = []
     for i, ch in enumerate(value):
         if ch in _DN_SPECIAL or (ch == "#" and i == 0) or (ch == " " and i in (0, len(value) - 1)):

@@ -25,6 +25,7 @@ from dnmail.errors import (
     InsufficientAccess,
     NoSuchEntry,
 )
+from dnmail.i18n import _
 
 if TYPE_CHECKING:
     from dnmail.directory.pipeline import PipelinedWriter
@@ -126,12 +127,12 @@ class Directory:
         host = parsed.hostname or ""
         secure = parsed.scheme == "ldaps" or settings.start_tls
         if not secure and not _is_loopback(host) and not settings.allow_insecure:
-            raise ConfigError(
-                f"directory.url {url} is plain ldap:// to a host that is not this machine: "
+            raise ConfigError(_(
+                "directory.url {url} is plain ldap:// to a host that is not this machine: "
                 "passwords would cross the network in clear. Use ldaps://, set "
                 "directory.start_tls = true, or (only on a trusted network) "
                 "directory.allow_insecure = true"
-            )
+            ).format(url=url))
         tls = _verifying_tls(_tls_context(settings), host) if secure else None
         server = ldap3.Server(
             url,
@@ -157,29 +158,32 @@ class Directory:
                     conn.start_tls()
                 except lx.LDAPOperationResult as e:  # the server said no (RFC 4511 §4.14.2)
                     raise DirectoryUnavailable(
-                        f"directory {url}: the server refused StartTLS "
-                        f"({e.description}: {e.message})",
-                        hint="it may offer no TLS (olcTLSCertificateFile unset); see docs/tls.md",
+                        _("directory {url}: the server refused StartTLS ({reason})").format(
+                            url=url, reason=f"{e.description}: {e.message}"
+                        ),
+                        hint=_no_tls_hint(),
                     ) from None
             conn.bind()
         except lx.LDAPInvalidCredentialsResult:
             raise DirectoryUnavailable(
-                f"directory {url}: bind as {bind_dn} refused (invalid credentials)",
-                hint="check the bind password source named by directory.bind_password_env/file",
+                _bind_refused(url, bind_dn),
+                hint=_(
+                    "check the bind password source named by directory.bind_password_env/file"
+                ),
             ) from None
         except (TimeoutError, lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError) as e:
             # ldap3 reports a failed ldaps:// handshake as a socket error, its text only.
             raise _tls_failure(settings, tls and tls.failure) or DirectoryUnavailable(
-                f"directory {url} cannot be reached: {_short(e)}"
+                _("directory {url} cannot be reached: {reason}").format(url=url, reason=_short(e))
             ) from None
         except lx.LDAPStartTLSError as e:
             raise _tls_failure(settings, tls and tls.failure) or DirectoryUnavailable(
-                f"directory {url}: StartTLS failed: {_short(e)}",
-                hint="the server may offer no TLS (olcTLSCertificateFile unset); see docs/tls.md",
+                _("directory {url}: StartTLS failed: {reason}").format(url=url, reason=_short(e)),
+                hint=_no_tls_hint(),
             ) from None
         except lx.LDAPException as e:
             raise _tls_failure(settings, tls and tls.failure) or DirectoryUnavailable(
-                f"directory {url}: {_short(e)}"
+                f"{_('directory {url}').format(url=url)}: {_short(e)}"
             ) from None
         return cls(settings, conn, bind_dn=bind_dn, password=password)
 
@@ -206,13 +210,13 @@ class Directory:
         try:
             yield
         except lx.LDAPEntryAlreadyExistsResult:
-            raise EntryExists(f"{what}: {dn} already exists in the directory") from None
+            raise EntryExists(_exists(what, dn)) from None
         except lx.LDAPNoSuchObjectResult:
-            raise NoSuchEntry(f"{what}: {dn} does not exist in the directory") from None
+            raise NoSuchEntry(_no_such_entry(what, dn)) from None
         except lx.LDAPInsufficientAccessRightsResult:
-            raise InsufficientAccess(
-                f"{what}: the directory refused {self.bind_dn} the right to change {dn}"
-            ) from None
+            raise InsufficientAccess(_(
+                "{what}: the directory refused {who} the right to change {dn}"
+            ).format(what=what, who=self.bind_dn, dn=dn)) from None
         except (
             lx.LDAPSocketOpenError,
             lx.LDAPSocketReceiveError,
@@ -223,15 +227,13 @@ class Directory:
             lx.LDAPUnavailableResult,
             lx.LDAPBusyResult,
         ) as e:
-            raise DirectoryUnavailable(
-                f"directory {self.settings.url} stopped answering during {what}: {_short(e)}"
-            ) from None
+            raise DirectoryUnavailable(_stopped(self.settings.url, what, e)) from None
         except lx.LDAPOperationResult as e:
             raise DirectoryError(f"{what} {dn}: {e.description}: {e.message}".strip()) from None
         except lx.LDAPException as e:
-            raise DirectoryUnavailable(
-                f"directory {self.settings.url}: {what} failed: {_short(e)}"
-            ) from None
+            raise DirectoryUnavailable(_("directory {url}: {what} failed: {reason}").format(
+                url=self.settings.url, what=what, reason=_short(e)
+            )) from None
 
     # -- reads -----------------------------------------------------------------------
     def search(
@@ -290,7 +292,8 @@ class Directory:
         found: dict[str, list[Entry]] = {}
         ids = list(dict.fromkeys(hr_ids))
         for entry in self._search_eq(
-            self.layout.people, "employeeNumber", ids, self.mailbox_attrs, object_class="inetOrgPerson"
+            self.layout.people, "employeeNumber", ids, self.mailbox_attrs,
+            object_class="inetOrgPerson",
         ):
             found.setdefault(entry.employee_number, []).append(entry)
         return found
@@ -338,7 +341,9 @@ class Directory:
             found = w.search_any(self.settings.base_dn, terms, attrs)
         return [Entry(dn, {k: tuple(v) for k, v in values.items()}) for dn, values in found]
 
-    def people_with_address(self, local: str, attributes: Iterable[str] | None = None) -> list[Entry]:
+    def people_with_address(
+        self, local: str, attributes: Iterable[str] | None = None
+    ) -> list[Entry]:
         """The person entries under people_dn whose uid is `local` or whose mail is
         `local@<mail_domain>` (one equality search)."""
         terms = [("uid", local), ("mail", f"{local}@{self.settings.mail_domain}")]
@@ -408,9 +413,7 @@ class Directory:
                 )
             yield self._writer
         except pipeline.BindRefused:
-            raise DirectoryUnavailable(
-                f"directory {self.settings.url}: bind as {self.bind_dn} refused (invalid credentials)"
-            ) from None
+            raise DirectoryUnavailable(_bind_refused(self.settings.url, self.bind_dn)) from None
         except pipeline.SearchFailed as e:
             raise DirectoryError(f"{what}: {e}") from None
         except (pipeline.ProtocolError, OSError) as e:
@@ -422,16 +425,24 @@ class Directory:
             self._writer = None
             # A certificate refused on this connection reads as it does in connect().
             raise _tls_failure(self.settings, e) or DirectoryUnavailable(
-                f"directory {self.settings.url} stopped answering during {what}: {_short(e)}"
+                _stopped(self.settings.url, what, e)
             ) from None
 
     def _search_eq(
-        self, base: str, attribute: str, values: list[str], attributes: Iterable[str], object_class=None
+        self,
+        base: str,
+        attribute: str,
+        values: list[str],
+        attributes: Iterable[str],
+        object_class=None,
     ) -> list[Entry]:
         out: list[Entry] = []
         for i in range(0, len(values), 500):
             with self._fast("search") as w:
-                found = w.search_eq(base, attribute, values[i : i + 500], list(attributes), object_class=object_class)
+                found = w.search_eq(
+                    base, attribute, values[i : i + 500], list(attributes),
+                    object_class=object_class,
+                )
             out.extend(Entry(dn, {k: tuple(v) for k, v in attrs.items()}) for dn, attrs in found)
         return out
 
@@ -447,14 +458,20 @@ class Directory:
         for dn, attrs, password in items:
             full = {k: v for k, v in attrs.items() if v not in (None, "", [], ())}
             _check_values(full)
-            values = {k: [str(x) for x in v] if isinstance(v, list | tuple) else [str(v)] for k, v in full.items()}
+            values = {
+                k: [str(x) for x in v] if isinstance(v, list | tuple) else [str(v)]
+                for k, v in full.items()
+            }
             values["objectClass"] = list(MAILBOX_CLASSES)
             values["userPassword"] = [password]
             values["pwdReset"] = ["TRUE"]
             requests.append((dn, values))
         with self._fast("bulk add") as w:
             results = w.add_many(requests)
-        return [self._bulk_error("add", dn, r) for (dn, _), r in zip(requests, results, strict=True)]
+        return [
+            self._bulk_error("add", dn, r)
+            for (dn, _values), r in zip(requests, results, strict=True)
+        ]
 
     def _bulk_error(self, op: str, dn: str, r) -> DirectoryError | None:
         """The dnmail error of one pipelined result (None when it succeeded)."""
@@ -463,16 +480,22 @@ class Directory:
         if r.ok:
             return None
         if r.code == pipeline.ENTRY_ALREADY_EXISTS:
-            return EntryExists(f"{op}: {dn} already exists in the directory")
+            return EntryExists(_exists(op, dn))
         if r.code == pipeline.NO_SUCH_OBJECT:
             if op == "add":
-                return NoSuchEntry(f"add: the branch of {dn} does not exist")
-            return NoSuchEntry(f"{op}: {dn} does not exist in the directory")
+                return NoSuchEntry(_("add: the branch of {dn} does not exist").format(dn=dn))
+            return NoSuchEntry(_no_such_entry(op, dn))
         if r.code == pipeline.INSUFFICIENT_ACCESS:
-            return InsufficientAccess(f"{op}: the directory refused {self.bind_dn} the right to {op} {dn}")
-        return DirectoryError(f"{op} {dn}: result {r.code}: {r.message}".strip())
+            return InsufficientAccess(_(
+                "{what}: the directory refused {who} the right to {what} {dn}"
+            ).format(what=op, who=self.bind_dn, dn=dn))
+        return DirectoryError(_("{what} {dn}: result {code}: {message}").format(
+            what=op, dn=dn, code=r.code, message=r.message
+        ).strip())
 
-    def replace_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> list[DirectoryError | None]:
+    def replace_many(
+        self, items: Sequence[tuple[str, Mapping[str, object]]]
+    ) -> list[DirectoryError | None]:
         """Replace attributes of many entries through the pipelined connection (one
         modify each, up to 64 in flight): None for each entry changed, or the error
         that refused it. A broken connection raises DirectoryUnavailable."""
@@ -481,13 +504,18 @@ class Directory:
         for dn, changes in items:
             _check_values(changes)
             values = {
-                k: [] if v in (None, "", [], ()) else [str(x) for x in (v if isinstance(v, list | tuple) else [v])]
+                k: []
+                if v in (None, "", [], ())
+                else [str(x) for x in (v if isinstance(v, list | tuple) else [v])]
                 for k, v in changes.items()
             }
             requests.append((dn, values))
         with self._fast("modify") as w:
             results = w.modify_many(requests)
-        return [self._bulk_error("modify", dn, r) for (dn, _), r in zip(requests, results, strict=True)]
+        return [
+            self._bulk_error("modify", dn, r)
+            for (dn, _changes), r in zip(requests, results, strict=True)
+        ]
 
     def replace(self, dn: str, changes: Mapping[str, object]) -> None:
         """Replace attributes; an empty value removes the attribute."""
@@ -535,7 +563,7 @@ class Directory:
 
         e = self.get(dn, ("objectClass", *ALIAS_ATTRIBUTES))
         if e is None:
-            raise NoSuchEntry(f"add alias: {dn} does not exist in the directory")
+            raise NoSuchEntry(_no_such_entry("add alias", dn))
         have = {v.lower() for v in e.attrs.get("mailLocalAddress".lower(), ())}
         new = [a for a in dict.fromkeys(addresses) if a.lower() not in have]
         classes = {v.lower() for v in e.attrs.get("objectclass", ())}
@@ -638,14 +666,13 @@ def _tls_context(settings: DirectorySettings):
     try:
         return client_tls_context(settings.ca_file or None)
     except ssl.SSLError as e:
-        raise ConfigError(
-            f"directory.ca_file {settings.ca_file}: no usable PEM CA certificate in it "
-            f"({getattr(e, 'reason', None) or _short(e)})"
-        ) from None
+        raise ConfigError(_(
+            "directory.ca_file {path}: no usable PEM CA certificate in it ({reason})"
+        ).format(path=settings.ca_file, reason=getattr(e, "reason", None) or _short(e))) from None
     except OSError as e:
-        raise ConfigError(
-            f"directory.ca_file: cannot read {settings.ca_file}: {e.strerror}"
-        ) from None
+        raise ConfigError(_("directory.ca_file: cannot read {path}: {reason}").format(
+            path=settings.ca_file, reason=e.strerror
+        )) from None
 
 
 def _tls_failure(
@@ -659,31 +686,70 @@ def _tls_failure(
         return None
     url = settings.url
     host = urlparse(url).hostname or ""
-    trusted = (
-        f"directory.ca_file ({settings.ca_file})" if settings.ca_file else "the system CA store"
-    )
+    if settings.ca_file:
+        trusted = f"directory.ca_file ({settings.ca_file})"
+    else:
+        trusted = _("the system CA store")
     if isinstance(found, ssl.SSLCertVerificationError):
         reason = getattr(found, "verify_message", "") or _short(found)
         code = getattr(found, "verify_code", None)
         if code in _NAME_MISMATCH:
             return DirectoryUnavailable(
-                f"directory {url}: the server's TLS certificate could not be verified: "
-                f"it is not issued for {host} ({reason})",
-                hint=f"connect by a name listed in the certificate's subjectAltName, or have "
-                f"the certificate reissued with {host} in it; see docs/tls.md",
+                _(
+                    "directory {url}: the server's TLS certificate could not be verified: it "
+                    "is not issued for {host} ({reason})"
+                ).format(url=url, host=host, reason=reason),
+                hint=_(
+                    "connect by a name listed in the certificate's subjectAltName, or have the "
+                    "certificate reissued with {host} in it; see docs/tls.md"
+                ).format(host=host),
             )
         if code in _UNTRUSTED:
-            reason = f"it was not issued by a CA in {trusted}: {reason}"
+            reason = _("it was not issued by a CA in {trusted}: {reason}").format(
+                trusted=trusted, reason=reason
+            )
         return DirectoryUnavailable(
-            f"directory {url}: the server's TLS certificate could not be verified ({reason})",
-            hint=f"{trusted} must hold the CA that issued the certificate of {host}; "
-            "see docs/tls.md",
+            _(
+                "directory {url}: the server's TLS certificate could not be verified ({reason})"
+            ).format(url=url, reason=reason),
+            hint=_(
+                "{trusted} must hold the CA that issued the certificate of {host}; see "
+                "docs/tls.md"
+            ).format(trusted=trusted, host=host),
         )
     return DirectoryUnavailable(
-        f"directory {url}: TLS handshake failed ({getattr(found, 'reason', None) or _short(found)})",
-        hint="ldaps:// needs the server's ldaps port (636); StartTLS (directory.start_tls) "
-        "the plain one (389)",
+        _("directory {url}: TLS handshake failed ({reason})").format(
+            url=url, reason=getattr(found, "reason", None) or _short(found)
+        ),
+        hint=_(
+            "ldaps:// needs the server's ldaps port (636); StartTLS (directory.start_tls) "
+            "the plain one (389)"
+        ),
     )
+
+
+def _no_tls_hint() -> str:
+    return _("the server may offer no TLS (olcTLSCertificateFile unset); see docs/tls.md")
+
+
+def _bind_refused(url: str, bind_dn: str) -> str:
+    return _("directory {url}: bind as {dn} refused (invalid credentials)").format(
+        url=url, dn=bind_dn
+    )
+
+
+def _stopped(url: str, what: str, e: BaseException) -> str:
+    return _("directory {url} stopped answering during {what}: {reason}").format(
+        url=url, what=what, reason=_short(e)
+    )
+
+
+def _exists(what: str, dn: str) -> str:
+    return _("{what}: {dn} already exists in the directory").format(what=what, dn=dn)
+
+
+def _no_such_entry(what: str, dn: str) -> str:
+    return _("{what}: {dn} does not exist in the directory").format(what=what, dn=dn)
 
 
 # OpenSSL verify codes (openssl/x509_vfy.h): the host name or IP address does not match;
@@ -700,7 +766,7 @@ def _check_values(attrs: Mapping[str, object]) -> None:
     for k, v in attrs.items():
         for x in v if isinstance(v, list | tuple) else [v]:
             if isinstance(x, str) and _CONTROL.search(x) and k.lower() != "userpassword":
-                dnlib.check_value(x, what=f"attribute {k}")
+                dnlib.check_value(x, what=_("attribute {name}").format(name=k))
 
 
 def _entry(item) -> Entry:

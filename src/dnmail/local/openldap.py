@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnmail.errors import DirectoryUnavailable
+from dnmail.i18n import _
 from dnmail.local.defaults import DEFAULT_MODULE_DIR, DEFAULT_SCHEMA_DIR
 from dnmail.local.process import running_pid, write_private
 
-INSTALL_HINT = "install OpenLDAP: apt-get install slapd ldap-utils"
+
+def install_hint() -> str:
+    return _("install OpenLDAP: apt-get install slapd ldap-utils")
 # How each rendered file is applied to a stopped server (deploy/slapd/README.md).
 _OFFLINE_TOOL = {
     "config.ldif": ("slapadd", "-n0"),
@@ -59,8 +62,10 @@ class Toolchain:
                 missing.append(str(path))
         if missing:
             raise DirectoryUnavailable(
-                "cannot build a throw-away directory server: missing " + ", ".join(missing),
-                hint=INSTALL_HINT,
+                _("cannot build a throw-away directory server: missing {files}").format(
+                    files=", ".join(missing)
+                ),
+                hint=install_hint(),
             )
 
     def run_offline(self, tool: tuple[str, ...], config_dir: Path, ldif: Path) -> None:
@@ -74,7 +79,9 @@ class Toolchain:
         if done.returncode != 0:
             message = (done.stderr.strip() or done.stdout.strip())[-2000:]
             raise DirectoryUnavailable(
-                f"{tool[0]} failed on {Path(ldif).name} (exit {done.returncode}): {message}"
+                _("{tool} failed on {file} (exit {code}): {message}").format(
+                    tool=tool[0], file=Path(ldif).name, code=done.returncode, message=message
+                )
             )
 
 
@@ -109,9 +116,13 @@ def add_entries_offline(workdir: Path, ldif: Path, *, toolchain: Toolchain | Non
     tools = toolchain or Toolchain.from_env()
     config_dir = workdir / "slapd.d"
     if not (config_dir / "cn=config.ldif").exists():
-        raise DirectoryUnavailable(f"no throw-away slapd has been built in {workdir}")
+        raise DirectoryUnavailable(
+            _("no throw-away slapd has been built in {dir}").format(dir=workdir)
+        )
     if running_pid(workdir) is not None:
         raise DirectoryUnavailable(
-            f"the slapd of {workdir} is running; stop it before loading entries offline"
+            _("the slapd of {dir} is running; stop it before loading entries offline").format(
+                dir=workdir
+            )
         )
     tools.run_offline(_OFFLINE_TOOL["base.ldif"], config_dir, ldif)

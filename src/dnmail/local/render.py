@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from dnmail.i18n import _
 from dnmail.local.defaults import (
     DEFAULT_DATABASE_DN,
     DEFAULT_DB_MAX_SIZE,
@@ -70,11 +71,16 @@ class DirectoryLayout:
 
     def __post_init__(self) -> None:
         if self.kind not in ("by-unit", "flat"):
-            raise ValueError(f'the layout is "by-unit" or "flat", not {self.kind!r}')
+            raise ValueError(
+                _('the layout is "by-unit" or "flat", not {value}').format(value=repr(self.kind))
+            )
         if self.kind == "flat" and not self.unit_attribute:
             object.__setattr__(self, "unit_attribute", DEFAULT_UNIT_ATTRIBUTE)
-        if self.unit_attribute and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", self.unit_attribute):
-            raise ValueError(f"{self.unit_attribute!r} is not an attribute name")
+        attribute = self.unit_attribute
+        if attribute and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", attribute):
+            raise ValueError(
+                _("{value} is not an attribute name").format(value=repr(attribute))
+            )
 
 
 #: The attribute naming a mailbox's unit in the flat layout unless told otherwise: part
@@ -122,7 +128,7 @@ def normalise_dn(dn: str) -> str:
     """
     out = []
     for rdn in dn.split(","):
-        attr, _, value = rdn.strip().partition("=")
+        attr, _eq, value = rdn.strip().partition("=")
         out.append(f"{attr.strip().lower()}={value.strip().lower()}")
     return ",".join(out)
 
@@ -156,13 +162,17 @@ def template_values(
     paths, module and database DNs, the by-unit layout); the throw-away server
     overrides some of them.
     """
-    first_attr, _, first_value = suffix.split(",", 1)[0].partition("=")
+    first_attr, _eq, first_value = suffix.split(",", 1)[0].partition("=")
     if first_attr.strip().lower() != "dc":
-        raise ValueError(f"the suffix must start with a dc= component: {suffix!r}")
+        raise ValueError(
+            _("the suffix must start with a dc= component: {suffix}").format(suffix=repr(suffix))
+        )
     layout = layout or DirectoryLayout()
     people = layout.people_dn or f"ou=people,{suffix}"
     if not normalise_dn(people).endswith(normalise_dn(suffix)):
-        raise ValueError(f"the people branch {people!r} is not under the suffix {suffix!r}")
+        raise ValueError(_("the people branch {dn} is not under the suffix {suffix}").format(
+            dn=repr(people), suffix=repr(suffix)
+        ))
     values = {
         "SUFFIX": suffix,
         "SUFFIX_RE": ere_escape(normalise_dn(suffix)),

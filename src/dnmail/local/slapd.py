@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dnmail.errors import BadInput, DirectoryUnavailable
+from dnmail.i18n import _
 from dnmail.local.defaults import DEFAULT_DB_MAX_SIZE, DEFAULT_SUFFIX
 from dnmail.local.openldap import Toolchain, load_offline
 from dnmail.local.process import free_port, proc_alive, running_pid, terminate, write_private
@@ -211,7 +212,7 @@ class ThrowawaySlapd:
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if running_pid(self.workdir) is not None:
             raise DirectoryUnavailable(
-                f"a slapd already serves {self.workdir}",
+                _("a slapd already serves {dir}").format(dir=self.workdir),
                 hint=f"dnmail local stop --dir {self.workdir}",
             )
         t0 = time.monotonic()
@@ -292,18 +293,32 @@ class ThrowawaySlapd:
         """The secrets of a server built before; its TLS files replaced when given."""
         creds = _Secrets(**json.loads(secrets_file.read_text()))
         if normalise_dn(creds.suffix) != normalise_dn(self.suffix):
-            raise ValueError(f"{self.workdir} holds a server for {creds.suffix}, not {self.suffix}")
+            raise BadInput(_("{dir} holds a server for {built}, not {suffix}").format(
+                dir=self.workdir, built=creds.suffix, suffix=self.suffix
+            ))
         before = read_info(self.workdir)
         if before is not None:
             built = DirectoryLayout(kind=before.layout, unit_attribute=before.unit_attribute)
             if self._layout_given is None:
                 self.layout = built
-            elif (built.kind, built.unit_attribute) != (self.layout.kind, self.layout.unit_attribute):
+            elif (built.kind, built.unit_attribute) != (
+                self.layout.kind, self.layout.unit_attribute
+            ):
+                if built.unit_attribute:
+                    text = _(
+                        "{dir} holds a server built for the {built} layout on {attribute}, not "
+                        "{layout}"
+                    )
+                else:
+                    text = _("{dir} holds a server built for the {built} layout, not {layout}")
                 raise BadInput(
-                    f"{self.workdir} holds a server built for the {built.kind} layout"
-                    f"{' on ' + built.unit_attribute if built.unit_attribute else ''}, "
-                    f"not {self.layout.kind}",
-                    hint="start it without --layout (or with the same one), or use another --dir",
+                    text.format(
+                        dir=self.workdir, built=built.kind, attribute=built.unit_attribute,
+                        layout=self.layout.kind,
+                    ),
+                    hint=_(
+                        "start it without --layout (or with the same one), or use another --dir"
+                    ),
                 )
         if self.tls is not None:
             self._check_tls_files()
@@ -315,7 +330,7 @@ class ThrowawaySlapd:
         assert self.tls is not None
         for f in (self.tls.cert, self.tls.key, self.tls.ca):
             if not Path(f).is_file():
-                raise DirectoryUnavailable(f"TLS file not found: {f}")
+                raise DirectoryUnavailable(_("TLS file not found: {path}").format(path=f))
 
     # -- running
     def _launch_on_free_ports(self, creds: _Secrets, timeout: float) -> SlapdInfo:
@@ -330,7 +345,9 @@ class ThrowawaySlapd:
             except _PortInUse:
                 if attempt == attempts - 1:
                     raise DirectoryUnavailable(
-                        f"slapd could not listen on {self.host}:{port}"
+                        _("slapd could not listen on {host}:{port}").format(
+                            host=self.host, port=port
+                        )
                     ) from None
         raise AssertionError("unreachable")
 
@@ -394,8 +411,9 @@ class ThrowawaySlapd:
             if time.monotonic() > deadline:
                 self.stop()
                 raise DirectoryUnavailable(
-                    f"slapd did not answer on {info.url} within {timeout:.0f} s; "
-                    f"see {self.log_file}:\n{self._log_tail()}"
+                    _("slapd did not answer on {url} within {seconds} s; see {log}:").format(
+                        url=info.url, seconds=f"{timeout:.0f}", log=self.log_file
+                    ) + "\n" + self._log_tail()
                 )
             time.sleep(0.01)
 
@@ -411,7 +429,9 @@ class ThrowawaySlapd:
         if "Address already in use" in tail:
             raise _PortInUse()
         raise DirectoryUnavailable(
-            f"slapd exited with status {code} at start; see {self.log_file}:\n{tail}"
+            _("slapd exited with status {code} at start; see {log}:").format(
+                code=code, log=self.log_file
+            ) + "\n" + tail
         )
 
 
