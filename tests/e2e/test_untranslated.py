@@ -164,7 +164,8 @@ def test_nothing_printed_in_vietnamese_is_english(setup):
     for english in ("Usage:", "─ Options", "─ Commands", "─ Arguments", "─ Error", "Try '",
                     "Missing ", "No such ", "Invalid value", "[default:", "[required]",
                     "Show this message", "[OPTIONS]", "COMMAND [ARGS]", "Did you mean",
-                    "Got unexpected", "requires an argument"):
+                    "Got unexpected", "requires an argument", "<str>", "<int", "<file>",
+                    "<path>", "<dir>", "<list["):
         assert english not in every, english
 
 
@@ -174,13 +175,14 @@ def test_english_stays_typer_s_own_words(tmp_path):
     e.update(DNMAIL_LANG="en", COLUMNS="100")
     runs = json.loads(subprocess.run(
         [sys.executable, "-c", DRIVER], capture_output=True, text=True, env=e, cwd=tmp_path,
-        input=json.dumps([["--help"], ["queue", "list", "--bogus"], ["lock"],
-                          ["lock", "x", "--reason", "foo"], ["queue", "lst"]]),
+        input=json.dumps([["--help"], ["queue", "list", "--help"], ["queue", "list", "--bogus"],
+                          ["lock"], ["lock", "x", "--reason", "foo"], ["queue", "lst"]]),
         timeout=120, check=True,
     ).stdout)
     text = "\n".join(r["out"] + r["err"] for r in runs)
     for words in ("Usage: dnmail [OPTIONS] COMMAND [ARGS]...", "─ Options ─", "─ Commands ─",
                   "─ Error ─", "Try 'dnmail queue list -h' for help.", "[default: table]",
+                  "<str>", "<file>", "<int range> [1<=x<=100000]",
                   "No such option: --bogus", "Missing argument 'address'.",
                   "Invalid value for '--reason': Value error, 'foo' is not one of 'retired', ",
                   "No such command 'lst'. Did you mean 'list'?"):

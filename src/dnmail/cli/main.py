@@ -170,7 +170,8 @@ def prepare(command: Any, args: list[str]) -> None:
     if command.help:
         paragraphs = inspect.cleandoc(command.help).split("\n\n")
         command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
-    help_option = command.get_help_option(typer.Context(command, help_option_names=HELP_OPTIONS))
+    ctx = typer.Context(command, help_option_names=HELP_OPTIONS)
+    help_option = command.get_help_option(ctx)
     if help_option is not None:
         help_option.help = _("Show this message and exit.")
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
@@ -183,7 +184,9 @@ def prepare(command: Any, args: list[str]) -> None:
             prepare(subs[arg], args[i + 1 :])
             return
     if (subs and not args) or any(a in HELP_OPTIONS for a in args):
-        toolkit.localise_rich()  # help is shown: Typer's words in ours (rich is loaded then)
+        # Help is shown: Typer's words in ours (rich is loaded for it anyway).
+        toolkit.localise_rich()
+        toolkit.localise_types(command, ctx)
 
 
 def invoke(argv: list[str] | None = None) -> int:

@@ -118,6 +118,42 @@ def localise_command(command: Any) -> None:
         command.subcommand_metavar = later(SUBCOMMAND_METAVAR)
 
 
+#: The types Typer names for a value in the help ("<str>", "<int range>"), as message ids.
+TYPE_WORDS = {
+    "str": N_("str"),
+    "int": N_("int"),
+    "float": N_("float"),
+    "int range": N_("int range"),
+    "float range": N_("float range"),
+    "file": N_("file"),
+    "directory": N_("directory"),
+    "path": N_("path"),
+    "dir": N_("dir"),
+    "Path": N_("Path"),
+}
+LIST_OF = N_("list[{type}]")
+_TYPE = re.compile(r"<(?:(?P<list>list)\[)?(?P<name>[A-Za-z ]+)\]?>(?P<more>(?:\.\.\.)?)")
+
+
+def localise_types(command: Any, ctx: Any) -> None:
+    """The value types the help of `command` shows ("<str>", "<file>") in the interface's
+    language: only for a command whose help is about to be shown."""
+    for param in command.params:
+        try:
+            shown = param.display_type_rich(ctx=ctx)
+        except Exception:  # noqa: S112 - a parameter Typer shows its own way: as it is
+            continue
+        m = _TYPE.fullmatch(shown or "")
+        if m is None or m["name"] not in TYPE_WORDS:
+            continue
+        name = later(TYPE_WORDS[m["name"]])
+        if m["list"]:
+            name = later(LIST_OF).format(type=name)
+        text = f"<{name}>{m['more']}"
+        if text != shown:
+            param.display_type_rich = lambda ctx=None, _text=text: _text
+
+
 # -- usage errors ----------------------------------------------------------------------
 
 #: The English messages of Typer's Click (literals there), as patterns with the parts
