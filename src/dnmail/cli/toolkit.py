@@ -66,11 +66,10 @@ RICH_WORDS = {
     "RICH_HELP": N_("Try [blue]'{command_path} {help_option}'[/] for help."),
 }
 
+#: The usage line's words, as Click's formatter and Typer's commands have them.
 USAGE = N_("Usage: ")
-OPTIONS_METAVAR = "[OPTIONS]"
-SUBCOMMAND_METAVAR = "COMMAND [ARGS]..."
-N_("[OPTIONS]")
-N_("COMMAND [ARGS]...")
+OPTIONS_METAVAR = N_("[OPTIONS]")
+SUBCOMMAND_METAVAR = N_("COMMAND [ARGS]...")
 
 
 def localise_typer() -> None:
