@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "src" / "dnmail" / "locale"
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|%(?:\([^)]*\))?[sdr]")
 _FRAME = re.compile(r"[│╭╮╰╯─]+")
+_VIETNAMESE_WORD = re.compile(r"\S*[^\x00-\x7f]\S*")
 
 #: Runs each argv of the JSON list on stdin through dnmail's one entry point and prints
 #: what it wrote, with its exit code; `["help"]` stands for the help of every command.
@@ -54,21 +55,27 @@ json.dump(runs, sys.stdout)
 
 
 def english_pieces() -> dict[str, str]:
-    """Each piece of English text (three words or more, between placeholders) of every
-    message the Vietnamese catalog translates, with its message id."""
+    """Each piece of English text (three words or more, between placeholders and the
+    Vietnamese words an English message quotes, as 'Mã hồ sơ') of every message the
+    Vietnamese catalog translates, with its message id."""
     with open(LOCALE / "vi" / "LC_MESSAGES" / "dnmail.po", "rb") as f:
         vi = {m.id: m.string for m in read_po(f) if m.id}
     with open(LOCALE / "en" / "LC_MESSAGES" / "dnmail.po", "rb") as f:
         ids = [m.id for m in read_po(f) if m.id]
     pieces = {}
     for mid in ids:
-        if vi.get(mid) == mid:
-            continue  # the same in both languages (a command, a name): nothing to tell
+        translation = vi.get(mid) or ""
+        if isinstance(translation, tuple):
+            translation = " ".join(translation)
+        kept = " ".join(translation.split())
         for text in mid if isinstance(mid, tuple) else (mid,):
-            for piece in _PLACEHOLDER.split(text):
-                piece = " ".join(piece.split())
-                if len(piece.split()) > 2:
-                    pieces[piece] = text
+            for part in _PLACEHOLDER.split(text):
+                for piece in _VIETNAMESE_WORD.split(" ".join(part.split())):
+                    piece = piece.strip()
+                    # a piece the translation keeps as it is (values, options, commands)
+                    # is no English left untranslated
+                    if len(piece.split()) > 2 and piece not in kept:
+                        pieces[piece] = text
     return pieces
 
 
