@@ -5,7 +5,6 @@ output (run with --verbose) are searched for every secret. SQLite and PostgreSQL
 
 from __future__ import annotations
 
-import csv
 import logging
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from conftest import cli_runner
 from dnmail.db.models import Base
 from dnmail.db.session import sqlite_path
+from support.handouts import handout_rows
 
 pytestmark = pytest.mark.slapd
 
@@ -28,8 +28,7 @@ WRONG_OFFICER = "Wrong-Officer-Secret-43"
 
 
 def handout_passwords(path) -> list[str]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        return [row["Mật khẩu"] for row in csv.DictReader(f)]
+    return [str(row["Mật khẩu"]) for row in handout_rows(path)]
 
 
 def dump_tables(rt) -> str:
