@@ -257,7 +257,7 @@ def queue_list(
 ) -> None:
     """Requests, oldest first, one page at a time."""
     from dnmail.services.operators import Right
-    from dnmail.services.requests import list_queue
+    from dnmail.services.queue import list_queue
 
     st = state(ctx)
     unit = st.authorize(Right.LIST_QUEUE, unit=unit)  # an officer: its own unit only

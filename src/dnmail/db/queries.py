@@ -1,5 +1,8 @@
 """Queries several services share: IN lists in chunks, the open-request test, lookups by
-HR id. Each takes the caller's session (the caller owns the transaction)."""
+HR id. Each takes the caller's session (the caller owns the transaction).
+
+The mapped classes (db/models.py) are imported by the functions that use them: a
+command that reads plain rows (`unit_accounts`, `table`) builds only the tables."""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, select
 
-from dnmail.db.models import FormerAddress, Mailbox, Request, Staff, Unit
+from dnmail.db import tables
 from dnmail.domain.states import OPEN_REQUEST_STATES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from dnmail.db.models import Staff
 
 T = TypeVar("T")
 
@@ -39,11 +44,15 @@ def rows_where_in(
 
 def is_open() -> ColumnElement[bool]:
     """A request still waiting for IID (`OPEN_REQUEST_STATES`: pending, failed)."""
+    from dnmail.db.models import Request
+
     return Request.state.in_([s.value for s in OPEN_REQUEST_STATES])
 
 
 def staff_by_ids(session: Session, hr_ids: Iterable[str]) -> dict[str, Staff]:
     """Staff records by HR id (those that exist)."""
+    from dnmail.db.models import Staff
+
     out: dict[str, Staff] = {}
     for chunk in in_chunks(hr_ids):
         found = session.scalars(select(Staff).where(Staff.hr_id.in_(chunk)))
@@ -59,12 +68,14 @@ def table(model: Any) -> Table:
 
 def unit_accounts(session: Session) -> dict[str, str]:
     """Each unit's official account (lower case) → the unit's code."""
-    units = table(Unit)
+    units = tables.units
     return {a.lower(): c for c, a in session.execute(select(units.c.code, units.c.account)) if a}
 
 
 def unit_account_names(session: Session) -> set[str]:
     """The local parts of the units' official accounts: never given to a person."""
+    from dnmail.db.models import Unit
+
     return {a.split("@")[0] for a in session.scalars(select(Unit.account)) if a}
 
 
@@ -129,6 +140,8 @@ def address_taken(session: Session, local: str) -> bool:
     """Whether a local part is taken in the database: a mailbox's address, an address a
     mailbox had before a rename, or the requested address of an open request. An
     address once given out is never given to anyone else (DESIGN §2, issue 14)."""
+    from dnmail.db.models import FormerAddress, Mailbox, Request
+
     for q in (
         select(Mailbox.id).where(Mailbox.address == local),
         select(FormerAddress.id).where(FormerAddress.address == local),

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
-from dnmail.db.models import AuditEvent
 from dnmail.errors import Refused
 from dnmail.i18n import _
 
 if TYPE_CHECKING:
     from dnmail.config import Config
+    from dnmail.db.models import AuditEvent
 
 GENESIS = "0" * 64
 _ADVISORY_KEY = 0x646E6D61  # "dnma"
@@ -105,6 +105,8 @@ def _canonical_details(details: dict | None) -> str:
 
 
 def _head(session: Session) -> tuple[int, str]:
+    from dnmail.db.models import AuditEvent  # built by the commands that write
+
     head = session.info.get(_HEAD)
     if head is not None:
         return head
@@ -121,6 +123,8 @@ def _head(session: Session) -> tuple[int, str]:
 
 def trail_key_id(session: Session) -> tuple[int, str] | None:
     """(event id, key id) of the newest keyed event, or None for an unkeyed trail."""
+    from dnmail.db.models import AuditEvent  # built by the commands that write
+
     row = session.execute(
         select(AuditEvent.id, AuditEvent.key_id)
         .where(AuditEvent.key_id.is_not(None))
@@ -168,6 +172,8 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain. The caller owns the transaction: the event is
     kept exactly when the change it records is."""
+    from dnmail.db.models import AuditEvent  # built by the commands that write
+
     last_id, last_hash = _head(session)
     at = at.replace(microsecond=at.microsecond)  # keep as given
     body = _canonical_details(details)
@@ -195,6 +201,8 @@ def record_many(events: list[dict], *, session: Session, at: datetime) -> None:
     """Append several events (dicts with actor, action, target, details) in one
     INSERT: the chain is computed here, exactly as `record` would one by one. The
     caller owns the transaction."""
+    from dnmail.db.models import AuditEvent  # built by the commands that write
+
     if not events:
         return
 
@@ -319,6 +327,8 @@ def _mac_problem(
 
 
 def _iter_events(session: Session, batch: int) -> Iterator[AuditEvent]:
+    from dnmail.db.models import AuditEvent  # built by the commands that write
+
     last = 0
     while True:
         rows = session.scalars(
