@@ -56,7 +56,6 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from functools import lru_cache
 from typing import Any
 
@@ -73,8 +72,9 @@ from pdfminer.pdftypes import PDFObjRef, PDFStream, resolve1
 from pdfminer.psparser import PSLiteral
 from pdfminer.utils import MATRIX_IDENTITY, apply_matrix_pt, mult_matrix
 
+from dnmail.domain.states import Labelled
 from dnmail.errors import InvalidFile, Problem
-from dnmail.i18n import N_, _, later
+from dnmail.i18n import N_, _
 from dnmail.readers.pdf_colours import (
     BARE,
     DEVICE_CMYK,
@@ -120,23 +120,33 @@ _GRID = 48.0  # side (points) of the cells of the spatial index of painted shape
 _SAMPLES = tuple((u, v) for v in (0.15, 0.3, 0.45) for u in (0.2, 0.5, 0.8))
 
 
-class HidingTrick(Enum):
-    """Why a glyph would not be visible (the value is the operator's wording in English,
-    `label` in the interface's language)."""
+class HidingTrick(Labelled):
+    """Why a glyph would not be visible: the value a code, `label` the operator's
+    wording in the interface's language."""
 
-    HIDDEN_LAYER = N_("in an optional content layer that is off")
-    INVISIBLE_MODE = N_("drawn in an invisible text render mode")
-    OUTSIDE_PAGE = N_("outside the visible page")
-    CLIPPED = N_("clipped away")
-    TOO_SMALL = N_("too small to read")
-    TRANSPARENT = N_("fully transparent")
-    SAME_COLOUR = N_("the same colour as what is under it")
-    COVERED = N_("covered by something drawn over it")
-    UNCHECKABLE = N_("painted in a way dnmail cannot check")
+    HIDDEN_LAYER = "hidden-layer"
+    INVISIBLE_MODE = "invisible-mode"
+    OUTSIDE_PAGE = "outside-page"
+    CLIPPED = "clipped"
+    TOO_SMALL = "too-small"
+    TRANSPARENT = "transparent"
+    SAME_COLOUR = "same-colour"
+    COVERED = "covered"
+    UNCHECKABLE = "uncheckable"
 
-    @property
-    def label(self) -> str:
-        return later(self.value)
+    @classmethod
+    def _labels(cls) -> dict[str, str]:
+        return {
+            "hidden-layer": N_("in an optional content layer that is off"),
+            "invisible-mode": N_("drawn in an invisible text render mode"),
+            "outside-page": N_("outside the visible page"),
+            "clipped": N_("clipped away"),
+            "too-small": N_("too small to read"),
+            "transparent": N_("fully transparent"),
+            "same-colour": N_("the same colour as what is under it"),
+            "covered": N_("covered by something drawn over it"),
+            "uncheckable": N_("painted in a way dnmail cannot check"),
+        }
 
 
 @dataclass(frozen=True)
