@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dnmail.cli.common import state
-from dnmail.i18n import _
+from dnmail.i18n import N_, _, later
 
 app = typer.Typer(
     help=_("Export a list to .xlsx, .csv or .json (the format comes from the file name)."),
@@ -60,12 +60,23 @@ def _export(
     out = st.output
     payload = {"file": str(result.file), "rows": result.rows, "kind": result.kind}
     summary = _("{file}: {n} row(s) ({kind}, {format})").format(
-        file=result.file, n=result.rows, kind=result.kind, format=result.format
+        file=result.file, n=result.rows, kind=later(_LIST_WORDS.get(result.kind, result.kind)),
+        format=result.format,
     )
     if out.format == "csv":
         out.data(payload, columns=[(k, k) for k in payload], rows=[payload])
     else:
         out.data(payload, summary=summary)
+
+
+#: Each list inside a sentence: its code in English ("48 row(s) (issued, xlsx)"), its
+#: name in Vietnamese.
+_LIST_WORDS = {
+    "issued": N_("issued"),
+    "pending": N_("pending"),
+    "locked": N_("locked"),
+    "audit": N_("audit"),
+}
 
 
 def _list_command(kind: str, help: str, since_help: str) -> None:

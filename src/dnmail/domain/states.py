@@ -21,9 +21,21 @@ class Labelled(StrEnum):
     def label_vi(self) -> str:
         return translate(self._labels()[self.value], "vi")
 
+    @property
+    def word(self) -> str:
+        """The member inside a sentence ("an open {kind} request"): its code in English,
+        where messages have always said `create` or `pending`; its lower-case word in
+        Vietnamese ("cấp mới", "chờ xử lý"), so that no English code shows there."""
+        word = self._words().get(self.value)
+        return later(word) if word else self.value
+
     @classmethod
     def _labels(cls) -> dict[str, str]:
         raise NotImplementedError
+
+    @classmethod
+    def _words(cls) -> dict[str, str]:
+        return {}
 
 
 class RequestKind(Labelled):
@@ -34,6 +46,10 @@ class RequestKind(Labelled):
     @classmethod
     def _labels(cls) -> dict[str, str]:
         return {"create": N_("New mailbox"), "change": N_("Change"), "cancel": N_("Cancellation")}
+
+    @classmethod
+    def _words(cls) -> dict[str, str]:
+        return {"create": N_("create"), "change": N_("change"), "cancel": N_("cancel")}
 
 
 class RequestState(Labelled):
@@ -51,6 +67,16 @@ class RequestState(Labelled):
             "rejected": N_("Rejected"),
             "failed": N_("Failed, to be retried"),
             "withdrawn": N_("Withdrawn"),
+        }
+
+    @classmethod
+    def _words(cls) -> dict[str, str]:
+        return {
+            "pending": N_("pending"),
+            "done": N_("done"),
+            "rejected": N_("rejected"),
+            "failed": N_("failed"),
+            "withdrawn": N_("withdrawn"),
         }
 
 
@@ -103,6 +129,10 @@ class MailboxState(Labelled):
     def _labels(cls) -> dict[str, str]:
         return {"active": N_("Active"), "locked": N_("Locked")}
 
+    @classmethod
+    def _words(cls) -> dict[str, str]:
+        return {"active": N_("active"), "locked": N_("locked")}
+
 
 class LockReason(Labelled):
     RETIRED = "retired"  # nghỉ hưu
@@ -117,6 +147,15 @@ class LockReason(Labelled):
             "resigned": N_("Resigned"),
             "transferred": N_("Transferred out"),
             "other": N_("Other"),
+        }
+
+    @classmethod
+    def _words(cls) -> dict[str, str]:
+        return {
+            "retired": N_("retired"),
+            "resigned": N_("resigned"),
+            "transferred": N_("transferred"),
+            "other": N_("other"),
         }
 
 

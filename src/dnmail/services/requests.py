@@ -144,7 +144,7 @@ class _Checker:
         r = self.open_requests.get(item.hr_id)
         if r is not None:
             return _("already has an open {kind} request #{id} ({state})").format(
-                kind=r.kind, id=r.id, state=r.state
+                kind=RequestKind(r.kind).word, id=r.id, state=RequestState(r.state).word
             )
         return None
 

@@ -52,6 +52,7 @@ from dnmail.domain.states import (
     LockReason,
     MailboxState,
     RequestKind,
+    RequestState,
 )
 from dnmail.errors import Problem, SafetyBrake
 from dnmail.i18n import N_, _
@@ -377,14 +378,16 @@ class _Planner:
                 self._act(
                     r, SyncActionKind.WITHDRAW,
                     _("HR status {status}: the open {kind} request #{id} is withdrawn").format(
-                        status=status, kind=o.kind, id=o.id
+                        status=status, kind=RequestKind(o.kind).word, id=o.id
                     ),
                     supersedes=o.id,
                 )
         elif o is None:
             self._act(
                 r, SyncActionKind.LOCK,
-                _("HR status {status}: lock ({reason})").format(status=status, reason=reason),
+                _("HR status {status}: lock ({reason})").format(
+                    status=status, reason=reason.word
+                ),
                 lock_reason=reason,
             )
         elif o.kind == RequestKind.CANCEL:
@@ -395,7 +398,9 @@ class _Planner:
                 _(
                     "HR status {status}: lock ({reason}); supersedes the open {kind} "
                     "request #{id}, withdrawn"
-                ).format(status=status, reason=reason, kind=o.kind, id=o.id),
+                ).format(
+                    status=status, reason=reason.word, kind=RequestKind(o.kind).word, id=o.id
+                ),
                 lock_reason=reason,
                 supersedes=o.id,
             )
@@ -409,12 +414,15 @@ class _Planner:
                 _(
                     "HR status {status}: the open cancel request #{id} ({old}) is withdrawn "
                     "and replaced by a cancel ({reason})"
-                ).format(status=r.status.label_vi, id=o.id, old=o.lock_reason, reason=reason),
+                ).format(
+                    status=r.status.label_vi, id=o.id, old=_reason_word(o.lock_reason),
+                    reason=reason.word,
+                ),
             )
             self._act(
                 r, SyncActionKind.LOCK,
                 _("HR status {status}: lock ({reason}); replaces request #{id}").format(
-                    status=r.status.label_vi, reason=reason, id=o.id
+                    status=r.status.label_vi, reason=reason.word, id=o.id
                 ),
                 lock_reason=reason,
                 replaces=o.id,
@@ -422,7 +430,9 @@ class _Planner:
             return
         self._act(
             r, SyncActionKind.SKIPPED,
-            _("a cancel request #{id} is already open ({state})").format(id=o.id, state=o.state),
+            _("a cancel request #{id} is already open ({state})").format(
+                id=o.id, state=RequestState(o.state).word
+            ),
         )
 
     def _active(self, r: RosterRow) -> None:
@@ -463,7 +473,8 @@ class _Planner:
             self._act(
                 r, SyncActionKind.SKIPPED,
                 _("{action}: an open {kind} request #{id} exists{covered}").format(
-                    action=kind, kind=o.kind, id=o.id, covered=covered
+                    action=SyncActionKind(kind).label, kind=RequestKind(o.kind).word, id=o.id,
+                    covered=covered,
                 ),
             )
             return
@@ -522,7 +533,7 @@ class _Planner:
                 _(
                     "HR status is {status} again: the open cancel request #{id} ({reason}) "
                     "is withdrawn; the mailbox stays open"
-                ).format(status=status, id=o.id, reason=o.lock_reason),
+                ).format(status=status, id=o.id, reason=_reason_word(o.lock_reason)),
             )
             return True
         if o.kind != RequestKind.CHANGE:
@@ -779,3 +790,8 @@ def brake_error(reasons: list[str]) -> SafetyBrake:
             "locks are right, run again with --force"
         ),
     )
+
+
+def _reason_word(reason: str | None) -> str:
+    """A stored lock reason inside a sentence (LockReason.word); none stored: other."""
+    return LockReason(reason or LockReason.OTHER).word
