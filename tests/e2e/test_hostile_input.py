@@ -119,11 +119,15 @@ def refused_cleanly(r, engine, before, *, code: int = 2) -> None:
 ROSTER_REFUSED = {
     "formula-name.csv": "row 3, column 'B (Họ và tên)': Họ và tên: cell holds a formula",
     "formula-dde.csv": "row 3, column 'D (Phòng ban)': Phòng ban: cell holds a formula",
-    "formula.xlsx": "sheet 'Sheet1', row 3, column 'B (Họ và tên)': Họ và tên: cell holds a formula",
+    "formula.xlsx": (
+        "sheet 'Sheet1', row 3, column 'B (Họ và tên)': Họ và tên: cell holds a formula"
+    ),
     "long-cell.csv": "row 3, column 'B (Họ và tên)': Họ và tên: cell is 10,007 characters long",
     "control-only-name.csv": "row 3, column 'B (Họ và tên)': Họ và tên: the name is empty",
     "rtl-only-name.csv": "row 3, column 'B (Họ và tên)': Họ và tên: the name is empty",
-    "invalid-utf8.csv": "row 3: line 3, character 11: invalid UTF-8 byte 0xE1; save the file as 'CSV UTF-8'",
+    "invalid-utf8.csv": (
+        "row 3: line 3, character 11: invalid UTF-8 byte 0xE1; save the file as 'CSV UTF-8'"
+    ),
     "utf16-truncated.csv": "row 2: line 2: not valid UTF-16 (truncated data)",
     "garbage.csv": "(NUL): not a text file",
     "empty.csv": "no roster header row found in the file",
@@ -143,7 +147,9 @@ ROSTER_REFUSED = {
     "hidden-column.xlsx": "sheet 'Sheet1', row 1, column 'I': column I is hidden and holds data",
     "two-rosters.xlsx": "several sheets hold a roster table ('Sheet1', 'Trang 2')",
     # names (issue 12 §5): letters, spaces, apostrophes, hyphens and dots, nothing else
-    "formula-behind-invisible.csv": "row 7, column 'B (Họ và tên)': Họ và tên: cell holds a formula",
+    "formula-behind-invisible.csv": (
+        "row 7, column 'B (Họ và tên)': Họ và tên: cell holds a formula"
+    ),
     "not-a-name.csv": "row 4, column 'B (Họ và tên)': Họ và tên: 'Nguyễn <b>An</b>' is not a "
     "person's name: '<' is not allowed",
     "ldap-metacharacters.csv": "row 2, column 'B (Họ và tên)': Họ và tên: 'Nguyễn "
@@ -171,9 +177,11 @@ def test_the_corpus_is_covered(corpus):
 
 
 @pytest.mark.parametrize("name", sorted(ROSTER_REFUSED))
-@pytest.mark.parametrize("before_file, after_file", [(["staff", "import"], []),
-                                                     (["sync"], ["--apply"])],
-                         ids=["staff-import", "sync"])
+@pytest.mark.parametrize(
+    "before_file, after_file",
+    [(["staff", "import"], []), (["sync"], ["--apply"])],
+    ids=["staff-import", "sync"],
+)
 def test_hostile_rosters_are_refused_whole(world, corpus, name, before_file, after_file):
     engine, run = world
     before = counts(engine)
@@ -326,23 +334,36 @@ def test_bad_configuration_files(world, corpus, name, monkeypatch):
 # --- hostile arguments -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv, code, message", [
-    (["reset-password", "*)(uid=*"], 2, "no mailbox"),
-    (["reset-password", "x@evil.example"], 2, "is not an address of danang.gov.vn"),
-    (["lock", "uid=x,ou=admins", "--reason", "other"], 2, "no mailbox"),
-    (["unit", "add", "snv)(x", "--name", "X"], 2, "is not valid"),
-    (["unit", "add", "ok", "--name", "X", "--account", "a*)(uid=*@danang.gov.vn"], 2,
-     "must be a plain address"),
-    (["request", "create", "--unit", "snv", "--staff", "'; DROP TABLE staff; --"], 1,
-     "no staff member with this HR id"),
-    (["request", "create", "--unit", "snv", "--staff", "S1", "--address", "an*)(uid=*"], 1,
-     "requested address refused"),
-    (["request", "create", "--unit", "s n v", "--staff", "S1"], 2, "is not valid"),
-    (["staff", "list", "--unit", "../../etc"], 2, "is not valid"),
-    (["export", "issued", "-o", "list.exe"], 2, ".exe"),
-    (["audit", "list", "--since", "2026-02-30"], 2, "2026-02-30"),
-    (["--as", "*)(uid=*", "queue", "list"], 1, "neither a unit's official account"),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["reset-password", "*)(uid=*"], 2, "no mailbox"),
+        (["reset-password", "x@evil.example"], 2, "is not an address of danang.gov.vn"),
+        (["lock", "uid=x,ou=admins", "--reason", "other"], 2, "no mailbox"),
+        (["unit", "add", "snv)(x", "--name", "X"], 2, "is not valid"),
+        (
+            ["unit", "add", "ok", "--name", "X", "--account", "a*)(uid=*@danang.gov.vn"],
+            2,
+            "must be a plain address",
+        ),
+        (
+            ["request", "create", "--unit", "snv", "--staff", "'; DROP TABLE staff; --"],
+            1,
+            "no staff member with this HR id",
+        ),
+        (
+            ["request", "create", "--unit", "snv", "--staff", "S1", "--address", "an*)(uid=*"],
+            1,
+            "requested address refused",
+        ),
+        (["request", "create", "--unit", "s n v", "--staff", "S1"], 2, "is not valid"),
+        (["staff", "list", "--unit", "../../etc"], 2, "is not valid"),
+        (["export", "issued", "-o", "list.exe"], 2, ".exe"),
+        (["audit", "list", "--since", "2026-02-30"], 2, "2026-02-30"),
+        (["--as", "*)(uid=*", "queue", "list"], 1, "neither a unit's official account"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_hostile_arguments(world, argv, code, message):
     engine, run = world
     before = counts(engine)
@@ -367,10 +388,15 @@ def test_ldap_metacharacters_reach_the_directory_escaped(rt, cli, ldap):
     made = {i["hr_id"]: i["address"] for i in r.json()["items"]}
     assert all(re.fullmatch(r"[a-z][a-z0-9]*", a) for a in made.values()), made
     conn = ldap3.Connection(ldap.url, ldap.root_dn, ldap.root_password, auto_bind=True)
-    conn.search(f"ou=people,{ldap.suffix}", "(objectClass=inetOrgPerson)",
-                attributes=["cn", "employeeNumber", "ou", "title"])
-    got = {e.employeeNumber.value: (e.entry_dn, e.cn.value, e.ou.value, e.title.value)
-           for e in conn.entries}
+    conn.search(
+        f"ou=people,{ldap.suffix}",
+        "(objectClass=inetOrgPerson)",
+        attributes=["cn", "employeeNumber", "ou", "title"],
+    )
+    got = {
+        e.employeeNumber.value: (e.entry_dn, e.cn.value, e.ou.value, e.title.value)
+        for e in conn.entries
+    }
     conn.unbind()
     assert set(got) == {"HOS-4", "HOS-5"}  # nothing else was matched or created
     assert got["HOS-4"][2] == "ou=admins,dc=danang\\,dc=gov *)(uid=*))(|(uid=*"
@@ -389,10 +415,11 @@ VIETNAMESE = st.sampled_from(
 
 
 @settings(max_examples=300, deadline=None)
-@given(words=st.lists(VIETNAMESE, min_size=2, max_size=4),
-       noise=st.lists(st.sampled_from("\u202e\u200e\u200b\ufeff\x00\x07\x1b\u2066"),
-                      max_size=6),
-       at=st.lists(st.integers(0, 200), max_size=6))
+@given(
+    words=st.lists(VIETNAMESE, min_size=2, max_size=4),
+    noise=st.lists(st.sampled_from("\u202e\u200e\u200b\ufeff\x00\x07\x1b\u2066"), max_size=6),
+    at=st.lists(st.integers(0, 200), max_size=6),
+)
 def test_format_and_control_characters_never_change_an_address(words, noise, at):
     name = " ".join(words)
     noisy = name
@@ -411,9 +438,15 @@ def test_format_and_control_characters_never_change_an_address(words, noise, at)
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet=st.one_of(st.sampled_from(HOSTILE), VIETNAMESE.map(lambda w: w[0]),
-                                       st.characters()), max_size=80))
-@example(text="=HYPERLINK(\"http://x\")")
+@given(
+    text=st.text(
+        alphabet=st.one_of(
+            st.sampled_from(HOSTILE), VIETNAMESE.map(lambda w: w[0]), st.characters()
+        ),
+        max_size=80,
+    )
+)
+@example(text='=HYPERLINK("http://x")')
 @example(text="Nguyễn *)(uid=*")
 def test_hostile_names_give_a_plain_address_or_a_clear_refusal(text):
     try:
@@ -433,7 +466,10 @@ def _cell():
         lambda parts: ILLEGAL_CHARACTERS_RE.sub("", "".join(parts))  # what a workbook holds
     )
     return st.one_of(
-        st.none(), text, VIETNAMESE, st.integers(-10**12, 10**12),
+        st.none(),
+        text,
+        VIETNAMESE,
+        st.integers(-(10**12), 10**12),
         st.floats(allow_nan=True, allow_infinity=True),
         st.integers(990, 1010).map(lambda n: "x" * n),  # around the cell length limit
     )
@@ -442,17 +478,31 @@ def _cell():
 # Rows a unit would really send, with the invisible marks the readers drop: hostile cells
 # alone are (almost) always refused, so without these the clean-row checks never ran.
 MARKS = "\u200b\u200e\ufeff\u202e"
-NAME = st.tuples(st.lists(VIETNAMESE, min_size=2, max_size=4).map(" ".join),
-                 st.sampled_from(["", " ", *MARKS])).map(lambda t: f"{t[1]}{t[0]}{t[1]}")
-WORDS = st.one_of(st.none(), st.just(""), st.lists(VIETNAMESE, min_size=1, max_size=3).map(" ".join))
+NAME = st.tuples(
+    st.lists(VIETNAMESE, min_size=2, max_size=4).map(" ".join), st.sampled_from(["", " ", *MARKS])
+).map(lambda t: f"{t[1]}{t[0]}{t[1]}")
+WORDS = st.one_of(
+    st.none(), st.just(""), st.lists(VIETNAMESE, min_size=1, max_size=3).map(" ".join)
+)
 MOBILE = st.integers(905_000_000, 905_999_999)  # typed as a number: the leading 0 is lost
-PHONE = st.one_of(st.none(), MOBILE, MOBILE.map(lambda n: f"0{n}"),
-                  MOBILE.map(lambda n: f"0{n // 10**6} {n % 10**6:06d}"))
-SLIP_ROW = st.tuples(NAME, WORDS, PHONE,
-                     st.one_of(st.just(""), st.from_regex(r"[a-z]{3,12}[0-9]?", fullmatch=True)))
-ROSTER_ROW = st.tuples(st.integers(1, 99_999).map(lambda n: f"NV{n}"), NAME,
-                       st.sampled_from(["snv", "sgtvt", " SNV "]), WORDS, WORDS, PHONE,
-                       st.sampled_from(["Đang công tác", "Nghỉ hưu", "Thôi việc", "Chuyển công tác"]))
+PHONE = st.one_of(
+    st.none(),
+    MOBILE,
+    MOBILE.map(lambda n: f"0{n}"),
+    MOBILE.map(lambda n: f"0{n // 10**6} {n % 10**6:06d}"),
+)
+SLIP_ROW = st.tuples(
+    NAME, WORDS, PHONE, st.one_of(st.just(""), st.from_regex(r"[a-z]{3,12}[0-9]?", fullmatch=True))
+)
+ROSTER_ROW = st.tuples(
+    st.integers(1, 99_999).map(lambda n: f"NV{n}"),
+    NAME,
+    st.sampled_from(["snv", "sgtvt", " SNV "]),
+    WORDS,
+    WORDS,
+    PHONE,
+    st.sampled_from(["Đang công tác", "Nghỉ hưu", "Thôi việc", "Chuyển công tác"]),
+)
 
 
 def bare(name: str) -> str:
@@ -468,27 +518,43 @@ def digits(phone) -> str:
 def _write_slip(tmp_path, rows):
     from support.workbooks import SlipPerson, write_slip_xlsx
 
-    people = [SlipPerson(name if name is not None else "", dept or "",
-                         phone if phone is not None else "", addr or "")
-              for name, dept, phone, addr in rows]
+    people = [
+        SlipPerson(
+            name if name is not None else "",
+            dept or "",
+            phone if phone is not None else "",
+            addr or "",
+        )
+        for name, dept, phone, addr in rows
+    ]
     return write_slip_xlsx(tmp_path / "fuzz.xlsx", people)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(rows=st.lists(SLIP_ROW, min_size=1, max_size=4, unique_by=lambda r: bare(r[0]).casefold()))
 def test_an_excel_slip_of_plausible_rows_is_read_whole(tmp_path, rows):
     from dnmail.readers.excel_slip import read_excel_slip
 
     content = read_excel_slip(_write_slip(tmp_path, rows))
     assert [(r.full_name, r.phone, r.requested_address) for r in content.rows] == [
-        (bare(name), digits(phone), addr) for name, _, phone, addr in rows]
+        (bare(name), digits(phone), addr) for name, _, phone, addr in rows
+    ]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.one_of(SLIP_ROW, st.tuples(_cell(), _cell(), _cell(), _cell())),
-                     min_size=1, max_size=4))
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.lists(
+        st.one_of(SLIP_ROW, st.tuples(_cell(), _cell(), _cell(), _cell())), min_size=1, max_size=4
+    )
+)
 def test_the_excel_slip_reader_returns_clean_rows_or_a_clear_refusal(tmp_path, rows):
     from dnmail.readers.excel_slip import read_excel_slip
 
@@ -515,8 +581,12 @@ def _read_roster_rows(cells):
     from dnmail.readers.roster import ROSTER_COLUMNS, RosterRowReader
     from dnmail.readers.tabular import HeaderRow
 
-    header = HeaderRow(1, {c.field: i for i, c in enumerate(ROSTER_COLUMNS)},
-                       {c.field: c.header for c in ROSTER_COLUMNS}, [])
+    header = HeaderRow(
+        1,
+        {c.field: i for i, c in enumerate(ROSTER_COLUMNS)},
+        {c.field: c.header for c in ROSTER_COLUMNS},
+        [],
+    )
     reader = RosterRowReader("fuzz.csv", None, header)
     for number, row in enumerate(cells, start=2):
         reader.read(number, list(row))
@@ -529,7 +599,8 @@ def test_a_roster_of_plausible_rows_is_read_whole(cells):
     roster = _read_roster_rows(cells)
     assert [(r.hr_id, r.full_name, r.unit_code, r.phone) for r in roster.rows] == [
         (hr, bare(name), unit.strip().lower(), digits(phone))
-        for hr, name, unit, _, _, phone, _ in cells]
+        for hr, name, unit, _, _, phone, _ in cells
+    ]
 
 
 @settings(max_examples=300, deadline=None)

@@ -15,14 +15,20 @@ import pytest
 from dnmail import i18n
 
 
-def dnmail(args: list[str], *, env: dict[str, str] | None = None, lang: str | None = None, cwd=None):
+def dnmail(
+    args: list[str], *, env: dict[str, str] | None = None, lang: str | None = None, cwd=None
+):
     e = {k: v for k, v in os.environ.items() if k not in ("DNMAIL_LANG", "DNMAIL_CONFIG")}
     if lang is not None:
         e["DNMAIL_LANG"] = lang
     e.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "dnmail", *args], capture_output=True, text=True, env=e,
-        timeout=60, cwd=cwd,
+        [sys.executable, "-m", "dnmail", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=60,
+        cwd=cwd,
     )
 
 
@@ -30,7 +36,8 @@ def _config(tmp_path: Path, language: str) -> Path:
     tmp_path.mkdir(exist_ok=True)
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        f'data_dir = "{tmp_path / "data"}"\n[database]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n'
+        f'data_dir = "{tmp_path / "data"}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n'
         f'[interface]\nlanguage = "{language}"\n'
     )
     cfg.chmod(0o600)
@@ -46,7 +53,10 @@ def test_choose_follows_the_precedence(tmp_path):
     assert i18n.choose(["-c", str(en_cfg), "queue", "list"], none) == "en"
     assert i18n.choose([], {"DNMAIL_CONFIG": str(en_cfg)}) == "en"
     assert i18n.choose(["--config", str(en_cfg)], {**none, "DNMAIL_LANG": "vi"}) == "vi"
-    assert i18n.choose(["--lang", "en", "--config", str(vi_cfg)], {**none, "DNMAIL_LANG": "vi"}) == "en"
+    assert (
+        i18n.choose(["--lang", "en", "--config", str(vi_cfg)], {**none, "DNMAIL_LANG": "vi"})
+        == "en"
+    )
     assert i18n.choose(["--lang=vi"], {**none, "DNMAIL_LANG": "en"}) == "vi"
     # after the command, --lang is the command's own text, not the global option
     assert i18n.choose(["lock", "x", "--note", "--lang", "--lang", "en"], none) == "vi"
@@ -82,7 +92,10 @@ def test_configuration_chooses_and_bad_language_is_refused(tmp_path):
 def test_only_the_words_change(tmp_path):
     """Exit codes and JSON are the machine's contract: the same in both languages."""
     cfg = _config(tmp_path, "vi")
-    runs = {lang: dnmail(["--config", str(cfg), "--format", "json", "queue", "list"], lang=lang) for lang in ("vi", "en")}
+    runs = {
+        lang: dnmail(["--config", str(cfg), "--format", "json", "queue", "list"], lang=lang)
+        for lang in ("vi", "en")
+    }
     assert runs["vi"].returncode == runs["en"].returncode == 2  # not initialised
     assert runs["vi"].stdout == runs["en"].stdout
     assert runs["vi"].stderr.startswith("lỗi: ")

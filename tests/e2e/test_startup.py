@@ -30,18 +30,25 @@ def test_help_loads_no_heavy_library():
 
 
 def test_module_entry_point_and_version():
-    p = subprocess.run([sys.executable, "-m", "dnmail", "--version"], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "dnmail", "--version"], capture_output=True, text=True
+    )
     assert p.returncode == 0 and p.stdout.startswith("dnmail ")
-    p = subprocess.run([sys.executable, "-m", "dnmail", "no-such-command"], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "dnmail", "no-such-command"], capture_output=True, text=True
+    )
     assert p.returncode == 2
 
 
 def test_a_command_loads_its_own_module_only():
     """`dnmail queue list` builds the queue group alone: no other command module."""
     mods = loaded_after(["queue", "list", "--help"])
-    commands = sorted(m for m in mods if m.startswith("dnmail.cli.")
-                      and m.removeprefix("dnmail.cli.") not in ("main", "common", "render", "params",
-                                                                "toolkit"))
+    commands = sorted(
+        m
+        for m in mods
+        if m.startswith("dnmail.cli.")
+        and m.removeprefix("dnmail.cli.") not in ("main", "common", "render", "params", "toolkit")
+    )
     assert commands == ["dnmail.cli.requests"]
 
 
@@ -59,7 +66,9 @@ def test_queue_list_on_sqlite_loads_no_postgresql(tmp_path):
     assert "dnmail.services.queue" in mods  # it did list
     # Plain rows from the tables: neither the mapped classes nor the services that write.
     assert "dnmail.db.models" not in mods and "dnmail.services.requests" not in mods
-    postgres = sorted(m for m in mods if m.startswith(("sqlalchemy.dialects.postgresql", "psycopg")))
+    postgres = sorted(
+        m for m in mods if m.startswith(("sqlalchemy.dialects.postgresql", "psycopg"))
+    )
     assert postgres == []
 
 
@@ -87,6 +96,9 @@ def test_the_global_options_are_known_to_the_command_finder():
     takes_value = {n for p in root.params if not getattr(p, "is_flag", False) for n in p.opts}
     assert names - {"--help", "-h", "--version"} == main.VALUED_OPTIONS | main.FLAG_OPTIONS
     assert takes_value == main.VALUED_OPTIONS
-    assert main.command_named(["--config", "x.toml", "-q", "--format=json", "queue", "list"]) == "queue"
+    assert (
+        main.command_named(["--config", "x.toml", "-q", "--format=json", "queue", "list"])
+        == "queue"
+    )
     assert main.command_named(["-qv", "queue"]) is None  # not understood: the whole app
     assert main.command_named(["--help", "queue"]) is None

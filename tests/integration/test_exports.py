@@ -492,7 +492,10 @@ def test_since_filters_by_the_local_date_that_applies(seeded, run, tmp_path):
 def test_bad_suffix_is_exit_2_and_writes_nothing(seeded, run, tmp_path, name):
     r = run("export", "issued", "-o", tmp_path / name)
     assert r.code == 2, r
-    assert "is not an export format; name the file .xlsx (a workbook, the default), .csv or .json" in r.err
+    assert (
+        "is not an export format; name the file .xlsx (a workbook, the default), .csv or .json"
+        in r.err
+    )
     assert not list(tmp_path.glob("list*"))
 
 
@@ -703,9 +706,18 @@ def test_neutralise(text):
 
 
 # A formula behind what nobody sees, or in full-width form (issue 12 §5).
-HIDDEN_FORMULAS = ["\u3000=1+1", " =1+1", "\u200b+cmd|' /C calc'!A0", "\b-1+1", "\u00a0@SUM(A1)",
-                   "＝HYPERLINK(\"http://evil.example\")", "＋1", "－1+1", "＠SUM(A1)",
-                   "\u2028=1"]
+HIDDEN_FORMULAS = [
+    "\u3000=1+1",
+    " =1+1",
+    "\u200b+cmd|' /C calc'!A0",
+    "\b-1+1",
+    "\u00a0@SUM(A1)",
+    '＝HYPERLINK("http://evil.example")',
+    "＋1",
+    "－1+1",
+    "＠SUM(A1)",
+    "\u2028=1",
+]
 
 
 @pytest.mark.parametrize("value", HIDDEN_FORMULAS)
@@ -721,7 +733,9 @@ def test_a_formula_behind_invisible_characters_is_neutralised(value, tmp_path):
     assert cell.data_type == "s" and cell.value.startswith("'")
 
 
-@pytest.mark.parametrize("value", ["Nguyễn Văn An", " Văn phòng", "#1 Phòng", "'quoted", "\u3000Phòng"])
+@pytest.mark.parametrize(
+    "value", ["Nguyễn Văn An", " Văn phòng", "#1 Phòng", "'quoted", "\u3000Phòng"]
+)
 def test_plain_text_is_left_alone(value):
     assert neutralise(value) == value
 
@@ -784,8 +798,9 @@ def test_a_failure_reason_is_shown_in_the_readers_language(seeded, engine, run, 
 
     reason = message(N_("requested address {local} is a reserved name"), local="admin")
     with Session(engine) as s, s.begin():
-        s.execute(update(Request).where(Request.staff_hr_id == "HR009")
-                  .values(last_error=stored(reason)))
+        s.execute(
+            update(Request).where(Request.staff_hr_id == "HR009").values(last_error=stored(reason))
+        )
     out = tmp_path / "pending.json"
     assert run("export", "pending", "-o", out).code == 0
     doc = json.loads(out.read_text(encoding="utf-8"))

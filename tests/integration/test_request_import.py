@@ -834,7 +834,9 @@ def test_a_slip_signed_too_long_ago_is_refused(world, cli, tmp_path, pki):
     assert "the signing time the signer states" in text
     assert "more than signatures.max_age_days (30); ask the unit for a freshly signed slip" in text
     assert counts(rt) == before
-    fresh = ps.sign_pdf(ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW - timedelta(days=29))
+    fresh = ps.sign_pdf(
+        ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW - timedelta(days=29)
+    )
     assert run_import(cli, put(tmp_path, "moi.pdf", fresh)).code == 0
 
 
@@ -842,20 +844,28 @@ def test_a_trusted_timestamp_says_how_old_a_slip_is(world, cli, tmp_path, pki, t
     """The signer claims a fresh time, the trusted timestamp (RFC 3161) shows the
     signature existed 40 days ago: the timestamp counts, and the message says so."""
     rt = world
-    stale = ps.sign_pdf_timestamped(ps.make_slip_pdf(SNV_ROWS), pki.snv, tsa,
-                                    tsa_time=TEST_NOW - timedelta(days=40), claimed=TEST_NOW)
+    stale = ps.sign_pdf_timestamped(
+        ps.make_slip_pdf(SNV_ROWS),
+        pki.snv,
+        tsa,
+        tsa_time=TEST_NOW - timedelta(days=40),
+        claimed=TEST_NOW,
+    )
     before = counts(rt)
     f = refused_file(run_import(cli, put(tmp_path, "ts.pdf", stale)))
     text = messages(f)
     assert "signed 40 days ago" in text and "by a trusted timestamp of CN=dnmail Test TSA" in text
     assert counts(rt) == before
-    fresh = ps.sign_pdf_timestamped(ps.make_slip_pdf(SNV_ROWS), pki.snv, tsa,
-                                    tsa_time=TEST_NOW - timedelta(days=2))
+    fresh = ps.sign_pdf_timestamped(
+        ps.make_slip_pdf(SNV_ROWS), pki.snv, tsa, tsa_time=TEST_NOW - timedelta(days=2)
+    )
     result = run_import(cli, put(tmp_path, "ts-moi.pdf", fresh))
     assert result.code == 0, result
 
 
 def test_a_slip_claiming_a_future_signing_time_is_refused(world, cli, tmp_path, pki):
-    future = ps.sign_pdf(ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW + timedelta(days=3))
+    future = ps.sign_pdf(
+        ps.make_slip_pdf(SNV_ROWS), pki.snv, timestamp=TEST_NOW + timedelta(days=3)
+    )
     f = refused_file(run_import(cli, put(tmp_path, "mai.pdf", future)))
     assert "the slip claims to be signed in the future" in messages(f)

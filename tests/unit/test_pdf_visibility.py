@@ -318,15 +318,22 @@ def _sep_none(writer):
 def _tiling(writer, *, paint_type=1, cell=b"1 1 1 rg 0 0 4 4 re f"):
     from pyhanko.pdf_utils import generic
 
-    return writer.add_object(generic.StreamObject({
-        generic.pdf_name("/PatternType"): generic.NumberObject(1),
-        generic.pdf_name("/PaintType"): generic.NumberObject(paint_type),
-        generic.pdf_name("/TilingType"): generic.NumberObject(1),
-        generic.pdf_name("/BBox"): generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 4, 4)]),
-        generic.pdf_name("/XStep"): generic.NumberObject(4),
-        generic.pdf_name("/YStep"): generic.NumberObject(4),
-        generic.pdf_name("/Resources"): generic.DictionaryObject(),
-    }, stream_data=cell))
+    return writer.add_object(
+        generic.StreamObject(
+            {
+                generic.pdf_name("/PatternType"): generic.NumberObject(1),
+                generic.pdf_name("/PaintType"): generic.NumberObject(paint_type),
+                generic.pdf_name("/TilingType"): generic.NumberObject(1),
+                generic.pdf_name("/BBox"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (0, 0, 4, 4)]
+                ),
+                generic.pdf_name("/XStep"): generic.NumberObject(4),
+                generic.pdf_name("/YStep"): generic.NumberObject(4),
+                generic.pdf_name("/Resources"): generic.DictionaryObject(),
+            },
+            stream_data=cell,
+        )
+    )
 
 
 def _shading_pattern(writer):
@@ -335,38 +342,53 @@ def _shading_pattern(writer):
     def nums(*vs):
         return generic.ArrayObject([generic.FloatObject(v) for v in vs])
 
-    shading = generic.DictionaryObject({
-        generic.pdf_name("/ShadingType"): generic.NumberObject(2),
-        generic.pdf_name("/ColorSpace"): generic.pdf_name("/DeviceRGB"),
-        generic.pdf_name("/Coords"): nums(0, 0, 600, 0),
-        generic.pdf_name("/Function"): generic.DictionaryObject({
-            generic.pdf_name("/FunctionType"): generic.NumberObject(2),
-            generic.pdf_name("/Domain"): nums(0, 1),
-            generic.pdf_name("/C0"): nums(1, 1, 1),
-            generic.pdf_name("/C1"): nums(0.98, 0.98, 0.98),
-            generic.pdf_name("/N"): generic.NumberObject(1),
-        }),
-    })
-    return writer.add_object(generic.DictionaryObject({
-        generic.pdf_name("/PatternType"): generic.NumberObject(2),
-        generic.pdf_name("/Shading"): shading,
-    }))
+    shading = generic.DictionaryObject(
+        {
+            generic.pdf_name("/ShadingType"): generic.NumberObject(2),
+            generic.pdf_name("/ColorSpace"): generic.pdf_name("/DeviceRGB"),
+            generic.pdf_name("/Coords"): nums(0, 0, 600, 0),
+            generic.pdf_name("/Function"): generic.DictionaryObject(
+                {
+                    generic.pdf_name("/FunctionType"): generic.NumberObject(2),
+                    generic.pdf_name("/Domain"): nums(0, 1),
+                    generic.pdf_name("/C0"): nums(1, 1, 1),
+                    generic.pdf_name("/C1"): nums(0.98, 0.98, 0.98),
+                    generic.pdf_name("/N"): generic.NumberObject(1),
+                }
+            ),
+        }
+    )
+    return writer.add_object(
+        generic.DictionaryObject(
+            {
+                generic.pdf_name("/PatternType"): generic.NumberObject(2),
+                generic.pdf_name("/Shading"): shading,
+            }
+        )
+    )
 
 
 def _hidden_layer(pdf: bytes) -> bytes:
     from pyhanko.pdf_utils import generic
 
     def change(writer, page, ref):
-        ocg = writer.add_object(generic.DictionaryObject({
-            generic.pdf_name("/Type"): generic.pdf_name("/OCG"),
-            generic.pdf_name("/Name"): generic.TextStringObject("Ghi chú"),
-        }))
+        ocg = writer.add_object(
+            generic.DictionaryObject(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/OCG"),
+                    generic.pdf_name("/Name"): generic.TextStringObject("Ghi chú"),
+                }
+            )
+        )
         add_resource("Properties", "Hidden", lambda w: ocg)(writer, page, ref)
-        writer.root[generic.pdf_name("/OCProperties")] = generic.DictionaryObject({
-            generic.pdf_name("/OCGs"): generic.ArrayObject([ocg]),
-            generic.pdf_name("/D"): generic.DictionaryObject({
-                generic.pdf_name("/OFF"): generic.ArrayObject([ocg])}),
-        })
+        writer.root[generic.pdf_name("/OCProperties")] = generic.DictionaryObject(
+            {
+                generic.pdf_name("/OCGs"): generic.ArrayObject([ocg]),
+                generic.pdf_name("/D"): generic.DictionaryObject(
+                    {generic.pdf_name("/OFF"): generic.ArrayObject([ocg])}
+                ),
+            }
+        )
         writer.update_root()
 
     return edit(pdf, change)
@@ -380,19 +402,30 @@ def _square_annotation_over(pdf: bytes) -> bytes:
         def nums(*vs):
             return generic.ArrayObject([generic.FloatObject(v) for v in vs])
 
-        appearance = writer.add_object(generic.StreamObject({
-            generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
-            generic.pdf_name("/Subtype"): generic.pdf_name("/Form"),
-            generic.pdf_name("/BBox"): nums(0, 0, 320, 26),
-        }, stream_data=b"1 1 1 rg 0 0 320 26 re f"))
-        annot = writer.add_object(generic.DictionaryObject({
-            generic.pdf_name("/Type"): generic.pdf_name("/Annot"),
-            generic.pdf_name("/Subtype"): generic.pdf_name("/Square"),
-            generic.pdf_name("/Rect"): nums(60, 690, 380, 716),
-            generic.pdf_name("/IC"): nums(1, 1, 1),
-            generic.pdf_name("/F"): generic.NumberObject(4),
-            generic.pdf_name("/AP"): generic.DictionaryObject({generic.pdf_name("/N"): appearance}),
-        }))
+        appearance = writer.add_object(
+            generic.StreamObject(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
+                    generic.pdf_name("/Subtype"): generic.pdf_name("/Form"),
+                    generic.pdf_name("/BBox"): nums(0, 0, 320, 26),
+                },
+                stream_data=b"1 1 1 rg 0 0 320 26 re f",
+            )
+        )
+        annot = writer.add_object(
+            generic.DictionaryObject(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/Annot"),
+                    generic.pdf_name("/Subtype"): generic.pdf_name("/Square"),
+                    generic.pdf_name("/Rect"): nums(60, 690, 380, 716),
+                    generic.pdf_name("/IC"): nums(1, 1, 1),
+                    generic.pdf_name("/F"): generic.NumberObject(4),
+                    generic.pdf_name("/AP"): generic.DictionaryObject(
+                        {generic.pdf_name("/N"): appearance}
+                    ),
+                }
+            )
+        )
         page[generic.pdf_name("/Annots")] = generic.ArrayObject([annot])
 
     return edit(pdf, change)
@@ -434,32 +467,73 @@ TRICKS = [
     ("covered-by-stroke", _covered_by_thick_stroke, HidingTrick.COVERED, None, {}, True),
     ("covered-by-image", _covered_by_image, HidingTrick.COVERED, None, {}, True),
     ("covered-by-shading", _covered_by_shading, HidingTrick.COVERED, None, {}, True),
-    ("covered-by-annotation", lambda c, f: text(c, f), HidingTrick.COVERED,
-     _square_annotation_over, {}, True),
+    (
+        "covered-by-annotation",
+        lambda c, f: text(c, f),
+        HidingTrick.COVERED,
+        _square_annotation_over,
+        {},
+        True,
+    ),
     ("outside-page", _outside_page, HidingTrick.OUTSIDE_PAGE, None, {}, False),
-    ("outside-crop-box", _outside_crop_box, HidingTrick.OUTSIDE_PAGE, None,
-     {"cropbox": (0, 0, 595, 600), "shown_at": (72, 500)}, False),
+    (
+        "outside-crop-box",
+        _outside_crop_box,
+        HidingTrick.OUTSIDE_PAGE,
+        None,
+        {"cropbox": (0, 0, 595, 600), "shown_at": (72, 500)},
+        False,
+    ),
     ("clipped", _clipped, HidingTrick.CLIPPED, None, {}, True),
     ("clipped-by-round-path", _clipped_by_round_path, HidingTrick.CLIPPED, None, {}, True),
     ("clipped-by-blank-text", _clipped_by_blank_text_clip, HidingTrick.CLIPPED, None, {}, True),
     ("tiny-font", _tiny_font, HidingTrick.TOO_SMALL, None, {}, False),
     ("squeezed", _squeezed, HidingTrick.TOO_SMALL, None, {}, False),
     ("scaled-down", _scaled_down, HidingTrick.TOO_SMALL, None, {}, False),
-    ("colourant-none", _colourant_none, HidingTrick.TRANSPARENT,
-     _with("ColorSpace", "SepNone", _sep_none), {}, True),
+    (
+        "colourant-none",
+        _colourant_none,
+        HidingTrick.TRANSPARENT,
+        _with("ColorSpace", "SepNone", _sep_none),
+        {},
+        True,
+    ),
     ("layer-off", _layer_off, HidingTrick.HIDDEN_LAYER, _hidden_layer, {}, True),
-    ("white-tiling-pattern", _white_tiling_pattern, HidingTrick.SAME_COLOUR,
-     _with("Pattern", "White", _tiling), {}, True),
-    ("white-shading-pattern", _white_shading_pattern, HidingTrick.SAME_COLOUR,
-     _with("Pattern", "Fade", _shading_pattern), {}, True),
-    ("white-uncoloured-pattern", _white_uncoloured_pattern, HidingTrick.SAME_COLOUR,
-     _both(_with("Pattern", "Hatch", lambda w: _tiling(w, paint_type=2, cell=b"0 0 4 4 re f")),
-           _with("ColorSpace", "PatternRGB", _pattern_rgb_space)), {}, True),
+    (
+        "white-tiling-pattern",
+        _white_tiling_pattern,
+        HidingTrick.SAME_COLOUR,
+        _with("Pattern", "White", _tiling),
+        {},
+        True,
+    ),
+    (
+        "white-shading-pattern",
+        _white_shading_pattern,
+        HidingTrick.SAME_COLOUR,
+        _with("Pattern", "Fade", _shading_pattern),
+        {},
+        True,
+    ),
+    (
+        "white-uncoloured-pattern",
+        _white_uncoloured_pattern,
+        HidingTrick.SAME_COLOUR,
+        _both(
+            _with("Pattern", "Hatch", lambda w: _tiling(w, paint_type=2, cell=b"0 0 4 4 re f")),
+            _with("ColorSpace", "PatternRGB", _pattern_rgb_space),
+        ),
+        {},
+        True,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("draw", "trick", "finish", "options", "witness"),
-                         [t[1:] for t in TRICKS], ids=[t[0] for t in TRICKS])
+@pytest.mark.parametrize(
+    ("draw", "trick", "finish", "options", "witness"),
+    [t[1:] for t in TRICKS],
+    ids=[t[0] for t in TRICKS],
+)
 def test_each_hiding_trick_is_found_with_page_and_text(draw, trick, finish, options, witness):
     pdf = one_page(draw, **options)
     if finish is not None:
@@ -492,7 +566,8 @@ def test_the_issues_white_cancel_on_a_change_slip_is_found():
     findings = find_hidden_text(pdf)
 
     assert [(f.page, f.text, f.trick) for f in findings] == [
-        (1, HIDDEN_KIND, HidingTrick.SAME_COLOUR)]
+        (1, HIDDEN_KIND, HidingTrick.SAME_COLOUR)
+    ]
     assert findings[0].detail == "#ffffff on #ffffff"
     problem = findings[0].as_problem("phieu.pdf")
     assert (problem.file, problem.page) == ("phieu.pdf", 1)
@@ -504,8 +579,9 @@ def test_the_issues_white_cancel_on_a_change_slip_is_found():
 def test_white_inherited_by_a_form_from_the_page_is_found():
     """The form draws in its default colour; the page set white before painting it."""
     slip = ps.make_slip_pdf(ps.SAMPLE_ROWS)
-    pdf = ps.overlay_drawing(slip, lambda c, font: text(c, font, HIDDEN_KIND, x=330, y=646.2),
-                             before=b"1 g")
+    pdf = ps.overlay_drawing(
+        slip, lambda c, font: text(c, font, HIDDEN_KIND, x=330, y=646.2), before=b"1 g"
+    )
 
     assert found(pdf) == [(1, HIDDEN_KIND, HidingTrick.SAME_COLOUR)]
     assert ink_in(pdf, find_hidden_text(pdf)[0].bbox) == 0
@@ -537,8 +613,10 @@ def test_a_normal_slip_shows_everything():
 
 
 def test_a_long_slip_over_many_pages_shows_everything():
-    rows = [ps.Person(f"Trần Thị Mỹ Hạnh {i}", "Phòng Tổ chức", f"0914{i:06d}", f"hanh{i}")
-            for i in range(80)]
+    rows = [
+        ps.Person(f"Trần Thị Mỹ Hạnh {i}", "Phòng Tổ chức", f"0914{i:06d}", f"hanh{i}")
+        for i in range(80)
+    ]
     slip = ps.make_slip_pdf(rows, repeat_header=True)
     assert _page_count(slip) >= 3
     assert find_hidden_text(slip) == []
@@ -560,8 +638,11 @@ def shaded_slip(rows=ps.SAMPLE_ROWS) -> bytes:
     bar = ParagraphStyle("w", parent=base, fontName=bold, textColor=colors.white)
     faint = ParagraphStyle("f", parent=base, textColor=colors.Color(0.55, 0.55, 0.55))
     story = [
-        Table([[Paragraph("PHIẾU YÊU CẦU", bar)]], colWidths=[170 * mm],
-              style=[("BACKGROUND", (0, 0), (-1, -1), colors.Color(0.1, 0.2, 0.45))]),
+        Table(
+            [[Paragraph("PHIẾU YÊU CẦU", bar)]],
+            colWidths=[170 * mm],
+            style=[("BACKGROUND", (0, 0), (-1, -1), colors.Color(0.1, 0.2, 0.45))],
+        ),
         Spacer(1, 4 * mm),
         Paragraph("<u>Họ và tên người yêu cầu</u>: Nguyễn Văn An", base),
         Paragraph("Nội dung yêu cầu: Cấp mới hộp thư điện tử", base),
@@ -570,14 +651,24 @@ def shaded_slip(rows=ps.SAMPLE_ROWS) -> bytes:
     ]
     data = [[Paragraph(h, head) for h in ps.TABLE_HEADERS]]
     for i, p in enumerate(rows, start=1):
-        data.append([Paragraph(v, cell) for v in (str(i), p.full_name, p.department, p.phone,
-                                                  p.address)])
+        data.append(
+            [Paragraph(v, cell) for v in (str(i), p.full_name, p.department, p.phone, p.address)]
+        )
     table = Table(data, colWidths=[12 * mm, 40 * mm, 45 * mm, 28 * mm, 45 * mm])
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.8, 0.8, 0.8)),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.Color(0.93, 0.93, 0.93), colors.white]),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.8, 0.8, 0.8)),
+                (
+                    "ROWBACKGROUNDS",
+                    (0, 1),
+                    (-1, -1),
+                    [colors.Color(0.93, 0.93, 0.93), colors.white],
+                ),
+            ]
+        )
+    )
     story.append(table)
     out = io.BytesIO()
     SimpleDocTemplate(out, pagesize=RL_A4, invariant=1).build(story)
@@ -597,15 +688,17 @@ def test_a_signed_slip_with_a_visible_signature_box_shows_everything(tmp_path):
 
     pki = build_test_pki()
     slip = shaded_slip()
-    meta = signers.PdfSignatureMetadata(field_name="Sig1", md_algorithm="sha256",
-                                        reason="Phê duyệt phiếu yêu cầu")
+    meta = signers.PdfSignatureMetadata(
+        field_name="Sig1", md_algorithm="sha256", reason="Phê duyệt phiếu yêu cầu"
+    )
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
     # the box sits on the table's lower edge, over rules and white paper, as chiefs do
     spec = fields.SigFieldSpec("Sig1", box=(330, 560, 530, 620))
     out = io.BytesIO()
     signers.PdfSigner(meta, signer=ps.pyhanko_signer(pki.snv), new_field_spec=spec).sign_pdf(
-        IncrementalPdfFileWriter(io.BytesIO(slip)), output=out)
+        IncrementalPdfFileWriter(io.BytesIO(slip)), output=out
+    )
     signed = out.getvalue()
     end = ps.signed_ranges(signed)[0]
     signed_revision = signed[: end[2] + end[3]]
@@ -617,8 +710,9 @@ def test_a_signed_slip_with_a_visible_signature_box_shows_everything(tmp_path):
 
 def test_legible_colours_are_not_findings():
     def draw(c, font):
-        for i, (r, g, b) in enumerate([(0.5, 0.5, 0.5), (0.8, 0.1, 0.1), (0.1, 0.1, 0.8),
-                                       (0.75, 0.75, 0.75)]):
+        for i, (r, g, b) in enumerate(
+            [(0.5, 0.5, 0.5), (0.8, 0.1, 0.1), (0.1, 0.1, 0.8), (0.75, 0.75, 0.75)]
+        ):
             c.setFillColorRGB(r, g, b)
             text(c, font, f"Dòng {i}", y=700 - 20 * i)
         c.setFillColorRGB(0.9, 0.9, 0.9)  # a light grey box, black text on it
@@ -702,7 +796,9 @@ def test_words_of_one_hidden_run_keep_their_spaces_and_separate_runs_stay_apart(
 
     findings = find_hidden_text(one_page(draw))
     assert [(f.text, f.trick) for f in findings] == [
-        ("Hủy bỏ", HidingTrick.SAME_COLOUR), ("ẩn", HidingTrick.INVISIBLE_MODE)]
+        ("Hủy bỏ", HidingTrick.SAME_COLOUR),
+        ("ẩn", HidingTrick.INVISIBLE_MODE),
+    ]
 
 
 def test_colour_difference_is_cie76():
@@ -717,8 +813,10 @@ def test_cost_is_small_beside_reading_the_slip():
     """Checking a page costs less than pdfplumber reading its characters."""
     import pdfplumber
 
-    rows = [ps.Person(f"Nguyễn Văn {i}", "Phòng Tổ chức", f"0905{i:06d}", f"user{i}")
-            for i in range(120)]
+    rows = [
+        ps.Person(f"Nguyễn Văn {i}", "Phòng Tổ chức", f"0905{i:06d}", f"user{i}")
+        for i in range(120)
+    ]
     slip = ps.make_slip_pdf(rows)
 
     def best(fn):
@@ -754,8 +852,7 @@ def _rotated(pdf: bytes, degrees: int) -> bytes:
 @pytest.mark.parametrize("degrees", [90, 180, 270])
 def test_rotated_pages_read_the_same(degrees):
     assert find_hidden_text(_rotated(ps.make_slip_pdf(ps.SAMPLE_ROWS), degrees)) == []
-    assert found(_rotated(one_page(_white_rgb), degrees)) == [
-        (1, HIDDEN, HidingTrick.SAME_COLOUR)]
+    assert found(_rotated(one_page(_white_rgb), degrees)) == [(1, HIDDEN, HidingTrick.SAME_COLOUR)]
 
 
 def _nested_forms(pdf: bytes, depth: int, *, innermost=b"0 0 1 1 re f") -> bytes:
@@ -768,19 +865,28 @@ def _nested_forms(pdf: bytes, depth: int, *, innermost=b"0 0 1 1 re f") -> bytes
             resources = generic.DictionaryObject()
             if inner is not None:
                 resources[generic.pdf_name("/XObject")] = generic.DictionaryObject(
-                    {generic.pdf_name("/Fm"): inner})
-            inner = writer.add_object(generic.StreamObject({
-                generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
-                generic.pdf_name("/Subtype"): generic.pdf_name("/Form"),
-                generic.pdf_name("/BBox"): generic.ArrayObject(
-                    [generic.NumberObject(v) for v in (0, 0, 600, 900)]),
-                generic.pdf_name("/Resources"): resources,
-            }, stream_data=b"/Fm Do" if level else innermost))
+                    {generic.pdf_name("/Fm"): inner}
+                )
+            inner = writer.add_object(
+                generic.StreamObject(
+                    {
+                        generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
+                        generic.pdf_name("/Subtype"): generic.pdf_name("/Form"),
+                        generic.pdf_name("/BBox"): generic.ArrayObject(
+                            [generic.NumberObject(v) for v in (0, 0, 600, 900)]
+                        ),
+                        generic.pdf_name("/Resources"): resources,
+                    },
+                    stream_data=b"/Fm Do" if level else innermost,
+                )
+            )
         page["/Resources"][generic.pdf_name("/XObject")] = generic.DictionaryObject(
-            {generic.pdf_name("/Fm"): inner})
+            {generic.pdf_name("/Fm"): inner}
+        )
         painter = writer.add_object(generic.StreamObject(stream_data=b"/Fm Do"))
         page[generic.pdf_name("/Contents")] = generic.ArrayObject(
-            [page.raw_get("/Contents"), painter])
+            [page.raw_get("/Contents"), painter]
+        )
 
     return edit(pdf, change)
 

@@ -336,7 +336,9 @@ def test_utf16_csv_is_read(tmp_path):
     lines = ["\t".join(ROSTER_HEADERS), "\t".join(ROWS[0])]
     path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-16-le"))
     [row] = read_roster(path).rows
-    assert (row.hr_id, row.full_name, row.status) == ("HS001", "Nguyễn Quang Thanh", HrStatus.ACTIVE)
+    assert (row.hr_id, row.full_name, row.status) == (
+        "HS001", "Nguyễn Quang Thanh", HrStatus.ACTIVE
+    )
 
 
 def test_text_file_named_xlsx(tmp_path):
@@ -540,10 +542,22 @@ def test_write_xlsx_helper_round_trip(tmp_path):
 @pytest.mark.parametrize("header", ["Email", "HỘP THƯ", "Thư điện tử", "địa chỉ  e-mail", "E-MAIL"])
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
 def test_optional_email_column_under_any_of_its_headers(tmp_path, fmt, header):
-    rows = [[*r, e] for r, e in zip(ROWS, ["Thanh.NQ@danang.gov.vn", "", "not an address", " duct@danang.gov.vn "], strict=True)]
+    rows = [
+        [*r, e]
+        for r, e in zip(
+            ROWS,
+            ["Thanh.NQ@danang.gov.vn", "", "not an address", " duct@danang.gov.vn "],
+            strict=True,
+        )
+    ]
     path = write_roster(tmp_path / f"r.{fmt}", rows, headers=[*ROSTER_HEADERS, header])
     roster = read_roster(path)
-    assert [r.email for r in roster.rows] == ["thanh.nq@danang.gov.vn", "", "", "duct@danang.gov.vn"]
+    assert [r.email for r in roster.rows] == [
+        "thanh.nq@danang.gov.vn",
+        "",
+        "",
+        "duct@danang.gov.vn",
+    ]
     # A bad address is a warning naming the row and column, never a refused roster.
     [warning] = [w for w in roster.warnings if "not an address" in w.message]
     assert warning.row == 4 and clean_text(header) in str(warning.column)

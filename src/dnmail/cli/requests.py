@@ -40,11 +40,18 @@ def create(
         ..., "--staff", help=_("HR id (Mã hồ sơ); repeat for several people.")
     ),
     kind: RequestKind = typer.Option(
-        RequestKind.CREATE, "--kind",
+        RequestKind.CREATE,
+        "--kind",
         help=_("create (cấp mới), change (thay đổi) or cancel (hủy bỏ)."),
     ),
     address: str | None = typer.Option(
-        None, "--address", help=_("Requested mailbox name (one person only), checked like a new mailbox's and refused if taken; for a change request it renames the mailbox (the old address kept as an alias).")
+        None,
+        "--address",
+        help=_(
+            "Requested mailbox name (one person only), checked like a new mailbox's and "
+            "refused if taken; for a change request it renames the mailbox (the old address "
+            "kept as an alias)."
+        ),
     ),
     reason: LockReason = typer.Option(
         LockReason.OTHER, "--reason", help=_("For cancel: why the mailbox is locked.")
@@ -86,14 +93,17 @@ IMPORT_COLUMNS = [
 ]
 
 
-@app.command("import", help=_(
-    "Import request slips: each file whole or not at all, never the same file twice.\n\n"
-    "A signed PDF counts only if its signature does (docs/signed-slips.md); an Excel slip "
-    "is unsigned and needs --unit. Each row is matched to one staff member of the unit by "
-    "name (department and phone break ties): a row matching nobody or several people "
-    "refuses the file, with every reason and where it is. Exit 0 when every file was "
-    "imported, 3 when some were refused, 2 when none could be."
-))
+@app.command(
+    "import",
+    help=_(
+        "Import request slips: each file whole or not at all, never the same file twice.\n\n"
+        "A signed PDF counts only if its signature does (docs/signed-slips.md); an Excel slip "
+        "is unsigned and needs --unit. Each row is matched to one staff member of the unit by "
+        "name (department and phone break ties): a row matching nobody or several people "
+        "refuses the file, with every reason and where it is. Exit 0 when every file was "
+        "imported, 3 when some were refused, 2 when none could be."
+    ),
+)
 def import_(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(
@@ -102,8 +112,10 @@ def import_(
     unit: str | None = typer.Option(
         None,
         "--unit",
-        help=_("The unit the slips are for. Required for Excel slips; for a signed PDF, "
-        "default: the unit whose configured signers include the signer."),
+        help=_(
+            "The unit the slips are for. Required for Excel slips; for a signed PDF, "
+            "default: the unit whose configured signers include the signer."
+        ),
     ),
     kind: RequestKind | None = typer.Option(
         None,
@@ -262,8 +274,12 @@ def queue_list(
     st = state(ctx)
     unit = st.authorize(Right.LIST_QUEUE, unit=unit)  # an officer: its own unit only
     result = list_queue(
-        st.runtime(), unit=unit.lower() if unit else None, states=status.states,
-        kind=kind, limit=limit, offset=(page - 1) * limit,
+        st.runtime(),
+        unit=unit.lower() if unit else None,
+        states=status.states,
+        kind=kind,
+        limit=limit,
+        offset=(page - 1) * limit,
     )
     rows = result.items
     pages = max(1, -(-result.total // limit))

@@ -698,7 +698,9 @@ class _TableRows:
         if others:
             return _Row.OTHER
         seq = self.seq_text(cells)
-        if not seq or isinstance(cells[self.seq], int | float) or _ROW_NUMBER.fullmatch(seq):
+        if not seq or self.seq is None:  # no number column, or nothing in it
+            return _Row.EMPTY
+        if isinstance(cells[self.seq], int | float) or _ROW_NUMBER.fullmatch(seq):
             return _Row.EMPTY
         return _Row.SEQ_TEXT
 
