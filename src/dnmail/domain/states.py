@@ -25,17 +25,22 @@ class Labelled(StrEnum):
     def word(self) -> str:
         """The member inside a sentence ("an open {kind} request"): its code in English,
         where messages have always said `create` or `pending`; its lower-case word in
-        Vietnamese ("cấp mới", "chờ xử lý"), so that no English code shows there."""
-        word = self._words().get(self.value)
-        return later(word) if word else self.value
+        Vietnamese ("cấp mới", "chờ xử lý"), so that no English code shows there. The code
+        is the message id (_WORDS)."""
+        return later(self.value) if self.value in _WORDS else self.value
 
     @classmethod
     def _labels(cls) -> dict[str, str]:
         raise NotImplementedError
 
-    @classmethod
-    def _words(cls) -> dict[str, str]:
-        return {}
+
+#: The codes that have a word inside a sentence (Labelled.word), marked for the catalog.
+_WORDS = frozenset((
+    N_("create"), N_("change"), N_("cancel"),
+    N_("pending"), N_("done"), N_("rejected"), N_("failed"), N_("withdrawn"),
+    N_("active"), N_("locked"),
+    N_("retired"), N_("resigned"), N_("transferred"), N_("other"),
+))
 
 
 class RequestKind(Labelled):
@@ -46,10 +51,6 @@ class RequestKind(Labelled):
     @classmethod
     def _labels(cls) -> dict[str, str]:
         return {"create": N_("New mailbox"), "change": N_("Change"), "cancel": N_("Cancellation")}
-
-    @classmethod
-    def _words(cls) -> dict[str, str]:
-        return {"create": N_("create"), "change": N_("change"), "cancel": N_("cancel")}
 
 
 class RequestState(Labelled):
@@ -67,16 +68,6 @@ class RequestState(Labelled):
             "rejected": N_("Rejected"),
             "failed": N_("Failed, to be retried"),
             "withdrawn": N_("Withdrawn"),
-        }
-
-    @classmethod
-    def _words(cls) -> dict[str, str]:
-        return {
-            "pending": N_("pending"),
-            "done": N_("done"),
-            "rejected": N_("rejected"),
-            "failed": N_("failed"),
-            "withdrawn": N_("withdrawn"),
         }
 
 
@@ -129,10 +120,6 @@ class MailboxState(Labelled):
     def _labels(cls) -> dict[str, str]:
         return {"active": N_("Active"), "locked": N_("Locked")}
 
-    @classmethod
-    def _words(cls) -> dict[str, str]:
-        return {"active": N_("active"), "locked": N_("locked")}
-
 
 class LockReason(Labelled):
     RETIRED = "retired"  # nghỉ hưu
@@ -147,15 +134,6 @@ class LockReason(Labelled):
             "resigned": N_("Resigned"),
             "transferred": N_("Transferred out"),
             "other": N_("Other"),
-        }
-
-    @classmethod
-    def _words(cls) -> dict[str, str]:
-        return {
-            "retired": N_("retired"),
-            "resigned": N_("resigned"),
-            "transferred": N_("transferred"),
-            "other": N_("other"),
         }
 
 
