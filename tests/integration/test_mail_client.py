@@ -4,7 +4,6 @@ refused; unlocked → works; reset → new works, old refused; transfer → stil
 
 from __future__ import annotations
 
-import csv
 import os
 
 import pytest
@@ -18,6 +17,7 @@ from dnmail.services.requests import NewRequest, create_requests
 from dnmail.services.setup import ensure_branches
 from servers.dovecot import DOVECOT_BINARY, ThrowawayDovecot, deliver, inbox_subjects
 from servers.dovecot import imap_login as login
+from support.handouts import handout_rows
 
 pytestmark = [pytest.mark.dovecot]
 
@@ -54,10 +54,9 @@ def test_mail_client_through_the_lifecycle(rt, imap, tmp_path):
     summary = provision(rt, handout_dir=handouts)
     [item] = summary.done
     assert item.password is not None
-    [f] = handouts.glob("handout-snv-*.csv")
-    with f.open(encoding="utf-8-sig") as fh:
-        [row] = list(csv.DictReader(fh))
-    address, password = row["Tên hộp thư"], row["Mật khẩu"]
+    [f] = handouts.glob("handout-snv-*.xlsx")
+    [row] = handout_rows(f)
+    address, password = str(row["Tên hộp thư"]), str(row["Mật khẩu"])
     assert address == "tuanpm@danang.gov.vn"
 
     assert login(imap, address, password)
