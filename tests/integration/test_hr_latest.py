@@ -6,7 +6,6 @@ by a request HR took back. Real slapd, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -19,9 +18,8 @@ from dnmail.db.models import AuditEvent, Mailbox, Request
 from dnmail.domain.states import LockReason, RequestKind
 from dnmail.services.provisioning import provision
 from dnmail.services.requests import NewRequest, create_requests
+from support.workbooks import write_roster
 
-HEADERS = ["Mã hồ sơ", "Họ và tên", "Mã đơn vị", "Phòng ban", "Chức vụ", "Số điện thoại",
-           "Trạng thái"]  # fmt: skip
 ACTIVE, RETIRED, RESIGNED = "Đang công tác", "Nghỉ hưu", "Thôi việc"
 NAMES = ["An", "Bình", "Châu", "Dũng", "Hà", "Khoa", "Linh", "Tú", "Hạnh", "Mai"]
 # snv: ten people (above safety.min_unit_size = 8, so its 25 % share rule applies).
@@ -36,17 +34,9 @@ def row(person, *, unit=None, status=ACTIVE, phone=None, position=None):
     return [hr, name, unit or u, dept, position or pos, phone or ph, status]
 
 
-def write(path: Path, rows) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HEADERS)
-        w.writerows(rows)
-    return path
-
-
 def right_roster(tmp_path: Path, name: str = "right.csv", **overrides) -> Path:
     """Everyone working where they are; `overrides`: hr_id → row() keyword arguments."""
-    return write(tmp_path / name, [row(p, **overrides.get(p[0], {})) for p in PEOPLE])
+    return write_roster(tmp_path / name, [row(p, **overrides.get(p[0], {})) for p in PEOPLE])
 
 
 @pytest.fixture

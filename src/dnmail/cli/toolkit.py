@@ -155,32 +155,33 @@ def localise_types(command: Any, ctx: Any) -> None:
 
 # -- usage errors ----------------------------------------------------------------------
 
-#: The English messages of Typer's Click (literals there), as patterns with the parts
-#: that go back into our message id: the same English with placeholders.
-_MESSAGES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"Got unexpected extra argument\(s\) \((?P<args>.*)\)", re.S),
-     N_("Got unexpected extra argument(s) ({args})")),
-    (re.compile(r"Option (?P<option>'.*') does not take a value\.", re.S),
-     N_("Option {option} does not take a value.")),
-    (re.compile(r"Option (?P<option>'.*') requires an argument\.", re.S),
-     N_("Option {option} requires an argument.")),
-    (re.compile(r"Option (?P<option>'.*') requires (?P<n>\d+) arguments\.", re.S),
-     N_("Option {option} requires {n} arguments.")),
-    (re.compile(r"Argument (?P<argument>'.*') takes (?P<n>\d+) values\.", re.S),
-     N_("Argument {argument} takes {n} values.")),
-    (re.compile(r"(?P<kind>[Ff]ile|[Dd]irectory|[Pp]ath) (?P<path>'.*') does not exist\.", re.S),
-     N_("{kind} {path} does not exist.")),
-    (re.compile(r"(?P<kind>[Ff]ile|[Dd]irectory|[Pp]ath) (?P<path>'.*') is a directory\.", re.S),
-     N_("{kind} {path} is a directory.")),
-    (re.compile(r"(?P<kind>[Ff]ile|[Dd]irectory|[Pp]ath) (?P<path>'.*') is a file\.", re.S),
-     N_("{kind} {path} is a file.")),
-    (re.compile(r"(?P<kind>[Ff]ile|[Dd]irectory|[Pp]ath) (?P<path>'.*') is not readable\.", re.S),
-     N_("{kind} {path} is not readable.")),
-    (re.compile(r"(?P<kind>[Ff]ile|[Dd]irectory|[Pp]ath) (?P<path>'.*') is not writable\.", re.S),
-     N_("{kind} {path} is not writable.")),
-    (re.compile(r"(?P<message>.*)\. Did you mean (?P<suggestions>.*)\?", re.S),
-     N_("{message}. Did you mean {suggestions}?")),
-]
+#: The English messages of Typer's Click (literals there), each with placeholders where
+#: Click puts a value: the message id is also the pattern that recognises the text.
+_CLICK_MESSAGES = (
+    N_("Got unexpected extra argument(s) ({args})"),
+    N_("Option {option} does not take a value."),
+    N_("Option {option} requires an argument."),
+    N_("Option {option} requires {n} arguments."),
+    N_("Argument {argument} takes {n} values."),
+    N_("{kind} {path} does not exist."),
+    N_("{kind} {path} is a directory."),
+    N_("{kind} {path} is a file."),
+    N_("{kind} {path} is not readable."),
+    N_("{kind} {path} is not writable."),
+    N_("{message}. Did you mean {suggestions}?"),
+)
+
+
+def _pattern(message: str) -> re.Pattern[str]:
+    """`message` as a pattern: its text literally, each {name} a group (shortest match,
+    so that a quoted path with spaces stays whole in the last group)."""
+    parts = re.split(r"\{(\w+)\}", message)
+    return re.compile("".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.*?)" for i, part in enumerate(parts)
+    ), re.S)
+
+
+_MESSAGES = [(_pattern(m), m) for m in _CLICK_MESSAGES]
 #: The kinds of path Typer names ({kind} above), "file" or "File" by its version.
 _KINDS = {"file": N_("file"), "directory": N_("directory"), "path": N_("path")}
 
@@ -194,6 +195,8 @@ def translate_message(text: str) -> str:
             continue
         parts = m.groupdict()
         if "kind" in parts:
+            if parts["kind"].lower() not in _KINDS:
+                continue
             kind = later(_KINDS[parts["kind"].lower()])
             parts["kind"] = kind[:1].upper() + kind[1:] if parts["kind"][0].isupper() else kind
         if "message" in parts:
